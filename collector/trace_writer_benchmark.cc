@@ -1,0 +1,86 @@
+// Throughput of TraceWriter on kernel-like events (the hot path of the
+// collector), into a sink that discards bytes. Reports bytes/s of JSON.
+//   bazel run -c opt //collector:trace_writer_benchmark
+#include <string>
+
+#include "benchmark/benchmark.h"
+#include "collector/trace_writer.h"
+
+namespace vllm_profiler {
+namespace collector {
+namespace {
+
+class NullFile : public WritableFile {
+ public:
+  absl::Status Append(absl::string_view data) override {
+    benchmark::DoNotOptimize(data.data());
+    return absl::OkStatus();
+  }
+  absl::Status Close() override { return absl::OkStatus(); }
+};
+
+void BM_KernelEvents(benchmark::State& state) {
+  TraceWriter w(std::make_unique<NullFile>());
+  const std::string name =
+      "void at::native::vectorized_elementwise_kernel<4, "
+      "at::native::FillFunctor<float>, at::detail::Array<char*, 1> >(int, "
+      "at::native::FillFunctor<float>, at::detail::Array<char*, 1>)";
+  int64_t ts = 1000000000;
+  uint64_t corr = 1;
+  for (auto _ : state) {
+    w.BeginEvent();
+    w.Key("ph");
+    w.String("X");
+    w.Key("cat");
+    w.String("kernel");
+    w.Key("name");
+    w.String(name);
+    w.Key("pid");
+    w.Int(12345);
+    w.Key("tid");
+    w.Int(1000000007);
+    w.Key("ts");
+    w.Micros(ts);
+    w.Key("dur");
+    w.Micros(2345);
+    w.Key("args");
+    w.BeginObject();
+    w.Key("device");
+    w.Int(0);
+    w.Key("stream");
+    w.Int(7);
+    w.Key("correlation");
+    w.Uint(corr++);
+    w.Key("grid");
+    w.BeginArray();
+    w.Int(128);
+    w.Int(1);
+    w.Int(1);
+    w.EndArray();
+    w.Key("block");
+    w.BeginArray();
+    w.Int(256);
+    w.Int(1);
+    w.Int(1);
+    w.EndArray();
+    w.EndObject();
+    w.EndEvent();
+    ts += 3456;
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(w.bytes_written()));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_KernelEvents);
+
+void BM_EscapeMixedString(benchmark::State& state) {
+  TraceWriter w(std::make_unique<NullFile>());
+  std::string s;
+  for (int i = 0; i < 64; ++i) s += "aten::linear \"x\"\t\xc3\xa9";
+  for (auto _ : state) w.String(s);
+  state.SetBytesProcessed(static_cast<int64_t>(w.bytes_written()));
+}
+BENCHMARK(BM_EscapeMixedString);
+
+}  // namespace
+}  // namespace collector
+}  // namespace vllm_profiler
