@@ -1,0 +1,747 @@
+#include "webhook/admission.h"
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+
+namespace vllm_profiler::webhook {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr char kApiVersion[] = "admission.k8s.io/v1";
+constexpr char kWarningPrefix[] = "vllm-profiler: ";
+
+// Serialises without ever throwing: parsed strings are valid UTF-8 already,
+// `replace` covers anything else.
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// The member `key` of `obj`, or nullptr when obj is not an object, the key
+// is absent or its value is null (the API server omits empty fields; null is
+// treated the same way).
+const json* Member(const json& obj, const char* key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+std::string StringOr(const json* v, std::string fallback = "") {
+  if (v == nullptr || !v->is_string()) return fallback;
+  return v->get_ref<const std::string&>();
+}
+
+// Type checks of the pod fields the webhook reads. The first mismatch is
+// kept with its path, e.g. "request.object.spec.containers[0].env[1].name:
+// expected string, got number".
+class TypeChecker {
+ public:
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+
+  // Optional member of the given type (absent or null is fine).
+  const json* Optional(const json& parent, const char* key,
+                       json::value_t type, const std::string& path) {
+    const json* v = Member(parent, key);
+    if (v == nullptr || !ok()) return nullptr;
+    if (!Is(*v, type)) {
+      Fail(absl::StrCat(path, ".", key), type, *v);
+      return nullptr;
+    }
+    return v;
+  }
+
+  const json* Required(const json& parent, const char* key,
+                       json::value_t type, const std::string& path) {
+    if (!ok()) return nullptr;
+    const json* v = Member(parent, key);
+    if (v == nullptr) {
+      error_ = absl::StrCat(path, ".", key, ": required ", Name(type),
+                            " is missing");
+      return nullptr;
+    }
+    return Optional(parent, key, type, path);
+  }
+
+  // Every element of `array` is an object with a string `name` (and string
+  // `string_fields` when present).
+  void NamedObjects(const json* array, const std::string& path,
+                    std::initializer_list<const char*> string_fields = {}) {
+    if (array == nullptr) return;
+    for (size_t i = 0; i < array->size() && ok(); ++i) {
+      std::string item = absl::StrCat(path, "[", i, "]");
+      const json& e = (*array)[i];
+      if (!e.is_object()) {
+        Fail(item, json::value_t::object, e);
+        return;
+      }
+      Required(e, "name", json::value_t::string, item);
+      for (const char* f : string_fields) {
+        Optional(e, f, json::value_t::string, item);
+      }
+    }
+  }
+
+  void StringMap(const json* obj, const std::string& path) {
+    if (obj == nullptr) return;
+    for (auto it = obj->begin(); it != obj->end() && ok(); ++it) {
+      if (!it->is_string()) {
+        Fail(absl::StrCat(path, "[\"", it.key(), "\"]"), json::value_t::string,
+             *it);
+      }
+    }
+  }
+
+ private:
+  static bool Is(const json& v, json::value_t type) {
+    switch (type) {
+      case json::value_t::object:
+        return v.is_object();
+      case json::value_t::array:
+        return v.is_array();
+      case json::value_t::string:
+        return v.is_string();
+      case json::value_t::boolean:
+        return v.is_boolean();
+      default:
+        return false;
+    }
+  }
+  static const char* Name(json::value_t type) {
+    switch (type) {
+      case json::value_t::object:
+        return "object";
+      case json::value_t::array:
+        return "array";
+      case json::value_t::string:
+        return "string";
+      case json::value_t::boolean:
+        return "boolean";
+      default:
+        return "value";
+    }
+  }
+  void Fail(const std::string& path, json::value_t type, const json& got) {
+    error_ = absl::StrCat(path, ": expected ", Name(type), ", got ",
+                          got.type_name());
+  }
+
+  std::string error_;
+};
+
+// The checked view of a pod that the rules and the patch builder use. All
+// pointers point into the parsed review and are of the checked types (or
+// null when absent).
+struct PodView {
+  const json* metadata = nullptr;
+  const json* labels = nullptr;
+  const json* annotations = nullptr;
+  const json* spec = nullptr;
+  const json* containers = nullptr;
+  const json* init_containers = nullptr;
+  const json* volumes = nullptr;
+  bool host_network = false;
+  std::string name;
+  std::string generate_name;
+  std::string ns;
+
+  std::optional<std::string> Annotation(const char* key) const {
+    const json* v = annotations ? Member(*annotations, key) : nullptr;
+    if (v == nullptr) return std::nullopt;
+    return v->get<std::string>();
+  }
+};
+
+std::string CheckPod(const json& pod, PodView* view) {
+  TypeChecker t;
+  const std::string root = "request.object";
+  view->metadata = t.Optional(pod, "metadata", json::value_t::object, root);
+  if (view->metadata != nullptr) {
+    const std::string m = root + ".metadata";
+    view->name = StringOr(t.Optional(*view->metadata, "name",
+                                     json::value_t::string, m));
+    view->generate_name = StringOr(t.Optional(
+        *view->metadata, "generateName", json::value_t::string, m));
+    view->ns = StringOr(
+        t.Optional(*view->metadata, "namespace", json::value_t::string, m));
+    view->labels =
+        t.Optional(*view->metadata, "labels", json::value_t::object, m);
+    t.StringMap(view->labels, m + ".labels");
+    view->annotations =
+        t.Optional(*view->metadata, "annotations", json::value_t::object, m);
+    t.StringMap(view->annotations, m + ".annotations");
+  }
+  view->spec = t.Required(pod, "spec", json::value_t::object, root);
+  if (view->spec != nullptr) {
+    const std::string s = root + ".spec";
+    view->containers =
+        t.Required(*view->spec, "containers", json::value_t::array, s);
+    view->init_containers =
+        t.Optional(*view->spec, "initContainers", json::value_t::array, s);
+    view->volumes = t.Optional(*view->spec, "volumes", json::value_t::array, s);
+    const json* hn =
+        t.Optional(*view->spec, "hostNetwork", json::value_t::boolean, s);
+    view->host_network = hn != nullptr && hn->get<bool>();
+    t.NamedObjects(view->init_containers, s + ".initContainers");
+    t.NamedObjects(view->volumes, s + ".volumes");
+    t.NamedObjects(view->containers, s + ".containers");
+    if (view->containers != nullptr) {
+      for (size_t i = 0; i < view->containers->size() && t.ok(); ++i) {
+        const json& c = (*view->containers)[i];
+        std::string cp = absl::StrCat(s, ".containers[", i, "]");
+        const json* env = t.Optional(c, "env", json::value_t::array, cp);
+        t.NamedObjects(env, cp + ".env", {"value"});
+        if (env != nullptr) {
+          for (size_t k = 0; k < env->size() && t.ok(); ++k) {
+            t.Optional((*env)[k], "valueFrom", json::value_t::object,
+                       absl::StrCat(cp, ".env[", k, "]"));
+          }
+        }
+        t.Optional(c, "envFrom", json::value_t::array, cp);
+        const json* mounts =
+            t.Optional(c, "volumeMounts", json::value_t::array, cp);
+        t.NamedObjects(mounts, cp + ".volumeMounts", {"mountPath"});
+      }
+      if (t.ok() && view->containers->empty()) {
+        return s + ".containers: must not be empty";
+      }
+    }
+  }
+  return t.error();
+}
+
+json EnvLiteral(const std::string& name, const std::string& value) {
+  json e = json::object();
+  e["name"] = name;
+  e["value"] = value;
+  return e;
+}
+
+json EnvField(const std::string& name, const std::string& field_path) {
+  json e = json::object();
+  e["name"] = name;
+  e["valueFrom"]["fieldRef"]["fieldPath"] = field_path;
+  return e;
+}
+
+json AddOp(std::string path, json value) {
+  json op = json::object();
+  op["op"] = "add";
+  op["path"] = std::move(path);
+  op["value"] = std::move(value);
+  return op;
+}
+
+// Appends `items` to the array at `path` of `parent[key]`: one "add .../-"
+// per item when the array exists, else one "add" creating it. Never
+// replaces the user's array.
+void AppendAll(const json* existing, const std::string& path,
+               const std::vector<json>& items, json* ops) {
+  if (items.empty()) return;
+  if (existing == nullptr) {
+    ops->push_back(AddOp(path, json(items)));
+    return;
+  }
+  for (const json& item : items) ops->push_back(AddOp(path + "/-", item));
+}
+
+bool HasName(const json* array, const std::string& name) {
+  if (array == nullptr) return false;
+  for (const json& e : *array) {
+    if (StringOr(Member(e, "name")) == name) return true;
+  }
+  return false;
+}
+
+// The probe settings a pod may set by annotation: annotation suffix, env
+// variable, range (booleans are [0, 1] and also accept true/false).
+struct ProbeSetting {
+  const char* annotation;
+  const char* env;
+  int64_t min;
+  int64_t max;
+  bool boolean;
+};
+constexpr ProbeSetting kProbeSettings[] = {
+    {"start-step", "VLLM_PROFILER_START_STEP", 1, 1000000000, false},
+    {"steps", "VLLM_PROFILER_NUM_STEPS", 1, 1000000, false},
+    {"duration-ms", "VLLM_PROFILER_DURATION_MS", 0, 86400000, false},
+    {"record-shapes", "VLLM_PROFILER_RECORD_SHAPES", 0, 1, true},
+    {"gpu", "VLLM_PROFILER_GPU", 0, 1, true},
+};
+
+json Resources(const ContainerResources& r) {
+  json j = json::object();
+  j["requests"]["cpu"] = r.cpu_request;
+  j["requests"]["memory"] = r.memory_request;
+  j["limits"]["cpu"] = r.cpu_limit;
+  j["limits"]["memory"] = r.memory_limit;
+  return j;
+}
+
+// Pod Security Standards "restricted" for every injected container.
+json RestrictedSecurityContext(int64_t uid) {
+  json j = json::object();
+  j["runAsNonRoot"] = true;
+  j["runAsUser"] = uid;
+  j["runAsGroup"] = uid;
+  j["allowPrivilegeEscalation"] = false;
+  j["readOnlyRootFilesystem"] = true;
+  j["capabilities"]["drop"] = json::array({"ALL"});
+  j["seccompProfile"]["type"] = "RuntimeDefault";
+  return j;
+}
+
+json Mount(const char* name, const std::string& path, bool read_only) {
+  json m = json::object();
+  m["name"] = name;
+  m["mountPath"] = path;
+  if (read_only) m["readOnly"] = true;
+  return m;
+}
+
+json EmptyDir(const char* name, const std::string& size_limit) {
+  json v = json::object();
+  v["name"] = name;
+  v["emptyDir"]["sizeLimit"] = size_limit;
+  return v;
+}
+
+std::string TrimSlash(std::string s) {
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+AdmissionResult BadRequest(std::string reason, std::string message) {
+  AdmissionResult r;
+  r.http_status = 400;
+  r.content_type = "text/plain; charset=utf-8";
+  r.outcome = Outcome::kBadRequest;
+  r.reason = std::move(reason);
+  r.body = absl::StrCat("invalid AdmissionReview: ", message, "\n");
+  return r;
+}
+
+// Fills r->body with the AdmissionReview response.
+void Respond(AdmissionResult* r) {
+  json resp = json::object();
+  resp["uid"] = r->uid;
+  resp["allowed"] = true;
+  if (!r->patch.empty()) {
+    resp["patchType"] = "JSONPatch";
+    resp["patch"] = absl::Base64Escape(r->patch);
+  }
+  if (!r->warnings.empty()) resp["warnings"] = r->warnings;
+  json review = json::object();
+  review["apiVersion"] = kApiVersion;
+  review["kind"] = "AdmissionReview";
+  review["response"] = std::move(resp);
+  r->body = Dump(review);
+}
+
+}  // namespace
+
+const char* OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kInjected:
+      return "injected";
+    case Outcome::kSkipped:
+      return "skipped";
+    case Outcome::kFailOpen:
+      return "fail_open";
+    case Outcome::kBadRequest:
+      return "bad_request";
+  }
+  return "unknown";
+}
+
+std::string EscapeJsonPointer(absl::string_view token) {
+  return absl::StrReplaceAll(token, {{"~", "~0"}, {"/", "~1"}});
+}
+
+Admitter::Admitter(InjectionConfig config) : config_(std::move(config)) {}
+
+AdmissionResult Admitter::Review(absl::string_view body) const {
+  const json review = json::parse(body.begin(), body.end(), nullptr,
+                                  /*allow_exceptions=*/false);
+  if (review.is_discarded()) {
+    return BadRequest("invalid_json", "body is not valid JSON");
+  }
+  if (!review.is_object()) {
+    return BadRequest("not_admission_review",
+                      absl::StrCat("body is a JSON ", review.type_name(),
+                                   ", expected an AdmissionReview object"));
+  }
+  const json* kind = Member(review, "kind");
+  if (kind == nullptr || !kind->is_string() ||
+      kind->get_ref<const std::string&>() != "AdmissionReview") {
+    return BadRequest(
+        "not_admission_review",
+        kind != nullptr && kind->is_string()
+            ? absl::StrCat("kind is \"", kind->get_ref<const std::string&>(),
+                           "\", expected \"AdmissionReview\"")
+            : "kind is missing or not a string, expected \"AdmissionReview\"");
+  }
+  const json* api = Member(review, "apiVersion");
+  if (api == nullptr || !api->is_string() ||
+      api->get_ref<const std::string&>() != kApiVersion) {
+    return BadRequest(
+        "wrong_api_version",
+        absl::StrCat("apiVersion ",
+                     api != nullptr && api->is_string()
+                         ? absl::StrCat("\"", api->get_ref<const std::string&>(),
+                                        "\" is not supported")
+                         : std::string("is missing or not a string"),
+                     ", expected \"", kApiVersion, "\""));
+  }
+  const json* request = Member(review, "request");
+  if (request == nullptr || !request->is_object()) {
+    return BadRequest("missing_request", "request is missing or not an object");
+  }
+  const json* uid = Member(*request, "uid");
+  if (uid == nullptr || !uid->is_string() ||
+      uid->get_ref<const std::string&>().empty()) {
+    return BadRequest("missing_uid",
+                      "request.uid is missing or not a non-empty string");
+  }
+
+  AdmissionResult r;
+  r.uid = uid->get<std::string>();
+  auto skip = [&r](Outcome outcome, const char* reason) {
+    r.outcome = outcome;
+    r.reason = reason;
+    Respond(&r);
+    return std::move(r);
+  };
+
+  const json* req_kind = Member(*request, "kind");
+  if (req_kind == nullptr || !req_kind->is_object()) {
+    return BadRequest("missing_kind", "request.kind is missing or not an object");
+  }
+  const json* operation = Member(*request, "operation");
+  if (operation == nullptr || !operation->is_string()) {
+    return BadRequest("missing_operation",
+                      "request.operation is missing or not a string");
+  }
+  if (StringOr(Member(*req_kind, "group"), "") != "" ||
+      StringOr(Member(*req_kind, "version")) != "v1" ||
+      StringOr(Member(*req_kind, "kind")) != "Pod") {
+    return skip(Outcome::kSkipped, "not_pod");
+  }
+  if (operation->get_ref<const std::string&>() != "CREATE") {
+    return skip(Outcome::kSkipped, "not_create");
+  }
+  if (!StringOr(Member(*request, "subResource")).empty()) {
+    return skip(Outcome::kSkipped, "subresource");
+  }
+  const json* object = Member(*request, "object");
+  if (object == nullptr || !object->is_object()) {
+    return BadRequest("missing_object",
+                      "request.object is missing or not an object");
+  }
+  PodView pod;
+  if (std::string err = CheckPod(*object, &pod); !err.empty()) {
+    return BadRequest("invalid_pod", err);
+  }
+  const std::string ns = StringOr(Member(*request, "namespace"), pod.ns);
+  r.pod = absl::StrCat(ns, "/",
+                       pod.name.empty() ? pod.generate_name + "*" : pod.name);
+
+  // --- Which pods. ---
+  if (ns.empty()) return skip(Outcome::kSkipped, "no_namespace");
+  if (ns == "kube-system" || ns == "kube-public" || ns == "kube-node-lease") {
+    return skip(Outcome::kSkipped, "system_namespace");
+  }
+  if (ns == config_.own_namespace) {
+    return skip(Outcome::kSkipped, "own_namespace");
+  }
+  bool targeted = config_.target_namespaces.size() == 1 &&
+                  config_.target_namespaces[0] == "*";
+  for (const std::string& t : config_.target_namespaces) {
+    targeted = targeted || t == ns;
+  }
+  if (!targeted) return skip(Outcome::kSkipped, "namespace_not_targeted");
+  if (pod.Annotation(kMirrorAnnotation).has_value()) {
+    return skip(Outcome::kSkipped, "mirror_pod");
+  }
+  std::optional<std::string> inject = pod.Annotation(kInjectAnnotation);
+  bool opted_in = false;
+  if (inject.has_value()) {
+    if (*inject == "false") return skip(Outcome::kSkipped, "opted_out");
+    if (*inject == "true") {
+      opted_in = true;
+    } else {
+      r.warnings.push_back(absl::StrCat(kWarningPrefix, "annotation ",
+                                        kInjectAnnotation, ": \"", *inject,
+                                        "\" is not \"true\" or \"false\"; "
+                                        "ignored"));
+    }
+  }
+  if (!opted_in) {
+    const json* label =
+        pod.labels ? Member(*pod.labels, config_.target_label_key.c_str())
+                   : nullptr;
+    if (label == nullptr ||
+        label->get_ref<const std::string&>() != config_.target_label_value) {
+      return skip(Outcome::kSkipped, "label_not_matched");
+    }
+  }
+  if (pod.Annotation(kStatusAnnotation).has_value()) {
+    return skip(Outcome::kSkipped, "already_injected");
+  }
+  if (HasName(pod.volumes, kProbeVolume) ||
+      HasName(pod.volumes, kTraceVolume) ||
+      HasName(pod.init_containers, kInitContainer) ||
+      HasName(pod.init_containers, kCollectorContainer) ||
+      HasName(pod.containers, kInitContainer) ||
+      HasName(pod.containers, kCollectorContainer)) {
+    r.warnings.push_back(absl::StrCat(
+        kWarningPrefix, "the pod already has a volume or container named ",
+        kProbeVolume, "*; not injected"));
+    return skip(Outcome::kFailOpen, "name_conflict");
+  }
+
+  // --- Which containers. ---
+  const std::string dir = config_.inject_env_value;
+  std::vector<size_t> targets;
+  if (std::optional<std::string> names = pod.Annotation(kContainersAnnotation)) {
+    for (absl::string_view n : absl::StrSplit(*names, ',')) {
+      n = absl::StripAsciiWhitespace(n);
+      if (n.empty()) continue;
+      bool found = false;
+      for (size_t i = 0; i < pod.containers->size(); ++i) {
+        if (StringOr(Member((*pod.containers)[i], "name")) == n) {
+          found = true;
+          bool dup = false;
+          for (size_t t : targets) dup = dup || t == i;
+          if (!dup) targets.push_back(i);
+        }
+      }
+      if (!found) {
+        r.warnings.push_back(absl::StrCat(kWarningPrefix, "annotation ",
+                                          kContainersAnnotation, " names \"",
+                                          n, "\", which is not a container "
+                                          "of this pod"));
+      }
+    }
+  } else {
+    for (size_t i = 0; i < pod.containers->size(); ++i) targets.push_back(i);
+  }
+
+  // Probe env from annotations, validated once for all containers.
+  std::vector<std::pair<std::string, std::string>> probe_env;
+  probe_env.emplace_back("VLLM_PROFILER_SOCKET", dir + "/collector.sock");
+  for (const ProbeSetting& s : kProbeSettings) {
+    const std::string key = absl::StrCat(kAnnotationPrefix, s.annotation);
+    std::optional<std::string> v = pod.Annotation(key.c_str());
+    if (!v.has_value()) continue;
+    std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*v));
+    int64_t n = 0;
+    if (s.boolean && (lower == "true" || lower == "false")) {
+      n = lower == "true" ? 1 : 0;
+    } else if (!absl::SimpleAtoi(lower, &n) || n < s.min || n > s.max) {
+      r.warnings.push_back(absl::StrCat(
+          kWarningPrefix, "annotation ", key, ": \"", *v, "\" is not ",
+          s.boolean ? "true, false, 0 or 1"
+                    : absl::StrCat("an integer in [", s.min, ", ", s.max, "]"),
+          "; the probe's default is used"));
+      continue;
+    }
+    probe_env.emplace_back(s.env, absl::StrCat(n));
+  }
+
+  json ops = json::array();
+  std::vector<std::string> injected;
+  for (size_t i : targets) {
+    const json& c = (*pod.containers)[i];
+    const std::string cname = StringOr(Member(c, "name"));
+    const std::string base = absl::StrCat("/spec/containers/", i);
+    const json* env = Member(c, "env");
+    const json* mounts = Member(c, "volumeMounts");
+    bool mount_conflict = false;
+    if (mounts != nullptr) {
+      for (const json& m : *mounts) {
+        mount_conflict = mount_conflict ||
+                         TrimSlash(StringOr(Member(m, "mountPath"))) == dir;
+      }
+    }
+    if (mount_conflict) {
+      r.warnings.push_back(absl::StrCat(kWarningPrefix, "container \"", cname,
+                                        "\" already mounts a volume at ", dir,
+                                        "; not injected"));
+      continue;
+    }
+    std::set<std::string> names;
+    int path_index = -1;
+    if (env != nullptr) {
+      for (size_t k = 0; k < env->size(); ++k) {
+        std::string n = StringOr(Member((*env)[k], "name"));
+        if (n == config_.inject_env_name) path_index = static_cast<int>(k);
+        names.insert(std::move(n));
+      }
+    }
+    std::vector<json> new_env;
+    if (path_index >= 0) {
+      const json& entry = (*env)[path_index];
+      if (Member(entry, "valueFrom") != nullptr) {
+        r.warnings.push_back(absl::StrCat(
+            kWarningPrefix, "container \"", cname, "\" sets ",
+            config_.inject_env_name,
+            " with valueFrom, which cannot be prepended to; not injected"));
+        continue;
+      }
+      std::string old = StringOr(Member(entry, "value"));
+      bool present = false;
+      for (absl::string_view part : absl::StrSplit(old, ':')) {
+        present = present || TrimSlash(std::string(part)) == dir;
+      }
+      if (!present) {
+        ops.push_back(AddOp(absl::StrCat(base, "/env/", path_index, "/value"),
+                            old.empty() ? dir : absl::StrCat(dir, ":", old)));
+      }
+    } else {
+      // A PYTHONPATH from envFrom is kept through $(VAR) expansion; an
+      // undefined reference stays literal, which Python ignores as a
+      // missing folder.
+      new_env.push_back(EnvLiteral(
+          config_.inject_env_name,
+          Member(c, "envFrom") != nullptr
+              ? absl::StrCat(dir, ":$(", config_.inject_env_name, ")")
+              : dir));
+    }
+    for (const auto& [name, value] : probe_env) {
+      if (names.count(name) == 0) new_env.push_back(EnvLiteral(name, value));
+    }
+    const std::pair<const char*, const char*> kIdentity[] = {
+        {"POD_NAME", "metadata.name"},
+        {"POD_NAMESPACE", "metadata.namespace"},
+        {"NODE_NAME", "spec.nodeName"}};
+    for (const auto& [name, field] : kIdentity) {
+      if (names.count(name) == 0) new_env.push_back(EnvField(name, field));
+    }
+    if (names.count("CONTAINER_NAME") == 0) {
+      new_env.push_back(EnvLiteral("CONTAINER_NAME", cname));
+    }
+    AppendAll(env, base + "/env", new_env, &ops);
+    AppendAll(mounts, base + "/volumeMounts",
+              {Mount(kProbeVolume, dir, /*read_only=*/true)}, &ops);
+    injected.push_back(cname);
+  }
+  if (injected.empty()) {
+    if (targets.empty() && r.warnings.empty()) {
+      r.warnings.push_back(
+          absl::StrCat(kWarningPrefix, "no container to inject"));
+    }
+    return skip(Outcome::kFailOpen, "no_injectable_container");
+  }
+
+  // --- Pod-level additions: volumes, init container, collector. ---
+  json pod_ops = json::array();
+  AppendAll(pod.volumes, "/spec/volumes",
+            {EmptyDir(kProbeVolume, config_.probe_volume_size_limit),
+             EmptyDir(kTraceVolume, config_.trace_volume_size_limit)},
+            &pod_ops);
+
+  json init = json::object();
+  init["name"] = kInitContainer;
+  init["image"] = config_.probe_image;
+  init["imagePullPolicy"] = config_.image_pull_policy;
+  json cmd = json::array();
+  for (const std::string& a : config_.probe_init_command) {
+    cmd.push_back(absl::StrReplaceAll(a, {{"{dir}", dir}}));
+  }
+  init["command"] = std::move(cmd);
+  init["volumeMounts"] = json::array({Mount(kProbeVolume, dir, false)});
+  init["resources"] = Resources(config_.init_resources);
+  init["securityContext"] = RestrictedSecurityContext(config_.run_as_user);
+  init["terminationMessagePolicy"] = "FallbackToLogsOnError";
+
+  // hostNetwork pods share the node's loopback: fixed ports would collide
+  // between pods, so the collector picks free ones (see its port file).
+  const std::string port_file = dir + "/collector-ports.json";
+  const int grpc_port = pod.host_network ? 0 : config_.collector_grpc_port;
+  const int http_port = pod.host_network ? 0 : config_.collector_http_port;
+  json collector = json::object();
+  collector["name"] = kCollectorContainer;
+  collector["image"] = config_.collector_image;
+  collector["imagePullPolicy"] = config_.image_pull_policy;
+  collector["args"] = json::array({
+      absl::StrCat("--probe_socket=", dir, "/collector.sock"),
+      absl::StrCat("--grpc_address=127.0.0.1:", grpc_port),
+      absl::StrCat("--http_address=127.0.0.1:", http_port),
+      absl::StrCat("--trace_dir=", kTraceDir),
+      absl::StrCat("--max_traces=", config_.collector_max_traces),
+      absl::StrCat("--max_trace_bytes=", config_.collector_max_trace_bytes),
+      absl::StrCat("--port_file=", port_file),
+  });
+  if (config_.native_sidecar) collector["restartPolicy"] = "Always";
+  collector["volumeMounts"] = json::array(
+      {Mount(kProbeVolume, dir, false), Mount(kTraceVolume, kTraceDir, false)});
+  json probe_cmd = json::array();
+  for (const std::string& a : config_.collector_readiness_command) {
+    probe_cmd.push_back(absl::StrReplaceAll(a, {{"{port_file}", port_file}}));
+  }
+  collector["readinessProbe"]["exec"]["command"] = std::move(probe_cmd);
+  collector["readinessProbe"]["periodSeconds"] = 10;
+  collector["readinessProbe"]["timeoutSeconds"] = 2;
+  collector["readinessProbe"]["failureThreshold"] = 3;
+  collector["resources"] = Resources(config_.collector_resources);
+  collector["securityContext"] = RestrictedSecurityContext(config_.run_as_user);
+  collector["terminationMessagePolicy"] = "FallbackToLogsOnError";
+
+  std::vector<json> inits = {init};
+  if (config_.native_sidecar) inits.push_back(collector);
+  AppendAll(pod.init_containers, "/spec/initContainers", inits, &pod_ops);
+  for (json& op : ops) pod_ops.push_back(std::move(op));
+  if (!config_.native_sidecar) {
+    pod_ops.push_back(AddOp("/spec/containers/-", collector));
+  }
+
+  // --- Annotations. ---
+  json status = json::object();
+  status["version"] = kWebhookVersion;
+  status["containers"] = injected;
+  status["initContainers"] =
+      config_.native_sidecar
+          ? json::array({kInitContainer, kCollectorContainer})
+          : json::array({kInitContainer});
+  status["sidecar"] = config_.native_sidecar ? "native" : "container";
+  status["volumes"] = json::array({kProbeVolume, kTraceVolume});
+  std::vector<std::pair<std::string, std::string>> annotations = {
+      {kStatusAnnotation, Dump(status)}};
+  if (!pod.Annotation(kDefaultContainerAnnotation).has_value()) {
+    annotations.emplace_back(
+        kDefaultContainerAnnotation,
+        StringOr(Member((*pod.containers)[0], "name")));
+  }
+  if (pod.annotations == nullptr) {
+    json all = json::object();
+    for (const auto& [k, v] : annotations) all[k] = v;
+    pod_ops.push_back(AddOp("/metadata/annotations", std::move(all)));
+  } else {
+    for (const auto& [k, v] : annotations) {
+      pod_ops.push_back(
+          AddOp("/metadata/annotations/" + EscapeJsonPointer(k), v));
+    }
+  }
+  r.patch = Dump(pod_ops);
+  r.outcome = Outcome::kInjected;
+  r.reason = "injected";
+  Respond(&r);
+  return r;
+}
+
+}  // namespace vllm_profiler::webhook
