@@ -1,0 +1,290 @@
+// The C ABI (probe/include/vllm_profiler/probe.h) over one lazily created
+// ProbeRuntime per process.
+//
+// Every entry point catches everything: an exception (or any internal
+// failure) is logged once and disables the probe for the rest of the
+// process; the host only ever sees the "not capturing" return values.
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "probe/core/config.h"
+#include "probe/core/log.h"
+#include "probe/core/probe_runtime.h"
+#include "probe/cupti/cupti_tracer.h"
+#include "probe/include/vllm_profiler/probe.h"
+
+namespace vllm_profiler::probe {
+namespace {
+
+std::atomic<ProbeRuntime*> g_runtime{nullptr};
+// Relaxed loads of g_disabled: once set it stays set; a call racing with
+// the switch is harmless (the runtime is never destroyed).
+std::atomic<bool> g_disabled{false};
+std::atomic<bool> g_config_read{false};
+std::mutex g_create_mu;
+
+struct PendingNames {
+  std::string process_name, python_version, torch_version, step_name;
+  ProbeRuntime::CaptureListener listener = nullptr;
+  void* listener_user = nullptr;
+};
+PendingNames* g_pending = new PendingNames();  // Guarded by g_create_mu.
+ProbeConfig* g_config = nullptr;               // Guarded by g_create_mu.
+
+void Disable(const char* where) {
+  if (!g_disabled.exchange(true)) {
+    ProbeLog(ProbeLogLevel::kInfo,
+             std::string("internal error in ") + where +
+                 "; the probe disables itself, the process runs on");
+  }
+  ProbeRuntime* r = g_runtime.load(std::memory_order_acquire);
+  if (r != nullptr) r->recorder().ForceOff();
+}
+
+void AtForkChild() {
+  // Only this thread exists in the child: abandon the parent's runtime (its
+  // threads are gone, its locks may be held) and start afresh on next use.
+  g_runtime.store(nullptr, std::memory_order_release);
+  new (&g_create_mu) std::mutex();
+  Recorder::ResetThreadCacheAfterFork();
+}
+
+// Reads the env once per process (logs each problem once).
+const ProbeConfig& ConfigLocked() {
+  if (g_config == nullptr) {
+    std::vector<std::string> problems;
+    g_config = new ProbeConfig(ParseProbeConfig(
+        [](const char* name) -> const char* { return std::getenv(name); },
+        &problems));
+    SetProbeLogLevel(ParseProbeLogLevel(g_config->log_level.c_str()));
+    for (const std::string& p : problems) {
+      ProbeLog(ProbeLogLevel::kInfo, p);
+    }
+    if (!g_config->enabled) g_disabled.store(true);
+    static bool atfork = (pthread_atfork(nullptr, nullptr, AtForkChild), true);
+    (void)atfork;
+  }
+  return *g_config;
+}
+
+// Creates the runtime on first use (threads, connection).
+ProbeRuntime* Runtime() {
+  ProbeRuntime* r = g_runtime.load(std::memory_order_acquire);
+  if (r != nullptr) return r;
+  if (g_disabled.load(std::memory_order_relaxed)) return nullptr;
+  std::lock_guard<std::mutex> lock(g_create_mu);
+  r = g_runtime.load(std::memory_order_acquire);
+  if (r != nullptr) return r;
+  const ProbeConfig& config = ConfigLocked();
+  if (g_disabled.load()) return nullptr;
+  ProbeRuntime::Options options;
+  options.config = config;
+  options.process_name = g_pending->process_name;
+  options.python_version = g_pending->python_version;
+  options.torch_version = g_pending->torch_version;
+  if (config.gpu) options.gpu_tracer = NewCuptiTracer();
+  r = new ProbeRuntime(std::move(options));  // Never deleted (see header).
+  if (!g_pending->step_name.empty()) r->SetStepName(g_pending->step_name);
+  if (g_pending->listener != nullptr) {
+    r->SetCaptureListener(g_pending->listener, g_pending->listener_user);
+  }
+  g_runtime.store(r, std::memory_order_release);
+  return r;
+}
+
+// The runtime if it exists and the probe is on; never creates it.
+inline ProbeRuntime* Existing() {
+  if (g_disabled.load(std::memory_order_relaxed)) return nullptr;
+  return g_runtime.load(std::memory_order_acquire);
+}
+
+}  // namespace
+}  // namespace vllm_profiler::probe
+
+using vllm_profiler::probe::Disable;
+using vllm_profiler::probe::Existing;
+using vllm_profiler::probe::ProbeRuntime;
+using vllm_profiler::probe::Runtime;
+
+#define VP_GUARD_BEGIN try {
+#define VP_GUARD_END(where, ret) \
+  }                              \
+  catch (...) {                  \
+    Disable(where);              \
+    ret;                         \
+  }
+
+extern "C" {
+
+const char* vp_version(void) { return vllm_profiler::probe::kProbeVersion; }
+
+int32_t vp_abi_version(void) { return VP_ABI_VERSION; }
+
+int32_t vp_init(const char* process_name, const char* python_version,
+                const char* torch_version) {
+  VP_GUARD_BEGIN
+  namespace p = vllm_profiler::probe;
+  std::lock_guard<std::mutex> lock(p::g_create_mu);
+  p::ConfigLocked();
+  if (p::g_disabled.load()) return -1;
+  auto s = [](const char* v) { return v == nullptr ? std::string() : std::string(v); };
+  if (process_name) p::g_pending->process_name = s(process_name);
+  if (python_version) p::g_pending->python_version = s(python_version);
+  if (torch_version) p::g_pending->torch_version = s(torch_version);
+  ProbeRuntime* r = p::g_runtime.load();
+  if (r != nullptr) {
+    r->SetNames(s(process_name), s(python_version), s(torch_version));
+  }
+  return 0;
+  VP_GUARD_END("vp_init", return -1)
+}
+
+int64_t vp_step_begin(void) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Runtime();
+  return r == nullptr ? 0 : r->StepBegin();
+  VP_GUARD_END("vp_step_begin", return 0)
+}
+
+void vp_step_end(void) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr) r->StepEnd();
+  VP_GUARD_END("vp_step_end", return)
+}
+
+void vp_step_annotate(int64_t num_requests, int64_t num_tokens,
+                      int64_t num_prefill, int64_t num_decode) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr && r->recorder().capturing()) {
+    r->StepAnnotate(num_requests, num_tokens, num_prefill, num_decode);
+  }
+  VP_GUARD_END("vp_step_annotate", return)
+}
+
+void vp_set_step_name(const char* name) {
+  VP_GUARD_BEGIN
+  if (name == nullptr || *name == '\0') return;
+  namespace p = vllm_profiler::probe;
+  std::lock_guard<std::mutex> lock(p::g_create_mu);
+  p::g_pending->step_name = name;
+  ProbeRuntime* r = p::g_runtime.load();
+  if (r != nullptr) r->SetStepName(name);
+  VP_GUARD_END("vp_set_step_name", return)
+}
+
+int32_t vp_is_capturing(void) {
+  ProbeRuntime* r = Existing();
+  return r != nullptr && r->recorder().capturing() ? 1 : 0;
+}
+
+int32_t vp_record_shapes(void) {
+  ProbeRuntime* r = Existing();
+  return r != nullptr && r->record_shapes() ? 1 : 0;
+}
+
+uint64_t vp_op_begin(const char* name, int64_t sequence_nr,
+                     const vp_tensor_meta* inputs, int32_t num_inputs) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r == nullptr || !r->recorder().capturing()) return 0;
+  static_assert(sizeof(vp_tensor_meta) ==
+                    sizeof(vllm_profiler::probe::InputArg),
+                "vp_tensor_meta and InputArg share a layout");
+  // vp_tensor_meta is {dims, ndim, dtype}; InputArg mirrors it.
+  const auto* args =
+      reinterpret_cast<const vllm_profiler::probe::InputArg*>(inputs);
+  const uint64_t id = r->recorder().OpBegin(name, sequence_nr, args,
+                                            inputs == nullptr ? 0 : num_inputs);
+  if (id != 0 && r->gpu_active()) r->gpu_tracer()->PushExternalCorrelation(id);
+  return id;
+  VP_GUARD_END("vp_op_begin", return 0)
+}
+
+void vp_op_end(uint64_t op_id) {
+  VP_GUARD_BEGIN
+  if (op_id == 0) return;
+  ProbeRuntime* r = Existing();
+  if (r == nullptr) return;
+  if (r->gpu_active()) r->gpu_tracer()->PopExternalCorrelation();
+  r->recorder().OpEnd(op_id);
+  VP_GUARD_END("vp_op_end", return)
+}
+
+void vp_instant(const char* name) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr) r->recorder().Instant(name);
+  VP_GUARD_END("vp_instant", return)
+}
+
+void vp_counter(const char* name, double value) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr) r->recorder().Counter(name, value);
+  VP_GUARD_END("vp_counter", return)
+}
+
+void vp_set_thread_name(const char* name) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr && name != nullptr) r->recorder().ThreadName(name);
+  VP_GUARD_END("vp_set_thread_name", return)
+}
+
+void vp_set_capture_listener(vp_capture_listener listener, void* user) {
+  VP_GUARD_BEGIN
+  namespace p = vllm_profiler::probe;
+  ProbeRuntime* r;
+  {
+    std::lock_guard<std::mutex> lock(p::g_create_mu);
+    p::g_pending->listener = listener;
+    p::g_pending->listener_user = user;
+    r = p::g_runtime.load();
+  }
+  if (r != nullptr) r->SetCaptureListener(listener, user);
+  VP_GUARD_END("vp_set_capture_listener", return)
+}
+
+int32_t vp_request_capture(uint32_t num_steps, uint32_t duration_ms,
+                           int32_t record_shapes) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Runtime();
+  if (r == nullptr) return -1;
+  return r->RequestCapture(num_steps, duration_ms, record_shapes != 0) ? 0
+                                                                       : -1;
+  VP_GUARD_END("vp_request_capture", return -1)
+}
+
+void vp_shutdown(uint32_t timeout_ms) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = vllm_profiler::probe::g_runtime.load();
+  if (r != nullptr) r->Shutdown(absl::Milliseconds(timeout_ms));
+  VP_GUARD_END("vp_shutdown", return)
+}
+
+void vp_get_stats(vp_stats* out) {
+  VP_GUARD_BEGIN
+  if (out == nullptr) return;
+  *out = vp_stats{};
+  out->enabled = vllm_profiler::probe::g_disabled.load() ? 0 : 1;
+  ProbeRuntime* r = vllm_profiler::probe::g_runtime.load();
+  if (r == nullptr) return;
+  ProbeRuntime::Stats s = r->stats();
+  out->events_recorded = s.events_recorded;
+  out->events_dropped_buffer_full = s.events_dropped_buffer_full;
+  out->events_dropped_send = s.events_dropped_send;
+  out->captures_started = s.captures_started;
+  out->captures_finished = s.captures_finished;
+  out->batches_sent = s.batches_sent;
+  out->connected = s.connected ? 1 : 0;
+  VP_GUARD_END("vp_get_stats", return)
+}
+
+}  // extern "C"

@@ -1,0 +1,140 @@
+#include "probe/core/config.h"
+
+#include <limits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+
+namespace vllm_profiler::probe {
+namespace {
+
+// Quotes at most 64 bytes of an untrusted value for a log line, replacing
+// control characters so the line stays one line.
+std::string Quote(absl::string_view value) {
+  std::string out = "'";
+  for (size_t i = 0; i < value.size() && i < 64; ++i) {
+    const unsigned char c = value[i];
+    out.push_back(c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c));
+  }
+  if (value.size() > 64) out += "...";
+  out += "'";
+  return out;
+}
+
+}  // namespace
+
+std::string ProbeConfig::Target() const {
+  if (!address.empty()) return address;
+  return absl::StrCat("unix:", socket_path);
+}
+
+absl::StatusOr<uint64_t> ParseUnsigned(absl::string_view name,
+                                       absl::string_view value, uint64_t max) {
+  absl::string_view v = absl::StripAsciiWhitespace(value);
+  uint64_t out = 0;
+  if (v.empty() || v[0] == '-' || v[0] == '+' ||
+      !absl::SimpleAtoi(v, &out)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, "=", Quote(value), " is not a non-negative integer"));
+  }
+  if (out > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, "=", Quote(value), " is larger than ", max));
+  }
+  return out;
+}
+
+absl::StatusOr<bool> ParseBool(absl::string_view name,
+                               absl::string_view value) {
+  const std::string v =
+      absl::AsciiStrToLower(absl::StripAsciiWhitespace(value));
+  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
+  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
+  return absl::InvalidArgumentError(
+      absl::StrCat(name, "=", Quote(value), " is not a boolean (1 or 0)"));
+}
+
+ProbeConfig ParseProbeConfig(const EnvGetter& getenv,
+                             std::vector<std::string>* problems) {
+  ProbeConfig c;
+  auto get = [&](const char* name) -> const char* { return getenv(name); };
+  auto num = [&](const char* name, uint64_t max, auto* field) {
+    const char* v = get(name);
+    if (v == nullptr) return;
+    absl::StatusOr<uint64_t> r = ParseUnsigned(name, v, max);
+    if (r.ok()) {
+      *field = static_cast<std::remove_pointer_t<decltype(field)>>(*r);
+    } else if (problems != nullptr) {
+      problems->push_back(
+          absl::StrCat(r.status().message(), "; using ", *field));
+    }
+  };
+  auto flag = [&](const char* name, bool* field) {
+    const char* v = get(name);
+    if (v == nullptr) return;
+    absl::StatusOr<bool> r = ParseBool(name, v);
+    if (r.ok()) {
+      *field = *r;
+    } else if (problems != nullptr) {
+      problems->push_back(absl::StrCat(r.status().message(), "; using ",
+                                       *field ? "1" : "0"));
+    }
+  };
+  auto str = [&](const char* name, std::string* field) {
+    const char* v = get(name);
+    if (v != nullptr && *v != '\0') *field = v;
+  };
+  auto rank = [&](const char* name, int32_t* field) {
+    const char* v = get(name);
+    if (v == nullptr) return;
+    absl::StatusOr<uint64_t> r = ParseUnsigned(name, v, 1 << 30);
+    if (r.ok()) {
+      *field = static_cast<int32_t>(*r);
+    } else if (problems != nullptr) {
+      problems->push_back(
+          absl::StrCat(r.status().message(), "; rank left unknown"));
+    }
+  };
+
+  flag("VLLM_PROFILER_ENABLED", &c.enabled);
+  constexpr uint64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
+  num("VLLM_PROFILER_START_STEP", kMaxU32, &c.start_step);
+  if (c.start_step == 0) {
+    if (problems != nullptr) {
+      problems->push_back(
+          "VLLM_PROFILER_START_STEP='0' must be at least 1 (steps are "
+          "1-based); using 1");
+    }
+    c.start_step = 1;
+  }
+  num("VLLM_PROFILER_NUM_STEPS", kMaxU32, &c.num_steps);
+  num("VLLM_PROFILER_DURATION_MS", kMaxU32, &c.duration_ms);
+  flag("VLLM_PROFILER_RECORD_SHAPES", &c.record_shapes);
+  flag("VLLM_PROFILER_GPU", &c.gpu);
+  str("VLLM_PROFILER_SOCKET", &c.socket_path);
+  str("VLLM_PROFILER_ADDRESS", &c.address);
+  uint64_t mb = c.max_buffer_bytes >> 20;
+  num("VLLM_PROFILER_MAX_BUFFER_MB", 1 << 20, &mb);
+  if (mb == 0) {
+    if (problems != nullptr) {
+      problems->push_back(
+          "VLLM_PROFILER_MAX_BUFFER_MB='0' must be at least 1; using 1");
+    }
+    mb = 1;
+  }
+  c.max_buffer_bytes = mb << 20;
+  str("VLLM_TORCH_PROFILE", &c.requested_name);
+  str("VLLM_PROFILER_LOG", &c.log_level);
+  str("POD_NAME", &c.pod_name);
+  str("POD_NAMESPACE", &c.pod_namespace);
+  str("NODE_NAME", &c.node_name);
+  str("CONTAINER_NAME", &c.container_name);
+  rank("RANK", &c.rank);
+  rank("LOCAL_RANK", &c.local_rank);
+  rank("WORLD_SIZE", &c.world_size);
+  return c;
+}
+
+}  // namespace vllm_profiler::probe

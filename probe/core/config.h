@@ -1,0 +1,63 @@
+// The probe's configuration, read from the VLLM_PROFILER_* environment the
+// webhook injects (names and defaults: the project's contract; the window
+// defaults are the seed sitecustomize's: call 100, 50 calls).
+//
+// The environment is untrusted input: a malformed value never stops the
+// host. ParseProbeConfig keeps the default for that variable and returns one
+// human-readable problem per bad variable, which the probe logs.
+#ifndef VLLM_PROFILER_PROBE_CORE_CONFIG_H_
+#define VLLM_PROFILER_PROBE_CORE_CONFIG_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace vllm_profiler::probe {
+
+struct ProbeConfig {
+  bool enabled = true;                 // VLLM_PROFILER_ENABLED
+  uint32_t start_step = 100;           // VLLM_PROFILER_START_STEP (1-based)
+  uint32_t num_steps = 50;             // VLLM_PROFILER_NUM_STEPS (0: none)
+  uint32_t duration_ms = 0;            // VLLM_PROFILER_DURATION_MS (0: off)
+  bool record_shapes = true;           // VLLM_PROFILER_RECORD_SHAPES
+  bool gpu = true;                     // VLLM_PROFILER_GPU
+  std::string socket_path = "/home/vllm/profiler/collector.sock";
+  std::string address;                 // VLLM_PROFILER_ADDRESS (host:port)
+  uint64_t max_buffer_bytes = 64ull << 20;  // VLLM_PROFILER_MAX_BUFFER_MB
+  std::string requested_name;          // VLLM_TORCH_PROFILE
+  std::string log_level = "info";      // VLLM_PROFILER_LOG
+  // Identity (downward API and torch.distributed env).
+  std::string pod_name, pod_namespace, node_name, container_name;
+  int32_t rank = -1, local_rank = -1, world_size = -1;
+
+  // True when the env asks for a step window (num_steps or duration set).
+  bool window_enabled() const { return num_steps > 0 || duration_ms > 0; }
+  // gRPC target: "unix:<socket>" or the TCP address.
+  std::string Target() const;
+};
+
+// Reads an environment variable; returns nullptr when unset.
+using EnvGetter = std::function<const char*(const char*)>;
+
+// Parses the environment. Never fails: bad values keep their default and add
+// one message to `problems`, e.g.
+//   "VLLM_PROFILER_START_STEP='abc' is not a non-negative integer; using 100"
+ProbeConfig ParseProbeConfig(const EnvGetter& getenv,
+                             std::vector<std::string>* problems);
+
+// Parses one unsigned decimal value (surrounding spaces allowed) no larger
+// than `max`. INVALID_ARGUMENT with a user-facing message otherwise.
+absl::StatusOr<uint64_t> ParseUnsigned(absl::string_view name,
+                                       absl::string_view value, uint64_t max);
+// "1/0/true/false/yes/no/on/off" (case-insensitive).
+absl::StatusOr<bool> ParseBool(absl::string_view name,
+                               absl::string_view value);
+
+}  // namespace vllm_profiler::probe
+
+#endif  // VLLM_PROFILER_PROBE_CORE_CONFIG_H_

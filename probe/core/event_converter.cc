@@ -1,0 +1,154 @@
+#include "probe/core/event_converter.h"
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
+
+namespace vllm_profiler::probe {
+
+std::string ProcThreadName(uint32_t tid) {
+  std::ifstream in(absl::StrCat("/proc/self/task/", tid, "/comm"));
+  std::string name;
+  if (in && std::getline(in, name) && !name.empty()) {
+    return std::string(absl::StripAsciiWhitespace(name));
+  }
+  return absl::StrCat("thread ", tid);
+}
+
+EventConverter::EventConverter(Options options, StringTable* strings)
+    : options_(std::move(options)), strings_(strings) {
+  if (!options_.thread_name) options_.thread_name = ProcThreadName;
+}
+
+void EventConverter::NoteThread(uint32_t tid, v1::EventBatch* batch) {
+  if (!threads_reported_.insert(tid).second) return;
+  auto it = thread_names_.find(tid);
+  const std::string name =
+      it != thread_names_.end() ? it->second : options_.thread_name(tid);
+  v1::ThreadInfo* t = batch->add_threads();
+  t->set_tid(tid);
+  t->set_name_id(strings_->Intern(name));
+}
+
+size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
+  size_t emitted = 0;
+  const uint32_t tid = chunk.tid;
+  ForEachRecord(chunk, [&](const RecordView& r) {
+    switch (r.type) {
+      case RecordType::kThreadName: {
+        thread_names_[tid] = std::string(r.name);
+        if (threads_reported_.erase(tid) > 0) NoteThread(tid, batch);
+        break;
+      }
+      case RecordType::kOpBegin: {
+        v1::Event e;
+        e.set_kind(v1::EVENT_KIND_CPU_OP);
+        e.set_name_id(strings_->Intern(r.name));
+        e.set_start_ns(r.ts_ns);
+        e.set_tid(tid);
+        e.set_external_id(r.id);
+        if (r.arg >= 0) e.set_sequence_number(static_cast<uint64_t>(r.arg));
+        for (const InputMeta& in : r.inputs) {
+          v1::Shape* shape = e.add_input_shapes();
+          for (int32_t d = 0; d < in.ndim; ++d) shape->add_dims(in.dims[d]);
+          e.add_input_dtype_ids(in.dtype.empty() ? 0
+                                                 : strings_->Intern(in.dtype));
+        }
+        open_ops_[r.id] = std::move(e);
+        break;
+      }
+      case RecordType::kOpEnd: {
+        auto it = open_ops_.find(r.id);
+        if (it == open_ops_.end()) break;  // Begin dropped or stale.
+        NoteThread(tid, batch);
+        v1::Event* e = batch->add_events();
+        *e = std::move(it->second);
+        e->set_duration_ns(std::max<int64_t>(0, r.ts_ns - e->start_ns()));
+        open_ops_.erase(it);
+        ++emitted;
+        break;
+      }
+      case RecordType::kStepBegin: {
+        v1::Event e;
+        e.set_kind(v1::EVENT_KIND_STEP);
+        e.set_name_id(strings_->Intern(options_.step_name));
+        e.set_start_ns(r.ts_ns);
+        e.set_tid(tid);
+        e.set_step(static_cast<int64_t>(r.id));
+        open_steps_[tid] = std::move(e);
+        break;
+      }
+      case RecordType::kStepArgs: {
+        auto it = open_steps_.find(tid);
+        if (it == open_steps_.end()) break;
+        static constexpr const char* kKeys[4] = {
+            "num_scheduled_requests", "num_scheduled_tokens",
+            "num_prefill_requests", "num_decode_requests"};
+        for (int i = 0; i < 4; ++i) {
+          if (r.step_args[i] < 0) continue;
+          v1::Arg* a = it->second.add_args();
+          a->set_key_id(strings_->Intern(kKeys[i]));
+          a->set_int_value(r.step_args[i]);
+        }
+        break;
+      }
+      case RecordType::kStepEnd: {
+        auto it = open_steps_.find(tid);
+        if (it == open_steps_.end()) break;
+        NoteThread(tid, batch);
+        v1::Event* e = batch->add_events();
+        *e = std::move(it->second);
+        e->set_duration_ns(std::max<int64_t>(0, r.ts_ns - e->start_ns()));
+        open_steps_.erase(it);
+        ++emitted;
+        break;
+      }
+      case RecordType::kInstant:
+      case RecordType::kCounter: {
+        NoteThread(tid, batch);
+        v1::Event* e = batch->add_events();
+        e->set_kind(r.type == RecordType::kInstant ? v1::EVENT_KIND_INSTANT
+                                                   : v1::EVENT_KIND_COUNTER);
+        e->set_name_id(strings_->Intern(r.name));
+        e->set_start_ns(r.ts_ns);
+        e->set_tid(tid);
+        if (r.type == RecordType::kCounter) {
+          double v;
+          std::memcpy(&v, &r.arg, sizeof(v));
+          e->set_value(v);
+        }
+        ++emitted;
+        break;
+      }
+    }
+  });
+  return emitted;
+}
+
+size_t EventConverter::Flush(int64_t end_ns, v1::EventBatch* batch) {
+  size_t emitted = 0;
+  auto close = [&](v1::Event& e) {
+    NoteThread(e.tid(), batch);
+    v1::Event* out = batch->add_events();
+    *out = std::move(e);
+    out->set_duration_ns(std::max<int64_t>(0, end_ns - out->start_ns()));
+    ++emitted;
+  };
+  for (auto& [id, e] : open_steps_) close(e);
+  for (auto& [id, e] : open_ops_) close(e);
+  ResetOpen();
+  return emitted;
+}
+
+void EventConverter::ResetOpen() {
+  open_ops_.clear();
+  open_steps_.clear();
+}
+
+void EventConverter::Reset() {
+  ResetOpen();
+  threads_reported_.clear();
+}
+
+}  // namespace vllm_profiler::probe

@@ -1,0 +1,71 @@
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "probe/core/transport.h"
+#include "proto/profiler.grpc.pb.h"
+
+namespace vllm_profiler::probe {
+namespace {
+
+class GrpcStream final : public ProbeStream {
+ public:
+  GrpcStream(std::shared_ptr<grpc::Channel> channel,
+             std::unique_ptr<v1::ProbeService::Stub> stub)
+      : channel_(std::move(channel)), stub_(std::move(stub)) {
+    stream_ = stub_->Connect(&context_);
+  }
+  bool Write(const v1::ProbeMessage& message) override {
+    return stream_->Write(message);
+  }
+  bool Read(v1::CollectorCommand* command) override {
+    return stream_->Read(command);
+  }
+  void WritesDone() override { stream_->WritesDone(); }
+  void Cancel() override { context_.TryCancel(); }
+  void Finish() override { stream_->Finish(); }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::ProbeService::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ProbeMessage,
+                                           v1::CollectorCommand>>
+      stream_;
+};
+
+class GrpcTransport final : public ProbeTransport {
+ public:
+  explicit GrpcTransport(std::string target) : target_(std::move(target)) {}
+
+  absl::StatusOr<std::unique_ptr<ProbeStream>> Connect(
+      absl::Duration timeout) override {
+    grpc::ChannelArguments args;
+    // Our own backoff governs reconnects; keep gRPC's short so a collector
+    // that comes back is seen at our next attempt.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    args.SetInt(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, 64 << 20);
+    auto channel = grpc::CreateCustomChannel(
+        target_, grpc::InsecureChannelCredentials(), args);
+    if (!channel->WaitForConnected(
+            absl::ToChronoTime(absl::Now() + timeout))) {
+      return absl::UnavailableError(
+          absl::StrCat("collector not reachable at ", target_));
+    }
+    auto stub = v1::ProbeService::NewStub(channel);
+    return std::unique_ptr<ProbeStream>(
+        new GrpcStream(std::move(channel), std::move(stub)));
+  }
+  std::string target() const override { return target_; }
+
+ private:
+  const std::string target_;
+};
+
+}  // namespace
+
+std::unique_ptr<ProbeTransport> NewGrpcTransport(std::string target) {
+  return std::make_unique<GrpcTransport>(std::move(target));
+}
+
+}  // namespace vllm_profiler::probe

@@ -1,0 +1,599 @@
+#include "probe/core/probe_runtime.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
+#include "probe/core/log.h"
+
+namespace vllm_profiler::probe {
+namespace {
+
+std::string ReadFirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (in) std::getline(in, line);
+  return std::string(absl::StripAsciiWhitespace(line));
+}
+
+std::vector<std::string> ReadCmdline() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::vector<std::string> out;
+  std::string arg;
+  while (out.size() < 32 && std::getline(in, arg, '\0')) {
+    if (arg.size() > 256) arg.resize(256);
+    out.push_back(arg);
+  }
+  return out;
+}
+
+// Rough wire size of one GPU event, to bound gpu_events_ by the memory budget.
+constexpr size_t kGpuEventBytes = 256;
+
+}  // namespace
+
+ProbeRuntime::ProbeRuntime(Options options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()),
+      recorder_(Recorder::Options{options_.config.max_buffer_bytes,
+                                  options_.chunk_bytes},
+                clock_),
+      transport_(options_.transport != nullptr
+                     ? std::move(options_.transport)
+                     : NewGrpcTransport(options_.config.Target())),
+      gpu_tracer_(std::move(options_.gpu_tracer)),
+      controller_(CaptureController::Options{
+          true, options_.config.start_step, options_.config.num_steps,
+          options_.config.duration_ms, options_.config.record_shapes,
+          options_.config.gpu,
+          options_.pid != 0 ? options_.pid : static_cast<int64_t>(getpid())}),
+      max_gpu_events_(std::max<size_t>(
+          1024, options_.config.max_buffer_bytes / kGpuEventBytes)),
+      converter_(EventConverter::Options{}, &strings_),
+      backoff_(options_.initial_backoff) {
+  if (options_.pid == 0) options_.pid = getpid();
+  {
+    absl::MutexLock lock(&names_mu_);
+    process_name_ = options_.process_name;
+    python_version_ = options_.python_version;
+    torch_version_ = options_.torch_version;
+  }
+  {
+    absl::MutexLock lock(&control_mu_);
+    requested_name_ = options_.config.requested_name;
+  }
+  sender_ = std::thread([this] { SenderLoop(); });
+}
+
+ProbeRuntime::~ProbeRuntime() { Shutdown(absl::Seconds(2)); }
+
+void ProbeRuntime::SetNames(std::string process_name,
+                            std::string python_version,
+                            std::string torch_version) {
+  absl::MutexLock lock(&names_mu_);
+  if (!process_name.empty()) process_name_ = std::move(process_name);
+  if (!python_version.empty()) python_version_ = std::move(python_version);
+  if (!torch_version.empty()) torch_version_ = std::move(torch_version);
+}
+
+void ProbeRuntime::SetStepName(std::string name) {
+  absl::MutexLock lock(&names_mu_);
+  step_name_ = std::move(name);
+  step_name_changed_ = true;
+}
+
+void ProbeRuntime::SetCaptureListener(CaptureListener listener, void* user) {
+  absl::MutexLock lock(&control_mu_);
+  listener_ = listener;
+  listener_user_ = user;
+  // A listener set mid-capture is told at once.
+  if (listener_ != nullptr && capture_.generation != 0 && capture_.cpu_ops) {
+    listener_(1, record_shapes() ? 1 : 0, listener_user_);
+  }
+}
+
+int64_t ProbeRuntime::StepBegin() {
+  int64_t step;
+  {
+    absl::MutexLock lock(&control_mu_);
+    if (shut_down_) return 0;
+    // Relaxed: last_step_ is a statistic for commands; control_mu_ orders.
+    step = last_step_.fetch_add(1, std::memory_order_relaxed) + 1;
+    Apply(controller_.OnStepBegin(step, clock_->MonotonicNs()), step);
+  }
+  recorder_.StepBegin(step);
+  return step;
+}
+
+void ProbeRuntime::StepEnd() {
+  const int64_t step = last_step_.load(std::memory_order_relaxed);
+  recorder_.StepEnd(step);
+  absl::MutexLock lock(&control_mu_);
+  if (shut_down_) return;
+  Apply(controller_.OnStepEnd(step, clock_->MonotonicNs()), step);
+}
+
+void ProbeRuntime::StepAnnotate(int64_t num_requests, int64_t num_tokens,
+                                int64_t num_prefill, int64_t num_decode) {
+  const int64_t args[4] = {num_requests, num_tokens, num_prefill, num_decode};
+  recorder_.StepArgs(last_step_.load(std::memory_order_relaxed), args);
+}
+
+bool ProbeRuntime::RequestCapture(uint32_t num_steps, uint32_t duration_ms,
+                                  bool record_shapes) {
+  absl::MutexLock lock(&control_mu_);
+  if (shut_down_ || controller_.active() || controller_.pending()) {
+    return false;
+  }
+  v1::StartCaptureCommand cmd;
+  cmd.set_capture_id(absl::StrCat("local-", options_.pid, "-",
+                                  next_generation_ + 1));
+  cmd.mutable_config()->set_num_steps(num_steps);
+  cmd.mutable_config()->set_duration_ms(duration_ms);
+  cmd.mutable_config()->set_record_shapes(record_shapes);
+  cmd.mutable_config()->set_cpu_ops(true);
+  cmd.mutable_config()->set_gpu_activity(options_.config.gpu);
+  return controller_.OnStartCommand(cmd, last_step_.load());
+}
+
+void ProbeRuntime::Apply(const CaptureController::Decision& d, int64_t step) {
+  if (!d.note.empty()) ProbeLog(ProbeLogLevel::kInfo, d.note);
+  switch (d.action) {
+    case CaptureController::Action::kNone:
+      break;
+    case CaptureController::Action::kStart:
+      StartLocked(d.spec, step);
+      break;
+    case CaptureController::Action::kStop:
+      capture_.last_step = step;
+      StopLocked(d.spec);
+      break;
+  }
+}
+
+void ProbeRuntime::StartLocked(const CaptureSpec& spec, int64_t step) {
+  const uint64_t gen = ++next_generation_;
+  capture_ = CaptureState{spec.capture_id, gen, step, "", spec.config.cpu_ops()};
+  auto msg = std::make_unique<v1::ProbeMessage>();
+  v1::CaptureStarted* started = msg->mutable_capture_started();
+  started->set_capture_id(spec.capture_id);
+  started->set_origin(spec.origin);
+  *started->mutable_config() = spec.config;
+  started->set_first_step(step);
+  started->set_start_ns(clock_->MonotonicNs());
+  if (spec.origin == v1::CAPTURE_ORIGIN_WINDOW) {
+    started->set_requested_name(requested_name_);
+  }
+  *started->mutable_clock() = ReadClockPair(*clock_);
+  // The CaptureStarted is queued before any chunk of this generation.
+  recorder_.QueueMessage(std::move(msg), gen);
+  record_shapes_.store(spec.config.record_shapes(), std::memory_order_relaxed);
+  recorder_.Begin(gen);
+  captures_started_.fetch_add(1, std::memory_order_relaxed);
+  ProbeLog(ProbeLogLevel::kDebug,
+           absl::StrCat("capture ", spec.capture_id, " started at step ", step));
+  if (listener_ != nullptr && spec.config.cpu_ops()) {
+    listener_(1, spec.config.record_shapes() ? 1 : 0, listener_user_);
+  }
+  if (spec.config.gpu_activity()) {
+    if (gpu_tracer_ == nullptr) {
+      capture_.gpu_note = "GPU activity tracer not built into this probe";
+    } else {
+      absl::Status s = gpu_tracer_->Start(this);
+      if (s.ok()) {
+        gpu_active_.store(true, std::memory_order_relaxed);
+      } else {
+        capture_.gpu_note = std::string(s.message());
+      }
+    }
+  }
+}
+
+void ProbeRuntime::StopLocked(const CaptureSpec& spec) {
+  if (gpu_active_.load(std::memory_order_relaxed)) {
+    gpu_active_.store(false, std::memory_order_relaxed);
+    gpu_tracer_->Stop();  // Flushes into AddEvent (gpu_mu_).
+  }
+  if (listener_ != nullptr && capture_.cpu_ops) {
+    listener_(0, 0, listener_user_);
+  }
+  auto msg = std::make_unique<v1::ProbeMessage>();
+  v1::CaptureFinished* f = msg->mutable_capture_finished();
+  f->set_capture_id(spec.capture_id);
+  f->set_last_step(capture_.last_step);
+  f->set_end_ns(clock_->MonotonicNs());
+  f->set_gpu_activity_note(capture_.gpu_note);
+  *f->mutable_clock() = ReadClockPair(*clock_);
+  const uint64_t gen = capture_.generation;
+  // Buffer-full drops are read after recording stopped (End) below, by the
+  // sender, which adds them when it sends this message.
+  recorder_.End(std::move(msg), gen);
+  captures_finished_.fetch_add(1, std::memory_order_relaxed);
+  capture_ = CaptureState{};
+  ProbeLog(ProbeLogLevel::kDebug,
+           absl::StrCat("capture ", spec.capture_id, " finished"));
+}
+
+uint32_t ProbeRuntime::InternString(std::string_view value) {
+  return strings_.Intern(value);
+}
+
+void ProbeRuntime::AddEvent(v1::Event event) {
+  absl::MutexLock lock(&gpu_mu_);
+  if (gpu_events_.size() >= max_gpu_events_) {
+    ++gpu_dropped_;
+    return;
+  }
+  gpu_events_.push_back(std::move(event));
+}
+
+void ProbeRuntime::AddTracerDrops(uint64_t records_dropped,
+                                  uint64_t buffers_dropped) {
+  absl::MutexLock lock(&gpu_mu_);
+  tracer_records_dropped_ += records_dropped;
+  tracer_buffers_dropped_ += buffers_dropped;
+}
+
+v1::Hello ProbeRuntime::BuildHello() const {
+  v1::Hello h;
+  const ProbeConfig& c = options_.config;
+  h.set_protocol_version(1);
+  h.set_pid(options_.pid);
+  h.set_ppid(getppid());
+  {
+    absl::MutexLock lock(const_cast<absl::Mutex*>(&names_mu_));
+    std::string name = process_name_;
+    if (name.empty()) name = ReadFirstLine("/proc/self/comm");
+    if (c.rank >= 0) name = absl::StrCat("rank ", c.rank, " (", name, ")");
+    h.set_process_name(name);
+    h.set_python_version(python_version_);
+    h.set_torch_version(torch_version_);
+  }
+  for (std::string& a : ReadCmdline()) h.add_cmdline(std::move(a));
+  h.set_rank(c.rank);
+  h.set_local_rank(c.local_rank);
+  h.set_world_size(c.world_size);
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) == 0) h.set_hostname(host);
+  h.set_pod_name(c.pod_name);
+  h.set_pod_namespace(c.pod_namespace);
+  h.set_node_name(c.node_name);
+  h.set_container_name(c.container_name);
+  h.set_probe_version(kProbeVersion);
+  if (gpu_tracer_ != nullptr) h.set_cupti_version(gpu_tracer_->Describe());
+  *h.mutable_clock() = ReadClockPair(*clock_);
+  v1::CaptureConfig* w = h.mutable_window();
+  w->set_start_after_steps(c.start_step - 1);
+  w->set_num_steps(c.num_steps);
+  w->set_duration_ms(c.duration_ms);
+  w->set_record_shapes(c.record_shapes);
+  w->set_gpu_activity(c.gpu);
+  w->set_cpu_ops(true);
+  return h;
+}
+
+// ---------------------------------------------------------------------------
+// Sender thread.
+
+bool ProbeRuntime::Send(const v1::ProbeMessage& message) {
+  if (stream_ == nullptr) return false;
+  if (!stream_->Write(message)) {
+    stream_broken_.store(true, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+bool ProbeRuntime::TryConnect() {
+  absl::StatusOr<std::unique_ptr<ProbeStream>> s =
+      transport_->Connect(options_.connect_timeout);
+  if (!s.ok()) {
+    if (!outage_logged_) {
+      outage_logged_ = true;
+      ProbeLog(ProbeLogLevel::kInfo,
+               absl::StrCat(s.status().message(),
+                            "; the process runs on, captures are dropped "
+                            "until it is (retrying with backoff)"));
+    }
+    next_connect_ = absl::Now() + backoff_;
+    backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+    return false;
+  }
+  stream_ = std::move(*s);
+  stream_broken_.store(false, std::memory_order_relaxed);
+  converter_.Reset();
+  strings_watermark_ = 0;
+  batch_sequence_ = 0;
+  send_ = SendState{};
+  {
+    absl::MutexLock lock(&names_mu_);
+    converter_.set_step_name(step_name_);
+    step_name_changed_ = false;
+  }
+  v1::ProbeMessage hello;
+  *hello.mutable_hello() = BuildHello();
+  if (!Send(hello)) {
+    CloseStream(false);
+    next_connect_ = absl::Now() + backoff_;
+    backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+    return false;
+  }
+  if (outage_logged_) {
+    ProbeLog(ProbeLogLevel::kInfo,
+             absl::StrCat("connected to the collector at ",
+                          transport_->target()));
+  } else {
+    ProbeLog(ProbeLogLevel::kDebug,
+             absl::StrCat("connected to the collector at ",
+                          transport_->target()));
+  }
+  outage_logged_ = false;
+  backoff_ = options_.initial_backoff;
+  connected_.store(true, std::memory_order_relaxed);
+  reader_done_.store(false, std::memory_order_relaxed);
+  ProbeStream* raw = stream_.get();
+  reader_ = std::thread([this, raw] { ReaderLoop(raw); });
+  return true;
+}
+
+void ProbeRuntime::CloseStream(bool graceful) {
+  if (stream_ == nullptr) return;
+  if (graceful && !stream_broken_.load()) {
+    stream_->WritesDone();
+    // Give the collector a moment to close its side.
+    const absl::Time deadline = absl::Now() + absl::Milliseconds(500);
+    while (!reader_done_.load() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+  }
+  stream_->Cancel();
+  if (reader_.joinable()) reader_.join();
+  stream_->Finish();
+  stream_.reset();
+  connected_.store(false, std::memory_order_relaxed);
+  if (send_.generation != 0) {
+    dropped_send_total_.fetch_add(send_.dropped_send);
+  }
+  send_ = SendState{};
+}
+
+void ProbeRuntime::ReaderLoop(ProbeStream* stream) {
+  v1::CollectorCommand cmd;
+  while (stream->Read(&cmd)) {
+    switch (cmd.command_case()) {
+      case v1::CollectorCommand::kWelcome:
+        if (cmd.welcome().max_batch_bytes() > 0) {
+          max_batch_bytes_.store(cmd.welcome().max_batch_bytes());
+        }
+        break;
+      case v1::CollectorCommand::kStartCapture: {
+        absl::MutexLock lock(&control_mu_);
+        if (controller_.OnStartCommand(cmd.start_capture(),
+                                       last_step_.load())) {
+          ProbeLog(ProbeLogLevel::kInfo,
+                   absl::StrCat("capture ", cmd.start_capture().capture_id(),
+                                " requested by the collector; starts at the "
+                                "next step"));
+        } else {
+          ProbeLog(ProbeLogLevel::kInfo,
+                   "ignored a StartCaptureCommand without capture_id");
+        }
+        break;
+      }
+      case v1::CollectorCommand::kStopCapture: {
+        absl::MutexLock lock(&control_mu_);
+        controller_.OnStopCommand(cmd.stop_capture().capture_id());
+        break;
+      }
+      default:
+        break;  // Newer command: ignored (wire compatibility rule).
+    }
+  }
+  stream_broken_.store(true);
+  reader_done_.store(true);
+  recorder_.Wake();
+}
+
+void ProbeRuntime::DrainGpuEvents(v1::EventBatch* batch) {
+  std::vector<v1::Event> events;
+  {
+    absl::MutexLock lock(&gpu_mu_);
+    events.swap(gpu_events_);
+  }
+  if (events.empty()) return;
+  if (send_.generation == 0) {
+    dropped_send_total_.fetch_add(events.size());
+    return;
+  }
+  for (v1::Event& e : events) {
+    *batch->add_events() = std::move(e);
+    ++send_.events_sent;
+    // Keeps batches well under Welcome.max_batch_bytes.
+    if (batch->events_size() >= 8192) SendBatch(batch);
+  }
+}
+
+void ProbeRuntime::SendBatch(v1::EventBatch* batch) {
+  strings_.AppendNew(&strings_watermark_, batch);
+  if (batch->events_size() == 0 && batch->strings_size() == 0 &&
+      batch->threads_size() == 0) {
+    return;
+  }
+  batch->set_capture_id(send_.capture_id);
+  batch->set_sequence(batch_sequence_++);
+  v1::ProbeMessage msg;
+  const size_t n = batch->events_size();
+  msg.mutable_batch()->Swap(batch);
+  if (Send(msg)) {
+    batches_sent_.fetch_add(1, std::memory_order_relaxed);
+    events_sent_total_.fetch_add(n, std::memory_order_relaxed);
+  } else {
+    send_.dropped_send += n;
+  }
+  batch->Clear();
+}
+
+void ProbeRuntime::Process(QueueItem& item) {
+  if (item.chunk != nullptr) {
+    Chunk* c = item.chunk;
+    if (stream_ == nullptr || send_.generation == 0 ||
+        c->generation != send_.generation) {
+      // Not connected, or a record that raced with its capture's stop.
+      dropped_send_total_.fetch_add(c->num_records);
+      send_.dropped_send += (c->generation == send_.generation)
+                                ? c->num_records
+                                : 0;
+    } else {
+      {
+        absl::MutexLock lock(&names_mu_);
+        if (step_name_changed_) {
+          converter_.set_step_name(step_name_);
+          step_name_changed_ = false;
+        }
+      }
+      v1::EventBatch batch;
+      send_.events_sent += converter_.Convert(*c, &batch);
+      SendBatch(&batch);
+    }
+    recorder_.Release(c);
+    return;
+  }
+  if (item.message == nullptr) return;
+  v1::ProbeMessage& m = *item.message;
+  if (m.has_capture_started()) {
+    send_ = SendState{};
+    converter_.ResetOpen();
+    if (stream_ != nullptr && Send(m)) {
+      send_.generation = item.generation;
+      send_.capture_id = m.capture_started().capture_id();
+    } else {
+      VP_PROBE_LOG_ONCE(ProbeLogLevel::kInfo,
+                        "a capture started while the collector was not "
+                        "connected; its events are dropped");
+    }
+  } else if (m.has_capture_finished()) {
+    const uint64_t full = recorder_.TakeDroppedBufferFull();
+    dropped_full_total_.fetch_add(full);
+    if (send_.generation != item.generation || stream_ == nullptr) {
+      send_ = SendState{};
+      return;
+    }
+    v1::EventBatch batch;
+    send_.events_sent +=
+        converter_.Flush(m.capture_finished().end_ns(), &batch);
+    DrainGpuEvents(&batch);
+    SendBatch(&batch);
+    v1::CaptureFinished* f = m.mutable_capture_finished();
+    f->set_events_recorded(send_.events_sent);
+    v1::DropCounters* d = f->mutable_drops();
+    d->set_events_dropped_buffer_full(full);
+    d->set_events_dropped_send(send_.dropped_send);
+    {
+      absl::MutexLock lock(&gpu_mu_);
+      d->set_cupti_records_dropped(tracer_records_dropped_ + gpu_dropped_);
+      d->set_cupti_buffers_dropped(tracer_buffers_dropped_);
+      tracer_records_dropped_ = tracer_buffers_dropped_ = gpu_dropped_ = 0;
+    }
+    if (full > 0) {
+      ProbeLog(ProbeLogLevel::kInfo,
+               absl::StrCat("capture ", f->capture_id(), ": ", full,
+                            " events dropped (VLLM_PROFILER_MAX_BUFFER_MB "
+                            "reached)"));
+    }
+    Send(m);
+    send_ = SendState{};
+  } else {
+    Send(m);
+  }
+}
+
+void ProbeRuntime::SenderLoop() {
+  try {
+    while (true) {
+      const bool stopping = stop_.load();
+      if (stream_ != nullptr && stream_broken_.load()) {
+        ProbeLog(ProbeLogLevel::kInfo,
+                 absl::StrCat("lost the connection to the collector at ",
+                              transport_->target(), "; reconnecting"));
+        outage_logged_ = true;
+        CloseStream(false);
+        next_connect_ = absl::Now() + backoff_;
+      }
+      if (stream_ == nullptr && !stopping && absl::Now() >= next_connect_) {
+        TryConnect();
+      }
+      std::deque<QueueItem> items =
+          recorder_.TakeQueued(stopping ? absl::ZeroDuration() : options_.tick);
+      for (QueueItem& item : items) Process(item);
+      if (send_.generation != 0) {
+        v1::EventBatch batch;
+        DrainGpuEvents(&batch);
+        SendBatch(&batch);
+      }
+      if (!stopping) {
+        absl::MutexLock lock(&control_mu_);
+        if (!shut_down_) {
+          Apply(controller_.OnTick(clock_->MonotonicNs()),
+                last_step_.load(std::memory_order_relaxed));
+        }
+      }
+      if (stopping && items.empty()) break;
+    }
+    CloseStream(true);
+  } catch (...) {
+    ProbeLog(ProbeLogLevel::kInfo,
+             "internal error in the sender thread; the probe stops sending");
+  }
+  absl::MutexLock lock(&thread_mu_);
+  sender_exited_ = true;
+}
+
+void ProbeRuntime::Shutdown(absl::Duration timeout) {
+  {
+    absl::MutexLock lock(&control_mu_);
+    if (shut_down_) return;
+    if (controller_.active()) {
+      CaptureSpec spec = *controller_.active_spec();
+      controller_.OnStopCommand(spec.capture_id);
+      Apply(controller_.OnTick(clock_->MonotonicNs()),
+            last_step_.load(std::memory_order_relaxed));
+    }
+    shut_down_ = true;
+  }
+  stop_.store(true);
+  recorder_.Wake();
+  bool exited;
+  {
+    absl::MutexLock lock(&thread_mu_);
+    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(thread_mu_) {
+      return sender_exited_;
+    };
+    exited = thread_mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  }
+  if (sender_.joinable()) {
+    if (exited) {
+      sender_.join();
+    } else {
+      ProbeLog(ProbeLogLevel::kDebug, "sender did not stop in time");
+      sender_.detach();
+    }
+  }
+}
+
+ProbeRuntime::Stats ProbeRuntime::stats() const {
+  Stats s;
+  s.events_recorded = events_sent_total_.load();
+  s.events_dropped_buffer_full = dropped_full_total_.load();
+  s.events_dropped_send = dropped_send_total_.load();
+  s.captures_started = captures_started_.load();
+  s.captures_finished = captures_finished_.load();
+  s.batches_sent = batches_sent_.load();
+  s.connected = connected_.load();
+  s.peak_buffer_bytes = recorder_.peak_bytes_in_use();
+  return s;
+}
+
+}  // namespace vllm_profiler::probe

@@ -1,0 +1,228 @@
+// ProbeRuntime: the probe of one process. It owns the capture controller,
+// the Recorder (record path and bounded chunk memory), the GPU tracer, and
+// the sender thread that converts chunks into EventBatches and streams them
+// to the collector over ProbeService.Connect, plus a reader thread for the
+// collector's commands.
+//
+// Ownership and lifetime: the C ABI (c_api.cc) creates one ProbeRuntime
+// lazily on the first step and never destroys it (threads may still run at
+// process exit; Shutdown() stops them). Tests create and destroy their own.
+// After fork() the child abandons the parent's instance (its threads do not
+// exist there) and creates a fresh one.
+//
+// Threads:
+//   * application threads: StepBegin/StepEnd/StepAnnotate and the Recorder
+//     record calls; never blocked by the network (chunks are queued, the
+//     queue is bounded by the Recorder's memory budget).
+//   * sender thread: connects with backoff, sends Hello, converts and sends,
+//     applies the time bound (OnTick).
+//   * reader thread (one per stream): reads Welcome and commands.
+// Lock order: control_mu_ -> Recorder::mu_; control_mu_ -> gpu_mu_;
+// stream_mu_ is a leaf. control_mu_ is held across the capture listener
+// (torch add/removeCallback) and GpuTracer Start/Stop: neither calls back
+// into control_mu_ (the tracer's Stop calls the sink, which takes gpu_mu_).
+//
+// Failure: the collector absent or gone is normal (logged once per outage,
+// "vllm-profiler: collector not reachable at ... (will retry)"); a capture
+// whose stream is gone is dropped and counted.
+#ifndef VLLM_PROFILER_PROBE_CORE_PROBE_RUNTIME_H_
+#define VLLM_PROFILER_PROBE_CORE_PROBE_RUNTIME_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "probe/core/capture_controller.h"
+#include "probe/core/clock.h"
+#include "probe/core/config.h"
+#include "probe/core/event_converter.h"
+#include "probe/core/gpu_tracer.h"
+#include "probe/core/recorder.h"
+#include "probe/core/string_table.h"
+#include "probe/core/transport.h"
+
+namespace vllm_profiler::probe {
+
+inline constexpr char kProbeVersion[] = "0.1.0";
+
+class ProbeRuntime final : public GpuEventSink {
+ public:
+  using CaptureListener = void (*)(int32_t capturing, int32_t record_shapes,
+                                   void* user);
+  struct Options {
+    ProbeConfig config;
+    const Clock* clock = nullptr;  // Default RealClock::Get().
+    // Default NewGrpcTransport(config.Target()).
+    std::unique_ptr<ProbeTransport> transport;
+    // Default: none (no GPU activity). c_api.cc passes NewCuptiTracer().
+    std::unique_ptr<GpuTracer> gpu_tracer;
+    absl::Duration connect_timeout = absl::Seconds(1);
+    absl::Duration initial_backoff = absl::Milliseconds(250);
+    absl::Duration max_backoff = absl::Seconds(10);
+    absl::Duration tick = absl::Milliseconds(50);
+    size_t chunk_bytes = 64 << 10;
+    // Identity for the Hello (defaults: getpid/getppid, /proc/self/comm).
+    int64_t pid = 0;
+    std::string process_name;
+    std::string python_version;
+    std::string torch_version;
+  };
+
+  explicit ProbeRuntime(Options options);
+  ~ProbeRuntime() override;  // Shutdown(1 s).
+  ProbeRuntime(const ProbeRuntime&) = delete;
+  ProbeRuntime& operator=(const ProbeRuntime&) = delete;
+
+  // Application thread API (see probe.h).
+  int64_t StepBegin();
+  void StepEnd();
+  void StepAnnotate(int64_t num_requests, int64_t num_tokens,
+                    int64_t num_prefill, int64_t num_decode);
+  bool RequestCapture(uint32_t num_steps, uint32_t duration_ms,
+                      bool record_shapes);
+  void SetCaptureListener(CaptureListener listener, void* user);
+  void SetStepName(std::string name);
+  void SetNames(std::string process_name, std::string python_version,
+                std::string torch_version);
+
+  Recorder& recorder() { return recorder_; }
+  bool record_shapes() const {
+    // Relaxed: read by the torch shim at capture start, written before the
+    // listener is called under control_mu_.
+    return record_shapes_.load(std::memory_order_relaxed);
+  }
+  bool gpu_active() const {
+    // Relaxed: a stale value skips or adds one correlation push at the
+    // capture's edges; the tracer ignores pushes when not started.
+    return gpu_active_.load(std::memory_order_relaxed);
+  }
+  GpuTracer* gpu_tracer() { return gpu_tracer_.get(); }
+
+  // Stops a running capture, sends what is queued, closes the stream and
+  // joins the threads; waits at most `timeout` (then leaves them running).
+  void Shutdown(absl::Duration timeout);
+
+  struct Stats {
+    uint64_t events_recorded = 0;
+    uint64_t events_dropped_buffer_full = 0;
+    uint64_t events_dropped_send = 0;
+    uint64_t captures_started = 0;
+    uint64_t captures_finished = 0;
+    uint64_t batches_sent = 0;
+    bool connected = false;
+    uint64_t peak_buffer_bytes = 0;
+  };
+  Stats stats() const;
+
+  // GpuEventSink.
+  uint32_t InternString(std::string_view value) override;
+  void AddEvent(v1::Event event) override;
+  void AddTracerDrops(uint64_t records_dropped,
+                      uint64_t buffers_dropped) override;
+
+  // Helpers exposed for tests.
+  v1::Hello BuildHello() const;
+
+ private:
+  struct CaptureState {
+    std::string capture_id;
+    uint64_t generation = 0;
+    int64_t last_step = 0;
+    std::string gpu_note;
+    bool cpu_ops = true;
+  };
+  // Per-stream sending state (sender thread only).
+  struct SendState {
+    uint64_t generation = 0;  // Capture whose CaptureStarted went out.
+    std::string capture_id;
+    uint64_t events_sent = 0;
+    uint64_t dropped_send = 0;
+  };
+
+  void StartLocked(const CaptureSpec& spec, int64_t step)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  void StopLocked(const CaptureSpec& spec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  void Apply(const CaptureController::Decision& d, int64_t step)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+
+  void SenderLoop();
+  void ReaderLoop(ProbeStream* stream);
+  bool TryConnect();
+  void CloseStream(bool graceful);
+  void Process(QueueItem& item);
+  bool Send(const v1::ProbeMessage& message);
+  void SendBatch(v1::EventBatch* batch);
+  void DrainGpuEvents(v1::EventBatch* batch);
+
+  Options options_;
+  const Clock* const clock_;
+  Recorder recorder_;
+  StringTable strings_;
+  std::unique_ptr<ProbeTransport> transport_;
+  std::unique_ptr<GpuTracer> gpu_tracer_;
+
+  std::atomic<bool> record_shapes_{false};
+  std::atomic<bool> gpu_active_{false};
+  std::atomic<int64_t> last_step_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> stream_broken_{false};
+  std::atomic<bool> connected_{false};
+  std::atomic<uint32_t> max_batch_bytes_{4u << 20};
+  std::atomic<uint64_t> events_sent_total_{0};
+  std::atomic<uint64_t> dropped_send_total_{0};
+  std::atomic<uint64_t> dropped_full_total_{0};
+  std::atomic<uint64_t> captures_started_{0};
+  std::atomic<uint64_t> captures_finished_{0};
+  std::atomic<uint64_t> batches_sent_{0};
+
+  absl::Mutex control_mu_;
+  CaptureController controller_ ABSL_GUARDED_BY(control_mu_);
+  CaptureState capture_ ABSL_GUARDED_BY(control_mu_);
+  uint64_t next_generation_ ABSL_GUARDED_BY(control_mu_) = 0;
+  CaptureListener listener_ ABSL_GUARDED_BY(control_mu_) = nullptr;
+  void* listener_user_ ABSL_GUARDED_BY(control_mu_) = nullptr;
+  std::string requested_name_ ABSL_GUARDED_BY(control_mu_);
+  bool shut_down_ ABSL_GUARDED_BY(control_mu_) = false;
+
+  absl::Mutex names_mu_;
+  std::string process_name_ ABSL_GUARDED_BY(names_mu_);
+  std::string python_version_ ABSL_GUARDED_BY(names_mu_);
+  std::string torch_version_ ABSL_GUARDED_BY(names_mu_);
+  std::string step_name_ ABSL_GUARDED_BY(names_mu_) = "execute_model";
+  bool step_name_changed_ ABSL_GUARDED_BY(names_mu_) = false;
+
+  absl::Mutex gpu_mu_;
+  std::vector<v1::Event> gpu_events_ ABSL_GUARDED_BY(gpu_mu_);
+  size_t max_gpu_events_;
+  uint64_t gpu_dropped_ ABSL_GUARDED_BY(gpu_mu_) = 0;
+  uint64_t tracer_records_dropped_ ABSL_GUARDED_BY(gpu_mu_) = 0;
+  uint64_t tracer_buffers_dropped_ ABSL_GUARDED_BY(gpu_mu_) = 0;
+
+  // Sender-thread state.
+  std::unique_ptr<ProbeStream> stream_;
+  std::thread reader_;
+  std::atomic<bool> reader_done_{true};
+  EventConverter converter_;
+  SendState send_;
+  uint32_t strings_watermark_ = 0;
+  uint64_t batch_sequence_ = 0;
+  absl::Time next_connect_ = absl::InfinitePast();
+  absl::Duration backoff_;
+  bool outage_logged_ = false;
+
+  absl::Mutex thread_mu_;
+  bool sender_exited_ ABSL_GUARDED_BY(thread_mu_) = false;
+  std::thread sender_;
+};
+
+}  // namespace vllm_profiler::probe
+
+#endif  // VLLM_PROFILER_PROBE_CORE_PROBE_RUNTIME_H_

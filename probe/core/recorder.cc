@@ -1,0 +1,403 @@
+#include "probe/core/recorder.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+namespace vllm_profiler::probe {
+namespace {
+
+constexpr size_t Pad8(size_t n) { return (n + 7) & ~size_t{7}; }
+
+std::atomic<uint64_t> g_next_instance{1};
+
+struct LocalCache {
+  uint64_t instance = 0;
+  void* slot = nullptr;
+};
+thread_local LocalCache t_cache;
+thread_local uint32_t t_tid = 0;
+
+size_t BoundedLen(const char* s, size_t max) {
+  if (s == nullptr) return 0;
+  return strnlen(s, max);
+}
+
+}  // namespace
+
+uint32_t Recorder::CurrentTid() {
+  if (t_tid == 0) t_tid = static_cast<uint32_t>(syscall(SYS_gettid));
+  return t_tid;
+}
+
+Recorder::Recorder(Options options, const Clock* clock)
+    : options_(options),
+      clock_(clock),
+      instance_id_(g_next_instance.fetch_add(1)),
+      max_chunks_(std::max<int64_t>(
+          1, static_cast<int64_t>(options.max_bytes /
+                                  (options.chunk_bytes + sizeof(Chunk))))) {}
+
+Recorder::~Recorder() {
+  absl::MutexLock lock(&mu_);
+  for (auto& slot : slots_) {
+    std::free(slot->chunk.exchange(nullptr));
+  }
+  for (QueueItem& item : queue_) std::free(item.chunk);
+  queue_.clear();
+  // Threads that recorded into this instance keep a stale cache entry whose
+  // instance id no longer matches any live Recorder.
+}
+
+void Recorder::Begin(uint64_t generation) {
+  // Relaxed: see capturing(); counters reset per capture.
+  dropped_buffer_full_.store(0, std::memory_order_relaxed);
+  generation_.store(generation, std::memory_order_relaxed);
+}
+
+void Recorder::End(std::unique_ptr<v1::ProbeMessage> finished,
+                   uint64_t generation) {
+  generation_.store(0, std::memory_order_relaxed);  // As capturing().
+  std::vector<Chunk*> stolen;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& slot : slots_) {
+      // acq_rel: acquires the owner's writes published by its release
+      // store; a null result means the owner is mid-append (kept by it).
+      Chunk* c = slot->chunk.exchange(nullptr, std::memory_order_acq_rel);
+      if (c != nullptr) stolen.push_back(c);
+    }
+    for (Chunk* c : stolen) {
+      if (c->used == 0) {
+        std::free(c);
+        chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);
+        continue;
+      }
+      queue_.push_back(QueueItem{c, nullptr, c->generation});
+    }
+    if (finished != nullptr) {
+      queue_.push_back(QueueItem{nullptr, std::move(finished), generation});
+    }
+    cv_.Signal();
+  }
+}
+
+void Recorder::QueueMessage(std::unique_ptr<v1::ProbeMessage> message,
+                            uint64_t generation) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(QueueItem{nullptr, std::move(message), generation});
+  cv_.Signal();
+}
+
+Recorder::Slot* Recorder::LocalSlot() {
+  if (t_cache.instance == instance_id_) {
+    return static_cast<Slot*>(t_cache.slot);
+  }
+  return RegisterSlot();
+}
+
+Recorder::Slot* Recorder::RegisterSlot() {
+  auto slot = std::make_unique<Slot>();
+  slot->tid = CurrentTid();
+  Slot* raw = slot.get();
+  {
+    absl::MutexLock lock(&mu_);
+    slots_.push_back(std::move(slot));
+  }
+  t_cache.instance = instance_id_;
+  t_cache.slot = raw;
+  return raw;
+}
+
+Chunk* Recorder::AllocateChunk(uint64_t generation, uint32_t tid) {
+  // Relaxed: the budget is a counter; a transient overshoot by the number of
+  // racing threads is corrected by the fetch_sub below.
+  const int64_t in_use = chunks_in_use_.fetch_add(1, std::memory_order_relaxed);
+  if (in_use >= max_chunks_) {
+    chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  int64_t peak = peak_chunks_.load(std::memory_order_relaxed);
+  while (in_use + 1 > peak &&
+         !peak_chunks_.compare_exchange_weak(peak, in_use + 1,
+                                             std::memory_order_relaxed)) {
+  }
+  void* mem = std::malloc(sizeof(Chunk) + options_.chunk_bytes);
+  if (mem == nullptr) {
+    chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  Chunk* c = new (mem) Chunk();
+  c->generation = generation;
+  c->tid = tid;
+  c->capacity = options_.chunk_bytes;
+  return c;
+}
+
+void Recorder::Release(Chunk* chunk) {
+  if (chunk == nullptr) return;
+  std::free(chunk);
+  chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);  // As Allocate.
+}
+
+void Recorder::Handover(Chunk* chunk) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(QueueItem{chunk, nullptr, chunk->generation});
+  cv_.Signal();
+}
+
+char* Recorder::Reserve(Slot* slot, uint64_t generation, size_t bytes,
+                        Chunk** out) {
+  // Acquire pairs with End()'s exchange (it may have taken the chunk).
+  Chunk* c = slot->chunk.exchange(nullptr, std::memory_order_acquire);
+  if (c != nullptr &&
+      (c->generation != generation || c->used + bytes > c->capacity)) {
+    if (c->used > 0) {
+      Handover(c);
+    } else {
+      Release(c);
+    }
+    c = nullptr;
+  }
+  if (c == nullptr) {
+    c = AllocateChunk(generation, slot->tid);
+    if (c == nullptr || bytes > c->capacity) {
+      if (c != nullptr) Release(c);
+      // Relaxed: a statistic.
+      dropped_buffer_full_.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+  }
+  *out = c;
+  return c->data() + c->used;
+}
+
+void Recorder::Publish(Slot* slot, Chunk* chunk, size_t bytes) {
+  chunk->used += bytes;
+  chunk->num_records++;
+  // Release: End() (acquire) sees the record's bytes when it steals.
+  slot->chunk.store(chunk, std::memory_order_release);
+}
+
+uint64_t Recorder::OpBegin(const char* name, int64_t sequence_nr,
+                           const InputArg* inputs, int32_t num_inputs) {
+  const uint64_t gen = generation();
+  if (gen == 0) return 0;
+  Slot* slot = LocalSlot();
+  const uint64_t id = (static_cast<uint64_t>(slot->tid) << 32) |
+                      (slot->next_op++ & 0xffffffffu);
+  const size_t name_len = BoundedLen(name, kMaxNameBytes);
+  size_t bytes = sizeof(RecordHeader) + Pad8(name_len);
+  int32_t n = 0;
+  if (inputs != nullptr && num_inputs > 0) {
+    n = std::min(num_inputs, kMaxInputs);
+    bytes += 8;
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t nd = std::min(inputs[i].ndim, kMaxDims);
+      bytes += 8 + Pad8(BoundedLen(inputs[i].dtype, kMaxDtypeBytes)) +
+               8 * static_cast<size_t>(std::max(nd, 0));
+    }
+  }
+  Chunk* chunk = nullptr;
+  char* p = Reserve(slot, gen, bytes, &chunk);
+  if (p == nullptr) return id;
+  RecordHeader h{static_cast<uint16_t>(RecordType::kOpBegin),
+                 static_cast<uint16_t>(name_len), static_cast<uint32_t>(bytes),
+                 clock_->MonotonicNs(), id, sequence_nr};
+  std::memcpy(p, &h, sizeof(h));
+  char* q = p + sizeof(h);
+  if (name_len > 0) std::memcpy(q, name, name_len);
+  q += Pad8(name_len);
+  if (n > 0) {
+    const uint32_t header[2] = {static_cast<uint32_t>(n), 0};
+    std::memcpy(q, header, 8);
+    q += 8;
+    for (int32_t i = 0; i < n; ++i) {
+      const int32_t nd = std::min(inputs[i].ndim, kMaxDims);
+      const uint32_t dl =
+          static_cast<uint32_t>(BoundedLen(inputs[i].dtype, kMaxDtypeBytes));
+      std::memcpy(q, &nd, 4);
+      std::memcpy(q + 4, &dl, 4);
+      q += 8;
+      if (dl > 0) std::memcpy(q, inputs[i].dtype, dl);
+      q += Pad8(dl);
+      if (nd > 0) {
+        std::memcpy(q, inputs[i].dims, 8 * static_cast<size_t>(nd));
+        q += 8 * static_cast<size_t>(nd);
+      }
+    }
+  }
+  Publish(slot, chunk, bytes);
+  return id;
+}
+
+void Recorder::AppendSimple(RecordType type, uint64_t id, int64_t arg,
+                            const char* name, const int64_t* extra,
+                            int n_extra) {
+  const uint64_t gen = generation();
+  if (gen == 0) return;
+  Slot* slot = LocalSlot();
+  const size_t name_len = BoundedLen(name, kMaxNameBytes);
+  const size_t bytes =
+      sizeof(RecordHeader) + Pad8(name_len) + 8 * static_cast<size_t>(n_extra);
+  Chunk* chunk = nullptr;
+  char* p = Reserve(slot, gen, bytes, &chunk);
+  if (p == nullptr) return;
+  RecordHeader h{static_cast<uint16_t>(type), static_cast<uint16_t>(name_len),
+                 static_cast<uint32_t>(bytes), clock_->MonotonicNs(), id, arg};
+  std::memcpy(p, &h, sizeof(h));
+  if (name_len > 0) std::memcpy(p + sizeof(h), name, name_len);
+  if (n_extra > 0) {
+    std::memcpy(p + sizeof(h) + Pad8(name_len), extra,
+                8 * static_cast<size_t>(n_extra));
+  }
+  Publish(slot, chunk, bytes);
+}
+
+void Recorder::OpEnd(uint64_t op_id) {
+  if (op_id == 0) return;
+  AppendSimple(RecordType::kOpEnd, op_id, 0, nullptr, nullptr, 0);
+}
+
+void Recorder::StepBegin(int64_t step) {
+  AppendSimple(RecordType::kStepBegin, static_cast<uint64_t>(step), 0, nullptr,
+               nullptr, 0);
+}
+
+void Recorder::StepEnd(int64_t step) {
+  AppendSimple(RecordType::kStepEnd, static_cast<uint64_t>(step), 0, nullptr,
+               nullptr, 0);
+}
+
+void Recorder::StepArgs(int64_t step, const int64_t args[4]) {
+  AppendSimple(RecordType::kStepArgs, static_cast<uint64_t>(step), 0, nullptr,
+               args, 4);
+}
+
+void Recorder::Instant(const char* name) {
+  AppendSimple(RecordType::kInstant, 0, 0, name, nullptr, 0);
+}
+
+void Recorder::Counter(const char* name, double value) {
+  int64_t bits;
+  std::memcpy(&bits, &value, sizeof(bits));
+  AppendSimple(RecordType::kCounter, 0, bits, name, nullptr, 0);
+}
+
+void Recorder::ThreadName(const char* name) {
+  AppendSimple(RecordType::kThreadName, 0, 0, name, nullptr, 0);
+}
+
+std::deque<QueueItem> Recorder::TakeQueued(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  if (queue_.empty() && !wake_) cv_.WaitWithTimeout(&mu_, timeout);
+  wake_ = false;
+  std::deque<QueueItem> out;
+  out.swap(queue_);
+  return out;
+}
+
+void Recorder::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+  cv_.Signal();
+}
+
+uint64_t Recorder::TakeDroppedBufferFull() {
+  return dropped_buffer_full_.exchange(0, std::memory_order_relaxed);
+}
+
+uint64_t Recorder::bytes_in_use() const {
+  return static_cast<uint64_t>(chunks_in_use_.load(std::memory_order_relaxed)) *
+         (options_.chunk_bytes + sizeof(Chunk));
+}
+
+uint64_t Recorder::peak_bytes_in_use() const {
+  return static_cast<uint64_t>(peak_chunks_.load(std::memory_order_relaxed)) *
+         (options_.chunk_bytes + sizeof(Chunk));
+}
+
+void Recorder::ResetThreadCacheAfterFork() {
+  t_cache = LocalCache{};
+  t_tid = 0;
+}
+
+void Recorder::ResetAfterFork() {
+  // Only the forking thread exists; its cache points at a slot we forget.
+  t_cache = LocalCache{};
+  t_tid = 0;
+  generation_.store(0, std::memory_order_relaxed);
+  // The mutex may have been held by a parent thread at fork time: replace
+  // the guarded state without locking (nothing else runs in the child).
+  new (&mu_) absl::Mutex();
+  new (&cv_) absl::CondVar();
+  [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    for (auto& slot : slots_) slot.release();  // Leaked: see header.
+    slots_.clear();
+    for (QueueItem& item : queue_) {
+      item.chunk = nullptr;
+      (void)item.message.release();
+    }
+    queue_.clear();
+    wake_ = false;
+  }();
+  chunks_in_use_.store(0, std::memory_order_relaxed);
+  peak_chunks_.store(0, std::memory_order_relaxed);
+  dropped_buffer_full_.store(0, std::memory_order_relaxed);
+}
+
+bool DecodeRecord(const char* p, size_t avail, RecordView* out,
+                  size_t* consumed) {
+  if (avail < sizeof(RecordHeader)) return false;
+  RecordHeader h;
+  std::memcpy(&h, p, sizeof(h));
+  if (h.size < sizeof(RecordHeader) || h.size > avail || h.size % 8 != 0) {
+    return false;
+  }
+  const size_t name_end = sizeof(RecordHeader) + Pad8(h.name_len);
+  if (name_end > h.size) return false;
+  out->type = static_cast<RecordType>(h.type);
+  out->ts_ns = h.ts_ns;
+  out->id = h.id;
+  out->arg = h.arg;
+  out->name = std::string_view(p + sizeof(RecordHeader), h.name_len);
+  out->inputs.clear();
+  const char* q = p + name_end;
+  const char* end = p + h.size;
+  if (out->type == RecordType::kOpBegin && q < end) {
+    if (end - q < 8) return false;
+    uint32_t n;
+    std::memcpy(&n, q, 4);
+    q += 8;
+    for (uint32_t i = 0; i < n; ++i) {
+      if (end - q < 8) return false;
+      int32_t nd;
+      uint32_t dl;
+      std::memcpy(&nd, q, 4);
+      std::memcpy(&dl, q + 4, 4);
+      q += 8;
+      if (static_cast<size_t>(end - q) < Pad8(dl)) return false;
+      InputMeta m;
+      m.ndim = nd;
+      m.dtype = std::string_view(q, dl);
+      q += Pad8(dl);
+      if (nd > 0) {
+        if (static_cast<size_t>(end - q) < 8 * static_cast<size_t>(nd)) {
+          return false;
+        }
+        m.dims = reinterpret_cast<const int64_t*>(q);  // 8-aligned.
+        q += 8 * static_cast<size_t>(nd);
+      }
+      out->inputs.push_back(m);
+    }
+  } else if (out->type == RecordType::kStepArgs) {
+    if (end - q < 32) return false;
+    std::memcpy(out->step_args, q, 32);
+  }
+  *consumed = h.size;
+  return true;
+}
+
+}  // namespace vllm_profiler::probe

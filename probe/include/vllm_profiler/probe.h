@@ -1,0 +1,121 @@
+/*
+ * vllm-profiler probe: the one public C ABI of libvllm_profiler_probe.so.
+ *
+ * Callers: Python (ctypes, probe/python/vllm_profiler_probe) and the torch
+ * shim (probe/torch). Nothing else links the core. No torch, CUPTI or gRPC
+ * type appears here; every integer is explicitly sized.
+ *
+ * Lifecycle: the library starts lazily on the first call of any function
+ * (configuration from VLLM_PROFILER_* env, background threads, connection to
+ * the collector). After fork() the child starts its own threads and
+ * connection on its next call. vp_shutdown() flushes and stops.
+ *
+ * Failure: no function ever throws or aborts into the caller. An internal
+ * failure is logged once (prefix "vllm-profiler:") and the probe disables
+ * itself; every function then returns its "not capturing" value.
+ *
+ * Threads: every function may be called from any thread. The record
+ * functions (vp_op_*, vp_instant, vp_counter) cost one relaxed atomic load
+ * when no capture runs.
+ */
+#ifndef VLLM_PROFILER_PROBE_INCLUDE_VLLM_PROFILER_PROBE_H_
+#define VLLM_PROFILER_PROBE_INCLUDE_VLLM_PROFILER_PROBE_H_
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VP_ABI_VERSION 1
+
+/* Version string of the probe ("0.1.0"); static storage. */
+const char* vp_version(void);
+/* VP_ABI_VERSION the library was built with. */
+int32_t vp_abi_version(void);
+
+/* Optional explicit start. `process_name` (may be NULL) names the process in
+ * the trace; `python_version`/`torch_version` (may be NULL) go into the
+ * Hello. Returns 0 on success, -1 when the probe is disabled (by env or by an
+ * internal failure). Calling it again only updates the names. */
+int32_t vp_init(const char* process_name, const char* python_version,
+                const char* torch_version);
+
+/* Step (one call of the wrapped execute_model). vp_step_begin decides at this
+ * boundary whether a capture starts (window, command) and returns the 1-based
+ * step number (0 when disabled); vp_step_end may stop it (step count,
+ * duration, stop command). Steps are counted per process. */
+int64_t vp_step_begin(void);
+void vp_step_end(void);
+
+/* Batch shape of the step begun last on this thread, when capturing (call
+ * only after vp_is_capturing() returned 1; -1 = unknown, left out). */
+void vp_step_annotate(int64_t num_requests, int64_t num_tokens,
+                      int64_t num_prefill, int64_t num_decode);
+
+/* Name of the step spans in the trace (default "execute_model"); copied. */
+void vp_set_step_name(const char* name);
+
+/* Cheap: 1 while a capture records on this process, else 0. */
+int32_t vp_is_capturing(void);
+/* 1 while the capture records operator shapes. */
+int32_t vp_record_shapes(void);
+
+/* One operator input (shapes on). `dims` has `ndim` entries. */
+typedef struct vp_tensor_meta {
+  const int64_t* dims;
+  int32_t ndim;         /* -1: not a tensor (scalar/other) */
+  const char* dtype;    /* e.g. "float", may be NULL */
+} vp_tensor_meta;
+
+/* Operator begin: returns a non-zero id to pass to vp_op_end, or 0 when not
+ * recording. `name` is copied. `inputs` may be NULL. `sequence_nr` < 0 when
+ * unknown. */
+uint64_t vp_op_begin(const char* name, int64_t sequence_nr,
+                     const vp_tensor_meta* inputs, int32_t num_inputs);
+void vp_op_end(uint64_t op_id);
+
+/* A point in time / a sampled value on the calling thread. */
+void vp_instant(const char* name);
+void vp_counter(const char* name, double value);
+
+/* Names the calling thread in the trace (copied). */
+void vp_set_thread_name(const char* name);
+
+/* Called on the thread of vp_step_begin/vp_step_end (or the probe's timer
+ * thread for duration-bound captures) when a capture starts (capturing = 1,
+ * record_shapes as configured) or stops (capturing = 0). Used by the torch
+ * shim to add/remove its RecordFunction callback. One listener; NULL clears.
+ * The listener must not call vp_step_begin/vp_step_end. */
+typedef void (*vp_capture_listener)(int32_t capturing, int32_t record_shapes,
+                                    void* user);
+void vp_set_capture_listener(vp_capture_listener listener, void* user);
+
+/* On-demand local capture: starts at the next step boundary for num_steps
+ * steps (0: bounded by duration_ms only). Returns 0, or -1 when disabled or
+ * a capture is already pending/running. */
+int32_t vp_request_capture(uint32_t num_steps, uint32_t duration_ms,
+                           int32_t record_shapes);
+
+/* Stops any capture, sends what is buffered, closes the connection; waits at
+ * most timeout_ms. Safe to call more than once and from atexit. */
+void vp_shutdown(uint32_t timeout_ms);
+
+/* Counters for tests and the Python side. */
+typedef struct vp_stats {
+  uint64_t events_recorded;
+  uint64_t events_dropped_buffer_full;
+  uint64_t events_dropped_send;
+  uint64_t captures_started;
+  uint64_t captures_finished;
+  uint64_t batches_sent;
+  int32_t connected;
+  int32_t enabled;
+} vp_stats;
+void vp_get_stats(vp_stats* out);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#endif  /* VLLM_PROFILER_PROBE_INCLUDE_VLLM_PROFILER_PROBE_H_ */
