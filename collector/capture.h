@@ -1,0 +1,184 @@
+// One capture: the Chrome trace of one or more probe processes.
+//
+// A Capture owns the TraceWriter of one trace file and converts the events
+// of every joined process to Chrome Trace Event Format as batches arrive
+// (nothing is buffered beyond the writer's buffer):
+//   * pid = the probe's pid; process_name ("VllmWorker-0 · rank 0 · pod x")
+//     and process_sort_index (the rank) when the process joins;
+//   * CPU events on their OS thread (thread_name from ThreadInfo), GPU work
+//     on one pseudo-thread per device+stream ("GPU 0 stream 7", tid
+//     1000000000 + device * 1000000 + stream, sorted after CPU threads);
+//   * spans as "X" events, instants "i", counters "C";
+//   * a flow (cat "ac2g") from each CUDA runtime/driver call to the GPU
+//     activity with the same correlation id, and a flow (cat "op2g") from the
+//     torch operator with the GPU activity's external id to that activity,
+//     whose args also name the operator;
+//   * timestamps in microseconds with three decimals, relative to
+//     base_wall_ns (the wall time of the first CaptureStarted; probes' clocks
+//     are mapped to wall time with their clock pairs), stated in metadata.
+// Finish() writes the top-level "metadata" object (capture id, origin,
+// config, processes with their Hello and drop counters, completeness,
+// errors) and closes the file.
+//
+// Thread safety: every method may be called from any thread (one mutex);
+// the probe streams of several processes write into one Capture.
+// Failure: a file error (disk full) is sticky; later events are counted but
+// not written, and Finish() reports the error.
+#ifndef VLLM_PROFILER_COLLECTOR_CAPTURE_H_
+#define VLLM_PROFILER_COLLECTOR_CAPTURE_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "collector/filesystem.h"
+#include "collector/probe_stream.h"
+#include "collector/trace_writer.h"
+#include "proto/profiler.pb.h"
+
+namespace vllm_profiler {
+namespace collector {
+
+// What a finished capture produced.
+struct CaptureResult {
+  std::string capture_id;
+  v1::CaptureOrigin origin = v1::CAPTURE_ORIGIN_UNSPECIFIED;
+  std::vector<int64_t> pids;  // Sorted ascending.
+  std::string requested_name;
+  bool complete = false;
+  uint64_t events_written = 0;
+  uint64_t bytes_written = 0;  // Uncompressed JSON.
+  absl::Status status;         // The file's status (e.g. disk full).
+  std::vector<std::string> errors;
+  bool has_file = false;
+};
+
+class Capture {
+ public:
+  struct Options {
+    // Operators remembered per process for the operator -> GPU link.
+    // Default 65536.
+    size_t max_remembered_ops = 65536;
+    // Written into the metadata.
+    std::string collector_version = "0.1.0";
+  };
+
+  Capture(std::string capture_id, v1::CaptureOrigin origin,
+          v1::CaptureConfig config, Options options);
+  ~Capture();
+  Capture(const Capture&) = delete;
+  Capture& operator=(const Capture&) = delete;
+
+  const std::string& id() const { return id_; }
+  v1::CaptureOrigin origin() const { return origin_; }
+
+  // Sets the output (the first process's join does it). A failed open is
+  // kept as the capture's error; events are then counted and dropped.
+  void SetFile(absl::StatusOr<std::unique_ptr<WritableFile>> file);
+  bool has_output() const;
+
+  // A process of `stream` starts this capture (stream's CaptureStarted was
+  // accepted). Writes its process metadata.
+  void Join(const ProbeStream& stream, const v1::CaptureStarted& started,
+            absl::Time now);
+  bool HasProcess(int64_t pid) const;
+
+  // Writes a batch that `stream` accepted.
+  void WriteBatch(const ProbeStream& stream, const v1::EventBatch& batch);
+
+  void FinishProcess(int64_t pid, const v1::CaptureFinished& finished);
+  // The process's stream ended before CaptureFinished: the capture becomes
+  // incomplete.
+  void DisconnectProcess(int64_t pid, absl::string_view reason);
+  // An error that is not a process's (e.g. shutdown).
+  void AddError(absl::string_view error);
+
+  // True when at least one process joined and all joined processes have
+  // finished or disconnected.
+  bool AllProcessesDone() const;
+  int num_processes() const;
+  absl::Time last_join() const;
+  uint64_t events_written() const;
+  std::vector<int64_t> pids() const;
+  v1::CaptureStatus Status() const;
+
+  // Writes the metadata and closes the file. Call once.
+  CaptureResult Finish();
+
+ private:
+  // An operator seen on a stream; name_id is valid for `stream` only (the
+  // map is cleared when a process joins again on a new stream).
+  struct OpRef {
+    const ProbeStream* stream;
+    uint32_t tid;
+    uint32_t name_id;
+    int64_t ts_ns;  // Relative to base.
+  };
+  struct Process {
+    int64_t pid = 0;
+    int index = 0;  // Join order: namespaces flow ids.
+    v1::Hello hello;
+    v1::CaptureStarted started;
+    v1::CaptureFinished finished_msg;
+    bool finished = false;
+    bool disconnected = false;
+    std::string disconnect_reason;
+    uint64_t events = 0;
+    int64_t clock_offset_ns = 0;  // wall - monotonic
+    absl::flat_hash_map<uint32_t, std::string> thread_names;  // written
+    absl::flat_hash_map<uint64_t, uint32_t> gpu_tracks;  // device<<32|stream
+    uint32_t next_overflow_track = 0;
+    absl::flat_hash_map<uint64_t, OpRef> ops;  // external id -> op
+    std::deque<uint64_t> op_order;
+  };
+
+  Process* FindLocked(int64_t pid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteProcessMetadataLocked(const Process& p)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteThreadNameLocked(int64_t pid, uint32_t tid, absl::string_view name,
+                             int64_t sort_index)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t GpuTrackLocked(Process& p, uint32_t device, uint32_t stream)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteEventLocked(Process& p, const ProbeStream& stream,
+                        const v1::Event& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteFlowLocked(char phase, uint64_t id, const char* cat, int64_t pid,
+                       uint32_t tid, int64_t ts_ns)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteMetadataLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool CompleteLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string id_;
+  const v1::CaptureOrigin origin_;
+  const v1::CaptureConfig config_;
+  const Options options_;
+
+  mutable absl::Mutex mu_;
+  std::unique_ptr<TraceWriter> writer_ ABSL_GUARDED_BY(mu_);
+  absl::Status file_status_ ABSL_GUARDED_BY(mu_);
+  bool file_set_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool have_base_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t base_wall_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string requested_name_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Process>> processes_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_join_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  uint64_t events_received_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t events_not_written_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t op_flow_counter_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t final_events_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace collector
+}  // namespace vllm_profiler
+
+#endif  // VLLM_PROFILER_COLLECTOR_CAPTURE_H_
