@@ -1,0 +1,357 @@
+#include "collector/trace_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "collector/gzip.h"
+#include "collector/trace_writer.h"
+#include "common/logging.h"
+#include "nlohmann/json.hpp"
+
+namespace vllm_profiler {
+namespace collector {
+namespace {
+
+constexpr char kTempPrefix[] = ".inprogress-";
+constexpr size_t kMaxIdBytes = 200;
+constexpr size_t kMaxPidsInName = 4;
+
+bool IdChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+// "x.json" -> "x" (gzip false), "x.json.gz" -> "x" (gzip true).
+bool SplitTraceFileName(const std::string& name, std::string* id, bool* gzip) {
+  if (absl::EndsWith(name, ".json.gz")) {
+    *id = name.substr(0, name.size() - 8);
+    *gzip = true;
+  } else if (absl::EndsWith(name, ".json")) {
+    *id = name.substr(0, name.size() - 5);
+    *gzip = false;
+  } else {
+    return false;
+  }
+  return TraceStore::IsValidId(*id);
+}
+
+std::string Quoted(absl::string_view s) {
+  std::string out = "\"";
+  TraceWriter::EscapeTo(s, &out);
+  out += "\"";
+  return out;
+}
+
+}  // namespace
+
+std::string TraceInfoToJson(const v1::TraceInfo& info) {
+  std::string pids;
+  for (int64_t pid : info.pids()) {
+    if (!pids.empty()) pids += ",";
+    absl::StrAppend(&pids, pid);
+  }
+  return absl::StrCat(
+      "{\"id\":", Quoted(info.id()), ",\"file_name\":", Quoted(info.file_name()),
+      ",\"size_bytes\":", info.size_bytes(),
+      ",\"created_unix_ms\":", info.created_unix_ms(),
+      ",\"capture_id\":", Quoted(info.capture_id()),
+      ",\"complete\":", info.complete() ? "true" : "false",
+      ",\"num_events\":", info.num_events(), ",\"pids\":[", pids, "]",
+      ",\"error\":", Quoted(info.error()),
+      ",\"gzip\":", info.gzip() ? "true" : "false", "}");
+}
+
+TraceStore::TraceStore(Options options, Filesystem* fs)
+    : options_(std::move(options)), fs_(fs) {}
+
+bool TraceStore::IsValidId(const std::string& id) {
+  if (id.empty() || id.size() > kMaxIdBytes || id[0] == '.') return false;
+  if (id.find("..") != std::string::npos) return false;
+  return std::all_of(id.begin(), id.end(), IdChar);
+}
+
+std::string TraceStore::SanitizeRequestedName(const std::string& requested) {
+  std::string base = requested;
+  size_t slash = base.find_last_of('/');
+  if (slash != std::string::npos) base = base.substr(slash + 1);
+  if (absl::EndsWith(base, ".json.gz")) {
+    base.resize(base.size() - 8);
+  } else if (absl::EndsWith(base, ".gz")) {
+    base.resize(base.size() - 3);
+  } else if (absl::EndsWith(base, ".json")) {
+    base.resize(base.size() - 5);
+  }
+  for (char& c : base) {
+    if (!IdChar(c)) c = '_';
+  }
+  // No hidden names, no "..".
+  while (!base.empty() && base[0] == '.') base[0] = '_';
+  size_t dots;
+  while ((dots = base.find("..")) != std::string::npos) base[dots] = '_';
+  if (base.size() > kMaxIdBytes - 16) base.resize(kMaxIdBytes - 16);
+  return base;
+}
+
+std::string TraceStore::BaseName(const std::vector<int64_t>& pids) {
+  std::vector<int64_t> sorted = pids;
+  std::sort(sorted.begin(), sorted.end());
+  std::string name = "trace";
+  for (size_t i = 0; i < sorted.size() && i < kMaxPidsInName; ++i) {
+    if (i > 0) name += "_";
+    absl::StrAppend(&name, sorted[i]);
+  }
+  if (sorted.size() > kMaxPidsInName) {
+    absl::StrAppend(&name, "_and", sorted.size() - kMaxPidsInName, "more");
+  }
+  return name;
+}
+
+std::string TraceStore::PathOf(const std::string& file_name) const {
+  return absl::StrCat(options_.dir, "/", file_name);
+}
+
+std::string TraceStore::MetaPathOf(const std::string& id) const {
+  return absl::StrCat(options_.dir, "/.", id, ".meta");
+}
+
+void TraceStore::SetErrorLocked(const absl::Status& error) {
+  last_error_ = std::string(error.message());
+  VP_LOG(ERROR) << "trace store: " << error.message();
+}
+
+void TraceStore::RecordError(const absl::Status& error) {
+  absl::MutexLock lock(&mu_);
+  SetErrorLocked(error);
+}
+
+absl::Status TraceStore::Init() {
+  absl::MutexLock lock(&mu_);
+  absl::Status s = fs_->CreateDirs(options_.dir);
+  if (!s.ok()) {
+    SetErrorLocked(s);
+    return s;
+  }
+  absl::StatusOr<std::vector<std::string>> names = fs_->ListDir(options_.dir);
+  if (!names.ok()) {
+    SetErrorLocked(names.status());
+    return names.status();
+  }
+  for (const std::string& name : *names) {
+    if (absl::StartsWith(name, kTempPrefix)) {
+      fs_->Remove(PathOf(name)).IgnoreError();
+      continue;
+    }
+    std::string id;
+    bool gzip;
+    if (!SplitTraceFileName(name, &id, &gzip)) continue;
+    absl::StatusOr<FileStat> st = fs_->Stat(PathOf(name));
+    if (!st.ok() || st->is_dir) continue;
+    v1::TraceInfo info;
+    // The sidecar is ours, but may be missing or damaged: fall back to what
+    // the file itself tells.
+    absl::StatusOr<std::string> meta = fs_->ReadSmallFile(MetaPathOf(id), 1 << 20);
+    if (meta.ok()) {
+      nlohmann::json j = nlohmann::json::parse(*meta, nullptr, false);
+      if (j.is_object()) {
+        try {
+          info.set_capture_id(j.value("capture_id", ""));
+          info.set_complete(j.value("complete", false));
+          info.set_num_events(j.value("num_events", uint64_t{0}));
+          info.set_error(j.value("error", ""));
+          info.set_created_unix_ms(j.value("created_unix_ms", int64_t{0}));
+          if (j.contains("pids") && j["pids"].is_array()) {
+            for (const auto& p : j["pids"]) {
+              if (p.is_number_integer()) info.add_pids(p.get<int64_t>());
+            }
+          }
+        } catch (const nlohmann::json::exception&) {
+          info.Clear();
+        }
+      }
+    }
+    info.set_id(id);
+    info.set_file_name(name);
+    info.set_size_bytes(st->size);
+    info.set_gzip(gzip);
+    if (info.created_unix_ms() == 0) info.set_created_unix_ms(st->mtime_unix_ms);
+    if (traces_.count(id) != 0) continue;  // Both x.json and x.json.gz.
+    traces_[id] = std::move(info);
+  }
+  ApplyRetentionLocked("");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TraceStore::TempFile> TraceStore::CreateTempFile() {
+  std::string path;
+  {
+    absl::MutexLock lock(&mu_);
+    path = PathOf(absl::StrCat(kTempPrefix, absl::ToUnixMillis(absl::Now()),
+                               "-", ++temp_counter_, ".tmp"));
+  }
+  absl::StatusOr<std::unique_ptr<WritableFile>> file =
+      fs_->NewWritableFile(path);
+  if (!file.ok()) {
+    // The directory may have been removed after start-up: recreate once.
+    if (absl::IsNotFound(file.status()) && fs_->CreateDirs(options_.dir).ok()) {
+      file = fs_->NewWritableFile(path);
+    }
+    if (!file.ok()) {
+      RecordError(file.status());
+      return file.status();
+    }
+  }
+  TempFile out;
+  out.path = path;
+  out.file = options_.gzip ? NewGzipWritableFile(std::move(*file))
+                           : std::move(*file);
+  return out;
+}
+
+void TraceStore::Abandon(const std::string& temp_path,
+                         const absl::Status& error) {
+  fs_->Remove(temp_path).IgnoreError();
+  if (!error.ok()) RecordError(error);
+}
+
+std::string TraceStore::UniqueIdLocked(const std::string& base) const {
+  auto taken = [&](const std::string& id) { return traces_.count(id) != 0; };
+  if (!taken(base)) return base;
+  for (int n = 2;; ++n) {
+    std::string id = absl::StrCat(base, "-", n);
+    if (!taken(id)) return id;
+  }
+}
+
+absl::StatusOr<v1::TraceInfo> TraceStore::Commit(
+    const std::string& temp_path, const CommitRequest& request) {
+  absl::MutexLock lock(&mu_);
+  std::string base = SanitizeRequestedName(request.requested_name);
+  if (base.empty() || !IsValidId(base)) base = BaseName(request.pids);
+  const std::string id = UniqueIdLocked(base);
+  const std::string file_name =
+      absl::StrCat(id, options_.gzip ? ".json.gz" : ".json");
+  absl::Status s = fs_->Rename(temp_path, PathOf(file_name));
+  if (!s.ok()) {
+    fs_->Remove(temp_path).IgnoreError();
+    SetErrorLocked(s);
+    return s;
+  }
+  v1::TraceInfo info;
+  info.set_id(id);
+  info.set_file_name(file_name);
+  absl::StatusOr<FileStat> st = fs_->Stat(PathOf(file_name));
+  info.set_size_bytes(st.ok() ? st->size : 0);
+  // Strictly increasing, so "newest first" is exact even within a ms.
+  int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  if (now_ms <= last_created_ms_) now_ms = last_created_ms_ + 1;
+  last_created_ms_ = now_ms;
+  info.set_created_unix_ms(now_ms);
+  info.set_capture_id(request.capture_id);
+  info.set_complete(request.complete);
+  info.set_num_events(request.num_events);
+  for (int64_t pid : request.pids) info.add_pids(pid);
+  info.set_error(request.error);
+  info.set_gzip(options_.gzip);
+  absl::Status meta = fs_->WriteFileAtomically(MetaPathOf(id), TraceInfoToJson(info));
+  if (!meta.ok()) SetErrorLocked(meta);  // The trace itself is fine.
+  traces_[id] = info;
+  ApplyRetentionLocked(id);
+  return info;
+}
+
+void TraceStore::RemoveLocked(const std::string& id) {
+  auto it = traces_.find(id);
+  if (it == traces_.end()) return;
+  absl::Status s = fs_->Remove(PathOf(it->second.file_name()));
+  if (!s.ok() && !absl::IsNotFound(s)) SetErrorLocked(s);
+  fs_->Remove(MetaPathOf(id)).IgnoreError();
+  traces_.erase(it);
+}
+
+void TraceStore::ApplyRetentionLocked(const std::string& keep) {
+  while (true) {
+    uint64_t bytes = 0;
+    for (const auto& [id, info] : traces_) bytes += info.size_bytes();
+    if (traces_.size() <= options_.max_traces && bytes <= options_.max_bytes) {
+      return;
+    }
+    const v1::TraceInfo* oldest = nullptr;
+    for (const auto& [id, info] : traces_) {
+      if (id == keep) continue;
+      if (oldest == nullptr ||
+          info.created_unix_ms() < oldest->created_unix_ms()) {
+        oldest = &info;
+      }
+    }
+    if (oldest == nullptr) return;
+    VP_LOG(INFO) << "retention: deleting trace " << oldest->id();
+    RemoveLocked(oldest->id());
+  }
+}
+
+std::vector<v1::TraceInfo> TraceStore::List() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::TraceInfo> out;
+  out.reserve(traces_.size());
+  for (const auto& [id, info] : traces_) out.push_back(info);
+  std::sort(out.begin(), out.end(),
+            [](const v1::TraceInfo& a, const v1::TraceInfo& b) {
+              if (a.created_unix_ms() != b.created_unix_ms()) {
+                return a.created_unix_ms() > b.created_unix_ms();
+              }
+              return a.id() > b.id();
+            });
+  return out;
+}
+
+absl::StatusOr<v1::TraceInfo> TraceStore::Find(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = IsValidId(id) ? traces_.find(id) : traces_.end();
+  if (it == traces_.end()) {
+    return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::unique_ptr<ReadableFile>> TraceStore::Open(
+    const std::string& id, v1::TraceInfo* info) const {
+  absl::MutexLock lock(&mu_);
+  auto it = IsValidId(id) ? traces_.find(id) : traces_.end();
+  if (it == traces_.end()) {
+    return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
+  }
+  absl::StatusOr<std::unique_ptr<ReadableFile>> file =
+      fs_->OpenForRead(PathOf(it->second.file_name()));
+  if (!file.ok()) return file.status();
+  if (info != nullptr) *info = it->second;
+  return file;
+}
+
+absl::Status TraceStore::Delete(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  if (!IsValidId(id) || traces_.count(id) == 0) {
+    return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
+  }
+  RemoveLocked(id);
+  return absl::OkStatus();
+}
+
+v1::DiskStatus TraceStore::Disk() const {
+  absl::MutexLock lock(&mu_);
+  v1::DiskStatus d;
+  d.set_trace_dir(options_.dir);
+  uint64_t bytes = 0;
+  for (const auto& [id, info] : traces_) bytes += info.size_bytes();
+  d.set_bytes_used(bytes);
+  d.set_max_bytes(options_.max_bytes);
+  d.set_trace_count(static_cast<uint32_t>(traces_.size()));
+  d.set_max_traces(options_.max_traces);
+  d.set_last_error(last_error_);
+  return d;
+}
+
+}  // namespace collector
+}  // namespace vllm_profiler

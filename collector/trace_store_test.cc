@@ -1,0 +1,198 @@
+#include "collector/trace_store.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <string>
+
+#include "collector/filesystem_testing.h"
+#include "gtest/gtest.h"
+
+namespace vllm_profiler {
+namespace collector {
+namespace {
+
+std::string NewDir(const std::string& name) {
+  return std::string(std::getenv("TEST_TMPDIR")) + "/" + name;
+}
+
+// Writes `bytes` bytes into a new temp file and commits it.
+v1::TraceInfo Add(TraceStore& store, std::vector<int64_t> pids,
+                  size_t bytes = 10, const std::string& requested = "") {
+  auto temp = store.CreateTempFile();
+  EXPECT_TRUE(temp.ok()) << temp.status();
+  EXPECT_TRUE(temp->file->Append(std::string(bytes, 'x')).ok());
+  EXPECT_TRUE(temp->file->Close().ok());
+  TraceStore::CommitRequest req;
+  req.capture_id = "cap";
+  req.pids = pids;
+  req.requested_name = requested;
+  req.complete = true;
+  req.num_events = 3;
+  auto info = store.Commit(temp->path, req);
+  EXPECT_TRUE(info.ok()) << info.status();
+  return *info;
+}
+
+TEST(TraceStore, Naming) {
+  TraceStore::Options o;
+  o.dir = NewDir("naming");
+  TraceStore store(o, Filesystem::Default());
+  ASSERT_TRUE(store.Init().ok());
+  EXPECT_EQ(Add(store, {1234}).file_name(), "trace1234.json");
+  EXPECT_EQ(Add(store, {1234}).id(), "trace1234-2");
+  EXPECT_EQ(Add(store, {1234}).id(), "trace1234-3");
+  EXPECT_EQ(Add(store, {30, 10, 20}).id(), "trace10_20_30");
+  EXPECT_EQ(Add(store, {6, 5, 4, 3, 2, 1}).id(), "trace1_2_3_4_and2more");
+  EXPECT_EQ(Add(store, {1}, 10, "/tmp/out/my trace.json").id(), "my_trace");
+  EXPECT_EQ(Add(store, {1}, 10, "my_trace.json.gz").id(), "my_trace-2");
+  EXPECT_EQ(Add(store, {1}, 10, "../../etc/passwd").id(), "passwd");
+  EXPECT_EQ(Add(store, {1}, 10, "..").id(), "_.");
+  EXPECT_EQ(Add(store, {7}, 10, "/").id(), "trace7");
+  struct stat st;
+  EXPECT_EQ(stat((o.dir + "/trace10_20_30.json").c_str(), &st), 0);
+  EXPECT_EQ(stat((o.dir + "/.trace10_20_30.meta").c_str(), &st), 0);
+}
+
+TEST(TraceStore, IdValidation) {
+  EXPECT_TRUE(TraceStore::IsValidId("trace1234"));
+  EXPECT_TRUE(TraceStore::IsValidId("trace1_2-3.x"));
+  EXPECT_FALSE(TraceStore::IsValidId(""));
+  EXPECT_FALSE(TraceStore::IsValidId(".."));
+  EXPECT_FALSE(TraceStore::IsValidId("../../etc/passwd"));
+  EXPECT_FALSE(TraceStore::IsValidId("a/b"));
+  EXPECT_FALSE(TraceStore::IsValidId(".trace1.meta"));
+  EXPECT_FALSE(TraceStore::IsValidId("a..b"));
+  EXPECT_FALSE(TraceStore::IsValidId(std::string("a\0b", 3)));
+  EXPECT_FALSE(TraceStore::IsValidId(std::string(201, 'a')));
+}
+
+TEST(TraceStore, LookupNeverLeavesTheDirectory) {
+  TraceStore::Options o;
+  o.dir = NewDir("lookup");
+  TraceStore store(o, Filesystem::Default());
+  ASSERT_TRUE(store.Init().ok());
+  Add(store, {1});
+  v1::TraceInfo info;
+  EXPECT_TRUE(store.Open("trace1", &info).ok());
+  EXPECT_EQ(info.size_bytes(), 10u);
+  for (const char* id : {"../lookup/trace1", "/etc/passwd", ".trace1.meta",
+                         "trace1.json", "trace2", "..", "."}) {
+    auto f = store.Open(id, &info);
+    EXPECT_EQ(f.status().code(), absl::StatusCode::kNotFound) << id;
+  }
+  EXPECT_EQ(std::string(store.Find("nope").status().message()),
+            "no trace with id \"nope\"");
+}
+
+TEST(TraceStore, RetentionByCountAndBytesOldestFirst) {
+  TraceStore::Options o;
+  o.dir = NewDir("retention");
+  o.max_traces = 3;
+  o.max_bytes = 1000;
+  TraceStore store(o, Filesystem::Default());
+  ASSERT_TRUE(store.Init().ok());
+  for (int pid = 1; pid <= 5; ++pid) Add(store, {pid}, 100);
+  std::vector<v1::TraceInfo> list = store.List();
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].id(), "trace5");  // Newest first.
+  EXPECT_EQ(list[2].id(), "trace3");
+  struct stat st;
+  EXPECT_NE(stat((o.dir + "/trace1.json").c_str(), &st), 0);
+  EXPECT_NE(stat((o.dir + "/.trace1.meta").c_str(), &st), 0);
+  // A big trace evicts by bytes, but is itself kept even when over.
+  Add(store, {6}, 850);
+  list = store.List();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id(), "trace6");
+  EXPECT_EQ(list[1].id(), "trace5");
+  Add(store, {7}, 5000);
+  list = store.List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].id(), "trace7");
+  EXPECT_EQ(store.Disk().bytes_used(), 5000u);
+}
+
+TEST(TraceStore, InitReindexesAndRemovesTempFiles) {
+  TraceStore::Options o;
+  o.dir = NewDir("reindex");
+  {
+    TraceStore store(o, Filesystem::Default());
+    ASSERT_TRUE(store.Init().ok());
+    Add(store, {1});
+    Add(store, {2, 3});
+    auto temp = store.CreateTempFile();  // Left behind, as after a crash.
+    ASSERT_TRUE(temp.ok());
+  }
+  TraceStore store(o, Filesystem::Default());
+  ASSERT_TRUE(store.Init().ok());
+  std::vector<v1::TraceInfo> list = store.List();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id(), "trace2_3");
+  EXPECT_EQ(list[0].pids_size(), 2);
+  EXPECT_EQ(list[0].capture_id(), "cap");
+  EXPECT_TRUE(list[0].complete());
+  EXPECT_EQ(list[0].num_events(), 3u);
+  auto names = Filesystem::Default()->ListDir(o.dir);
+  ASSERT_TRUE(names.ok());
+  for (const std::string& n : *names) EXPECT_NE(n.find("inprogress"), 0u) << n;
+  EXPECT_TRUE(store.Delete("trace1").ok());
+  EXPECT_EQ(store.Delete("trace1").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store.List().size(), 1u);
+}
+
+TEST(TraceStore, UnwritableDirectoryIsReportedAndExistingTracesServed) {
+  TraceStore::Options o;
+  o.dir = NewDir("unwritable");
+  FaultyFilesystem fs;
+  TraceStore store(o, &fs);
+  ASSERT_TRUE(store.Init().ok());
+  Add(store, {1});
+  fs.FailCreate(true);
+  auto temp = store.CreateTempFile();
+  ASSERT_FALSE(temp.ok());
+  EXPECT_EQ(temp.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(store.Disk().last_error(),
+            temp.status().message());
+  EXPECT_NE(store.Disk().last_error().find(": Permission denied"),
+            std::string::npos);
+  EXPECT_TRUE(store.Open("trace1", nullptr).ok());
+}
+
+TEST(TraceStore, DirectoryThatIsAFileFailsInit) {
+  TraceStore::Options o;
+  o.dir = NewDir("afile");
+  ASSERT_TRUE(Filesystem::Default()->WriteFileAtomically(o.dir, "x").ok());
+  TraceStore store(o, Filesystem::Default());
+  absl::Status s = store.Init();
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(store.Disk().last_error(),
+            "mkdir " + o.dir + ": exists and is not a directory");
+}
+
+TEST(TraceStore, GzipNames) {
+  TraceStore::Options o;
+  o.dir = NewDir("gz");
+  o.gzip = true;
+  TraceStore store(o, Filesystem::Default());
+  ASSERT_TRUE(store.Init().ok());
+  v1::TraceInfo info = Add(store, {42});
+  EXPECT_EQ(info.file_name(), "trace42.json.gz");
+  EXPECT_TRUE(info.gzip());
+  EXPECT_LT(info.size_bytes(), 40u);
+}
+
+TEST(TraceStore, TraceInfoJson) {
+  v1::TraceInfo info;
+  info.set_id("t\"1");
+  info.add_pids(1);
+  info.add_pids(2);
+  EXPECT_EQ(TraceInfoToJson(info),
+            "{\"id\":\"t\\\"1\",\"file_name\":\"\",\"size_bytes\":0,"
+            "\"created_unix_ms\":0,\"capture_id\":\"\",\"complete\":false,"
+            "\"num_events\":0,\"pids\":[1,2],\"error\":\"\",\"gzip\":false}");
+}
+
+}  // namespace
+}  // namespace collector
+}  // namespace vllm_profiler
