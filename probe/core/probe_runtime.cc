@@ -470,7 +470,7 @@ void ProbeRuntime::Process(QueueItem& item) {
       send_.generation = item.generation;
       send_.capture_id = m.capture_started().capture_id();
     } else {
-      VP_PROBE_LOG_ONCE(ProbeLogLevel::kInfo,
+      VP_PROBE_LOG_ONCE(ProbeLogLevel::kDebug,
                         "a capture started while the collector was not "
                         "connected; its events are dropped");
     }

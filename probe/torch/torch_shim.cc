@@ -1,0 +1,174 @@
+// libvllm_profiler_torch.so: forwards torch operators (RecordFunction) into
+// the probe core through the C ABI only (vllm_profiler/probe.h).
+//
+// The shim depends on libtorch and the C header, nothing else, so it can be
+// rebuilt against any torch with probe/torch/build_shim.sh. It does not link
+// the core: vp_torch_shim_init() finds the already-loaded core with
+// dlopen(RTLD_NOLOAD) + dlsym, so neither library needs RTLD_GLOBAL.
+//
+// The RecordFunction callback is registered only while a capture runs (the
+// core calls our capture listener at capture start/stop, on the step thread
+// under its control lock; addGlobalCallback/removeCallback do not call back
+// into the core). Torch calls OnBegin/OnEnd on the thread that runs the
+// operator; nothing thrown there escapes (it would unwind through torch).
+#include <dlfcn.h>
+
+#include <ATen/record_function.h>
+#include <c10/core/ScalarType.h>
+#include <torch/version.h>
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "vllm_profiler/probe.h"
+
+namespace {
+
+struct CoreApi {
+  decltype(&vp_op_begin) op_begin = nullptr;
+  decltype(&vp_op_end) op_end = nullptr;
+  decltype(&vp_set_capture_listener) set_listener = nullptr;
+};
+CoreApi g_api;
+std::mutex g_mu;  // Guards g_handle / g_registered.
+at::CallbackHandle g_handle = 0;
+bool g_registered = false;
+std::atomic<bool> g_failed{false};
+
+void LogOnce(const char* what) {
+  static std::atomic<bool> logged{false};
+  if (!logged.exchange(true)) {
+    std::fprintf(stderr,
+                 "vllm-profiler: torch shim error (%s); operator events are "
+                 "off for this process\n",
+                 what);
+  }
+}
+
+struct OpContext : at::ObserverContext {
+  explicit OpContext(uint64_t i) : id(i) {}
+  uint64_t id;
+};
+
+// Per-thread scratch for shapes (valid during one OnBegin).
+struct Scratch {
+  std::vector<int64_t> dims;
+  std::vector<vp_tensor_meta> metas;
+};
+thread_local Scratch t_scratch;
+
+template <bool kShapes>
+std::unique_ptr<at::ObserverContext> OnBegin(const at::RecordFunction& fn) {
+  try {
+    uint64_t id;
+    if (kShapes) {
+      Scratch& s = t_scratch;
+      s.dims.clear();
+      s.metas.clear();
+      const auto inputs = fn.inputs();
+      const size_t n = std::min<size_t>(inputs.size(), 32);
+      size_t total = 0;
+      for (size_t i = 0; i < n; ++i) {
+        if (inputs[i].isTensor()) total += inputs[i].toTensor().dim();
+      }
+      s.dims.reserve(total);
+      for (size_t i = 0; i < n; ++i) {
+        vp_tensor_meta m{nullptr, -1, nullptr};
+        const c10::IValue& v = inputs[i];
+        if (v.isTensor() && v.toTensor().defined()) {
+          const at::Tensor& t = v.toTensor();
+          const size_t off = s.dims.size();
+          for (int64_t d : t.sizes()) s.dims.push_back(d);
+          m.ndim = static_cast<int32_t>(t.dim());
+          m.dims = s.dims.data() + off;
+          m.dtype = c10::toString(t.scalar_type());
+        } else if (v.isScalar()) {
+          m.dtype = "Scalar";
+        }
+        s.metas.push_back(m);
+      }
+      id = g_api.op_begin(fn.name(), fn.seqNr(), s.metas.data(),
+                          static_cast<int32_t>(s.metas.size()));
+    } else {
+      id = g_api.op_begin(fn.name(), fn.seqNr(), nullptr, 0);
+    }
+    if (id == 0) return nullptr;
+    return std::make_unique<OpContext>(id);
+  } catch (const std::exception& e) {
+    LogOnce(e.what());
+    return nullptr;
+  } catch (...) {
+    LogOnce("exception in operator begin");
+    return nullptr;
+  }
+}
+
+void OnEnd(const at::RecordFunction&, at::ObserverContext* ctx) {
+  if (ctx == nullptr) return;
+  g_api.op_end(static_cast<OpContext*>(ctx)->id);
+}
+
+void OnCapture(int32_t capturing, int32_t record_shapes, void*) {
+  try {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (capturing && !g_registered && !g_failed.load()) {
+      auto cb = record_shapes ? at::RecordFunctionCallback(&OnBegin<true>, &OnEnd)
+                              : at::RecordFunctionCallback(&OnBegin<false>, &OnEnd);
+      cb.needsInputs(record_shapes != 0);
+      cb.scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
+                 at::RecordScope::TORCHSCRIPT_FUNCTION,
+                 at::RecordScope::USER_SCOPE});
+      g_handle = at::addGlobalCallback(cb);
+      g_registered = true;
+    } else if (!capturing && g_registered) {
+      at::removeCallback(g_handle);
+      g_registered = false;
+    }
+  } catch (...) {
+    g_failed.store(true);
+    LogOnce("could not (un)register the RecordFunction callback");
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+// The torch version this shim was compiled against ("1.13.0").
+__attribute__((visibility("default"))) const char* vp_torch_shim_built_for(
+    void) {
+  return TORCH_VERSION;
+}
+
+// Connects the shim to the core loaded from `core_path`. 0 on success, -1
+// when the core is not loaded or lacks a symbol (logged).
+__attribute__((visibility("default"))) int32_t vp_torch_shim_init(
+    const char* core_path) {
+  try {
+    void* h = dlopen(core_path, RTLD_NOW | RTLD_NOLOAD);
+    if (h == nullptr) {
+      LogOnce("probe core library not loaded");
+      return -1;
+    }
+    g_api.op_begin = reinterpret_cast<decltype(&vp_op_begin)>(
+        dlsym(h, "vp_op_begin"));
+    g_api.op_end =
+        reinterpret_cast<decltype(&vp_op_end)>(dlsym(h, "vp_op_end"));
+    g_api.set_listener = reinterpret_cast<decltype(&vp_set_capture_listener)>(
+        dlsym(h, "vp_set_capture_listener"));
+    if (!g_api.op_begin || !g_api.op_end || !g_api.set_listener) {
+      LogOnce("probe core library lacks the vp_* C ABI");
+      return -1;
+    }
+    g_api.set_listener(&OnCapture, nullptr);
+    return 0;
+  } catch (...) {
+    LogOnce("init failed");
+    return -1;
+  }
+}
+
+}  // extern "C"
