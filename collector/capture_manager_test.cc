@@ -1,0 +1,179 @@
+#include "collector/capture_manager.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "collector/filesystem_testing.h"
+#include "collector/probe_messages_testing.h"
+#include "gtest/gtest.h"
+
+namespace vllm_profiler {
+namespace collector {
+namespace {
+
+namespace t = testing;
+
+class CaptureManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    TraceStore::Options o;
+    o.dir = std::string(std::getenv("TEST_TMPDIR")) + "/" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    store_ = std::make_unique<TraceStore>(o, &fs_);
+    ASSERT_TRUE(store_->Init().ok());
+    CaptureManager::Options mo;
+    mo.window_linger = absl::Milliseconds(200);
+    manager_ = std::make_unique<CaptureManager>(mo, store_.get());
+  }
+
+  // A connected probe with pid `pid`.
+  std::unique_ptr<ProbeStream> Probe(int64_t pid, int rank = -1) {
+    auto s = std::make_unique<ProbeStream>();
+    v1::ProbeMessage m = t::Hello(pid, rank);
+    EXPECT_TRUE(s->Accept(m, 0).ok());
+    return s;
+  }
+  std::shared_ptr<Capture> Start(ProbeStream& s, const v1::ProbeMessage& m) {
+    EXPECT_TRUE(s.Accept(m, 0).ok());
+    return manager_->Join(s, m.capture_started());
+  }
+  void Batch(ProbeStream& s, Capture& c, const std::string& id) {
+    v1::ProbeMessage m = t::FullBatch(id, s.batches(), s.batches() == 0);
+    ASSERT_TRUE(s.Accept(m, 0).ok());
+    c.WriteBatch(s, m.batch());
+  }
+  v1::TraceInfo WaitFor(const std::string& id) {
+    auto info = manager_->Wait(id, absl::Now() + absl::Seconds(10));
+    EXPECT_TRUE(info.has_value()) << id;
+    return info.value_or(v1::TraceInfo());
+  }
+
+  FaultyFilesystem fs_;
+  std::unique_ptr<TraceStore> store_;
+  std::unique_ptr<CaptureManager> manager_;
+};
+
+TEST_F(CaptureManagerTest, WindowCapturesOfSeveralProcessesMakeOneTrace) {
+  auto a = Probe(20, 1);
+  auto b = Probe(10, 0);
+  auto ca = Start(*a, t::Started("w-20"));
+  auto cb = Start(*b, t::Started("w-10"));
+  EXPECT_EQ(ca, cb);
+  Batch(*a, *ca, "w-20");
+  Batch(*b, *cb, "w-10");
+  manager_->Finish(ca, 20, t::Finished("w-20").capture_finished());
+  // Still open: pid 10 has not finished.
+  EXPECT_FALSE(manager_->Wait("w-20", absl::Now() + absl::Milliseconds(300)));
+  manager_->Finish(cb, 10, t::Finished("w-10").capture_finished());
+  v1::TraceInfo info = WaitFor("w-20");
+  EXPECT_EQ(info.id(), "trace10_20");
+  EXPECT_TRUE(info.complete());
+  EXPECT_EQ(info.error(), "");
+  EXPECT_EQ(manager_->traces_written(), 1u);
+  ASSERT_EQ(store_->List().size(), 1u);
+  auto status = manager_->Status();
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_TRUE(status[0].finished());
+  EXPECT_EQ(status[0].trace_id(), "trace10_20");
+}
+
+TEST_F(CaptureManagerTest, LateJoinerWithinLingerJoins) {
+  auto a = Probe(1);
+  auto ca = Start(*a, t::Started("w-1"));
+  manager_->Finish(ca, 1, t::Finished("w-1").capture_finished());
+  auto b = Probe(2);
+  auto cb = Start(*b, t::Started("w-2"));
+  EXPECT_EQ(ca, cb);
+  manager_->Finish(cb, 2, t::Finished("w-2").capture_finished());
+  EXPECT_EQ(WaitFor("w-1").id(), "trace1_2");
+}
+
+TEST_F(CaptureManagerTest, SecondWindowOfTheSameProcessIsANewTrace) {
+  auto a = Probe(7);
+  auto c1 = Start(*a, t::Started("w-1"));
+  manager_->Finish(c1, 7, t::Finished("w-1").capture_finished());
+  auto c2 = Start(*a, t::Started("w-2", v1::CAPTURE_ORIGIN_WINDOW, "/out/custom.json"));
+  EXPECT_NE(c1, c2);
+  manager_->Finish(c2, 7, t::Finished("w-2").capture_finished());
+  EXPECT_EQ(WaitFor("w-1").id(), "trace7");
+  EXPECT_EQ(WaitFor("w-2").id(), "custom");
+}
+
+TEST_F(CaptureManagerTest, CommandCaptureWaitsForSelectedProbes) {
+  v1::CaptureConfig config;
+  config.set_num_steps(5);
+  std::string id = manager_->CreateCommandCapture({10, 20}, config);
+  auto a = Probe(10);
+  auto c = Start(*a, t::Started(id, v1::CAPTURE_ORIGIN_COMMAND));
+  Batch(*a, *c, id);
+  manager_->Finish(c, 10, t::Finished(id).capture_finished());
+  EXPECT_FALSE(manager_->Wait(id, absl::Now() + absl::Milliseconds(300)));
+  manager_->ProbeGone(20);  // It went away without starting.
+  v1::TraceInfo info = WaitFor(id);
+  EXPECT_EQ(info.id(), "trace10");
+  EXPECT_EQ(info.capture_id(), id);
+  // 10 events, 2 flows (4 events), 6 metadata events (process name, sort
+  // index, labels; thread name; GPU track name and sort index).
+  EXPECT_EQ(info.num_events(), 20u);
+}
+
+TEST_F(CaptureManagerTest, CommandCaptureNobodyStarted) {
+  std::string id = manager_->CreateCommandCapture({10}, {});
+  manager_->ProbeGone(10);
+  v1::TraceInfo info = WaitFor(id);
+  EXPECT_EQ(info.id(), "");
+  EXPECT_EQ(info.error(),
+            "no probe started the capture (the selected probes disconnected "
+            "or did not reach a step in time)");
+  EXPECT_EQ(store_->List().size(), 0u);
+}
+
+TEST_F(CaptureManagerTest, DisconnectMidCaptureWritesIncompleteTrace) {
+  auto a = Probe(5);
+  auto c = Start(*a, t::Started("w"));
+  Batch(*a, *c, "w");
+  manager_->Disconnect(c, 5, "stream broken");
+  v1::TraceInfo info = WaitFor("w");
+  EXPECT_EQ(info.id(), "trace5");
+  EXPECT_FALSE(info.complete());
+  EXPECT_EQ(info.error(),
+            "pid 5 disconnected before the capture finished: stream broken");
+  EXPECT_EQ(store_->Find("trace5")->complete(), false);
+}
+
+TEST_F(CaptureManagerTest, DiskFullIsTheCapturesResult) {
+  fs_.FailWritesAfter(100);
+  auto a = Probe(5);
+  auto c = Start(*a, t::Started("w"));
+  for (int i = 0; i < 20; ++i) Batch(*a, *c, "w");
+  manager_->Finish(c, 5, t::Finished("w").capture_finished());
+  v1::TraceInfo info = WaitFor("w");
+  EXPECT_EQ(info.id(), "");
+  EXPECT_NE(info.error().find(": No space left on device"), std::string::npos)
+      << info.error();
+  EXPECT_EQ(store_->Disk().last_error(), info.error());
+  EXPECT_EQ(manager_->Status()[0].error(), info.error());
+  // The temp file is gone.
+  auto names = Filesystem::Default()->ListDir(store_->options().dir);
+  ASSERT_TRUE(names.ok());
+  EXPECT_TRUE(names->empty());
+}
+
+TEST_F(CaptureManagerTest, ShutdownFinalizesOpenCapturesAsIncomplete) {
+  auto a = Probe(5);
+  auto c = Start(*a, t::Started("w"));
+  Batch(*a, *c, "w");
+  manager_->Shutdown("collector shutting down");
+  ASSERT_EQ(store_->List().size(), 1u);
+  v1::TraceInfo info = store_->List()[0];
+  EXPECT_EQ(info.id(), "trace5");
+  EXPECT_FALSE(info.complete());
+  EXPECT_EQ(info.error(),
+            "pid 5 disconnected before the capture finished: collector "
+            "shutting down");
+}
+
+}  // namespace
+}  // namespace collector
+}  // namespace vllm_profiler
