@@ -66,7 +66,7 @@ v1::MemoryKind ToMemoryKind(uint32_t kind) {
   }
 }
 
-const char* SyncName(CUpti_ActivitySynchronizationType type) {
+const char* SyncName(uint32_t type) {
   switch (type) {
     case CUPTI_ACTIVITY_SYNCHRONIZATION_TYPE_EVENT_SYNCHRONIZE:
       return "Event Sync";
@@ -81,7 +81,7 @@ const char* SyncName(CUpti_ActivitySynchronizationType type) {
   }
 }
 
-const char* OverheadName(CUpti_ActivityOverheadKind kind) {
+const char* OverheadName(uint32_t kind) {
   switch (kind) {
     case CUPTI_ACTIVITY_OVERHEAD_DRIVER_COMPILER:
       return "CUPTI overhead: driver compiler";
@@ -103,6 +103,18 @@ const char* OverheadName(CUpti_ActivityOverheadKind kind) {
       return "CUPTI overhead";
   }
 }
+
+// An enum field of a record as its raw 32-bit value. A CUPTI newer than our
+// headers may deliver values outside the enum's range, and loading such a
+// value through the enum type is undefined behaviour.
+template <typename Enum>
+uint32_t RawAt(const Enum* field) {
+  static_assert(sizeof(Enum) == sizeof(uint32_t), "CUPTI enums are 32-bit");
+  uint32_t value;
+  std::memcpy(&value, field, sizeof(value));
+  return value;
+}
+#define Raw(field) RawAt(&(field))
 
 // "cudaLaunchKernel_v7000" -> "cudaLaunchKernel" (kineto shows it so too).
 std::string StripVersionSuffix(const char* name) {
@@ -235,7 +247,7 @@ void ActivityConverter::SetTimes(uint64_t start, uint64_t end,
 
 void ActivityConverter::Process(const CUpti_Activity& record) {
   ++stats_.records;
-  switch (record.kind) {
+  switch (Raw(record.kind)) {
     case CUPTI_ACTIVITY_KIND_KERNEL:
     case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
       ProcessKernel(reinterpret_cast<const CUpti_ActivityKernel10&>(record));
@@ -377,7 +389,7 @@ void ActivityConverter::ProcessMemset(const CUpti_ActivityMemset4& r) {
 }
 
 void ActivityConverter::ProcessApi(const CUpti_ActivityAPI& r) {
-  const bool driver = r.kind == CUPTI_ACTIVITY_KIND_DRIVER;
+  const bool driver = Raw(r.kind) == CUPTI_ACTIVITY_KIND_DRIVER;
   v1::Event event;
   event.set_kind(driver ? v1::EVENT_KIND_CUDA_DRIVER
                         : v1::EVENT_KIND_CUDA_RUNTIME);
@@ -393,7 +405,7 @@ void ActivityConverter::ProcessApi(const CUpti_ActivityAPI& r) {
 void ActivityConverter::ProcessSync(const CUpti_ActivitySynchronization2& r) {
   v1::Event event;
   event.set_kind(v1::EVENT_KIND_SYNC);
-  event.set_name_id(Intern(SyncName(r.type)));
+  event.set_name_id(Intern(SyncName(Raw(r.type))));
   SetTimes(r.start, r.end, &event);
   event.set_context(r.contextId);
   // CUPTI uses all ones for "no stream" (context synchronize).
@@ -405,10 +417,10 @@ void ActivityConverter::ProcessSync(const CUpti_ActivitySynchronization2& r) {
 void ActivityConverter::ProcessOverhead(const CUpti_ActivityOverhead3& r) {
   v1::Event event;
   event.set_kind(v1::EVENT_KIND_OVERHEAD);
-  event.set_name_id(Intern(OverheadName(r.overheadKind)));
+  event.set_name_id(Intern(OverheadName(Raw(r.overheadKind))));
   SetTimes(r.start, r.end, &event);
-  if (r.objectKind == CUPTI_ACTIVITY_OBJECT_THREAD ||
-      r.objectKind == CUPTI_ACTIVITY_OBJECT_PROCESS) {
+  if (Raw(r.objectKind) == CUPTI_ACTIVITY_OBJECT_THREAD ||
+      Raw(r.objectKind) == CUPTI_ACTIVITY_OBJECT_PROCESS) {
     event.set_tid(r.objectId.pt.threadId);
   } else {
     event.set_device(r.objectId.dcs.deviceId);
@@ -432,11 +444,11 @@ void ActivityConverter::ProcessGraph(const CUpti_ActivityGraphTrace2& r) {
 }
 
 void ActivityConverter::ProcessMarker(const CUpti_ActivityMarker2& r) {
-  const uint32_t tid = r.objectKind == CUPTI_ACTIVITY_OBJECT_THREAD ||
-                               r.objectKind == CUPTI_ACTIVITY_OBJECT_PROCESS
+  const uint32_t tid = Raw(r.objectKind) == CUPTI_ACTIVITY_OBJECT_THREAD ||
+                               Raw(r.objectKind) == CUPTI_ACTIVITY_OBJECT_PROCESS
                            ? r.objectId.pt.threadId
                            : 0;
-  if (r.flags & CUPTI_ACTIVITY_FLAG_MARKER_START) {
+  if (Raw(r.flags) & CUPTI_ACTIVITY_FLAG_MARKER_START) {
     if (open_markers_.size() >= options_.max_open_markers) {
       ++stats_.ignored;
       return;
@@ -449,7 +461,7 @@ void ActivityConverter::ProcessMarker(const CUpti_ActivityMarker2& r) {
     open_markers_[r.id] = marker;
     return;
   }
-  if (r.flags & CUPTI_ACTIVITY_FLAG_MARKER_END) {
+  if (Raw(r.flags) & CUPTI_ACTIVITY_FLAG_MARKER_END) {
     auto it = open_markers_.find(r.id);
     if (it == open_markers_.end()) {
       ++stats_.ignored;  // Started before the capture.
@@ -469,7 +481,7 @@ void ActivityConverter::ProcessMarker(const CUpti_ActivityMarker2& r) {
     Emit(std::move(event));
     return;
   }
-  if (r.flags & CUPTI_ACTIVITY_FLAG_MARKER_INSTANTANEOUS) {
+  if (Raw(r.flags) & CUPTI_ACTIVITY_FLAG_MARKER_INSTANTANEOUS) {
     v1::Event event;
     event.set_kind(v1::EVENT_KIND_INSTANT);
     event.set_name_id(Intern(r.name != nullptr ? r.name : "(unnamed mark)"));
@@ -486,7 +498,7 @@ void ActivityConverter::ProcessExternalCorrelation(
     const CUpti_ActivityExternalCorrelation& r) {
   // Only our kind: another library (e.g. an OpenACC runtime) may push its
   // own.
-  if (r.externalKind != CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0) {
+  if (Raw(r.externalKind) != CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0) {
     ++stats_.ignored;
     return;
   }

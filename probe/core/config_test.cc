@@ -1,0 +1,113 @@
+#include "probe/core/config.h"
+
+#include <map>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace vllm_profiler::probe {
+namespace {
+
+ProbeConfig Parse(const std::map<std::string, std::string>& env,
+                  std::vector<std::string>* problems) {
+  return ParseProbeConfig(
+      [&](const char* name) -> const char* {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second.c_str();
+      },
+      problems);
+}
+
+TEST(ConfigTest, DefaultsAreTheSeedWindow) {
+  std::vector<std::string> problems;
+  ProbeConfig c = Parse({}, &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_TRUE(c.enabled);
+  EXPECT_EQ(c.start_step, 100u);
+  EXPECT_EQ(c.num_steps, 50u);
+  EXPECT_EQ(c.duration_ms, 0u);
+  EXPECT_TRUE(c.record_shapes);
+  EXPECT_TRUE(c.gpu);
+  EXPECT_EQ(c.Target(), "unix:/home/vllm/profiler/collector.sock");
+  EXPECT_EQ(c.max_buffer_bytes, 64ull << 20);
+  EXPECT_EQ(c.rank, -1);
+}
+
+TEST(ConfigTest, ReadsEveryVariable) {
+  std::vector<std::string> problems;
+  ProbeConfig c = Parse({{"VLLM_PROFILER_START_STEP", "7"},
+                         {"VLLM_PROFILER_NUM_STEPS", " 3 "},
+                         {"VLLM_PROFILER_DURATION_MS", "250"},
+                         {"VLLM_PROFILER_RECORD_SHAPES", "0"},
+                         {"VLLM_PROFILER_GPU", "false"},
+                         {"VLLM_PROFILER_ADDRESS", "127.0.0.1:9"},
+                         {"VLLM_PROFILER_MAX_BUFFER_MB", "2"},
+                         {"VLLM_TORCH_PROFILE", "/tmp/x.json"},
+                         {"POD_NAME", "p"},
+                         {"RANK", "3"},
+                         {"WORLD_SIZE", "8"}},
+                        &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(c.start_step, 7u);
+  EXPECT_EQ(c.num_steps, 3u);
+  EXPECT_EQ(c.duration_ms, 250u);
+  EXPECT_FALSE(c.record_shapes);
+  EXPECT_FALSE(c.gpu);
+  EXPECT_EQ(c.Target(), "127.0.0.1:9");
+  EXPECT_EQ(c.max_buffer_bytes, 2ull << 20);
+  EXPECT_EQ(c.requested_name, "/tmp/x.json");
+  EXPECT_EQ(c.pod_name, "p");
+  EXPECT_EQ(c.rank, 3);
+  EXPECT_EQ(c.world_size, 8);
+}
+
+TEST(ConfigTest, BadValuesKeepDefaultsWithExactMessages) {
+  std::vector<std::string> problems;
+  ProbeConfig c = Parse({{"VLLM_PROFILER_START_STEP", "abc"},
+                         {"VLLM_PROFILER_NUM_STEPS", "-5"},
+                         {"VLLM_PROFILER_GPU", "maybe"},
+                         {"VLLM_PROFILER_MAX_BUFFER_MB", "0"},
+                         {"VLLM_PROFILER_DURATION_MS", "99999999999"},
+                         {"RANK", "x\n"}},
+                        &problems);
+  EXPECT_EQ(c.start_step, 100u);
+  EXPECT_EQ(c.num_steps, 50u);
+  EXPECT_TRUE(c.gpu);
+  EXPECT_EQ(c.max_buffer_bytes, 1ull << 20);
+  EXPECT_EQ(c.duration_ms, 0u);
+  EXPECT_EQ(c.rank, -1);
+  std::vector<std::string> want = {
+      "VLLM_PROFILER_START_STEP='abc' is not a non-negative integer; using 100",
+      "VLLM_PROFILER_NUM_STEPS='-5' is not a non-negative integer; using 50",
+      "VLLM_PROFILER_DURATION_MS='99999999999' is larger than 4294967295; "
+      "using 0",
+      "VLLM_PROFILER_GPU='maybe' is not a boolean (1 or 0); using 1",
+      "VLLM_PROFILER_MAX_BUFFER_MB='0' must be at least 1; using 1",
+      "RANK='x?' is not a non-negative integer; rank left unknown",
+  };
+  EXPECT_EQ(problems, want);
+}
+
+TEST(ConfigTest, StartStepZeroBecomesOne) {
+  std::vector<std::string> problems;
+  ProbeConfig c = Parse({{"VLLM_PROFILER_START_STEP", "0"}}, &problems);
+  EXPECT_EQ(c.start_step, 1u);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0],
+            "VLLM_PROFILER_START_STEP='0' must be at least 1 (steps are "
+            "1-based); using 1");
+}
+
+TEST(ConfigTest, DisabledAndLongValuesAreQuotedShort) {
+  std::vector<std::string> problems;
+  ProbeConfig c = Parse({{"VLLM_PROFILER_ENABLED", "0"},
+                         {"VLLM_PROFILER_NUM_STEPS", std::string(100, '9')}},
+                        &problems);
+  EXPECT_FALSE(c.enabled);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_EQ(problems[0], "VLLM_PROFILER_NUM_STEPS='" + std::string(64, '9') +
+                             "...' is not a non-negative integer; using 50");
+}
+
+}  // namespace
+}  // namespace vllm_profiler::probe

@@ -1,0 +1,133 @@
+#include "probe/core/event_converter.h"
+
+#include "gtest/gtest.h"
+
+namespace vllm_profiler::probe {
+namespace {
+
+std::string Name(const v1::EventBatch& b, uint32_t id) {
+  for (const auto& s : b.strings()) {
+    if (s.id() == id) return s.value();
+  }
+  return "?";
+}
+
+TEST(EventConverterTest, PairsOpsAndStepsWithArgsAndShapes) {
+  FakeClock clock(1000);
+  Recorder r(Recorder::Options{}, &clock);
+  StringTable strings;
+  EventConverter::Options o;
+  o.thread_name = [](uint32_t) { return std::string("main"); };
+  EventConverter conv(o, &strings);
+
+  r.Begin(1);
+  r.StepBegin(100);
+  const int64_t args[4] = {5, 36, 1, -1};
+  r.StepArgs(100, args);
+  clock.AdvanceNs(10);
+  const int64_t dims[2] = {4, 8};
+  InputArg in[1] = {{dims, 2, "float"}};
+  uint64_t outer = r.OpBegin("aten::linear", 3, in, 1);
+  clock.AdvanceNs(5);
+  uint64_t inner = r.OpBegin("aten::mm", -1, nullptr, 0);
+  clock.AdvanceNs(20);
+  r.OpEnd(inner);
+  clock.AdvanceNs(5);
+  r.OpEnd(outer);
+  clock.AdvanceNs(10);
+  r.StepEnd(100);
+  r.End(nullptr, 1);
+
+  v1::EventBatch batch;
+  size_t n = 0;
+  for (QueueItem& item : r.TakeQueued(absl::ZeroDuration())) {
+    n += conv.Convert(*item.chunk, &batch);
+    r.Release(item.chunk);
+  }
+  uint32_t wm = 0;
+  strings.AppendNew(&wm, &batch);
+  ASSERT_EQ(n, 3u);
+  ASSERT_EQ(batch.events_size(), 3);
+  ASSERT_EQ(batch.threads_size(), 1);
+  EXPECT_EQ(Name(batch, batch.threads(0).name_id()), "main");
+  const v1::Event& mm = batch.events(0);
+  EXPECT_EQ(mm.kind(), v1::EVENT_KIND_CPU_OP);
+  EXPECT_EQ(Name(batch, mm.name_id()), "aten::mm");
+  EXPECT_EQ(mm.start_ns(), 1015);
+  EXPECT_EQ(mm.duration_ns(), 20);
+  const v1::Event& lin = batch.events(1);
+  EXPECT_EQ(Name(batch, lin.name_id()), "aten::linear");
+  EXPECT_EQ(lin.start_ns(), 1010);
+  EXPECT_EQ(lin.duration_ns(), 30);
+  EXPECT_EQ(lin.sequence_number(), 3u);
+  ASSERT_EQ(lin.input_shapes_size(), 1);
+  EXPECT_EQ(lin.input_shapes(0).dims_size(), 2);
+  EXPECT_EQ(lin.input_shapes(0).dims(1), 8);
+  EXPECT_EQ(Name(batch, lin.input_dtype_ids(0)), "float");
+  const v1::Event& step = batch.events(2);
+  EXPECT_EQ(step.kind(), v1::EVENT_KIND_STEP);
+  EXPECT_EQ(step.step(), 100);
+  EXPECT_EQ(Name(batch, step.name_id()), "execute_model");
+  EXPECT_EQ(step.start_ns(), 1000);
+  EXPECT_EQ(step.duration_ns(), 50);
+  ASSERT_EQ(step.args_size(), 3);  // -1 is left out.
+  EXPECT_EQ(Name(batch, step.args(1).key_id()), "num_scheduled_tokens");
+  EXPECT_EQ(step.args(1).int_value(), 36);
+  // Nesting: the op lies inside the step.
+  EXPECT_GE(lin.start_ns(), step.start_ns());
+  EXPECT_LE(lin.start_ns() + lin.duration_ns(),
+            step.start_ns() + step.duration_ns());
+}
+
+TEST(EventConverterTest, FlushClosesOpenEventsAtCaptureEnd) {
+  FakeClock clock(0);
+  Recorder r(Recorder::Options{}, &clock);
+  StringTable strings;
+  EventConverter conv(EventConverter::Options{}, &strings);
+  r.Begin(1);
+  r.StepBegin(1);
+  r.OpBegin("open", -1, nullptr, 0);
+  r.End(nullptr, 1);
+  v1::EventBatch batch;
+  for (QueueItem& item : r.TakeQueued(absl::ZeroDuration())) {
+    EXPECT_EQ(conv.Convert(*item.chunk, &batch), 0u);
+    r.Release(item.chunk);
+  }
+  EXPECT_EQ(conv.Flush(500, &batch), 2u);
+  ASSERT_EQ(batch.events_size(), 2);
+  EXPECT_EQ(batch.events(0).duration_ns(), 500);
+  EXPECT_EQ(conv.Flush(600, &batch), 0u);
+}
+
+TEST(StringTableTest, IdsStableAndWatermarkResends) {
+  StringTable t;
+  EXPECT_EQ(t.Intern("a"), 1u);
+  EXPECT_EQ(t.Intern("b"), 2u);
+  EXPECT_EQ(t.Intern("a"), 1u);
+  v1::EventBatch b1;
+  uint32_t wm = 0;
+  t.AppendNew(&wm, &b1);
+  EXPECT_EQ(b1.strings_size(), 2);
+  v1::EventBatch b2;
+  t.AppendNew(&wm, &b2);
+  EXPECT_EQ(b2.strings_size(), 0);
+  uint32_t new_stream = 0;
+  v1::EventBatch b3;
+  t.AppendNew(&new_stream, &b3);
+  EXPECT_EQ(b3.strings_size(), 2);
+}
+
+TEST(StringTableTest, BoundedTable) {
+  StringTable t(StringTable::Options{2});
+  EXPECT_EQ(t.Intern("a"), 1u);
+  EXPECT_EQ(t.Intern("b"), 2u);
+  const uint32_t full = t.Intern("c");
+  EXPECT_EQ(t.Intern("d"), full);
+  v1::EventBatch b;
+  uint32_t wm = 0;
+  t.AppendNew(&wm, &b);
+  EXPECT_EQ(b.strings(2).value(), "<names table full>");
+}
+
+}  // namespace
+}  // namespace vllm_profiler::probe

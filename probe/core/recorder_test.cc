@@ -1,0 +1,169 @@
+#include "probe/core/recorder.h"
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace vllm_profiler::probe {
+namespace {
+
+std::vector<RecordView> Drain(Recorder& r, std::vector<Chunk*>* chunks) {
+  std::vector<RecordView> out;
+  for (QueueItem& item : r.TakeQueued(absl::ZeroDuration())) {
+    if (item.chunk == nullptr) continue;
+    chunks->push_back(item.chunk);
+    EXPECT_TRUE(ForEachRecord(*item.chunk, [&](const RecordView& v) {
+      out.push_back(v);
+    }));
+  }
+  return out;
+}
+
+TEST(RecorderTest, NothingRecordedWhenNotCapturing) {
+  FakeClock clock;
+  Recorder r(Recorder::Options{}, &clock);
+  EXPECT_FALSE(r.capturing());
+  EXPECT_EQ(r.OpBegin("aten::mm", 1, nullptr, 0), 0u);
+  r.StepBegin(1);
+  r.End(nullptr, 0);
+  std::vector<Chunk*> chunks;
+  EXPECT_TRUE(Drain(r, &chunks).empty());
+  EXPECT_EQ(r.bytes_in_use(), 0u);
+}
+
+TEST(RecorderTest, RecordsRoundTripWithShapes) {
+  FakeClock clock(5000);
+  Recorder r(Recorder::Options{}, &clock);
+  r.Begin(7);
+  r.StepBegin(3);
+  const int64_t args[4] = {4, 36, 1, 3};
+  r.StepArgs(3, args);
+  const int64_t dims_a[2] = {2, 3};
+  InputArg inputs[2] = {{dims_a, 2, "float"}, {nullptr, -1, "Scalar"}};
+  clock.AdvanceNs(10);
+  const uint64_t id = r.OpBegin("aten::mm", 17, inputs, 2);
+  EXPECT_NE(id, 0u);
+  clock.AdvanceNs(10);
+  r.OpEnd(id);
+  r.Counter("mem", 1.5);
+  r.StepEnd(3);
+  auto finished = std::make_unique<v1::ProbeMessage>();
+  finished->mutable_capture_finished()->set_capture_id("c");
+  r.End(std::move(finished), 7);
+  EXPECT_FALSE(r.capturing());
+
+  std::vector<Chunk*> chunks;
+  std::deque<QueueItem> items = r.TakeQueued(absl::ZeroDuration());
+  ASSERT_EQ(items.size(), 2u);
+  ASSERT_NE(items[0].chunk, nullptr);
+  EXPECT_EQ(items[0].chunk->generation, 7u);
+  EXPECT_EQ(items[0].chunk->tid, Recorder::CurrentTid());
+  ASSERT_NE(items[1].message, nullptr);
+  EXPECT_EQ(items[1].generation, 7u);
+  std::vector<RecordView> v;
+  ForEachRecord(*items[0].chunk, [&](const RecordView& rv) { v.push_back(rv); });
+  ASSERT_EQ(v.size(), 6u);
+  EXPECT_EQ(v[0].type, RecordType::kStepBegin);
+  EXPECT_EQ(v[0].id, 3u);
+  EXPECT_EQ(v[1].type, RecordType::kStepArgs);
+  EXPECT_EQ(v[1].step_args[1], 36);
+  EXPECT_EQ(v[2].type, RecordType::kOpBegin);
+  EXPECT_EQ(v[2].name, "aten::mm");
+  EXPECT_EQ(v[2].arg, 17);
+  EXPECT_EQ(v[2].ts_ns, 5010);
+  ASSERT_EQ(v[2].inputs.size(), 2u);
+  EXPECT_EQ(v[2].inputs[0].ndim, 2);
+  EXPECT_EQ(v[2].inputs[0].dims[1], 3);
+  EXPECT_EQ(v[2].inputs[0].dtype, "float");
+  EXPECT_EQ(v[2].inputs[1].ndim, -1);
+  EXPECT_EQ(v[2].inputs[1].dtype, "Scalar");
+  EXPECT_EQ(v[3].type, RecordType::kOpEnd);
+  EXPECT_EQ(v[3].id, id);
+  EXPECT_EQ(v[3].ts_ns, 5020);
+  EXPECT_EQ(v[4].type, RecordType::kCounter);
+  EXPECT_EQ(v[5].type, RecordType::kStepEnd);
+  r.Release(items[0].chunk);
+  EXPECT_EQ(r.bytes_in_use(), 0u);
+}
+
+TEST(RecorderTest, BudgetDropsAndCounts) {
+  FakeClock clock;
+  Recorder::Options o;
+  o.chunk_bytes = 1024;
+  o.max_bytes = 2 * (1024 + sizeof(Chunk));  // Two chunks.
+  Recorder r(o, &clock);
+  r.Begin(1);
+  int recorded = 0;
+  for (int i = 0; i < 1000; ++i) {
+    if (r.OpBegin("op", -1, nullptr, 0) != 0) ++recorded;
+  }
+  // 40-byte records: 25 per chunk, 2 chunks.
+  const uint64_t dropped = r.TakeDroppedBufferFull();
+  EXPECT_EQ(dropped, 1000u - 50u);
+  EXPECT_LE(r.bytes_in_use(), o.max_bytes);
+  EXPECT_EQ(r.peak_bytes_in_use(), o.max_bytes);
+  r.End(nullptr, 1);
+  std::vector<Chunk*> chunks;
+  EXPECT_EQ(Drain(r, &chunks).size(), 50u);
+  for (Chunk* c : chunks) r.Release(c);
+  EXPECT_EQ(r.bytes_in_use(), 0u);
+}
+
+TEST(RecorderTest, EndCollectsOtherThreadsChunks) {
+  FakeClock clock;
+  Recorder r(Recorder::Options{}, &clock);
+  r.Begin(3);
+  uint32_t other_tid = 0;
+  std::thread t([&] {
+    other_tid = Recorder::CurrentTid();
+    r.ThreadName("worker");
+    r.OpEnd(r.OpBegin("t", -1, nullptr, 0));
+  });
+  t.join();
+  r.OpEnd(r.OpBegin("main", -1, nullptr, 0));
+  r.End(nullptr, 3);
+  std::vector<Chunk*> chunks;
+  std::vector<RecordView> v = Drain(r, &chunks);
+  EXPECT_EQ(v.size(), 5u);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_TRUE(chunks[0]->tid == other_tid || chunks[1]->tid == other_tid);
+  for (Chunk* c : chunks) r.Release(c);
+}
+
+TEST(RecorderTest, NewGenerationHandsOverStaleChunk) {
+  FakeClock clock;
+  Recorder r(Recorder::Options{}, &clock);
+  r.Begin(1);
+  r.Instant("a");
+  r.Begin(2);  // Without End: the next append sees a stale chunk.
+  r.Instant("b");
+  r.End(nullptr, 2);
+  std::deque<QueueItem> items = r.TakeQueued(absl::ZeroDuration());
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].chunk->generation, 1u);
+  EXPECT_EQ(items[1].chunk->generation, 2u);
+  for (QueueItem& i : items) r.Release(i.chunk);
+}
+
+TEST(RecorderTest, LongNamesAndManyInputsAreCapped) {
+  FakeClock clock;
+  Recorder r(Recorder::Options{}, &clock);
+  r.Begin(1);
+  std::string name(5000, 'x');
+  std::vector<int64_t> dims(40, 2);
+  std::vector<InputArg> inputs(100, InputArg{dims.data(), 40, "float"});
+  r.OpBegin(name.c_str(), -1, inputs.data(), 100);
+  r.End(nullptr, 1);
+  std::vector<Chunk*> chunks;
+  std::vector<RecordView> v = Drain(r, &chunks);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].name.size(), Recorder::kMaxNameBytes);
+  ASSERT_EQ(v[0].inputs.size(), static_cast<size_t>(Recorder::kMaxInputs));
+  EXPECT_EQ(v[0].inputs[0].ndim, Recorder::kMaxDims);
+  for (Chunk* c : chunks) r.Release(c);
+}
+
+}  // namespace
+}  // namespace vllm_profiler::probe
