@@ -108,13 +108,12 @@ const char* OverheadName(uint32_t kind) {
 // headers may deliver values outside the enum's range, and loading such a
 // value through the enum type is undefined behaviour.
 template <typename Enum>
-uint32_t RawAt(const Enum* field) {
+uint32_t RawEnum(const Enum* field) {
   static_assert(sizeof(Enum) == sizeof(uint32_t), "CUPTI enums are 32-bit");
   uint32_t value;
   std::memcpy(&value, field, sizeof(value));
   return value;
 }
-#define Raw(field) RawAt(&(field))
 
 // "cudaLaunchKernel_v7000" -> "cudaLaunchKernel" (kineto shows it so too).
 std::string StripVersionSuffix(const char* name) {
@@ -247,7 +246,7 @@ void ActivityConverter::SetTimes(uint64_t start, uint64_t end,
 
 void ActivityConverter::Process(const CUpti_Activity& record) {
   ++stats_.records;
-  switch (Raw(record.kind)) {
+  switch (RawEnum(&record.kind)) {
     case CUPTI_ACTIVITY_KIND_KERNEL:
     case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
       ProcessKernel(reinterpret_cast<const CUpti_ActivityKernel10&>(record));
@@ -389,7 +388,7 @@ void ActivityConverter::ProcessMemset(const CUpti_ActivityMemset4& r) {
 }
 
 void ActivityConverter::ProcessApi(const CUpti_ActivityAPI& r) {
-  const bool driver = Raw(r.kind) == CUPTI_ACTIVITY_KIND_DRIVER;
+  const bool driver = RawEnum(&r.kind) == CUPTI_ACTIVITY_KIND_DRIVER;
   v1::Event event;
   event.set_kind(driver ? v1::EVENT_KIND_CUDA_DRIVER
                         : v1::EVENT_KIND_CUDA_RUNTIME);
@@ -405,7 +404,7 @@ void ActivityConverter::ProcessApi(const CUpti_ActivityAPI& r) {
 void ActivityConverter::ProcessSync(const CUpti_ActivitySynchronization2& r) {
   v1::Event event;
   event.set_kind(v1::EVENT_KIND_SYNC);
-  event.set_name_id(Intern(SyncName(Raw(r.type))));
+  event.set_name_id(Intern(SyncName(RawEnum(&r.type))));
   SetTimes(r.start, r.end, &event);
   event.set_context(r.contextId);
   // CUPTI uses all ones for "no stream" (context synchronize).
@@ -417,10 +416,10 @@ void ActivityConverter::ProcessSync(const CUpti_ActivitySynchronization2& r) {
 void ActivityConverter::ProcessOverhead(const CUpti_ActivityOverhead3& r) {
   v1::Event event;
   event.set_kind(v1::EVENT_KIND_OVERHEAD);
-  event.set_name_id(Intern(OverheadName(Raw(r.overheadKind))));
+  event.set_name_id(Intern(OverheadName(RawEnum(&r.overheadKind))));
   SetTimes(r.start, r.end, &event);
-  if (Raw(r.objectKind) == CUPTI_ACTIVITY_OBJECT_THREAD ||
-      Raw(r.objectKind) == CUPTI_ACTIVITY_OBJECT_PROCESS) {
+  if (RawEnum(&r.objectKind) == CUPTI_ACTIVITY_OBJECT_THREAD ||
+      RawEnum(&r.objectKind) == CUPTI_ACTIVITY_OBJECT_PROCESS) {
     event.set_tid(r.objectId.pt.threadId);
   } else {
     event.set_device(r.objectId.dcs.deviceId);
@@ -444,11 +443,11 @@ void ActivityConverter::ProcessGraph(const CUpti_ActivityGraphTrace2& r) {
 }
 
 void ActivityConverter::ProcessMarker(const CUpti_ActivityMarker2& r) {
-  const uint32_t tid = Raw(r.objectKind) == CUPTI_ACTIVITY_OBJECT_THREAD ||
-                               Raw(r.objectKind) == CUPTI_ACTIVITY_OBJECT_PROCESS
+  const uint32_t tid = RawEnum(&r.objectKind) == CUPTI_ACTIVITY_OBJECT_THREAD ||
+                               RawEnum(&r.objectKind) == CUPTI_ACTIVITY_OBJECT_PROCESS
                            ? r.objectId.pt.threadId
                            : 0;
-  if (Raw(r.flags) & CUPTI_ACTIVITY_FLAG_MARKER_START) {
+  if (RawEnum(&r.flags) & CUPTI_ACTIVITY_FLAG_MARKER_START) {
     if (open_markers_.size() >= options_.max_open_markers) {
       ++stats_.ignored;
       return;
@@ -461,7 +460,7 @@ void ActivityConverter::ProcessMarker(const CUpti_ActivityMarker2& r) {
     open_markers_[r.id] = marker;
     return;
   }
-  if (Raw(r.flags) & CUPTI_ACTIVITY_FLAG_MARKER_END) {
+  if (RawEnum(&r.flags) & CUPTI_ACTIVITY_FLAG_MARKER_END) {
     auto it = open_markers_.find(r.id);
     if (it == open_markers_.end()) {
       ++stats_.ignored;  // Started before the capture.
@@ -481,7 +480,7 @@ void ActivityConverter::ProcessMarker(const CUpti_ActivityMarker2& r) {
     Emit(std::move(event));
     return;
   }
-  if (Raw(r.flags) & CUPTI_ACTIVITY_FLAG_MARKER_INSTANTANEOUS) {
+  if (RawEnum(&r.flags) & CUPTI_ACTIVITY_FLAG_MARKER_INSTANTANEOUS) {
     v1::Event event;
     event.set_kind(v1::EVENT_KIND_INSTANT);
     event.set_name_id(Intern(r.name != nullptr ? r.name : "(unnamed mark)"));
@@ -498,7 +497,7 @@ void ActivityConverter::ProcessExternalCorrelation(
     const CUpti_ActivityExternalCorrelation& r) {
   // Only our kind: another library (e.g. an OpenACC runtime) may push its
   // own.
-  if (Raw(r.externalKind) != CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0) {
+  if (RawEnum(&r.externalKind) != CUPTI_EXTERNAL_CORRELATION_KIND_CUSTOM0) {
     ++stats_.ignored;
     return;
   }
