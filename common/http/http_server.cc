@@ -1,0 +1,864 @@
+#include "common/http/http_server.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <set>
+#include <thread>
+#include <type_traits>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "boost/asio/strand.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "boost/beast/ssl.hpp"
+#include "common/http/tls_context.h"
+#include "common/logging.h"
+
+namespace vllm_profiler {
+namespace http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+
+// ---------------------------------------------------------------------------
+// Request helpers.
+
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  return absl::ToChronoNanoseconds(d);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> PercentDecode(absl::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) {
+        return absl::InvalidArgumentError(
+            "truncated percent-escape in request target");
+      }
+      int hi = HexValue(in[i + 1]);
+      int lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) {
+        return absl::InvalidArgumentError(
+            "invalid percent-escape in request target");
+      }
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    }
+    if (c == '\0') {
+      return absl::InvalidArgumentError("NUL byte in request target");
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+const std::string* Request::Header(absl::string_view name) const {
+  auto it = headers.find(std::string(name));
+  return it == headers.end() ? nullptr : &it->second;
+}
+
+std::optional<std::string> Request::QueryParam(absl::string_view name) const {
+  for (absl::string_view part : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(part, absl::MaxSplits('=', 1));
+    if (kv.first != name) continue;
+    std::string value(kv.second);
+    for (char& c : value) {
+      if (c == '+') c = ' ';
+    }
+    absl::StatusOr<std::string> decoded = PercentDecode(value);
+    if (!decoded.ok()) return std::nullopt;
+    return *decoded;
+  }
+  return std::nullopt;
+}
+
+bool Request::AcceptsGzip() const {
+  const std::string* accept = Header("accept-encoding");
+  if (accept == nullptr) return false;
+  for (absl::string_view item : absl::StrSplit(*accept, ',')) {
+    std::vector<absl::string_view> parts = absl::StrSplit(item, ';');
+    if (absl::AsciiStrToLower(absl::StripAsciiWhitespace(parts[0])) !=
+        "gzip") {
+      continue;
+    }
+    for (size_t i = 1; i < parts.size(); ++i) {
+      absl::string_view p = absl::StripAsciiWhitespace(parts[i]);
+      if (absl::ConsumePrefix(&p, "q=")) {
+        double q = 1;
+        if (absl::SimpleAtod(p, &q) && q <= 0) return false;
+      }
+    }
+    return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// Bodies.
+
+absl::StatusOr<std::unique_ptr<FileBodySource>> FileBodySource::OpenFile(
+    const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    std::string msg = absl::StrCat(path, ": ", std::strerror(err));
+    if (err == ENOENT || err == ENOTDIR) return absl::NotFoundError(msg);
+    if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
+    return absl::UnavailableError(msg);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": not a regular file"));
+  }
+  // Sequential reads: let the kernel read ahead aggressively.
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  return std::unique_ptr<FileBodySource>(new FileBodySource(fd, st.st_size));
+}
+
+FileBodySource::~FileBodySource() { ::close(fd_); }
+
+absl::StatusOr<size_t> FileBodySource::Read(char* buffer, size_t capacity) {
+  while (true) {
+    ssize_t n = ::read(fd_, buffer, capacity);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    return absl::DataLossError(
+        absl::StrCat("reading response body: ", std::strerror(errno)));
+  }
+}
+
+namespace {
+
+// A string body exposed as a BodySource (for gzip of small bodies).
+class StringBodySource : public BodySource {
+ public:
+  explicit StringBodySource(std::string body) : body_(std::move(body)) {}
+  int64_t size() const override { return static_cast<int64_t>(body_.size()); }
+  absl::StatusOr<size_t> Read(char* buffer, size_t capacity) override {
+    size_t n = std::min(capacity, body_.size() - pos_);
+    std::memcpy(buffer, body_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+
+ private:
+  std::string body_;
+  size_t pos_ = 0;
+};
+
+// Compresses another source into the gzip format on the fly.
+class GzipBodySource : public BodySource {
+ public:
+  GzipBodySource(std::shared_ptr<BodySource> inner, int level, size_t chunk)
+      : inner_(std::move(inner)), in_(chunk) {
+    std::memset(&z_, 0, sizeof(z_));
+    // 15 + 16: gzip wrapper; memLevel 8 is zlib's default.
+    ok_ = deflateInit2(&z_, level, Z_DEFLATED, 15 + 16, 8,
+                       Z_DEFAULT_STRATEGY) == Z_OK;
+  }
+  ~GzipBodySource() override {
+    if (ok_) deflateEnd(&z_);
+  }
+  int64_t size() const override { return -1; }
+
+  absl::StatusOr<size_t> Read(char* buffer, size_t capacity) override {
+    if (!ok_) return absl::InternalError("zlib deflateInit2 failed");
+    if (finished_) return 0;
+    z_.next_out = reinterpret_cast<Bytef*>(buffer);
+    z_.avail_out = static_cast<uInt>(capacity);
+    while (z_.avail_out == capacity) {
+      if (z_.avail_in == 0 && !inner_eof_) {
+        absl::StatusOr<size_t> n = inner_->Read(in_.data(), in_.size());
+        if (!n.ok()) return n.status();
+        if (*n == 0) inner_eof_ = true;
+        z_.next_in = reinterpret_cast<Bytef*>(in_.data());
+        z_.avail_in = static_cast<uInt>(*n);
+      }
+      int rc = deflate(&z_, inner_eof_ ? Z_FINISH : Z_NO_FLUSH);
+      if (rc == Z_STREAM_END) {
+        finished_ = true;
+        break;
+      }
+      if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        return absl::InternalError(absl::StrCat("zlib deflate failed: ", rc));
+      }
+    }
+    return capacity - z_.avail_out;
+  }
+
+ private:
+  std::shared_ptr<BodySource> inner_;
+  std::vector<char> in_;
+  z_stream z_;
+  bool ok_ = false;
+  bool inner_eof_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+Response Response::Text(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::Json(int status, std::string body) {
+  Response r = Text(status, std::move(body));
+  r.content_type = "application/json";
+  return r;
+}
+
+Response Response::Html(int status, std::string body) {
+  Response r = Text(status, std::move(body));
+  r.content_type = "text/html; charset=utf-8";
+  return r;
+}
+
+Response Response::File(const std::string& path, std::string content_type) {
+  absl::StatusOr<std::unique_ptr<FileBodySource>> file =
+      FileBodySource::OpenFile(path);
+  if (!file.ok()) {
+    if (absl::IsNotFound(file.status())) return Text(404, "not found\n");
+    if (absl::IsPermissionDenied(file.status())) {
+      return Text(403, "forbidden\n");
+    }
+    VP_LOG(WARNING) << "cannot serve " << file.status().message();
+    return Text(500, "cannot read file\n");
+  }
+  Response r;
+  r.content_type = std::move(content_type);
+  r.stream = *std::move(file);
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// The server.
+
+namespace {
+
+// What Shutdown() needs from a session, whatever its stream type.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // Closes the connection if it waits for a new request; otherwise makes
+  // the current response the last one. Called on any thread.
+  virtual void CloseIfIdle() = 0;
+};
+
+bool IsRoutedMethod(bhttp::verb v) {
+  switch (v) {
+    case bhttp::verb::get:
+    case bhttp::verb::head:
+    case bhttp::verb::post:
+    case bhttp::verb::put:
+    case bhttp::verb::delete_:
+    case bhttp::verb::patch:
+    case bhttp::verb::options:
+      return true;
+    default:
+      return false;
+  }
+}
+
+constexpr char kAllow[] = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
+
+}  // namespace
+
+class HttpServer::Impl {
+ public:
+  Impl(Options options, Handler handler)
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        acceptor_(net::make_strand(ioc_)) {}
+
+  ~Impl() { Shutdown(); }
+
+  absl::Status Listen();
+  void StartThreads();
+  void Shutdown();
+
+  void Register(SessionBase* s, std::weak_ptr<SessionBase> w) {
+    absl::MutexLock lock(&mu_);
+    sessions_[s] = std::move(w);
+  }
+  void Unregister(SessionBase* s) {
+    absl::MutexLock lock(&mu_);
+    sessions_.erase(s);
+  }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+
+  const Options& options() const { return options_; }
+  Response Handle(const Request& request);
+
+  uint16_t port_ = 0;
+  std::string address_;
+
+ private:
+  void DoAccept();
+
+  const Options options_;
+  const Handler handler_;
+  absl::Mutex mu_;
+  std::map<SessionBase*, std::weak_ptr<SessionBase>> sessions_
+      ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> shut_down_{false};
+  // Declared after the session registry: destroying the io_context destroys
+  // pending handlers and with them sessions, which unregister themselves.
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+};
+
+namespace {
+
+// One connection. Stream is beast::tcp_stream or
+// beast::ssl_stream<beast::tcp_stream>. All members are touched only on the
+// session's strand (every async operation is started on it).
+template <bool kTls>
+class Session : public SessionBase,
+                public std::enable_shared_from_this<Session<kTls>> {
+ public:
+  using Stream = std::conditional_t<kTls, beast::ssl_stream<beast::tcp_stream>,
+                                    beast::tcp_stream>;
+
+  // Plain HTTP.
+  Session(HttpServer::Impl* server, tcp::socket socket)
+      : server_(server),
+        stream_(std::move(socket)),
+        idle_timer_(stream_.get_executor()) {}
+  // TLS: keeps the context of its handshake alive for the connection's life.
+  Session(HttpServer::Impl* server, tcp::socket socket,
+          std::shared_ptr<ssl::context> ctx)
+      : server_(server),
+        tls_ctx_(std::move(ctx)),
+        stream_(std::move(socket), *tls_ctx_),
+        idle_timer_(stream_.get_executor()) {}
+
+  ~Session() override { server_->Unregister(this); }
+
+  void Run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::OnRun,
+                                            this->shared_from_this()));
+  }
+
+  void CloseIfIdle() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      if (self->idle_) {
+        beast::error_code ec;
+        self->Lowest().socket().close(ec);
+        self->idle_timer_.cancel();
+      }
+    });
+  }
+
+ private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+  const HttpServer::Options& opts() const { return server_->options(); }
+
+  void OnRun() {
+    if constexpr (kTls) {
+      Lowest().expires_after(ToChrono(opts().header_timeout));
+      stream_.async_handshake(
+          ssl::stream_base::server,
+          beast::bind_front_handler(&Session::OnHandshake,
+                                    this->shared_from_this()));
+    } else {
+      ReadRequest();
+    }
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      // Typically a plain-HTTP client or a scanner: nothing to answer.
+      VP_LOG(DEBUG) << "TLS handshake failed: " << ec.message();
+      return CloseNow();
+    }
+    ReadRequest();
+  }
+
+  // Waits for the next request; between keep-alive requests, up to the idle
+  // timeout.
+  void ReadRequest() {
+    if (server_->stopping() && !first_) return CloseNow();
+    bool pending = buffer_.size() > 0;
+    if constexpr (kTls) {
+      pending = pending || SSL_pending(stream_.native_handle()) > 0;
+    }
+    if (first_ || pending) return ReadHeader();
+    idle_ = true;
+    idle_timer_.expires_after(ToChrono(opts().idle_timeout));
+    idle_timer_.async_wait(
+        [self = this->shared_from_this()](beast::error_code ec) {
+          if (ec) return;  // Cancelled: data arrived or the session ended.
+          beast::error_code ignored;
+          self->Lowest().socket().close(ignored);
+        });
+    Lowest().socket().async_wait(
+        tcp::socket::wait_read,
+        beast::bind_front_handler(&Session::OnReadable,
+                                  this->shared_from_this()));
+  }
+
+  void OnReadable(beast::error_code ec) {
+    idle_ = false;
+    idle_timer_.cancel();
+    if (ec || !Lowest().socket().is_open()) return CloseNow();
+    ReadHeader();
+  }
+
+  void ReadHeader() {
+    first_ = false;
+    parser_.emplace();
+    parser_->header_limit(opts().max_header_bytes);
+    parser_->body_limit(static_cast<uint64_t>(opts().max_body_bytes));
+    Lowest().expires_after(ToChrono(opts().header_timeout));
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::OnHeader,
+                                  this->shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    const auto& req = parser_->get();
+    if (!IsRoutedMethod(req.method())) {
+      Response r = Response::Text(
+          405, absl::StrCat("method ", std::string(req.method_string()),
+                            " not allowed\n"));
+      r.headers.emplace_back("Allow", kAllow);
+      return Send(std::move(r), /*head=*/false, /*keep_alive=*/false);
+    }
+    if (parser_->content_length() &&
+        *parser_->content_length() >
+            static_cast<uint64_t>(opts().max_body_bytes)) {
+      return Send(TooLarge(), false, false);
+    }
+    Lowest().expires_after(ToChrono(opts().body_timeout));
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&Session::OnBody,
+                                                this->shared_from_this()));
+  }
+
+  Response TooLarge() const {
+    return Response::Text(
+        413, absl::StrCat("request body too large: the limit is ",
+                          opts().max_body_bytes, " bytes\n"));
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::operation_aborted || ec == beast::error::timeout ||
+        ec == net::error::connection_reset || ec == ssl::error::stream_truncated) {
+      return CloseNow();
+    }
+    if (ec == bhttp::error::body_limit) return Send(TooLarge(), false, false);
+    if (ec == bhttp::error::header_limit) {
+      return Send(Response::Text(431, "request header fields too large\n"),
+                  false, false);
+    }
+    if (ec.category() ==
+        bhttp::make_error_code(bhttp::error::bad_method).category()) {
+      return Send(Response::Text(400, absl::StrCat("malformed HTTP request: ",
+                                                    ec.message(), "\n")),
+                  false, false);
+    }
+    VP_LOG(DEBUG) << "read failed: " << ec.message();
+    CloseNow();
+  }
+
+  void OnBody(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    bhttp::request<bhttp::string_body> req = parser_->release();
+    parser_.reset();
+
+    Request request;
+    request.head = req.method() == bhttp::verb::head;
+    request.method =
+        request.head ? "GET" : std::string(req.method_string());
+    request.target = std::string(req.target());
+    absl::string_view target = request.target;
+    size_t q = target.find('?');
+    absl::string_view raw_path = target.substr(0, q);
+    if (q != absl::string_view::npos) {
+      request.query = std::string(target.substr(q + 1));
+    }
+    const bool wants_keep_alive = req.keep_alive();
+    if (raw_path.empty() || raw_path[0] != '/') {
+      return Send(Response::Text(400, "malformed HTTP request: the target "
+                                      "must be an absolute path\n"),
+                  request.head, false);
+    }
+    absl::StatusOr<std::string> path = PercentDecode(raw_path);
+    if (!path.ok()) {
+      return Send(Response::Text(400, absl::StrCat("malformed HTTP request: ",
+                                                   path.status().message(),
+                                                   "\n")),
+                  request.head, false);
+    }
+    request.path = *std::move(path);
+    for (const auto& field : req) {
+      std::string name = absl::AsciiStrToLower(std::string(field.name_string()));
+      auto [it, inserted] =
+          request.headers.emplace(name, std::string(field.value()));
+      if (!inserted) absl::StrAppend(&it->second, ", ", std::string(field.value()));
+    }
+    request.body = std::move(req.body());
+    beast::error_code ignored;
+    tcp::endpoint peer = Lowest().socket().remote_endpoint(ignored);
+    request.remote = absl::StrCat(peer.address().to_string(), ":",
+                                  peer.port());
+
+    Response response = server_->Handle(request);
+    // Checked after the handler: a Shutdown() meanwhile makes this the last
+    // response on the connection.
+    Send(std::move(response), request.head,
+         wants_keep_alive && !server_->stopping());
+  }
+
+  template <class Message>
+  void SetCommonFields(Message& m, const Response& r, bool keep_alive) {
+    m.result(static_cast<unsigned>(r.status));
+    m.set(bhttp::field::server, opts().server_name);
+    m.set(bhttp::field::content_type, r.content_type);
+    for (const auto& [name, value] : r.headers) m.set(name, value);
+    if (r.gzip) m.set(bhttp::field::content_encoding, "gzip");
+    m.keep_alive(keep_alive);
+  }
+
+  void Send(Response r, bool head, bool keep_alive) {
+    Lowest().expires_after(ToChrono(opts().write_timeout));
+    if (!r.stream && !r.gzip) {
+      if (head) {
+        auto res = std::make_shared<bhttp::response<bhttp::empty_body>>();
+        SetCommonFields(*res, r, keep_alive);
+        res->content_length(r.body.size());
+        return WriteWhole(std::move(res), keep_alive);
+      }
+      auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+      SetCommonFields(*res, r, keep_alive);
+      res->body() = std::move(r.body);
+      res->prepare_payload();
+      return WriteWhole(std::move(res), keep_alive);
+    }
+    std::shared_ptr<BodySource> source =
+        r.stream ? r.stream : std::make_shared<StringBodySource>(r.body);
+    if (r.gzip) {
+      source = std::make_shared<GzipBodySource>(
+          std::move(source), opts().gzip_level, opts().stream_chunk_bytes);
+    }
+    const int64_t size = source->size();
+    if (head) {
+      auto res = std::make_shared<bhttp::response<bhttp::empty_body>>();
+      SetCommonFields(*res, r, keep_alive);
+      if (size >= 0) res->content_length(size);
+      return WriteWhole(std::move(res), keep_alive);
+    }
+    source_ = std::move(source);
+    remaining_ = size;
+    keep_alive_ = keep_alive;
+    stream_res_.emplace();
+    SetCommonFields(*stream_res_, r, keep_alive);
+    if (size >= 0) {
+      stream_res_->content_length(size);
+    } else {
+      stream_res_->chunked(true);
+    }
+    stream_res_->body().data = nullptr;
+    stream_res_->body().more = true;
+    serializer_.emplace(*stream_res_);
+    bhttp::async_write_header(
+        stream_, *serializer_,
+        beast::bind_front_handler(&Session::OnStreamWrite,
+                                  this->shared_from_this()));
+  }
+
+  template <class Message>
+  void WriteWhole(std::shared_ptr<Message> res, bool keep_alive) {
+    bhttp::async_write(
+        stream_, *res,
+        [self = this->shared_from_this(), res, keep_alive](
+            beast::error_code ec, size_t) {
+          self->AfterResponse(ec, keep_alive);
+        });
+  }
+
+  // Sends the next chunk of a streamed body.
+  void OnStreamWrite(beast::error_code ec, size_t) {
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) return AfterResponse(ec, false);
+    if (serializer_->is_done()) {
+      FinishStream();
+      return AfterResponse({}, keep_alive_);
+    }
+    if (chunk_.size() != opts().stream_chunk_bytes) {
+      chunk_.resize(opts().stream_chunk_bytes);
+    }
+    absl::StatusOr<size_t> n = source_->Read(chunk_.data(), chunk_.size());
+    if (!n.ok()) {
+      VP_LOG(WARNING) << "response body aborted: " << n.status().message();
+      FinishStream();
+      return CloseNow();
+    }
+    if (remaining_ >= 0) {
+      if (*n > static_cast<uint64_t>(remaining_)) *n = remaining_;
+      if (*n == 0 && remaining_ > 0) {
+        // The file shrank under us: the promised length cannot be met.
+        VP_LOG(WARNING) << "response body ended " << remaining_
+                        << " bytes short; closing the connection";
+        FinishStream();
+        return CloseNow();
+      }
+      remaining_ -= static_cast<int64_t>(*n);
+    }
+    auto& body = stream_res_->body();
+    if (*n > 0) {
+      body.data = chunk_.data();
+      body.size = *n;
+      body.more = true;
+    } else {
+      body.data = nullptr;
+      body.size = 0;
+      body.more = false;
+    }
+    Lowest().expires_after(ToChrono(opts().write_timeout));
+    bhttp::async_write(stream_, *serializer_,
+                       beast::bind_front_handler(&Session::OnStreamWrite,
+                                                 this->shared_from_this()));
+  }
+
+  void FinishStream() {
+    serializer_.reset();
+    stream_res_.reset();
+    source_.reset();
+    std::vector<char>().swap(chunk_);
+  }
+
+  void AfterResponse(beast::error_code ec, bool keep_alive) {
+    if (ec) {
+      VP_LOG(DEBUG) << "write failed: " << ec.message();
+      return CloseNow();
+    }
+    if (!keep_alive) return CloseGracefully();
+    ReadRequest();
+  }
+
+  void CloseGracefully() {
+    if constexpr (kTls) {
+      Lowest().expires_after(std::chrono::seconds(1));
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) {
+            self->CloseNow();
+          });
+    } else {
+      // Lingering close: after our FIN, read and discard what the peer still
+      // sends (e.g. the rest of a rejected body) for a moment, so closing
+      // with unread data does not reset the connection before the peer has
+      // read our response.
+      beast::error_code ec;
+      Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+      if (ec) return CloseNow();
+      Lowest().expires_after(std::chrono::seconds(1));
+      Drain();
+    }
+  }
+
+  void Drain() {
+    if (chunk_.size() < 16384) chunk_.resize(16384);
+    Lowest().async_read_some(
+        net::buffer(chunk_.data(), chunk_.size()),
+        [self = this->shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->CloseNow();
+          self->Drain();
+        });
+  }
+
+  void CloseNow() {
+    beast::error_code ec;
+    idle_timer_.cancel();
+    Lowest().socket().close(ec);
+  }
+
+  HttpServer::Impl* const server_;
+  std::shared_ptr<ssl::context> tls_ctx_;  // TLS only; before stream_.
+  Stream stream_;
+  net::steady_timer idle_timer_;
+  beast::flat_buffer buffer_;
+  bool first_ = true;
+  bool idle_ = false;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  // Streamed response state.
+  std::shared_ptr<BodySource> source_;
+  int64_t remaining_ = -1;
+  bool keep_alive_ = false;
+  std::optional<bhttp::response<bhttp::buffer_body>> stream_res_;
+  std::optional<bhttp::response_serializer<bhttp::buffer_body>> serializer_;
+  std::vector<char> chunk_;
+};
+
+}  // namespace
+
+Response HttpServer::Impl::Handle(const Request& request) {
+  // The handler is project code, but the libraries under it (JSON, STL) may
+  // throw; nothing may take the server down.
+  try {
+    return handler_(request);
+  } catch (const std::exception& e) {
+    VP_LOG(ERROR) << "handler for " << request.method << " " << request.path
+                  << " threw: " << e.what();
+  } catch (...) {
+    VP_LOG(ERROR) << "handler for " << request.method << " " << request.path
+                  << " threw a non-standard exception";
+  }
+  return Response::Text(500, "internal server error\n");
+}
+
+absl::Status HttpServer::Impl::Listen() {
+  beast::error_code ec;
+  net::ip::address address = net::ip::make_address(options_.bind_address, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "invalid HTTP bind address '", options_.bind_address, "': ",
+        ec.message()));
+  }
+  tcp::endpoint endpoint(address, options_.port);
+  const std::string where =
+      absl::StrCat(options_.bind_address, ":", options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for HTTP on ", where, ": ", ec.message()));
+  }
+  tcp::endpoint bound = acceptor_.local_endpoint(ec);
+  port_ = bound.port();
+  address_ = absl::StrCat(
+      address.is_v6() ? "[" + address.to_string() + "]" : address.to_string(),
+      ":", port_);
+  return absl::OkStatus();
+}
+
+void HttpServer::Impl::StartThreads() {
+  DoAccept();
+  const int n = std::max(1, options_.threads);
+  for (int i = 0; i < n; ++i) {
+    threads_.emplace_back([this] { ioc_.run(); });
+  }
+}
+
+void HttpServer::Impl::DoAccept() {
+  acceptor_.async_accept(
+      net::make_strand(ioc_),
+      [this](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+          if (ec == net::error::operation_aborted || stopping()) return;
+          // EMFILE and friends: keep accepting, the condition may clear.
+          VP_LOG_EVERY_N(WARNING, 100) << "HTTP accept failed: "
+                                       << ec.message();
+          return DoAccept();
+        }
+        if (stopping()) return;
+        if (options_.tls != nullptr) {
+          auto s = std::make_shared<Session<true>>(
+              this, std::move(socket), options_.tls->Current());
+          Register(s.get(), s);
+          s->Run();
+        } else {
+          auto s = std::make_shared<Session<false>>(this, std::move(socket));
+          Register(s.get(), s);
+          s->Run();
+        }
+        DoAccept();
+      });
+}
+
+void HttpServer::Impl::Shutdown() {
+  if (shut_down_.exchange(true)) return;
+  stopping_.store(true, std::memory_order_release);
+  net::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  std::vector<std::shared_ptr<SessionBase>> live;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [raw, weak] : sessions_) {
+      if (std::shared_ptr<SessionBase> s = weak.lock()) live.push_back(s);
+    }
+  }
+  // Outside mu_: dropping the last reference runs ~Session, which takes mu_.
+  for (auto& s : live) s->CloseIfIdle();
+  live.clear();
+  // Sessions finishing a response close afterwards (stopping() disables
+  // keep-alive); wait for them, within the grace period.
+  {
+    absl::MutexLock lock(&mu_);
+    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return sessions_.empty();
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&drained), options_.shutdown_grace);
+  }
+  ioc_.stop();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
+    Options options, Handler handler) {
+  if (!handler) return absl::InvalidArgumentError("HTTP handler is empty");
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
+  if (absl::Status s = impl->Listen(); !s.ok()) return s;
+  impl->StartThreads();
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+uint16_t HttpServer::port() const { return impl_->port_; }
+
+std::string HttpServer::address() const { return impl_->address_; }
+
+void HttpServer::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace http
+}  // namespace vllm_profiler

@@ -1,0 +1,414 @@
+#include "common/http/http_server.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "common/http/test_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace vllm_profiler {
+namespace http {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using testing::ClientResponse;
+using testing::Gunzip;
+using testing::RawExchange;
+using testing::TestClient;
+
+std::string TmpDir() { return std::getenv("TEST_TMPDIR"); }
+
+// Deterministic pseudo-random bytes (compressible enough to exercise gzip,
+// varied enough to catch reordering).
+std::string MakeData(size_t n) {
+  std::string s(n, '\0');
+  std::mt19937 rng(42);
+  for (size_t i = 0; i < n; ++i) {
+    s[i] = "{\"name\":\"aten::mm\",\"ph\":\"X\",\"ts\":0123456789}\n"[rng() % 44];
+  }
+  return s;
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void StartServer(Handler handler) {
+    absl::StatusOr<std::unique_ptr<HttpServer>> s =
+        HttpServer::Start(options_, std::move(handler));
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    ASSERT_NE(server_->port(), 0);
+  }
+  std::unique_ptr<TestClient> Client() {
+    auto c = TestClient::Connect(server_->port(), /*tls=*/false);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *std::move(c) : nullptr;
+  }
+
+  HttpServer::Options options_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+// Echoes what the handler saw.
+Response Echo(const Request& req) {
+  const std::string* custom = req.Header("x-custom");
+  return Response::Text(
+      200, absl::StrCat(req.method, " ", req.path, " q=", req.query,
+                        " name=", req.QueryParam("name").value_or("-"),
+                        " custom=", custom ? *custom : "-",
+                        " head=", req.head, " body=", req.body));
+}
+
+TEST_F(HttpServerTest, PlainGetAndPost) {
+  StartServer(Echo);
+  auto c = Client();
+  absl::StatusOr<ClientResponse> r =
+      c->Send("GET", "/a%20b/c?name=x%2By+z&k=1", "", {{"X-Custom", "v1"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body,
+            "GET /a b/c q=name=x%2By+z&k=1 name=x+y z custom=v1 head=0 body=");
+  EXPECT_EQ(r->headers["content-type"], "text/plain; charset=utf-8");
+  EXPECT_EQ(r->headers["server"], "vllm-profiler");
+
+  r = c->Send("POST", "/submit", "payload-bytes");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body,
+            "POST /submit q= name=- custom=- head=0 body=payload-bytes");
+}
+
+TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
+  absl::Mutex mu;
+  std::set<std::string> remotes;
+  StartServer([&](const Request& req) {
+    absl::MutexLock lock(&mu);
+    remotes.insert(req.remote);
+    return Response::Text(200, req.path);
+  });
+  auto c = Client();
+  for (int i = 0; i < 500; ++i) {
+    absl::StatusOr<ClientResponse> r = c->Get(absl::StrCat("/n/", i));
+    ASSERT_TRUE(r.ok()) << i << ": " << r.status();
+    ASSERT_EQ(r->body, absl::StrCat("/n/", i));
+  }
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(remotes.size(), 1u);
+}
+
+TEST_F(HttpServerTest, StreamsLargeFileByteForByte) {
+  const std::string path = TmpDir() + "/large.bin";
+  const std::string data = MakeData(48 << 20);
+  testing::WriteFileOrDie(path, data);
+  options_.stream_chunk_bytes = 64 * 1024;
+  StartServer([&](const Request&) {
+    return Response::File(path, "application/octet-stream");
+  });
+  auto c = Client();
+  absl::StatusOr<ClientResponse> r = c->Get("/large");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->headers["content-length"], std::to_string(data.size()));
+  ASSERT_EQ(r->body.size(), data.size());
+  EXPECT_TRUE(r->body == data);
+  // The connection is still usable afterwards.
+  r = c->Get("/large");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->body.size(), data.size());
+}
+
+TEST_F(HttpServerTest, GzipsStreamedFileOnTheFly) {
+  const std::string path = TmpDir() + "/gz.json";
+  const std::string data = MakeData(8 << 20);
+  testing::WriteFileOrDie(path, data);
+  StartServer([&](const Request& req) {
+    Response r = Response::File(path, "application/json");
+    r.gzip = req.AcceptsGzip();
+    return r;
+  });
+  auto c = Client();
+  absl::StatusOr<ClientResponse> r =
+      c->Send("GET", "/t", "", {{"Accept-Encoding", "deflate, gzip;q=0.8"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->headers["content-encoding"], "gzip");
+  EXPECT_EQ(r->headers["transfer-encoding"], "chunked");
+  EXPECT_LT(r->body.size(), data.size());
+  absl::StatusOr<std::string> plain = Gunzip(r->body);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(*plain == data);
+
+  // gzip;q=0 means "not gzip".
+  r = c->Send("GET", "/t", "", {{"Accept-Encoding", "gzip;q=0"}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->headers.count("content-encoding"), 0u);
+  EXPECT_TRUE(r->body == data);
+}
+
+TEST_F(HttpServerTest, GzipsStringBody) {
+  StartServer([](const Request&) {
+    Response r = Response::Json(200, std::string(10000, 'a'));
+    r.gzip = true;
+    return r;
+  });
+  auto c = Client();
+  absl::StatusOr<ClientResponse> r = c->Get("/");
+  ASSERT_TRUE(r.ok()) << r.status();
+  absl::StatusOr<std::string> plain = Gunzip(r->body);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(*plain, std::string(10000, 'a'));
+  EXPECT_EQ(r->headers["content-type"], "application/json");
+}
+
+TEST_F(HttpServerTest, HeadSendsHeadersOnly) {
+  const std::string path = TmpDir() + "/head.bin";
+  testing::WriteFileOrDie(path, std::string(12345, 'x'));
+  StartServer([&](const Request& req) {
+    EXPECT_EQ(req.method, "GET");
+    EXPECT_TRUE(req.head);
+    if (req.path == "/file") return Response::File(path, "application/json");
+    return Response::Text(200, "hello");
+  });
+  auto c = Client();
+  absl::StatusOr<ClientResponse> r = c->Send("HEAD", "/file");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->headers["content-length"], "12345");
+  EXPECT_EQ(r->body, "");
+  r = c->Send("HEAD", "/text");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->headers["content-length"], "5");
+  EXPECT_EQ(r->body, "");
+}
+
+TEST_F(HttpServerTest, MissingFileIs404) {
+  StartServer([&](const Request&) {
+    return Response::File(TmpDir() + "/nope", "application/json");
+  });
+  auto c = Client();
+  absl::StatusOr<ClientResponse> r = c->Get("/");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(r->body, "not found\n");
+}
+
+TEST_F(HttpServerTest, OversizedBodyIs413) {
+  options_.max_body_bytes = 1024;
+  StartServer(Echo);
+  auto c = Client();
+  absl::StatusOr<ClientResponse> r = c->Send("POST", "/", std::string(1024, 'a'));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+
+  c = Client();
+  r = c->Send("POST", "/", std::string(200000, 'a'));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(r->body, "request body too large: the limit is 1024 bytes\n");
+  EXPECT_EQ(r->headers["connection"], "close");
+
+  // Chunked bodies have no Content-Length: the parser's limit catches them.
+  absl::StatusOr<std::string> raw = RawExchange(
+      server_->port(),
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "800\r\n" + std::string(2048, 'b') + "\r\n0\r\n\r\n");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(*raw, StartsWith("HTTP/1.1 413 Payload Too Large\r\n"));
+}
+
+TEST_F(HttpServerTest, GarbageIs400AndConnectionCloses) {
+  StartServer(Echo);
+  absl::StatusOr<std::string> raw =
+      RawExchange(server_->port(), "\x16\x03\x01 garbage\r\n\r\n");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(*raw, StartsWith("HTTP/1.1 400 Bad Request\r\n"));
+  EXPECT_THAT(*raw, HasSubstr("malformed HTTP request: bad method"));
+
+  raw = RawExchange(server_->port(), "GET / HTTP/9.9\r\n\r\n");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(*raw, StartsWith("HTTP/1.1 400 Bad Request\r\n"));
+
+  raw = RawExchange(server_->port(), "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(*raw, StartsWith("HTTP/1.1 400 Bad Request\r\n"));
+  EXPECT_THAT(*raw, HasSubstr("malformed HTTP request: invalid percent-escape"));
+
+  raw = RawExchange(server_->port(), "GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(*raw, HasSubstr("NUL byte in request target"));
+
+  raw = RawExchange(server_->port(), "GET nopath HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(*raw, HasSubstr("the target must be an absolute path"));
+
+  // Still serving.
+  auto c = Client();
+  absl::StatusOr<ClientResponse> r = c->Get("/ok");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(HttpServerTest, HugeHeaderIs431) {
+  options_.max_header_bytes = 1024;
+  StartServer(Echo);
+  absl::StatusOr<std::string> raw = RawExchange(
+      server_->port(), "GET / HTTP/1.1\r\nX-Big: " + std::string(4096, 'a') +
+                           "\r\n\r\n");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(*raw, StartsWith("HTTP/1.1 431 "));
+}
+
+TEST_F(HttpServerTest, UnknownMethodIs405) {
+  StartServer(Echo);
+  absl::StatusOr<std::string> raw =
+      RawExchange(server_->port(), "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(*raw, StartsWith("HTTP/1.1 405 Method Not Allowed\r\n"));
+  EXPECT_THAT(*raw, HasSubstr("Allow: GET, HEAD, POST, PUT, DELETE, PATCH, "
+                              "OPTIONS\r\n"));
+  EXPECT_THAT(*raw, HasSubstr("method BREW not allowed\n"));
+}
+
+TEST_F(HttpServerTest, HandlerExceptionIs500) {
+  StartServer([](const Request&) -> Response {
+    throw std::runtime_error("boom");
+  });
+  auto c = Client();
+  absl::StatusOr<ClientResponse> r = c->Get("/");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 500);
+  EXPECT_EQ(r->body, "internal server error\n");
+}
+
+TEST_F(HttpServerTest, SixteenConcurrentClients) {
+  options_.threads = 4;
+  const std::string path = TmpDir() + "/c.bin";
+  const std::string data = MakeData(1 << 20);
+  testing::WriteFileOrDie(path, data);
+  std::atomic<int> in_handler{0}, max_in_handler{0};
+  StartServer([&](const Request& req) {
+    int now = ++in_handler;
+    int prev = max_in_handler.load();
+    while (now > prev && !max_in_handler.compare_exchange_weak(prev, now)) {
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+    --in_handler;
+    if (req.path == "/file") return Response::File(path, "application/json");
+    return Response::Text(200, req.path);
+  });
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = TestClient::Connect(server_->port(), false);
+      if (!c.ok()) return;
+      for (int i = 0; i < 20; ++i) {
+        const std::string target =
+            i % 5 == 0 ? "/file" : absl::StrCat("/", t, "/", i);
+        absl::StatusOr<ClientResponse> r = (*c)->Get(target);
+        if (!r.ok() || r->status != 200) return;
+        if (target == "/file" ? r->body != data : r->body != target) return;
+      }
+      ++ok;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 16);
+  EXPECT_GT(max_in_handler.load(), 1);
+}
+
+TEST_F(HttpServerTest, IncompleteHeaderTimesOut) {
+  options_.header_timeout = absl::Milliseconds(200);
+  StartServer(Echo);
+  absl::Time start = absl::Now();
+  // RawExchange half-closes only after sending; a server that waited for
+  // more would make this hit the 5 s client timeout instead.
+  absl::StatusOr<std::string> raw = RawExchange(server_->port(), "GET / HT");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+}
+
+TEST_F(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
+  options_.idle_timeout = absl::Milliseconds(200);
+  StartServer(Echo);
+  auto c = Client();
+  ASSERT_TRUE(c->Get("/1").ok());
+  absl::SleepFor(absl::Milliseconds(600));
+  EXPECT_FALSE(c->Get("/2").ok());
+}
+
+TEST_F(HttpServerTest, ShutdownClosesIdleConnectionsPromptly) {
+  options_.shutdown_grace = absl::Seconds(10);
+  StartServer(Echo);
+  auto c = Client();
+  ASSERT_TRUE(c->Get("/1").ok());
+  absl::Time start = absl::Now();
+  server_->Shutdown();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_FALSE(c->Get("/2").ok());
+  server_->Shutdown();  // Idempotent.
+}
+
+TEST_F(HttpServerTest, ShutdownLetsResponseInFlightFinish) {
+  absl::Notification entered;
+  StartServer([&](const Request&) {
+    entered.Notify();
+    absl::SleepFor(absl::Milliseconds(300));
+    return Response::Text(200, "late");
+  });
+  absl::StatusOr<ClientResponse> result;
+  std::thread t([&] {
+    auto c = Client();
+    result = c->Get("/");
+  });
+  entered.WaitForNotification();
+  server_->Shutdown();
+  t.join();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->body, "late");
+  EXPECT_EQ(result->headers["connection"], "close");
+}
+
+TEST_F(HttpServerTest, PortInUseFails) {
+  StartServer(Echo);
+  HttpServer::Options o;
+  o.port = server_->port();
+  absl::StatusOr<std::unique_ptr<HttpServer>> second = HttpServer::Start(o, Echo);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr(absl::StrCat("cannot listen for HTTP on 127.0.0.1:",
+                                     server_->port())));
+}
+
+TEST(HttpServerOptionsTest, BadAddressFails) {
+  HttpServer::Options o;
+  o.bind_address = "not-an-ip";
+  absl::StatusOr<std::unique_ptr<HttpServer>> s = HttpServer::Start(o, Echo);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.status().message()),
+              HasSubstr("invalid HTTP bind address 'not-an-ip'"));
+}
+
+TEST(PercentDecodeTest, Cases) {
+  EXPECT_EQ(*PercentDecode("/a%2Fb%41"), "/a/bA");
+  EXPECT_EQ(PercentDecode("%4").status().message(),
+            "truncated percent-escape in request target");
+  EXPECT_EQ(PercentDecode("%g1").status().message(),
+            "invalid percent-escape in request target");
+  EXPECT_EQ(PercentDecode("%00").status().message(),
+            "NUL byte in request target");
+}
+
+}  // namespace
+}  // namespace http
+}  // namespace vllm_profiler
