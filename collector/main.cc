@@ -1,0 +1,91 @@
+// The collector sidecar: receives probe streams, writes Chrome traces,
+// serves them over gRPC and HTTP. See collector_server.h and README.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "collector/collector_server.h"
+#include "common/logging.h"
+
+ABSL_FLAG(std::string, probe_socket, "/home/vllm/profiler/collector.sock",
+          "Unix socket the probes connect to (ProbeService).");
+ABSL_FLAG(std::string, probe_tcp_address, "",
+          "Optional host:port for probes over TCP; empty = off.");
+ABSL_FLAG(std::string, grpc_address, "127.0.0.1:9470",
+          "TraceService, grpc.health.v1 and reflection; port 0 picks one.");
+ABSL_FLAG(std::string, http_address, "127.0.0.1:9471",
+          "HTTP index, downloads, /healthz, /metrics; port 0 picks one.");
+ABSL_FLAG(std::string, trace_dir, "/var/lib/vllm-profiler/traces",
+          "Where traces are written.");
+ABSL_FLAG(uint32_t, max_traces, 20, "Traces kept (oldest deleted first).");
+ABSL_FLAG(uint64_t, max_trace_bytes, 4294967296ull,
+          "Total bytes of traces kept (oldest deleted first).");
+ABSL_FLAG(bool, gzip, false, "Store traces as .json.gz.");
+ABSL_FLAG(std::string, port_file, "",
+          "When set, {\"grpc_port\":N,\"http_port\":M} is written there "
+          "once all listeners are up.");
+ABSL_FLAG(int64_t, window_linger_ms, 2000,
+          "A window capture is finalized once all its processes finished "
+          "and none joined for this long.");
+ABSL_FLAG(uint32_t, max_batch_bytes, 4 << 20,
+          "Largest event batch a probe may send (told in Welcome).");
+ABSL_FLAG(std::string, log_level, "",
+          "debug|info|warning|error|quiet (default: VP_LOG_LEVEL or info).");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "vllm-profiler collector: receives probe streams, writes Chrome trace "
+      "JSON, serves it over gRPC and HTTP.");
+  absl::ParseCommandLine(argc, argv);
+  vllm_profiler::SetLogPrefix("collector");
+  const std::string level = absl::GetFlag(FLAGS_log_level);
+  if (!level.empty()) {
+    vllm_profiler::LogLevel l;
+    if (!vllm_profiler::ParseLogLevel(level, &l)) {
+      std::fprintf(stderr, "collector: invalid --log_level %s\n", level.c_str());
+      return 2;
+    }
+    vllm_profiler::SetMinLogLevel(l);
+  }
+
+  // Handle SIGTERM/SIGINT on this thread only: block them before any
+  // other thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A probe that goes away mid-write must not kill us.
+  signal(SIGPIPE, SIG_IGN);
+
+  vllm_profiler::collector::CollectorServer::Options o;
+  o.probe_socket = absl::GetFlag(FLAGS_probe_socket);
+  o.probe_tcp_address = absl::GetFlag(FLAGS_probe_tcp_address);
+  o.grpc_address = absl::GetFlag(FLAGS_grpc_address);
+  o.http_address = absl::GetFlag(FLAGS_http_address);
+  o.store.dir = absl::GetFlag(FLAGS_trace_dir);
+  o.store.max_traces = absl::GetFlag(FLAGS_max_traces);
+  o.store.max_bytes = absl::GetFlag(FLAGS_max_trace_bytes);
+  o.store.gzip = absl::GetFlag(FLAGS_gzip);
+  o.port_file = absl::GetFlag(FLAGS_port_file);
+  o.window_linger = absl::Milliseconds(absl::GetFlag(FLAGS_window_linger_ms));
+  o.stream.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
+
+  auto server = vllm_profiler::collector::CollectorServer::Start(o);
+  if (!server.ok()) {
+    VP_LOG(ERROR) << "cannot start: " << server.status().message();
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  VP_LOG(INFO) << "signal " << sig << ": shutting down";
+  (*server)->Shutdown();
+  VP_LOG(INFO) << "bye";
+  return 0;
+}

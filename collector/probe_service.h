@@ -1,0 +1,94 @@
+// ProbeService.Connect: the gRPC endpoint the in-process probes stream to.
+//
+// Registered as a hand-written grpc::Service whose Connect method exchanges
+// raw ByteBuffers (same method path as the generated service, so probes use
+// the generated stub and reflection still describes it): the collector
+// parses each ProbeMessage itself, so a malformed message ends the stream
+// with INVALID_ARGUMENT "malformed ProbeMessage of N bytes: ..." instead of
+// gRPC's generic parse failure. Every message goes through a ProbeStream
+// (validation), then to the CaptureManager / Capture (trace writing). The
+// first error ends that stream only, with INVALID_ARGUMENT and the
+// ProbeStream's message; other probes are unaffected. Open captures of a
+// stream that ends early are marked incomplete.
+//
+// It also keeps the registry of connected probes: their Hello and counters
+// for GetStatus, and the streams StartCapture sends commands on.
+//
+// Threading: gRPC's sync server runs each stream on its own thread (tens of
+// probes are fine). Commands are written from TraceService threads under a
+// per-connection mutex, never concurrently with another write.
+#ifndef VLLM_PROFILER_COLLECTOR_PROBE_SERVICE_H_
+#define VLLM_PROFILER_COLLECTOR_PROBE_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/service_type.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/sync_stream.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "collector/capture_manager.h"
+#include "collector/probe_stream.h"
+#include "proto/profiler.pb.h"
+
+namespace vllm_profiler {
+namespace collector {
+
+class ProbeServiceImpl : public grpc::Service {
+ public:
+  struct Options {
+    ProbeStream::Options stream;
+    std::string collector_version = "0.1.0";
+  };
+
+  // `manager` must outlive the service.
+  ProbeServiceImpl(Options options, CaptureManager* manager);
+  ~ProbeServiceImpl() override;
+  ProbeServiceImpl(const ProbeServiceImpl&) = delete;
+  ProbeServiceImpl& operator=(const ProbeServiceImpl&) = delete;
+
+  // Connected probes (those that sent a valid Hello).
+  std::vector<v1::ProbeStatus> Probes() const;
+  std::vector<int64_t> ConnectedPids() const;
+  // Sends `command` to the probes with these pids; returns those it reached.
+  std::vector<int64_t> SendCommand(const std::vector<int64_t>& pids,
+                                   const v1::CollectorCommand& command);
+
+  uint64_t events_received() const { return events_received_.load(); }
+  uint64_t batches_received() const { return batches_received_.load(); }
+  uint64_t events_dropped() const { return events_dropped_.load(); }
+  uint64_t streams_rejected() const { return streams_rejected_.load(); }
+  size_t probes_connected() const;
+
+ private:
+  struct Connection;
+
+  grpc::Status Connect(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
+  bool Write(Connection& c, const v1::CollectorCommand& command);
+
+  const Options options_;
+  CaptureManager* const manager_;
+  std::atomic<uint64_t> events_received_{0};
+  std::atomic<uint64_t> batches_received_{0};
+  std::atomic<uint64_t> events_dropped_{0};
+  std::atomic<uint64_t> streams_rejected_{0};
+  std::atomic<uint64_t> next_connection_id_{1};
+
+  mutable absl::Mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Connection>> connections_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace collector
+}  // namespace vllm_profiler
+
+#endif  // VLLM_PROFILER_COLLECTOR_PROBE_SERVICE_H_
