@@ -146,6 +146,8 @@ def _load_shim(lib):
     try:
         from . import _native
         version = str(getattr(torch, "__version__", ""))
+        # Tests simulate a torch the shim was not built for.
+        version = os.environ.get("VLLM_PROFILER_TEST_TORCH_VERSION", version)
         lib.vp_init(None, None, version.encode())
         _state.shim = _native.load_torch_shim(_state.core_file, version, log)
     except Exception as e:

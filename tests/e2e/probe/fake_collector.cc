@@ -1,0 +1,128 @@
+// A stand-in ProbeService for the probe's end-to-end tests: accepts probe
+// streams on a Unix socket and appends every received ProbeMessage as one
+// JSON line (protobuf JSON mapping, plus "_stream") to --out. Optionally
+// answers each Hello with a StartCaptureCommand, to test on-demand captures.
+//
+//   fake_collector --socket PATH --out FILE [--command_steps N]
+//                  [--command_after_ms MS] [--ready_file FILE]
+//
+// Runs until SIGTERM/SIGINT. Not a product: the real collector is
+// //collector:collector; this keeps the probe tests independent of it.
+#include <grpcpp/grpcpp.h>
+#include <google/protobuf/util/json_util.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "proto/profiler.grpc.pb.h"
+
+namespace {
+
+namespace v1 = vllm_profiler::v1;
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop.store(true); }
+
+class Service final : public v1::ProbeService::Service {
+ public:
+  Service(std::string out, int command_steps, int command_after_ms)
+      : out_(out, std::ios::app),
+        command_steps_(command_steps),
+        command_after_ms_(command_after_ms) {}
+
+  grpc::Status Connect(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<v1::CollectorCommand, v1::ProbeMessage>* stream)
+      override {
+    const int id = ++streams_;
+    v1::ProbeMessage m;
+    bool first = true;
+    std::thread commander;
+    std::mutex write_mu;
+    while (stream->Read(&m)) {
+      if (first && m.has_hello()) {
+        first = false;
+        v1::CollectorCommand welcome;
+        welcome.mutable_welcome()->set_collector_version("fake");
+        welcome.mutable_welcome()->set_max_batch_bytes(16 << 20);
+        {
+          std::lock_guard<std::mutex> l(write_mu);
+          stream->Write(welcome);
+        }
+        if (command_steps_ > 0) {
+          commander = std::thread([&, id] {
+            std::this_thread::sleep_for(
+                std::chrono::milliseconds(command_after_ms_));
+            v1::CollectorCommand cmd;
+            cmd.mutable_start_capture()->set_capture_id(
+                "cmd-" + std::to_string(id));
+            cmd.mutable_start_capture()->mutable_config()->set_num_steps(
+                command_steps_);
+            cmd.mutable_start_capture()->mutable_config()->set_record_shapes(
+                true);
+            cmd.mutable_start_capture()->mutable_config()->set_cpu_ops(true);
+            std::lock_guard<std::mutex> l(write_mu);
+            stream->Write(cmd);
+          });
+        }
+      }
+      std::string json;
+      google::protobuf::util::JsonPrintOptions opts;
+      opts.preserve_proto_field_names = true;
+      (void)google::protobuf::util::MessageToJsonString(m, &json, opts);
+      std::lock_guard<std::mutex> l(mu_);
+      out_ << "{\"_stream\":" << id << ",\"msg\":" << json << "}\n";
+      out_.flush();
+    }
+    if (commander.joinable()) commander.join();
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::mutex mu_;
+  std::ofstream out_;
+  const int command_steps_;
+  const int command_after_ms_;
+  std::atomic<int> streams_{0};
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string socket, out, ready;
+  int command_steps = 0, command_after_ms = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--socket") socket = v;
+    else if (k == "--out") out = v;
+    else if (k == "--command_steps") command_steps = std::atoi(v.c_str());
+    else if (k == "--command_after_ms") command_after_ms = std::atoi(v.c_str());
+    else if (k == "--ready_file") ready = v;
+  }
+  if (socket.empty() || out.empty()) {
+    std::fprintf(stderr, "usage: fake_collector --socket PATH --out FILE\n");
+    return 2;
+  }
+  signal(SIGTERM, OnSignal);
+  signal(SIGINT, OnSignal);
+  Service service(out, command_steps, command_after_ms);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) {
+    std::fprintf(stderr, "fake_collector: cannot listen on %s\n", socket.c_str());
+    return 1;
+  }
+  if (!ready.empty()) std::ofstream(ready) << "ready\n";
+  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}

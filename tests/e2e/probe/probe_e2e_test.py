@@ -1,0 +1,341 @@
+"""End-to-end tests of the probe in real Python processes.
+
+usage: probe_e2e_test.py PROBE_BUNDLE_TAR FAKE_COLLECTOR RUN_WORKLOAD_PY
+
+Each test runs the sample workload (tests/sample_workload) under the probe,
+injected the way the webhook does it (PYTHONPATH + VLLM_PROFILER_* env),
+against fake_collector, which logs every ProbeMessage it receives as JSON.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import unittest
+
+ARGS = {}
+PY = "/usr/bin/python3"
+
+
+def _int(x):
+    return int(x) if x is not None else 0
+
+
+class Streams(object):
+    """The messages fake_collector received, by stream."""
+
+    def __init__(self, path):
+        self.by_stream = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                for line in f:
+                    rec = json.loads(line)
+                    self.by_stream.setdefault(rec["_stream"], []).append(rec["msg"])
+
+    def hellos(self):
+        return [m[0]["hello"] for m in self.by_stream.values() if "hello" in m[0]]
+
+    def events(self, stream):
+        strings = {}
+        out = []
+        for m in self.by_stream[stream]:
+            b = m.get("batch")
+            if not b:
+                continue
+            for s in b.get("strings", []):
+                strings[s["id"]] = s["value"]
+            for e in b.get("events", []):
+                e = dict(e)
+                e["name"] = strings.get(e.get("name_id"), "?")
+                e["_capture"] = b.get("capture_id")
+                out.append(e)
+        return out, strings
+
+    def capture_messages(self, stream, kind):
+        return [m[kind] for m in self.by_stream[stream] if kind in m]
+
+
+def steps_of(events):
+    return sorted(_int(e.get("step")) for e in events
+                  if e.get("kind") == "EVENT_KIND_STEP")
+
+
+def ops_of(events):
+    return [e for e in events if e.get("kind") == "EVENT_KIND_CPU_OP"]
+
+
+def nested(op, steps):
+    s0 = _int(op.get("start_ns"))
+    s1 = s0 + _int(op.get("duration_ns"))
+    for st in steps:
+        t0 = _int(st.get("start_ns"))
+        t1 = t0 + _int(st.get("duration_ns"))
+        if st.get("tid") == op.get("tid") and t0 <= s0 and s1 <= t1:
+            return True
+    return False
+
+
+class ProbeE2ETest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        # Unix socket paths must stay under 108 bytes: a short /tmp folder.
+        cls.tmp = tempfile.mkdtemp(prefix="vp-e2e-", dir="/tmp")
+        cls.bundle = os.path.join(cls.tmp, "profiler")
+        os.makedirs(cls.bundle)
+        with tarfile.open(ARGS["bundle"]) as t:
+            t.extractall(cls.bundle)
+        cls.workload = os.path.abspath(ARGS["workload"])
+        cls.workload_dir = os.path.dirname(cls.workload)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(dir=self.tmp)
+        self.sock = os.path.join(self.dir, "c.sock")
+        self.out = os.path.join(self.dir, "msgs.jsonl")
+        self.collector = None
+
+    def tearDown(self):
+        self.stop_collector()
+
+    def start_collector(self, command_steps=0, command_after_ms=0):
+        ready = os.path.join(self.dir, "ready")
+        self.collector = subprocess.Popen(
+            [os.path.abspath(ARGS["collector"]), "--socket", self.sock,
+             "--out", self.out, "--ready_file", ready,
+             "--command_steps", str(command_steps),
+             "--command_after_ms", str(command_after_ms)])
+        for _ in range(500):
+            if os.path.exists(ready):
+                return
+            time.sleep(0.01)
+        self.fail("fake collector did not start")
+
+    def stop_collector(self):
+        if self.collector is not None:
+            self.collector.send_signal(signal.SIGTERM)
+            self.collector.wait(timeout=20)
+            self.collector = None
+        return Streams(self.out)
+
+    def env(self, probe=True, **extra):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("VLLM_PROFILER") and k != "PYTHONPATH"}
+        if probe:
+            env["PYTHONPATH"] = self.bundle
+            env["VLLM_PROFILER_SOCKET"] = self.sock
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def run_workload(self, args, env, script=None):
+        results = os.path.join(self.dir, "results-%d.json" % time.time_ns())
+        cmd = [PY, script or self.workload] + list(args)
+        if script is None:
+            cmd += ["--out", results]
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                           timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        data = None
+        if script is None:
+            with open(results) as f:
+                data = json.load(f)
+        return p, data
+
+    def probe_lines(self, stderr):
+        return [l for l in stderr.splitlines() if l.startswith("vllm-profiler:")]
+
+    # -- the issue's tests -------------------------------------------------
+
+    def test_window_of_200_steps_has_exactly_the_window_with_nested_ops(self):
+        self.start_collector()
+        p, _ = self.run_workload(["--steps", "200"], self.env())
+        self.assertEqual(self.probe_lines(p.stderr), [])
+        streams = self.stop_collector()
+        self.assertEqual(len(streams.by_stream), 1)
+        (sid,) = streams.by_stream
+        hello = streams.hellos()[0]
+        self.assertEqual(_int(hello["pid"]), _int(hello["pid"]))
+        self.assertEqual(hello["window"]["num_steps"], 50)
+        events, strings = streams.events(sid)
+        self.assertEqual(steps_of(events), list(range(100, 150)))
+        steps = [e for e in events if e.get("kind") == "EVENT_KIND_STEP"]
+        ops = ops_of(events)
+        self.assertGreater(len(ops), 50 * 10)
+        self.assertTrue(all(nested(op, steps) for op in ops))
+        names = set(op["name"] for op in ops)
+        for want in ("aten::matmul", "aten::layer_norm", "aten::softmax"):
+            self.assertIn(want, names)
+        mm = [op for op in ops if op["name"] == "aten::mm"]
+        self.assertTrue(mm)
+        self.assertTrue(all(op.get("input_shapes") for op in mm))
+        self.assertEqual(len(mm[0]["input_shapes"][0]["dims"]), 2)
+        args = {strings[a["key_id"]]: _int(a["int_value"])
+                for a in steps[0].get("args", [])}
+        self.assertEqual(args["num_scheduled_requests"], 5)  # Step 100.
+        self.assertEqual(args["num_scheduled_tokens"], 36)
+        self.assertEqual(args["num_prefill_requests"], 1)
+        self.assertEqual(args["num_decode_requests"], 4)
+        fin = streams.capture_messages(sid, "capture_finished")
+        self.assertEqual(len(fin), 1)
+        self.assertEqual(_int(fin[0]["last_step"]), 149)
+        self.assertEqual(_int(fin[0]["events_recorded"]), len(events))
+        self.assertEqual(_int(fin[0].get("drops", {}).get(
+            "events_dropped_buffer_full")), 0)
+        started = streams.capture_messages(sid, "capture_started")[0]
+        self.assertEqual(started["origin"], "CAPTURE_ORIGIN_WINDOW")
+        self.assertEqual(_int(started["first_step"]), 100)
+
+    def test_shapes_off_records_no_shapes(self):
+        self.start_collector()
+        self.run_workload(["--steps", "6"], self.env(
+            VLLM_PROFILER_START_STEP=2, VLLM_PROFILER_NUM_STEPS=3,
+            VLLM_PROFILER_RECORD_SHAPES=0))
+        streams = self.stop_collector()
+        events, _ = streams.events(1)
+        self.assertEqual(steps_of(events), [2, 3, 4])
+        ops = ops_of(events)
+        self.assertTrue(ops)
+        self.assertFalse(any(op.get("input_shapes") for op in ops))
+
+    def test_no_collector_same_results_one_line(self):
+        _, base = self.run_workload(["--steps", "160"], self.env(probe=False))
+        p, got = self.run_workload(["--steps", "160"], self.env())
+        self.assertEqual(got["processes"][0]["results"],
+                         base["processes"][0]["results"])
+        lines = self.probe_lines(p.stderr)
+        self.assertEqual(lines, [
+            "vllm-profiler: collector not reachable at unix:%s; the process "
+            "runs on, captures are dropped until it is (retrying with "
+            "backoff)" % self.sock])
+        self.assertNotIn("Traceback", p.stderr)
+
+    def _two_processes(self, flag):
+        self.start_collector()
+        p, data = self.run_workload(
+            ["--steps", "8", flag, "2"],
+            self.env(VLLM_PROFILER_START_STEP=3, VLLM_PROFILER_NUM_STEPS=4))
+        self.assertEqual(data["exitcodes"], [0, 0])
+        streams = self.stop_collector()
+        pids = sorted(_int(h["pid"]) for h in streams.hellos())
+        self.assertEqual(pids, sorted(pr["pid"] for pr in data["processes"]))
+        for sid in streams.by_stream:
+            events, _ = streams.events(sid)
+            self.assertEqual(steps_of(events), [3, 4, 5, 6])
+            self.assertGreater(len(ops_of(events)), 10)
+
+    def test_spawn_two_workers(self):
+        self._two_processes("--spawn")
+
+    def test_fork_two_workers(self):
+        self._two_processes("--fork")
+
+    def test_preexisting_sitecustomize_still_runs(self):
+        other = os.path.join(self.dir, "image_site")
+        os.makedirs(other)
+        marker = os.path.join(self.dir, "marker")
+        with open(os.path.join(other, "sitecustomize.py"), "w") as f:
+            f.write("import os\nopen(os.environ['MARKER'], 'w').write('ran')\n")
+        self.start_collector()
+        env = self.env(VLLM_PROFILER_START_STEP=2, VLLM_PROFILER_NUM_STEPS=2,
+                       MARKER=marker)
+        env["PYTHONPATH"] = self.bundle + os.pathsep + other
+        self.run_workload(["--steps", "5"], env)
+        with open(marker) as f:
+            self.assertEqual(f.read(), "ran")
+        events, _ = self.stop_collector().events(1)
+        self.assertEqual(steps_of(events), [2, 3])
+
+    def test_already_imported_module_wrapped_once_signature_kept(self):
+        self.start_collector()
+        env = self.env(probe=False, VLLM_PROFILER_SOCKET=self.sock,
+                       VLLM_PROFILER_START_STEP=2, VLLM_PROFILER_NUM_STEPS=2)
+        p, _ = self.run_workload(
+            [self.bundle, self.workload_dir, "5"], env,
+            script=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "already_imported.py"))
+        report = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertTrue(report["wrapped"])
+        self.assertTrue(report["wrapped_once"])
+        self.assertTrue(report["signature_kept"])
+        self.assertTrue(report["doc_kept"])
+        self.assertEqual(report["name"], "execute_model")
+        self.assertEqual(report["params"], ["self", "scheduler_output"])
+        events, _ = self.stop_collector().events(1)
+        self.assertEqual(steps_of(events), [2, 3])
+
+    def test_on_demand_command_captures_exactly_5_steps(self):
+        self.start_collector(command_steps=5, command_after_ms=100)
+        self.run_workload(["--steps", "60", "--sleep-ms", "10"],
+                          self.env(VLLM_PROFILER_START_STEP=100000))
+        streams = self.stop_collector()
+        events, _ = streams.events(1)
+        self.assertEqual(len(steps_of(events)), 5)
+        st = steps_of(events)
+        self.assertEqual(st, list(range(st[0], st[0] + 5)))
+        started = streams.capture_messages(1, "capture_started")
+        self.assertEqual(len(started), 1)
+        self.assertEqual(started[0]["capture_id"], "cmd-1")
+        self.assertEqual(started[0]["origin"], "CAPTURE_ORIGIN_COMMAND")
+        self.assertTrue(all(e["_capture"] == "cmd-1" for e in events))
+
+    def test_bad_window_env_logs_and_runs_untouched(self):
+        _, base = self.run_workload(["--steps", "5"], self.env(probe=False))
+        self.start_collector()
+        p, got = self.run_workload(["--steps", "5"], self.env(
+            VLLM_PROFILER_START_STEP="abc", VLLM_PROFILER_NUM_STEPS="2x"))
+        self.assertEqual(got["processes"][0]["results"],
+                         base["processes"][0]["results"])
+        self.assertEqual(self.probe_lines(p.stderr), [
+            "vllm-profiler: VLLM_PROFILER_START_STEP='abc' is not a "
+            "non-negative integer; using 100",
+            "vllm-profiler: VLLM_PROFILER_NUM_STEPS='2x' is not a "
+            "non-negative integer; using 50",
+        ])
+
+    def test_unknown_target_module_logs_and_runs_untouched(self):
+        p, _ = self.run_workload(["--steps", "3"], self.env(
+            VLLM_PROFILER_TARGET="no.such.module:Worker.execute_model"))
+        self.assertEqual(self.probe_lines(p.stderr), [
+            "vllm-profiler: target module no.such.module was never imported; "
+            "nothing was profiled (check VLLM_PROFILER_TARGET)"])
+        p, _ = self.run_workload(["--steps", "3"], self.env(
+            VLLM_PROFILER_TARGET="garbage"))
+        self.assertEqual(self.probe_lines(p.stderr), [
+            "vllm-profiler: VLLM_PROFILER_TARGET='garbage' is not "
+            "'module:Class.method'; nothing profiled"])
+
+    def test_disabled_does_nothing(self):
+        self.start_collector()
+        p, _ = self.run_workload(["--steps", "120"],
+                                 self.env(VLLM_PROFILER_ENABLED=0))
+        self.assertEqual(self.probe_lines(p.stderr), [])
+        self.assertEqual(self.stop_collector().by_stream, {})
+
+    def test_torch_mismatch_goes_on_without_ops(self):
+        # A shim that claims another torch: steps are captured, ops are not.
+        self.start_collector()
+        fake_torch = os.path.join(self.dir, "faketorch")
+        os.makedirs(os.path.join(fake_torch, "torch"))
+        p, _ = self.run_workload(["--steps", "5"], self.env(
+            VLLM_PROFILER_START_STEP=2, VLLM_PROFILER_NUM_STEPS=2,
+            VLLM_PROFILER_TEST_TORCH_VERSION="9.9.9"))
+        lines = self.probe_lines(p.stderr)
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("torch shim was built for torch 1.13.0 but this process "
+                      "runs torch 9.9.9", lines[0])
+        events, _ = self.stop_collector().events(1)
+        self.assertEqual(steps_of(events), [2, 3])
+        self.assertEqual(ops_of(events), [])
+
+
+if __name__ == "__main__":
+    ARGS["bundle"], ARGS["collector"], ARGS["workload"] = sys.argv[1:4]
+    del sys.argv[1:4]
+    unittest.main(verbosity=2)
