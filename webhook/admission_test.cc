@@ -251,7 +251,8 @@ TEST_F(AdmissionTest, PythonPathIsPrependedNeverDuplicated) {
                           {"value", "/home/vllm/profiler:/a:/b"}}));
   review["request"]["object"]["spec"]["containers"][0]["env"][0]["value"] =
       "/a:/home/vllm/profiler/";
-  for (const json& op : Response(Run(review))["patch"]) {
+  const json again = Response(Run(review));
+  for (const json& op : again["patch"]) {
     EXPECT_NE(op["path"], "/spec/containers/0/env/0/value");
   }
 }
