@@ -21,6 +21,18 @@ EventConverter::EventConverter(Options options, StringTable* strings)
   if (!options_.thread_name) options_.thread_name = ProcThreadName;
 }
 
+uint32_t EventConverter::Intern(std::string_view value) {
+  auto it = intern_cache_.find(absl::string_view(value.data(), value.size()));
+  if (it != intern_cache_.end()) return it->second;
+  const uint32_t id = strings_->Intern(value);
+  // Ids are process-wide and never change, so the cache stays valid across
+  // streams; it is bounded like the table it mirrors.
+  if (intern_cache_.size() < 100000) {
+    intern_cache_.emplace(std::string(value), id);
+  }
+  return id;
+}
+
 void EventConverter::NoteThread(uint32_t tid, v1::EventBatch* batch) {
   if (!threads_reported_.insert(tid).second) return;
   auto it = thread_names_.find(tid);
@@ -28,7 +40,7 @@ void EventConverter::NoteThread(uint32_t tid, v1::EventBatch* batch) {
       it != thread_names_.end() ? it->second : options_.thread_name(tid);
   v1::ThreadInfo* t = batch->add_threads();
   t->set_tid(tid);
-  t->set_name_id(strings_->Intern(name));
+  t->set_name_id(Intern(name));
 }
 
 size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
@@ -44,7 +56,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
       case RecordType::kOpBegin: {
         v1::Event e;
         e.set_kind(v1::EVENT_KIND_CPU_OP);
-        e.set_name_id(strings_->Intern(r.name));
+        e.set_name_id(Intern(r.name));
         e.set_start_ns(r.ts_ns);
         e.set_tid(tid);
         e.set_external_id(r.id);
@@ -53,7 +65,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
           v1::Shape* shape = e.add_input_shapes();
           for (int32_t d = 0; d < in.ndim; ++d) shape->add_dims(in.dims[d]);
           e.add_input_dtype_ids(in.dtype.empty() ? 0
-                                                 : strings_->Intern(in.dtype));
+                                                 : Intern(in.dtype));
         }
         open_ops_[r.id] = std::move(e);
         break;
@@ -72,7 +84,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
       case RecordType::kStepBegin: {
         v1::Event e;
         e.set_kind(v1::EVENT_KIND_STEP);
-        e.set_name_id(strings_->Intern(options_.step_name));
+        e.set_name_id(Intern(options_.step_name));
         e.set_start_ns(r.ts_ns);
         e.set_tid(tid);
         e.set_step(static_cast<int64_t>(r.id));
@@ -88,7 +100,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         for (int i = 0; i < 4; ++i) {
           if (r.step_args[i] < 0) continue;
           v1::Arg* a = it->second.add_args();
-          a->set_key_id(strings_->Intern(kKeys[i]));
+          a->set_key_id(Intern(kKeys[i]));
           a->set_int_value(r.step_args[i]);
         }
         break;
@@ -110,7 +122,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         v1::Event* e = batch->add_events();
         e->set_kind(r.type == RecordType::kInstant ? v1::EVENT_KIND_INSTANT
                                                    : v1::EVENT_KIND_COUNTER);
-        e->set_name_id(strings_->Intern(r.name));
+        e->set_name_id(Intern(r.name));
         e->set_start_ns(r.ts_ns);
         e->set_tid(tid);
         if (r.type == RecordType::kCounter) {

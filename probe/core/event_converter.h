@@ -47,12 +47,15 @@ class EventConverter {
 
  private:
   void NoteThread(uint32_t tid, v1::EventBatch* batch);
+  // StringTable::Intern through a sender-local cache (no lock on a hit).
+  uint32_t Intern(std::string_view value);
   Options options_;
   StringTable* const strings_;
   absl::flat_hash_map<uint64_t, v1::Event> open_ops_;
   absl::flat_hash_map<uint32_t, v1::Event> open_steps_;  // By tid.
   absl::flat_hash_set<uint32_t> threads_reported_;
   absl::flat_hash_map<uint32_t, std::string> thread_names_;
+  absl::flat_hash_map<std::string, uint32_t> intern_cache_;
 };
 
 // Default thread namer: /proc/self/task/<tid>/comm, or "thread <tid>".

@@ -1,5 +1,7 @@
 #include "probe/core/probe_runtime.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -511,6 +513,10 @@ void ProbeRuntime::Process(QueueItem& item) {
 }
 
 void ProbeRuntime::SenderLoop() {
+  // Low priority: converting and sending uses CPU the inference step may
+  // need; with nice 10 it mostly runs on idle cycles (bounded memory makes
+  // falling behind safe: the record path drops and counts).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 10);
   try {
     while (true) {
       const bool stopping = stop_.load();

@@ -5,6 +5,7 @@
 //
 //   fake_collector --socket PATH --out FILE [--command_steps N]
 //                  [--command_after_ms MS] [--ready_file FILE]
+//                  [--discard 1]   (count messages only: benchmarks)
 //
 // Runs until SIGTERM/SIGINT. Not a product: the real collector is
 // //collector:collector; this keeps the probe tests independent of it.
@@ -32,8 +33,10 @@ void OnSignal(int) { g_stop.store(true); }
 
 class Service final : public v1::ProbeService::Service {
  public:
-  Service(std::string out, int command_steps, int command_after_ms)
+  Service(std::string out, int command_steps, int command_after_ms,
+          bool discard)
       : out_(out, std::ios::app),
+        discard_(discard),
         command_steps_(command_steps),
         command_after_ms_(command_after_ms) {}
 
@@ -73,6 +76,7 @@ class Service final : public v1::ProbeService::Service {
           });
         }
       }
+      if (discard_) continue;
       std::string json;
       google::protobuf::util::JsonPrintOptions opts;
       opts.preserve_proto_field_names = true;
@@ -88,6 +92,7 @@ class Service final : public v1::ProbeService::Service {
  private:
   std::mutex mu_;
   std::ofstream out_;
+  const bool discard_;
   const int command_steps_;
   const int command_after_ms_;
   std::atomic<int> streams_{0};
@@ -98,6 +103,7 @@ class Service final : public v1::ProbeService::Service {
 int main(int argc, char** argv) {
   std::string socket, out, ready;
   int command_steps = 0, command_after_ms = 0;
+  bool discard = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--socket") socket = v;
@@ -105,6 +111,7 @@ int main(int argc, char** argv) {
     else if (k == "--command_steps") command_steps = std::atoi(v.c_str());
     else if (k == "--command_after_ms") command_after_ms = std::atoi(v.c_str());
     else if (k == "--ready_file") ready = v;
+    else if (k == "--discard") discard = v == "1";
   }
   if (socket.empty() || out.empty()) {
     std::fprintf(stderr, "usage: fake_collector --socket PATH --out FILE\n");
@@ -112,7 +119,7 @@ int main(int argc, char** argv) {
   }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
-  Service service(out, command_steps, command_after_ms);
+  Service service(out, command_steps, command_after_ms, discard);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
   builder.RegisterService(&service);

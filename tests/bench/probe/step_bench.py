@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Step-time overhead of the probe on the sample workload, in one run.
+
+  /usr/bin/python3 tests/bench/probe/step_bench.py --bundle DIR \
+      --collector PATH/fake_collector [--steps 400] [--rounds 3]
+
+Modes (each a fresh /usr/bin/python3 process, interleaved over rounds so
+machine noise hits them alike):
+  none        no probe (no PYTHONPATH)
+  idle        probe loaded, wrapper active, no capture running
+  probe       capturing every measured step with our probe (shapes on)
+  torchprof   torch.profiler(activities=[CPU], record_shapes=True) around
+              the measured steps, no probe (the seed's approach)
+Prints per-mode median step time and the ratios the issue asks for, plus
+peak RSS per mode (ru_maxrss) and RSS added by capturing.
+"""
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKLOAD = os.path.join(HERE, "..", "..", "sample_workload")
+
+CHILD = r"""
+import json, os, resource, sys, time
+sys.path.insert(0, %(workload)r)
+import run_workload
+from vllm.v1.worker.gpu_worker import Worker
+mode, steps, warm = %(mode)r, %(steps)d, %(warm)d
+w = Worker()
+sos = [run_workload.SchedulerOutput(i) for i in range(1, steps + warm + 1)]
+for so in sos[:warm]:
+    w.execute_model(so)
+rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+prof = None
+if mode == "torchprof":
+    import torch.profiler as tp
+    prof = tp.profile(activities=[tp.ProfilerActivity.CPU], record_shapes=True)
+    prof.__enter__()
+times = []
+for so in sos[warm:]:
+    t0 = time.perf_counter()
+    w.execute_model(so)
+    times.append(time.perf_counter() - t0)
+stop_s = 0.0
+if prof is not None:
+    # The seed stops and exports inside the step function: that stall is
+    # part of what the inference process pays.
+    import tempfile
+    t0 = time.perf_counter()
+    prof.__exit__(None, None, None)
+    prof.export_chrome_trace(tempfile.mktemp(suffix=".json"))
+    stop_s = time.perf_counter() - t0
+rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"times": times, "rss0_kb": rss0, "rss1_kb": rss1,
+                  "stop_s": stop_s}))
+"""
+
+
+def run_mode(mode, args, sock):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("VLLM_PROFILER") and k != "PYTHONPATH"}
+    warm = 50
+    if mode in ("idle", "probe"):
+        env["PYTHONPATH"] = args.bundle
+        env["VLLM_PROFILER_SOCKET"] = sock
+        env["VLLM_PROFILER_RECORD_SHAPES"] = "1"
+        if mode == "idle":
+            env["VLLM_PROFILER_START_STEP"] = "1000000000"
+        else:
+            env["VLLM_PROFILER_START_STEP"] = str(warm + 1)
+            env["VLLM_PROFILER_NUM_STEPS"] = str(args.steps)
+    code = CHILD % {"workload": os.path.abspath(WORKLOAD), "mode": mode,
+                    "steps": args.steps, "warm": warm}
+    p = subprocess.run(["/usr/bin/python3", "-c", code], env=env,
+                       capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise SystemExit("mode %s failed:\n%s" % (mode, p.stderr))
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--collector", required=True)
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="vp-bench-", dir="/tmp")
+    sock = os.path.join(tmp, "c.sock")
+    ready = os.path.join(tmp, "ready")
+    coll = subprocess.Popen([args.collector, "--socket", sock, "--out",
+                             os.path.join(tmp, "msgs.jsonl"), "--ready_file", ready,
+                             "--discard", "1"])
+    for _ in range(500):
+        if os.path.exists(ready):
+            break
+        time.sleep(0.01)
+    modes = ["none", "idle", "probe", "torchprof"]
+    per = {m: [] for m in modes}
+    rss = {m: [] for m in modes}
+    stop = {m: [] for m in modes}
+    try:
+        for _ in range(args.rounds):
+            for m in modes:
+                r = run_mode(m, args, sock)
+                per[m].append(r["times"])
+                rss[m].append((r["rss0_kb"], r["rss1_kb"]))
+                stop[m].append(r["stop_s"])
+    finally:
+        coll.send_signal(signal.SIGTERM)
+        coll.wait(timeout=20)
+    # Median step time per round, then the median over rounds.
+    med = {m: statistics.median(statistics.median(t) for t in per[m]) * 1e6
+           for m in modes}
+    mean = {m: statistics.median(statistics.fmean(t) for t in per[m]) * 1e6
+            for m in modes}
+    print("steps per mode per round: %d, rounds: %d" % (args.steps, args.rounds))
+    print("%-10s %12s %12s %14s %14s" % ("mode", "median_us", "mean_us",
+                                          "peak_rss_MiB", "rss_added_MiB"))
+    for m in modes:
+        r0 = statistics.median(a for a, _ in rss[m]) / 1024
+        r1 = statistics.median(b for _, b in rss[m]) / 1024
+        print("%-10s %12.1f %12.1f %14.1f %14.1f" % (m, med[m], mean[m], r1, r1 - r0))
+    idle_pct = 100.0 * (med["idle"] - med["none"]) / med["none"]
+    ours = med["probe"] - med["none"]
+    theirs = med["torchprof"] - med["none"]
+    print("not capturing vs no probe: %+.2f%% (target < 1%%)" % idle_pct)
+    print("added per step while capturing: ours %.1f us, torch.profiler "
+          "%.1f us, ratio %.2f (target <= 0.5)"
+          % (ours, theirs, ours / theirs if theirs else float("nan")))
+    export_us = statistics.median(stop["torchprof"]) * 1e6 / args.steps
+    print("torch.profiler stop+export_chrome_trace (in the step function in "
+          "the seed): %.1f ms, %.1f us per captured step" %
+          (statistics.median(stop["torchprof"]) * 1e3, export_us))
+    print("added per step incl. stop/export: ours %.1f us, torch.profiler "
+          "%.1f us, ratio %.2f" % (ours, theirs + export_us,
+                                   ours / (theirs + export_us)))
+
+
+if __name__ == "__main__":
+    main()
