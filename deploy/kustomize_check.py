@@ -1,0 +1,104 @@
+#!/usr/bin/python3
+"""Checks the rendered webhook manifests. Usage: RENDERED.yaml CERT_DIR"""
+import base64
+import subprocess
+import sys
+
+import yaml
+
+
+def b64(s):
+    return base64.b64decode("".join(s.split()))
+
+
+def main():
+    docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+    certs = sys.argv[2]
+    by_kind = {d["kind"]: d for d in docs}
+    for kind in ("Namespace", "ServiceAccount", "Secret", "Service",
+                 "Deployment", "PodDisruptionBudget",
+                 "MutatingWebhookConfiguration"):
+        assert kind in by_kind, f"missing {kind}"
+    ns = by_kind["Namespace"]
+    assert ns["metadata"]["name"] == "vllm-profiler"
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+    dep = by_kind["Deployment"]
+    assert dep["metadata"]["namespace"] == "vllm-profiler"
+    assert dep["spec"]["replicas"] == 2
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    (c,) = pod["containers"]
+    sc = c["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    for kind in ("requests", "limits"):
+        assert c["resources"][kind]["cpu"] and c["resources"][kind]["memory"]
+    assert c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    seed = {"TARGET_NAMESPACE": "downstream-llm-d",
+            "TARGET_LABEL_KEY": "llm-d.ai/inferenceServing",
+            "TARGET_LABEL_VALUE": "true", "INJECT_ENV_NAME": "PYTHONPATH",
+            "INJECT_ENV_VALUE": "/home/vllm/profiler"}
+    for k, v in seed.items():
+        assert env[k] == v, (k, env.get(k))
+    assert "POD_NAMESPACE" in env
+    port = {p["name"]: p["containerPort"] for p in c["ports"]}["https"]
+    assert env["LISTEN_ADDRESS"].endswith(f":{port}")
+
+    secret = by_kind["Secret"]
+    vol = [v for v in pod["volumes"] if v["name"] == "certs"][0]
+    assert vol["secret"]["secretName"] == secret["metadata"]["name"]
+    assert secret["metadata"]["namespace"] == "vllm-profiler"
+    mount = [m for m in c["volumeMounts"] if m["name"] == "certs"][0]
+    assert env["TLS_CERT_FILE"] == mount["mountPath"] + "/tls.crt"
+    assert env["TLS_KEY_FILE"] == mount["mountPath"] + "/tls.key"
+    for name in ("tls.crt", "tls.key", "ca.crt"):
+        assert b64(secret["data"][name]) == open(f"{certs}/{name}", "rb").read(), name
+
+    svc = by_kind["Service"]
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    assert svc["spec"]["ports"][0]["targetPort"] == "https"
+
+    mwc = by_kind["MutatingWebhookConfiguration"]
+    (wh,) = mwc["webhooks"]
+    assert wh["sideEffects"] == "None"
+    assert wh["failurePolicy"] == "Ignore"
+    assert wh["reinvocationPolicy"] == "IfNeeded"
+    assert wh["admissionReviewVersions"] == ["v1"]
+    assert 1 <= wh["timeoutSeconds"] <= 10
+    assert wh["rules"] == [{"operations": ["CREATE"], "apiGroups": [""],
+                            "apiVersions": ["v1"], "resources": ["pods"],
+                            "scope": "Namespaced"}]
+    ref = wh["clientConfig"]["service"]
+    assert ref["name"] == svc["metadata"]["name"]
+    assert ref["namespace"] == svc["metadata"]["namespace"]
+    assert ref["port"] == svc["spec"]["ports"][0]["port"]
+    assert ref["path"] == "/mutate"
+    assert b64(wh["clientConfig"]["caBundle"]) == open(f"{certs}/ca.crt", "rb").read()
+    assert wh["objectSelector"] == {"matchLabels": {"llm-d.ai/inferenceServing": "true"}}
+    exprs = wh["namespaceSelector"]["matchExpressions"]
+    assert {"key": "kubernetes.io/metadata.name", "operator": "In",
+            "values": ["downstream-llm-d"]} in exprs
+    excluded = [e for e in exprs if e["operator"] == "NotIn"][0]["values"]
+    for n in ("kube-system", "kube-public", "kube-node-lease", "vllm-profiler"):
+        assert n in excluded, n
+
+    # The serving certificate matches the Service DNS names and the CA.
+    subprocess.run(["openssl", "verify", "-CAfile", f"{certs}/ca.crt",
+                    f"{certs}/tls.crt"], check=True, capture_output=True)
+    for host in (f"{ref['name']}.{ref['namespace']}.svc",
+                 f"{ref['name']}.{ref['namespace']}.svc.cluster.local"):
+        out = subprocess.run(["openssl", "x509", "-noout", "-in",
+                              f"{certs}/tls.crt", "-checkhost", host],
+                             check=True, capture_output=True, text=True).stdout
+        assert "does match" in out and "NOT" not in out, out
+    print(f"kustomize output OK ({len(docs)} objects)")
+
+
+if __name__ == "__main__":
+    main()
