@@ -1,0 +1,127 @@
+"""The probe with the real collector (//collector:collector): the sample
+workload under the probe ends up as Chrome trace files.
+
+usage: probe_collector_e2e_test.py PROBE_BUNDLE_TAR COLLECTOR RUN_WORKLOAD_PY
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import unittest
+
+ARGS = {}
+
+
+class ProbeWithCollectorTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="vp-e2ec-", dir="/tmp")
+        cls.bundle = os.path.join(cls.tmp, "profiler")
+        os.makedirs(cls.bundle)
+        with tarfile.open(ARGS["bundle"]) as t:
+            t.extractall(cls.bundle)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(dir=self.tmp)
+        self.sock = os.path.join(self.dir, "c.sock")
+        self.traces = os.path.join(self.dir, "traces")
+        ports = os.path.join(self.dir, "ports.json")
+        self.log = open(os.path.join(self.dir, "collector.log"), "w")
+        self.collector = subprocess.Popen(
+            [os.path.abspath(ARGS["collector"]), "--probe_socket=" + self.sock,
+             "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0",
+             "--trace_dir=" + self.traces, "--port_file=" + ports,
+             "--window_linger_ms=300"], stderr=self.log)
+        for _ in range(400):
+            if os.path.exists(ports) and os.path.getsize(ports) > 0:
+                return
+            time.sleep(0.025)
+        self.fail("collector did not start")
+
+    def tearDown(self):
+        self.collector.terminate()
+        self.collector.wait(timeout=30)
+        self.log.close()
+
+    def run_workload(self, args, **env_extra):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("VLLM_PROFILER") and k != "PYTHONPATH"}
+        env["PYTHONPATH"] = self.bundle
+        env["VLLM_PROFILER_SOCKET"] = self.sock
+        env.update({k: str(v) for k, v in env_extra.items()})
+        p = subprocess.run(["/usr/bin/python3", os.path.abspath(ARGS["workload"])]
+                           + args, env=env, capture_output=True, text=True,
+                           timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def wait_traces(self, n):
+        for _ in range(400):
+            names = sorted(f for f in os.listdir(self.traces)
+                           if f.endswith(".json")) if os.path.isdir(self.traces) else []
+            if len(names) >= n:
+                time.sleep(0.2)
+                return names
+            time.sleep(0.05)
+        with open(self.log.name) as f:
+            self.fail("no trace; collector log:\n" + f.read())
+
+    def load(self, name):
+        with open(os.path.join(self.traces, name)) as f:
+            t = json.load(f)
+        return t["traceEvents"] if isinstance(t, dict) else t
+
+    def test_window_trace_has_exactly_the_window(self):
+        p = self.run_workload(["--steps", "200"])
+        (name,) = self.wait_traces(1)
+        self.assertRegex(name, r"^trace\d+\.json$")
+        ev = self.load(name)
+        steps = sorted(e["args"]["step"] for e in ev
+                       if e.get("ph") == "X" and e.get("cat") == "step")
+        self.assertEqual(steps, list(range(100, 150)))
+        ops = [e for e in ev if e.get("ph") == "X" and e.get("cat") == "cpu_op"]
+        self.assertGreater(len(ops), 500)
+
+    def test_requested_name_names_the_trace(self):
+        self.run_workload(["--steps", "6"], VLLM_PROFILER_START_STEP=2,
+                          VLLM_PROFILER_NUM_STEPS=2,
+                          VLLM_TORCH_PROFILE="/somewhere/my_run.json")
+        self.assertEqual(self.wait_traces(1), ["my_run.json"])
+
+    def _two(self, flag):
+        p = self.run_workload(["--steps", "8", flag, "2"],
+                              VLLM_PROFILER_START_STEP=3,
+                              VLLM_PROFILER_NUM_STEPS=4)
+        (name,) = self.wait_traces(1)
+        ev = self.load(name)
+        pids = sorted(set(e["pid"] for e in ev
+                          if e.get("ph") == "X" and e.get("cat") == "step"))
+        self.assertEqual(len(pids), 2)
+        self.assertEqual(name, "trace%d_%d.json" % tuple(pids))
+        for pid in pids:
+            steps = sorted(e["args"]["step"] for e in ev if e.get("pid") == pid
+                           and e.get("ph") == "X" and e.get("cat") == "step")
+            self.assertEqual(steps, [3, 4, 5, 6])
+            self.assertTrue(any(e.get("pid") == pid and e.get("cat") == "cpu_op"
+                                for e in ev))
+
+    def test_spawn_two_workers_one_trace(self):
+        self._two("--spawn")
+
+    def test_fork_two_workers_one_trace(self):
+        self._two("--fork")
+
+
+if __name__ == "__main__":
+    ARGS["bundle"], ARGS["collector"], ARGS["workload"] = sys.argv[1:4]
+    del sys.argv[1:4]
+    unittest.main(verbosity=2)
