@@ -64,7 +64,9 @@ TEST(SyntheticEventsTest, StringsAreDefinedBeforeUse) {
       EXPECT_TRUE(defined.insert(s.id()).second) << "redefined " << s.id();
     }
     auto check = [&](uint32_t id) {
-      if (id != 0) EXPECT_TRUE(defined.count(id)) << "undefined id " << id;
+      if (id != 0) {
+        EXPECT_TRUE(defined.count(id)) << "undefined id " << id;
+      }
     };
     for (const auto& t : b.threads()) check(t.name_id());
     for (const auto& e : b.events()) {

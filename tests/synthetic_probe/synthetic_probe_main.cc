@@ -6,6 +6,7 @@
 // Prints one summary line to stdout and exits 0 when every stream ended
 // cleanly, 1 otherwise (with the reason on stderr).
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -14,11 +15,13 @@
 #include "absl/strings/str_format.h"
 #include "tests/synthetic_probe/synthetic_client.h"
 
-ABSL_FLAG(std::string, socket, "/home/vllm/profiler/collector.sock",
-          "Unix socket of the collector's ProbeService.");
+ABSL_FLAG(std::string, socket, "",
+          "Unix socket of the collector's ProbeService (default: "
+          "$VLLM_PROFILER_SOCKET, else /home/vllm/profiler/collector.sock, "
+          "as the real probe).");
 ABSL_FLAG(std::string, address, "",
           "host:port of the collector's ProbeService over TCP (overrides "
-          "--socket).");
+          "--socket; default $VLLM_PROFILER_ADDRESS).");
 ABSL_FLAG(int, processes, 1, "Concurrent simulated processes (streams).");
 ABSL_FLAG(int64_t, pid_base, 0,
           "Fake pid of the first process (others get +1, +2, ...); 0 = this "
@@ -30,7 +33,7 @@ ABSL_FLAG(std::string, capture_id, "",
           "synthetic-cmd for command captures).");
 ABSL_FLAG(std::string, origin, "window", "window or command.");
 ABSL_FLAG(std::string, requested_name, "",
-          "CaptureStarted.requested_name (like VLLM_TORCH_PROFILE).");
+          "CaptureStarted.requested_name (default $VLLM_TORCH_PROFILE).");
 ABSL_FLAG(uint64_t, disconnect_after_events, 0,
           "Cancel each stream after this many events, without "
           "CaptureFinished (simulates a crash). 0 = off.");
@@ -46,8 +49,17 @@ int main(int argc, char** argv) {
       "Streams synthetic probe events to a vllm-profiler collector.");
   absl::ParseCommandLine(argc, argv);
   vllm_profiler::synthetic::ClientOptions o;
+  // Like the real probe, follow the environment `vpctl run` and the webhook
+  // set, unless flags say otherwise.
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v != nullptr ? v : "");
+  };
   o.socket = absl::GetFlag(FLAGS_socket);
+  if (o.socket.empty()) o.socket = env("VLLM_PROFILER_SOCKET");
+  if (o.socket.empty()) o.socket = "/home/vllm/profiler/collector.sock";
   o.address = absl::GetFlag(FLAGS_address);
+  if (o.address.empty()) o.address = env("VLLM_PROFILER_ADDRESS");
   o.processes = absl::GetFlag(FLAGS_processes);
   o.pid_base = absl::GetFlag(FLAGS_pid_base);
   o.events = absl::GetFlag(FLAGS_events);
@@ -66,6 +78,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.requested_name = absl::GetFlag(FLAGS_requested_name);
+  if (o.requested_name.empty()) o.requested_name = env("VLLM_TORCH_PROFILE");
   o.disconnect_after_events = absl::GetFlag(FLAGS_disconnect_after_events);
   o.wait_for_command = absl::GetFlag(FLAGS_wait_for_command);
   o.command_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_command_timeout_ms));

@@ -1,0 +1,172 @@
+#include "collector/vpctl/format.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+
+namespace vllm_profiler {
+namespace vpctl {
+namespace {
+
+std::string UnixMs(int64_t ms) {
+  if (ms <= 0) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(ms),
+                          absl::UTCTimeZone());
+}
+
+std::string Pids(const google::protobuf::RepeatedField<int64_t>& pids) {
+  if (pids.empty()) return "-";
+  return absl::StrJoin(pids, ",");
+}
+
+std::string Origin(v1::CaptureOrigin o) {
+  switch (o) {
+    case v1::CAPTURE_ORIGIN_WINDOW:
+      return "window";
+    case v1::CAPTURE_ORIGIN_COMMAND:
+      return "command";
+    default:
+      return "-";
+  }
+}
+
+std::string Config(const v1::CaptureConfig& c) {
+  std::vector<std::string> parts;
+  if (c.start_after_steps() > 0) {
+    parts.push_back(absl::StrCat("after ", c.start_after_steps()));
+  }
+  if (c.num_steps() > 0) parts.push_back(absl::StrCat(c.num_steps(), " steps"));
+  if (c.duration_ms() > 0) parts.push_back(absl::StrCat(c.duration_ms(), " ms"));
+  if (!c.record_shapes()) parts.push_back("no shapes");
+  if (!c.gpu_activity()) parts.push_back("no gpu");
+  return parts.empty() ? "-" : absl::StrJoin(parts, ", ");
+}
+
+}  // namespace
+
+std::string HumanBytes(uint64_t bytes) {
+  if (bytes < 1024) return absl::StrCat(bytes, " B");
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes) / 1024;
+  int u = 0;
+  while (v >= 1024 && u < 3) {
+    v /= 1024;
+    ++u;
+  }
+  return absl::StrFormat("%.1f %s", v, units[u]);
+}
+
+std::string Table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    if (row.size() > width.size()) width.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) {
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string FormatTraceList(const v1::ListTracesResponse& list) {
+  if (list.traces().empty()) return "No traces yet.\n";
+  bool any_error = false;
+  for (const auto& t : list.traces()) any_error |= !t.error().empty();
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"ID", "SIZE", "PROCESSES", "EVENTS", "COMPLETE",
+                  "CREATED (UTC)"});
+  if (any_error) rows[0].push_back("ERROR");
+  for (const auto& t : list.traces()) {
+    rows.push_back({t.id(), HumanBytes(t.size_bytes()) + (t.gzip() ? " gz" : ""),
+                    Pids(t.pids()), absl::StrCat(t.num_events()),
+                    t.complete() ? "yes" : "no", UnixMs(t.created_unix_ms())});
+    if (any_error) rows.back().push_back(t.error().empty() ? "-" : t.error());
+  }
+  return Table(rows);
+}
+
+std::string FormatTraceInfo(const v1::TraceInfo& t) {
+  return absl::StrCat(t.id(), " (", t.file_name(), ", ",
+                      HumanBytes(t.size_bytes()), ", ", t.num_events(),
+                      " events, processes ", Pids(t.pids()),
+                      t.complete() ? "" : ", INCOMPLETE",
+                      t.error().empty() ? "" : ", error: " + t.error(), ")");
+}
+
+std::string FormatStatus(const v1::GetStatusResponse& s) {
+  std::string out;
+  absl::StrAppend(&out, "collector ", s.collector_version().empty()
+                                          ? "(unknown version)"
+                                          : s.collector_version(),
+                  "\n");
+  absl::StrAppend(&out, "events received: ", s.events_received(),
+                  "  dropped by probes: ", s.events_dropped(),
+                  "  traces written: ", s.traces_written(), "\n");
+  const v1::DiskStatus& d = s.disk();
+  absl::StrAppend(&out, "disk: ", d.trace_dir(), "  ", d.trace_count(), "/",
+                  d.max_traces(), " traces, ", HumanBytes(d.bytes_used()),
+                  " of ", HumanBytes(d.max_bytes()), "\n");
+  if (!d.last_error().empty()) {
+    absl::StrAppend(&out, "disk error: ", d.last_error(), "\n");
+  }
+  absl::StrAppend(&out, "\nprobes (", s.probes_size(), "):\n");
+  if (s.probes().empty()) {
+    out += "  none connected\n";
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    rows.push_back({"  PID", "PROCESS", "RANK", "POD", "EVENTS", "DROPPED",
+                    "CAPTURE", "CONNECTED (UTC)"});
+    for (const auto& p : s.probes()) {
+      const v1::Hello& h = p.hello();
+      const uint64_t dropped = p.drops().events_dropped_buffer_full() +
+                               p.drops().events_dropped_send() +
+                               p.drops().cupti_records_dropped();
+      std::string pod = h.pod_name().empty()
+                            ? h.hostname()
+                            : (h.pod_namespace().empty()
+                                   ? h.pod_name()
+                                   : h.pod_namespace() + "/" + h.pod_name());
+      rows.push_back({absl::StrCat("  ", h.pid()), h.process_name(),
+                      h.rank() >= 0 ? absl::StrCat(h.rank()) : "-",
+                      pod.empty() ? "-" : pod,
+                      absl::StrCat(p.events_received()),
+                      absl::StrCat(dropped),
+                      p.capture_id().empty() ? "-" : p.capture_id(),
+                      UnixMs(p.connected_unix_ms())});
+    }
+    out += Table(rows);
+  }
+  absl::StrAppend(&out, "\ncaptures (", s.captures_size(), "):\n");
+  if (s.captures().empty()) {
+    out += "  none\n";
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    rows.push_back({"  CAPTURE", "ORIGIN", "CONFIG", "PIDS", "EVENTS", "STATE",
+                    "TRACE"});
+    for (const auto& c : s.captures()) {
+      rows.push_back(
+          {"  " + c.capture_id(), Origin(c.origin()), Config(c.config()),
+           Pids(c.pids()), absl::StrCat(c.events_written()),
+           !c.error().empty() ? "error: " + c.error()
+           : c.finished()     ? "finished"
+                              : "running",
+           c.trace_id().empty() ? "-" : c.trace_id()});
+    }
+    out += Table(rows);
+  }
+  return out;
+}
+
+}  // namespace vpctl
+}  // namespace vllm_profiler

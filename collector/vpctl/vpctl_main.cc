@@ -1,0 +1,249 @@
+// vpctl: command-line client of the vllm-profiler collector (TraceService
+// over gRPC), and `vpctl run` to profile a command locally.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "collector/vpctl/args.h"
+#include "collector/vpctl/format.h"
+#include "collector/vpctl/local_run.h"
+#include "collector/vpctl/trace_client.h"
+
+namespace vllm_profiler {
+namespace vpctl {
+namespace {
+
+constexpr char kUsage[] = R"(usage: vpctl [--addr HOST:PORT] COMMAND [options]
+
+Talks to a vllm-profiler collector's gRPC TraceService (default
+127.0.0.1:9470; in a cluster: kubectl port-forward pod/POD 9470).
+
+commands:
+  list                         traces on the collector
+  fetch ID [-o FILE]           download a trace (FILE ending in .gz: gzip;
+                               "-": stdout; default ID.json)
+  capture --steps N [--start-after N] [--duration-ms N] [--pids A,B]
+          [--no-shapes] [--no-gpu] [--wait] [--timeout-ms N] [-o FILE]
+                               start a capture on connected probes; --wait
+                               (implied by -o) waits for the trace
+  status                       probes, captures in progress, disk use
+  delete ID                    delete a trace
+  run [--start-step N] [--steps N] [--duration-ms N] [--no-shapes] [--no-gpu]
+      [--collector PATH] [--probe-dir DIR] [-o FILE] -- COMMAND [ARGS...]
+                               profile COMMAND locally with a private
+                               collector, then fetch and summarize the trace
+)";
+
+void PrintError(const absl::Status& s) {
+  if (absl::IsUnavailable(s)) {
+    std::fprintf(stderr, "vpctl: %s\n", std::string(s.message()).c_str());
+  } else {
+    std::fprintf(stderr, "vpctl: %s: %s\n",
+                 absl::StatusCodeToString(s.code()).c_str(),
+                 std::string(s.message()).c_str());
+  }
+}
+
+std::map<std::string, ArgSpec> Specs() {
+  std::map<std::string, ArgSpec> s;
+  s["list"];
+  s["status"];
+  s["delete"];
+  s["help"];
+  s["fetch"].value_options = {"o"};
+  s["capture"].value_options = {"steps", "start-after", "duration-ms", "pids",
+                                "timeout-ms", "o"};
+  s["capture"].bool_options = {"no-shapes", "no-gpu", "wait"};
+  s["run"].value_options = {"start-step", "steps", "duration-ms", "collector",
+                            "probe-dir", "o"};
+  s["run"].bool_options = {"no-shapes", "no-gpu", "no-summary"};
+  s["run"].allow_trailing = true;
+  return s;
+}
+
+absl::Status NeedPositional(const ParsedArgs& a, size_t n,
+                            const char* what) {
+  if (a.positional.size() != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'vpctl ", a.command, "' needs ", what));
+  }
+  return absl::OkStatus();
+}
+
+int Fetch(TraceClient& client, const std::string& id, const std::string& out) {
+  absl::StatusOr<uint64_t> bytes = client.Fetch(id, out);
+  if (!bytes.ok()) {
+    PrintError(bytes.status());
+    return 1;
+  }
+  if (out != "-") {
+    std::fprintf(stderr, "vpctl: wrote %s (%s)\n", out.c_str(),
+                 HumanBytes(*bytes).c_str());
+  }
+  return 0;
+}
+
+int Capture(TraceClient& client, const ParsedArgs& a) {
+  v1::StartCaptureRequest req;
+  v1::CaptureConfig* c = req.mutable_config();
+  absl::StatusOr<uint64_t> steps = a.GetUint("steps", 0);
+  absl::StatusOr<uint64_t> after = a.GetUint("start-after", 0);
+  absl::StatusOr<uint64_t> duration = a.GetUint("duration-ms", 0);
+  absl::StatusOr<uint64_t> timeout = a.GetUint("timeout-ms", 120000);
+  for (const auto* s : {&steps, &after, &duration, &timeout}) {
+    if (!s->ok()) {
+      PrintError(s->status());
+      return 2;
+    }
+  }
+  if (*steps == 0 && *duration == 0) {
+    std::fprintf(stderr, "vpctl: capture needs --steps N or --duration-ms N\n");
+    return 2;
+  }
+  c->set_num_steps(static_cast<uint32_t>(*steps));
+  c->set_start_after_steps(static_cast<uint32_t>(*after));
+  c->set_duration_ms(static_cast<uint32_t>(*duration));
+  c->set_record_shapes(!a.Has("no-shapes"));
+  c->set_gpu_activity(!a.Has("no-gpu"));
+  c->set_cpu_ops(true);
+  if (a.Has("pids")) {
+    for (absl::string_view p :
+         absl::StrSplit(a.Get("pids"), ',', absl::SkipEmpty())) {
+      int64_t pid;
+      if (!absl::SimpleAtoi(p, &pid) || pid <= 0) {
+        std::fprintf(stderr, "vpctl: --pids: '%s' is not a pid\n",
+                     std::string(p).c_str());
+        return 2;
+      }
+      req.add_pids(pid);
+    }
+  }
+  const bool wait = a.Has("wait") || a.Has("o");
+  req.set_wait(wait);
+  req.set_timeout_ms(static_cast<uint32_t>(*timeout));
+  absl::StatusOr<v1::StartCaptureResponse> r = client.StartCapture(
+      req, wait ? absl::Milliseconds(*timeout) + absl::Seconds(10)
+                : absl::Seconds(10));
+  if (!r.ok()) {
+    PrintError(r.status());
+    return 1;
+  }
+  std::printf("capture %s started on pids %s\n", r->capture_id().c_str(),
+              absl::StrJoin(r->pids(), ",").c_str());
+  if (!wait) {
+    std::printf("see `vpctl list` for the trace once it is written\n");
+    return 0;
+  }
+  if (!r->has_trace() || r->trace().id().empty()) {
+    std::fprintf(stderr, "vpctl: the trace was not ready within %llu ms\n",
+                 static_cast<unsigned long long>(*timeout));
+    return 1;
+  }
+  std::printf("trace %s\n", FormatTraceInfo(r->trace()).c_str());
+  if (a.Has("o")) return Fetch(client, r->trace().id(), a.Get("o"));
+  return 0;
+}
+
+int Run(const ParsedArgs& a) {
+  LocalRunOptions o;
+  o.command = a.trailing;
+  o.collector = a.Get("collector");
+  o.probe_dir = a.Get("probe-dir");
+  o.output = a.Get("o");
+  o.print_summary = !a.Has("no-summary");
+  for (const auto& [flag, env] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"start-step", "VLLM_PROFILER_START_STEP"},
+           {"steps", "VLLM_PROFILER_NUM_STEPS"},
+           {"duration-ms", "VLLM_PROFILER_DURATION_MS"}}) {
+    absl::StatusOr<uint64_t> v = a.GetUint(flag, 0);
+    if (!v.ok()) {
+      PrintError(v.status());
+      return 2;
+    }
+    if (a.Has(flag)) o.env.emplace_back(env, std::to_string(*v));
+  }
+  if (a.Has("no-shapes")) o.env.emplace_back("VLLM_PROFILER_RECORD_SHAPES", "0");
+  if (a.Has("no-gpu")) o.env.emplace_back("VLLM_PROFILER_GPU", "0");
+  return RunLocal(o);
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  absl::StatusOr<ParsedArgs> parsed = ParseArgs(args, Specs());
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "vpctl: %s\n\n%s",
+                 std::string(parsed.status().message()).c_str(), kUsage);
+    return 2;
+  }
+  const ParsedArgs& a = *parsed;
+  if (a.command.empty() || a.command == "help" || a.Has("help")) {
+    std::printf("%s", kUsage);
+    return a.command.empty() && !a.Has("help") ? 2 : 0;
+  }
+  if (a.command == "run") return Run(a);
+
+  TraceClient client(TraceClient::Options{a.Get("addr", "127.0.0.1:9470"),
+                                          absl::Seconds(10)});
+  if (a.command == "list") {
+    absl::StatusOr<v1::ListTracesResponse> r = client.List();
+    if (!r.ok()) {
+      PrintError(r.status());
+      return 1;
+    }
+    std::printf("%s", FormatTraceList(*r).c_str());
+    return 0;
+  }
+  if (a.command == "status") {
+    absl::StatusOr<v1::GetStatusResponse> r = client.Status();
+    if (!r.ok()) {
+      PrintError(r.status());
+      return 1;
+    }
+    std::printf("%s", FormatStatus(*r).c_str());
+    return 0;
+  }
+  if (a.command == "fetch") {
+    if (absl::Status s = NeedPositional(a, 1, "a trace ID"); !s.ok()) {
+      PrintError(s);
+      return 2;
+    }
+    const std::string& id = a.positional[0];
+    return Fetch(client, id, a.Get("o", id + ".json"));
+  }
+  if (a.command == "delete") {
+    if (absl::Status s = NeedPositional(a, 1, "a trace ID"); !s.ok()) {
+      PrintError(s);
+      return 2;
+    }
+    absl::Status s = client.Delete(a.positional[0]);
+    if (!s.ok()) {
+      PrintError(s);
+      return 1;
+    }
+    std::printf("deleted %s\n", a.positional[0].c_str());
+    return 0;
+  }
+  if (a.command == "capture") {
+    if (absl::Status s = NeedPositional(a, 0, "no positional arguments");
+        !s.ok()) {
+      PrintError(s);
+      return 2;
+    }
+    return Capture(client, a);
+  }
+  std::fprintf(stderr, "%s", kUsage);
+  return 2;
+}
+
+}  // namespace
+}  // namespace vpctl
+}  // namespace vllm_profiler
+
+int main(int argc, char** argv) {
+  return vllm_profiler::vpctl::Main(argc, argv);
+}
