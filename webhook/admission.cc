@@ -335,21 +335,25 @@ AdmissionResult BadRequest(std::string reason, std::string message) {
   return r;
 }
 
-// Fills r->body with the AdmissionReview response.
+// Fills r->body with the AdmissionReview response. Written by hand rather
+// than through nlohmann::json: the base64 patch is most of the bytes and
+// needs no escaping, and the serializer's UTF-8 checking of every byte was
+// a fifth of the request's CPU time.
 void Respond(AdmissionResult* r) {
-  json resp = json::object();
-  resp["uid"] = r->uid;
-  resp["allowed"] = true;
+  std::string& out = r->body;
+  out.clear();
+  out.reserve(160 + r->patch.size() * 4 / 3);
+  absl::StrAppend(&out, "{\"apiVersion\":\"", kApiVersion,
+                  "\",\"kind\":\"AdmissionReview\",\"response\":{\"uid\":",
+                  Dump(json(r->uid)), ",\"allowed\":true");
   if (!r->patch.empty()) {
-    resp["patchType"] = "JSONPatch";
-    resp["patch"] = absl::Base64Escape(r->patch);
+    absl::StrAppend(&out, ",\"patchType\":\"JSONPatch\",\"patch\":\"",
+                    absl::Base64Escape(r->patch), "\"");
   }
-  if (!r->warnings.empty()) resp["warnings"] = r->warnings;
-  json review = json::object();
-  review["apiVersion"] = kApiVersion;
-  review["kind"] = "AdmissionReview";
-  review["response"] = std::move(resp);
-  r->body = Dump(review);
+  if (!r->warnings.empty()) {
+    absl::StrAppend(&out, ",\"warnings\":", Dump(json(r->warnings)));
+  }
+  out += "}}";
 }
 
 }  // namespace
