@@ -400,8 +400,16 @@ int RunLocal(const LocalRunOptions& options) {
         keep_tmp = true;
         continue;
       }
-      std::printf("vpctl: trace written to %s (%s)\n", out.c_str(),
-                  FormatTraceInfo(t).c_str());
+      std::printf("vpctl: trace written to %s (%s, %llu events, %d "
+                  "process(es), %s)\n",
+                  out.c_str(), HumanBytes(*bytes).c_str(),
+                  static_cast<unsigned long long>(t.num_events()),
+                  t.pids_size(),
+                  t.complete() ? "complete"
+                               : ("INCOMPLETE" + (t.error().empty()
+                                                      ? std::string()
+                                                      : ": " + t.error()))
+                                     .c_str());
       std::printf(
           "  open it in https://ui.perfetto.dev (\"Open trace file\") or "
           "chrome://tracing (\"Load\")\n");
