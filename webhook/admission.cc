@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
@@ -237,25 +238,31 @@ json EnvField(const std::string& name, const std::string& field_path) {
   return e;
 }
 
-json AddOp(std::string path, json value) {
-  json op = json::object();
-  op["op"] = "add";
-  op["path"] = std::move(path);
-  op["value"] = std::move(value);
-  return op;
+// One serialised "add" operation; `value` is already JSON.
+std::string AddOpRaw(const std::string& path, absl::string_view value) {
+  return absl::StrCat("{\"op\":\"add\",\"path\":", Dump(json(path)),
+                      ",\"value\":", value, "}");
 }
 
-// Appends `items` to the array at `path` of `parent[key]`: one "add .../-"
-// per item when the array exists, else one "add" creating it. Never
-// replaces the user's array.
+std::string AddOp(const std::string& path, const json& value) {
+  return AddOpRaw(path, Dump(value));
+}
+
+// Appends serialised `items` to the array at `path`: one "add .../-" per
+// item when the array exists, else one "add" creating it. Never replaces
+// the user's array.
 void AppendAll(const json* existing, const std::string& path,
-               const std::vector<json>& items, json* ops) {
+               const std::vector<std::string>& items,
+               std::vector<std::string>* ops) {
   if (items.empty()) return;
   if (existing == nullptr) {
-    ops->push_back(AddOp(path, json(items)));
+    ops->push_back(
+        AddOpRaw(path, absl::StrCat("[", absl::StrJoin(items, ","), "]")));
     return;
   }
-  for (const json& item : items) ops->push_back(AddOp(path + "/-", item));
+  for (const std::string& item : items) {
+    ops->push_back(AddOpRaw(path + "/-", item));
+  }
 }
 
 bool HasName(const json* array, const std::string& name) {
@@ -376,7 +383,92 @@ std::string EscapeJsonPointer(absl::string_view token) {
   return absl::StrReplaceAll(token, {{"~", "~0"}, {"/", "~1"}});
 }
 
-Admitter::Admitter(InjectionConfig config) : config_(std::move(config)) {}
+struct Admitter::Fragments {
+  struct Variant {
+    std::vector<std::string> volumes;
+    std::vector<std::string> init_containers;
+    std::string collector;
+  };
+  // [0] regular pods, [1] hostNetwork pods.
+  Variant variant[2];
+  // The probe volume's mount in an application container.
+  std::string app_mount;
+};
+
+namespace {
+
+Admitter::Fragments::Variant BuildVariant(const InjectionConfig& config,
+                                          bool host_network) {
+  const std::string& dir = config.inject_env_value;
+  Admitter::Fragments::Variant v;
+  v.volumes = {Dump(EmptyDir(kProbeVolume, config.probe_volume_size_limit)),
+               Dump(EmptyDir(kTraceVolume, config.trace_volume_size_limit))};
+
+  json init = json::object();
+  init["name"] = kInitContainer;
+  init["image"] = config.probe_image;
+  init["imagePullPolicy"] = config.image_pull_policy;
+  json cmd = json::array();
+  for (const std::string& a : config.probe_init_command) {
+    cmd.push_back(absl::StrReplaceAll(a, {{"{dir}", dir}}));
+  }
+  init["command"] = std::move(cmd);
+  init["volumeMounts"] = json::array({Mount(kProbeVolume, dir, false)});
+  init["resources"] = Resources(config.init_resources);
+  init["securityContext"] = RestrictedSecurityContext(config.run_as_user);
+  init["terminationMessagePolicy"] = "FallbackToLogsOnError";
+
+  // hostNetwork pods share the node's loopback: fixed ports would collide
+  // between pods, so the collector picks free ones (see its port file).
+  const std::string port_file = dir + "/collector-ports.json";
+  const int grpc_port = host_network ? 0 : config.collector_grpc_port;
+  const int http_port = host_network ? 0 : config.collector_http_port;
+  json collector = json::object();
+  collector["name"] = kCollectorContainer;
+  collector["image"] = config.collector_image;
+  collector["imagePullPolicy"] = config.image_pull_policy;
+  collector["args"] = json::array({
+      absl::StrCat("--probe_socket=", dir, "/collector.sock"),
+      absl::StrCat("--grpc_address=127.0.0.1:", grpc_port),
+      absl::StrCat("--http_address=127.0.0.1:", http_port),
+      absl::StrCat("--trace_dir=", kTraceDir),
+      absl::StrCat("--max_traces=", config.collector_max_traces),
+      absl::StrCat("--max_trace_bytes=", config.collector_max_trace_bytes),
+      absl::StrCat("--port_file=", port_file),
+  });
+  if (config.native_sidecar) collector["restartPolicy"] = "Always";
+  collector["volumeMounts"] = json::array(
+      {Mount(kProbeVolume, dir, false), Mount(kTraceVolume, kTraceDir, false)});
+  json probe_cmd = json::array();
+  for (const std::string& a : config.collector_readiness_command) {
+    probe_cmd.push_back(absl::StrReplaceAll(a, {{"{port_file}", port_file}}));
+  }
+  collector["readinessProbe"]["exec"]["command"] = std::move(probe_cmd);
+  collector["readinessProbe"]["periodSeconds"] = 10;
+  collector["readinessProbe"]["timeoutSeconds"] = 2;
+  collector["readinessProbe"]["failureThreshold"] = 3;
+  collector["resources"] = Resources(config.collector_resources);
+  collector["securityContext"] = RestrictedSecurityContext(config.run_as_user);
+  collector["terminationMessagePolicy"] = "FallbackToLogsOnError";
+
+  v.init_containers = {Dump(init)};
+  v.collector = Dump(collector);
+  if (config.native_sidecar) v.init_containers.push_back(v.collector);
+  return v;
+}
+
+}  // namespace
+
+Admitter::Admitter(InjectionConfig config) : config_(std::move(config)) {
+  auto f = std::make_unique<Fragments>();
+  f->variant[0] = BuildVariant(config_, /*host_network=*/false);
+  f->variant[1] = BuildVariant(config_, /*host_network=*/true);
+  f->app_mount =
+      Dump(Mount(kProbeVolume, config_.inject_env_value, /*read_only=*/true));
+  fragments_ = std::move(f);
+}
+
+Admitter::~Admitter() = default;
 
 AdmissionResult Admitter::Review(absl::string_view body) const {
   const json review = json::parse(body.begin(), body.end(), nullptr,
@@ -567,7 +659,7 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
     probe_env.emplace_back(s.env, absl::StrCat(n));
   }
 
-  json ops = json::array();
+  std::vector<std::string> ops;
   std::vector<std::string> injected;
   for (size_t i : targets) {
     const json& c = (*pod.containers)[i];
@@ -597,7 +689,7 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
         names.insert(std::move(n));
       }
     }
-    std::vector<json> new_env;
+    std::vector<std::string> new_env;
     if (path_index >= 0) {
       const json& entry = (*env)[path_index];
       if (Member(entry, "valueFrom") != nullptr) {
@@ -614,34 +706,38 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       }
       if (!present) {
         ops.push_back(AddOp(absl::StrCat(base, "/env/", path_index, "/value"),
-                            old.empty() ? dir : absl::StrCat(dir, ":", old)));
+                            json(old.empty() ? dir
+                                             : absl::StrCat(dir, ":", old))));
       }
     } else {
       // A PYTHONPATH from envFrom is kept through $(VAR) expansion; an
       // undefined reference stays literal, which Python ignores as a
       // missing folder.
-      new_env.push_back(EnvLiteral(
+      new_env.push_back(Dump(EnvLiteral(
           config_.inject_env_name,
           Member(c, "envFrom") != nullptr
               ? absl::StrCat(dir, ":$(", config_.inject_env_name, ")")
-              : dir));
+              : dir)));
     }
     for (const auto& [name, value] : probe_env) {
-      if (names.count(name) == 0) new_env.push_back(EnvLiteral(name, value));
+      if (names.count(name) == 0) {
+        new_env.push_back(Dump(EnvLiteral(name, value)));
+      }
     }
     const std::pair<const char*, const char*> kIdentity[] = {
         {"POD_NAME", "metadata.name"},
         {"POD_NAMESPACE", "metadata.namespace"},
         {"NODE_NAME", "spec.nodeName"}};
     for (const auto& [name, field] : kIdentity) {
-      if (names.count(name) == 0) new_env.push_back(EnvField(name, field));
+      if (names.count(name) == 0) {
+        new_env.push_back(Dump(EnvField(name, field)));
+      }
     }
     if (names.count("CONTAINER_NAME") == 0) {
-      new_env.push_back(EnvLiteral("CONTAINER_NAME", cname));
+      new_env.push_back(Dump(EnvLiteral("CONTAINER_NAME", cname)));
     }
     AppendAll(env, base + "/env", new_env, &ops);
-    AppendAll(mounts, base + "/volumeMounts",
-              {Mount(kProbeVolume, dir, /*read_only=*/true)}, &ops);
+    AppendAll(mounts, base + "/volumeMounts", {fragments_->app_mount}, &ops);
     injected.push_back(cname);
   }
   if (injected.empty()) {
@@ -653,65 +749,15 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
   }
 
   // --- Pod-level additions: volumes, init container, collector. ---
-  json pod_ops = json::array();
-  AppendAll(pod.volumes, "/spec/volumes",
-            {EmptyDir(kProbeVolume, config_.probe_volume_size_limit),
-             EmptyDir(kTraceVolume, config_.trace_volume_size_limit)},
+  const Fragments::Variant& f = fragments_->variant[pod.host_network ? 1 : 0];
+  std::vector<std::string> pod_ops;
+  pod_ops.reserve(ops.size() + 8);
+  AppendAll(pod.volumes, "/spec/volumes", f.volumes, &pod_ops);
+  AppendAll(pod.init_containers, "/spec/initContainers", f.init_containers,
             &pod_ops);
-
-  json init = json::object();
-  init["name"] = kInitContainer;
-  init["image"] = config_.probe_image;
-  init["imagePullPolicy"] = config_.image_pull_policy;
-  json cmd = json::array();
-  for (const std::string& a : config_.probe_init_command) {
-    cmd.push_back(absl::StrReplaceAll(a, {{"{dir}", dir}}));
-  }
-  init["command"] = std::move(cmd);
-  init["volumeMounts"] = json::array({Mount(kProbeVolume, dir, false)});
-  init["resources"] = Resources(config_.init_resources);
-  init["securityContext"] = RestrictedSecurityContext(config_.run_as_user);
-  init["terminationMessagePolicy"] = "FallbackToLogsOnError";
-
-  // hostNetwork pods share the node's loopback: fixed ports would collide
-  // between pods, so the collector picks free ones (see its port file).
-  const std::string port_file = dir + "/collector-ports.json";
-  const int grpc_port = pod.host_network ? 0 : config_.collector_grpc_port;
-  const int http_port = pod.host_network ? 0 : config_.collector_http_port;
-  json collector = json::object();
-  collector["name"] = kCollectorContainer;
-  collector["image"] = config_.collector_image;
-  collector["imagePullPolicy"] = config_.image_pull_policy;
-  collector["args"] = json::array({
-      absl::StrCat("--probe_socket=", dir, "/collector.sock"),
-      absl::StrCat("--grpc_address=127.0.0.1:", grpc_port),
-      absl::StrCat("--http_address=127.0.0.1:", http_port),
-      absl::StrCat("--trace_dir=", kTraceDir),
-      absl::StrCat("--max_traces=", config_.collector_max_traces),
-      absl::StrCat("--max_trace_bytes=", config_.collector_max_trace_bytes),
-      absl::StrCat("--port_file=", port_file),
-  });
-  if (config_.native_sidecar) collector["restartPolicy"] = "Always";
-  collector["volumeMounts"] = json::array(
-      {Mount(kProbeVolume, dir, false), Mount(kTraceVolume, kTraceDir, false)});
-  json probe_cmd = json::array();
-  for (const std::string& a : config_.collector_readiness_command) {
-    probe_cmd.push_back(absl::StrReplaceAll(a, {{"{port_file}", port_file}}));
-  }
-  collector["readinessProbe"]["exec"]["command"] = std::move(probe_cmd);
-  collector["readinessProbe"]["periodSeconds"] = 10;
-  collector["readinessProbe"]["timeoutSeconds"] = 2;
-  collector["readinessProbe"]["failureThreshold"] = 3;
-  collector["resources"] = Resources(config_.collector_resources);
-  collector["securityContext"] = RestrictedSecurityContext(config_.run_as_user);
-  collector["terminationMessagePolicy"] = "FallbackToLogsOnError";
-
-  std::vector<json> inits = {init};
-  if (config_.native_sidecar) inits.push_back(collector);
-  AppendAll(pod.init_containers, "/spec/initContainers", inits, &pod_ops);
-  for (json& op : ops) pod_ops.push_back(std::move(op));
+  for (std::string& op : ops) pod_ops.push_back(std::move(op));
   if (!config_.native_sidecar) {
-    pod_ops.push_back(AddOp("/spec/containers/-", collector));
+    pod_ops.push_back(AddOpRaw("/spec/containers/-", f.collector));
   }
 
   // --- Annotations. ---
@@ -734,14 +780,14 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
   if (pod.annotations == nullptr) {
     json all = json::object();
     for (const auto& [k, v] : annotations) all[k] = v;
-    pod_ops.push_back(AddOp("/metadata/annotations", std::move(all)));
+    pod_ops.push_back(AddOp("/metadata/annotations", all));
   } else {
     for (const auto& [k, v] : annotations) {
       pod_ops.push_back(
-          AddOp("/metadata/annotations/" + EscapeJsonPointer(k), v));
+          AddOp("/metadata/annotations/" + EscapeJsonPointer(k), json(v)));
     }
   }
-  r.patch = Dump(pod_ops);
+  r.patch = absl::StrCat("[", absl::StrJoin(pod_ops, ","), "]");
   r.outcome = Outcome::kInjected;
   r.reason = "injected";
   Respond(&r);

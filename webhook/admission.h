@@ -14,6 +14,7 @@
 #ifndef VLLM_PROFILER_WEBHOOK_ADMISSION_H_
 #define VLLM_PROFILER_WEBHOOK_ADMISSION_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,7 @@ struct AdmissionResult {
 class Admitter {
  public:
   explicit Admitter(InjectionConfig config);
+  ~Admitter();
   Admitter(const Admitter&) = delete;
   Admitter& operator=(const Admitter&) = delete;
 
@@ -79,8 +81,14 @@ class Admitter {
 
   const InjectionConfig& config() const { return config_; }
 
+  // The injected volumes and containers depend only on the configuration
+  // (and hostNetwork): serialised once at construction, copied into each
+  // patch. Defined in admission.cc.
+  struct Fragments;
+
  private:
   const InjectionConfig config_;
+  std::unique_ptr<const Fragments> fragments_;
 };
 
 // Escapes one JSON Pointer reference token (RFC 6901: "~" -> "~0",

@@ -27,10 +27,17 @@ local threads = tonumber(os.getenv("THREADS") or "1")
 local interval = rate > 0 and (threads * 1000.0 / rate) or 0
 local next_slot = nil
 
-wrk.method = "POST"
-wrk.path = "/mutate"
-wrk.body = body
-wrk.headers["Content-Type"] = "application/json"
+-- BASELINE=1: GET /healthz instead (same TLS connections and pacing, no
+-- admission work): the HTTP + TLS floor measured in the same run.
+if os.getenv("BASELINE") == "1" then
+  wrk.method = "GET"
+  wrk.path = "/healthz"
+else
+  wrk.method = "POST"
+  wrk.path = "/mutate"
+  wrk.body = body
+  wrk.headers["Content-Type"] = "application/json"
+end
 
 function delay()
   if interval == 0 then return 0 end

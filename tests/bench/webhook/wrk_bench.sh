@@ -20,14 +20,20 @@ PID=$!
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.1; done
 PORT=$(sed 's/[^0-9]//g' "$T/port")
 URL="https://127.0.0.1:$PORT"
-echo "webhook pid $PID port $PORT, $(nproc) cores; body $(wc -c < "$BODY") bytes"
+echo "webhook pid $PID port $PORT, $(nproc) cores, load average $(cut -d" " -f1-3 /proc/loadavg); body $(wc -c < "$BODY") bytes"
 # warm-up
 BODY_FILE="$BODY" RATE=0 THREADS=1 wrk -t1 -c2 -d2s -s "$HERE/paced_mutate.lua" "$URL" >/dev/null
 echo "== fixed load 1000 req/s: wrk -t2 -c16 -d${D1}s (paced)"
 BODY_FILE="$BODY" RATE=1000 THREADS=2 wrk -t2 -c16 -d"${D1}s" --latency \
   -s "$HERE/paced_mutate.lua" "$URL" | grep RESULT
+echo "== baseline GET /healthz, fixed load 1000 req/s: wrk -t2 -c16 -d${D1}s (paced)"
+BASELINE=1 BODY_FILE="$BODY" RATE=1000 THREADS=2 wrk -t2 -c16 -d"${D1}s" --latency \
+  -s "$HERE/paced_mutate.lua" "$URL" | grep RESULT
 echo "== saturation: wrk -t2 -c16 -d${D2}s"
 BODY_FILE="$BODY" RATE=0 THREADS=2 wrk -t2 -c16 -d"${D2}s" --latency \
+  -s "$HERE/paced_mutate.lua" "$URL" | grep RESULT
+echo "== baseline GET /healthz, saturation: wrk -t2 -c16 -d${D2}s"
+BASELINE=1 BODY_FILE="$BODY" RATE=0 THREADS=2 wrk -t2 -c16 -d"${D2}s" --latency \
   -s "$HERE/paced_mutate.lua" "$URL" | grep RESULT
 echo "== saturation: wrk -t1 -c4 -d${D2}s"
 BODY_FILE="$BODY" RATE=0 THREADS=1 wrk -t1 -c4 -d"${D2}s" --latency \
