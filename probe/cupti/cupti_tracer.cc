@@ -173,7 +173,9 @@ class CuptiTracer final : public GpuTracer {
     if (load_attempted_) {
       return absl::StrCat("CUPTI unavailable: ", load_status_.message());
     }
-    return "CUPTI not loaded yet (loads at the first capture)";
+    // Not loaded yet (it loads at the first capture): nothing known, and
+    // Hello.cupti_version wants "" then.
+    return "";
   }
 
   // CUPTI callbacks (process-global C functions). Nothing may escape.

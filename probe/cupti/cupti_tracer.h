@@ -12,7 +12,8 @@
 // returns UNAVAILABLE with a one-line reason (logged once per reason); when
 // another profiler holds CUPTI (torch.profiler with CUDA activity, nsys) it
 // returns FAILED_PRECONDITION "CUPTI is in use by another profiler (...)".
-// The capture goes on with CPU events in both cases.
+// The capture goes on with CPU events in both cases. Describe() is "" until
+// the first Start() tried to load libcupti.
 //
 // Ownership: the core owns the tracer (one per process). The sink passed to
 // Start() must outlive the matching Stop(). Only one CuptiTracer may be
