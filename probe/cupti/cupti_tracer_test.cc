@@ -1,10 +1,13 @@
 #include "probe/cupti/cupti_tracer.h"
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -394,6 +397,74 @@ TEST(CuptiTracerRealLibraryTest, BrokenOverrideIsTheReason) {
                                    "libcupti.so: no such file or folder"));
   unsetenv("VLLM_PROFILER_CUPTI_LIB");
   EXPECT_EQ(lines.size(), 1u);
+}
+
+}  // namespace
+}  // namespace vllm_profiler::probe
+
+namespace vllm_profiler::probe {
+namespace {
+
+// Application threads push/pop while CUPTI completes buffers on its own
+// thread and the control thread starts and stops captures (run under
+// --config=tsan too).
+TEST(CuptiTracerConcurrencyTest, PushPopBuffersAndStopRace) {
+  FakeCuptiApi::Knobs knobs;
+  knobs.gpu_clock = [] { return kGpuNow; };
+  auto owned = std::make_unique<FakeCuptiApi>(knobs);
+  FakeCuptiApi* fake = owned.get();
+  auto holder = std::make_shared<std::unique_ptr<CuptiApi>>(std::move(owned));
+  CuptiTracerOptions options;
+  options.load_api = [holder]() -> absl::StatusOr<std::unique_ptr<CuptiApi>> {
+    return std::move(*holder);
+  };
+  options.log = [](std::string_view) {};
+  options.buffer_bytes = 4096;
+  options.max_buffer_bytes = 4 * 4096;
+  auto tracer = NewCuptiTracer(std::move(options));
+  std::atomic<bool> done{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      uint64_t id = static_cast<uint64_t>(t) << 32;
+      while (!done.load()) {
+        tracer->PushExternalCorrelation(++id);
+        tracer->PushExternalCorrelation(++id);
+        tracer->PopExternalCorrelation();
+        tracer->PopExternalCorrelation();
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    auto k = Zeroed<CUpti_ActivityKernel10>(
+        CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
+    k.name = "k";
+    k.start = kGpuNow + 1;
+    k.end = kGpuNow + 2;
+    while (!done.load()) {
+      for (int i = 0; i < 10; ++i) fake->QueueRecord(k);
+      fake->DeliverQueued();
+    }
+  });
+  for (int round = 0; round < 50; ++round) {
+    RecordingGpuEventSink sink;
+    ASSERT_TRUE(tracer->Start(&sink).ok());
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    tracer->Stop();
+    // Nothing reaches a sink after its capture stopped.
+    const size_t after_stop = sink.events().size();
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    EXPECT_EQ(sink.events().size(), after_stop);
+  }
+  done.store(true);
+  for (std::thread& t : threads) t.join();
+  // Every pop matched a push of ours: CUPTI's stack is balanced.
+  int64_t depth = 0;
+  for (int64_t op : fake->log().correlation_ops) {
+    depth += op == -1 ? -1 : 1;
+    ASSERT_GE(depth, 0);
+  }
+  EXPECT_EQ(depth, 0);
 }
 
 }  // namespace
