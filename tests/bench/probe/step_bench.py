@@ -44,10 +44,15 @@ if mode == "torchprof":
     prof = tp.profile(activities=[tp.ProfilerActivity.CPU], record_shapes=True)
     prof.__enter__()
 times = []
+cpu = []
+p0 = time.process_time()
 for so in sos[warm:]:
+    c0 = time.thread_time()
     t0 = time.perf_counter()
     w.execute_model(so)
     times.append(time.perf_counter() - t0)
+    cpu.append(time.thread_time() - c0)
+proc_cpu = (time.process_time() - p0) / steps
 stop_s = 0.0
 if prof is not None:
     # The seed stops and exports inside the step function: that stall is
@@ -58,8 +63,8 @@ if prof is not None:
     prof.export_chrome_trace(tempfile.mktemp(suffix=".json"))
     stop_s = time.perf_counter() - t0
 rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"times": times, "rss0_kb": rss0, "rss1_kb": rss1,
-                  "stop_s": stop_s}))
+print(json.dumps({"times": times, "cpu": cpu, "proc_cpu": proc_cpu,
+                  "rss0_kb": rss0, "rss1_kb": rss1, "stop_s": stop_s}))
 """
 
 
@@ -106,6 +111,8 @@ def main():
     per = {m: [] for m in modes}
     rss = {m: [] for m in modes}
     stop = {m: [] for m in modes}
+    cpu = {m: [] for m in modes}
+    proc = {m: [] for m in modes}
     try:
         for _ in range(args.rounds):
             for m in modes:
@@ -113,6 +120,8 @@ def main():
                 per[m].append(r["times"])
                 rss[m].append((r["rss0_kb"], r["rss1_kb"]))
                 stop[m].append(r["stop_s"])
+                cpu[m].append(r["cpu"])
+                proc[m].append(r["proc_cpu"])
     finally:
         coll.send_signal(signal.SIGTERM)
         coll.wait(timeout=20)
@@ -121,13 +130,30 @@ def main():
            for m in modes}
     mean = {m: statistics.median(statistics.fmean(t) for t in per[m]) * 1e6
             for m in modes}
+    # CPU time of the step thread per step (immune to other processes'
+    # load) and of the whole process (includes our sender thread).
+    tcpu = {m: statistics.median(statistics.median(t) for t in cpu[m]) * 1e6
+            for m in modes}
+    pcpu = {m: statistics.median(proc[m]) * 1e6 for m in modes}
     print("steps per mode per round: %d, rounds: %d" % (args.steps, args.rounds))
-    print("%-10s %12s %12s %14s %14s" % ("mode", "median_us", "mean_us",
-                                          "peak_rss_MiB", "rss_added_MiB"))
+    print("%-10s %10s %10s %12s %12s %13s %13s" % (
+        "mode", "wall_med", "wall_mean", "thread_cpu", "proc_cpu",
+        "peak_rss_MiB", "rss_add_MiB"))
     for m in modes:
         r0 = statistics.median(a for a, _ in rss[m]) / 1024
         r1 = statistics.median(b for _, b in rss[m]) / 1024
-        print("%-10s %12.1f %12.1f %14.1f %14.1f" % (m, med[m], mean[m], r1, r1 - r0))
+        print("%-10s %10.1f %10.1f %12.1f %12.1f %13.1f %13.1f" % (
+            m, med[m], mean[m], tcpu[m], pcpu[m], r1, r1 - r0))
+    print("(us per step; wall = median step wall time, thread_cpu = median "
+          "CPU of the step thread, proc_cpu = process CPU per step incl. the "
+          "probe's sender thread)")
+    cidle = 100.0 * (tcpu["idle"] - tcpu["none"]) / tcpu["none"]
+    print("CPU: not capturing vs no probe: %+.2f%% (target < 1%%)" % cidle)
+    c_ours = pcpu["probe"] - pcpu["none"]
+    c_theirs = pcpu["torchprof"] - pcpu["none"]
+    print("CPU added per step while capturing (process): ours %.1f us, "
+          "torch.profiler %.1f us, ratio %.2f" % (
+              c_ours, c_theirs, c_ours / c_theirs if c_theirs else float("nan")))
     idle_pct = 100.0 * (med["idle"] - med["none"]) / med["none"]
     ours = med["probe"] - med["none"]
     theirs = med["torchprof"] - med["none"]
