@@ -1,7 +1,7 @@
 """The probe with the real collector (//collector:collector): the sample
 workload under the probe ends up as Chrome trace files.
 
-usage: probe_collector_e2e_test.py PROBE_BUNDLE_TAR COLLECTOR RUN_WORKLOAD_PY
+usage: probe_collector_e2e_test.py PROBE_BUNDLE_TAR COLLECTOR RUN_WORKLOAD_PY VPCTL
 """
 import json
 import os
@@ -36,6 +36,7 @@ class ProbeWithCollectorTest(unittest.TestCase):
         self.traces = os.path.join(self.dir, "traces")
         ports = os.path.join(self.dir, "ports.json")
         self.log = open(os.path.join(self.dir, "collector.log"), "w")
+        self.ports = ports
         self.collector = subprocess.Popen(
             [os.path.abspath(ARGS["collector"]), "--probe_socket=" + self.sock,
              "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0",
@@ -46,6 +47,10 @@ class ProbeWithCollectorTest(unittest.TestCase):
                 return
             time.sleep(0.025)
         self.fail("collector did not start")
+
+    def grpc_port(self):
+        with open(self.ports) as f:
+            return json.load(f)["grpc_port"]
 
     def tearDown(self):
         self.collector.terminate()
@@ -121,7 +126,60 @@ class ProbeWithCollectorTest(unittest.TestCase):
         self._two("--fork")
 
 
+    def test_vpctl_capture_5_steps_while_running(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("VLLM_PROFILER") and k != "PYTHONPATH"}
+        env.update(PYTHONPATH=self.bundle, VLLM_PROFILER_SOCKET=self.sock,
+                   VLLM_PROFILER_START_STEP="1000000")
+        work = subprocess.Popen(
+            ["/usr/bin/python3", os.path.abspath(ARGS["workload"]), "--steps",
+             "400", "--sleep-ms", "10"], env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            out = os.path.join(self.dir, "cmd.json")
+            # The probe connects at its first step; retry until it is there.
+            for _ in range(100):
+                p = subprocess.run(
+                    [os.path.abspath(ARGS["vpctl"]), "--addr",
+                     "127.0.0.1:%d" % self.grpc_port(), "capture", "--steps",
+                     "5", "-o", out], capture_output=True, text=True,
+                    timeout=120)
+                if p.returncode == 0:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        finally:
+            work.wait(timeout=120)
+        with open(out) as f:
+            t = json.load(f)
+        ev = t["traceEvents"] if isinstance(t, dict) else t
+        steps = sorted(e["args"]["step"] for e in ev
+                       if e.get("ph") == "X" and e.get("cat") == "step")
+        self.assertEqual(len(steps), 5)
+        self.assertEqual(steps, list(range(steps[0], steps[0] + 5)))
+        self.assertTrue(any(e.get("cat") == "cpu_op" for e in ev))
+
+    def test_vpctl_run_profiles_a_command(self):
+        out = os.path.join(self.dir, "run.json")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("VLLM_PROFILER") and k != "PYTHONPATH"}
+        p = subprocess.run(
+            [os.path.abspath(ARGS["vpctl"]), "run", "--start-step", "3",
+             "--steps", "4", "--collector", os.path.abspath(ARGS["collector"]),
+             "--probe-dir", self.bundle, "-o", out, "--",
+             "/usr/bin/python3", os.path.abspath(ARGS["workload"]), "--steps",
+             "10"], env=env, capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        with open(out) as f:
+            t = json.load(f)
+        ev = t["traceEvents"] if isinstance(t, dict) else t
+        steps = sorted(e["args"]["step"] for e in ev
+                       if e.get("ph") == "X" and e.get("cat") == "step")
+        self.assertEqual(steps, [3, 4, 5, 6])
+
+
 if __name__ == "__main__":
-    ARGS["bundle"], ARGS["collector"], ARGS["workload"] = sys.argv[1:4]
-    del sys.argv[1:4]
+    (ARGS["bundle"], ARGS["collector"], ARGS["workload"],
+     ARGS["vpctl"]) = sys.argv[1:5]
+    del sys.argv[1:5]
     unittest.main(verbosity=2)
