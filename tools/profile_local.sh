@@ -31,14 +31,27 @@ tools/install_deps.sh >/dev/null
 
 BAZEL=(bazel)
 [ -n "${VP_BAZEL_OUTPUT_BASE:-}" ] && BAZEL+=(--output_base="$VP_BAZEL_OUTPUT_BASE")
-echo "== building the probe bundle and the collector"
+echo "== building the probe bundle, the collector and vpctl"
 "${BAZEL[@]}" build --jobs="${VP_JOBS:-2}" //probe:probe_bundle //collector:collector >/dev/null 2>&1 || {
   "${BAZEL[@]}" build --jobs="${VP_JOBS:-2}" //probe:probe_bundle //collector:collector; exit 1; }
+HAVE_VPCTL=0
+"${BAZEL[@]}" build --jobs="${VP_JOBS:-2}" //collector/vpctl:vpctl >/dev/null 2>&1 && HAVE_VPCTL=1
 BIN=$("${BAZEL[@]}" info bazel-bin 2>/dev/null)
 
 rm -rf "$OUT" && mkdir -p "$OUT/profiler" "$OUT/traces"
 # The probe folder, as the init container lays it out in /home/vllm/profiler.
 tar -xf "$BIN/probe/probe_bundle.tar" -C "$OUT/profiler"
+
+if [ "$HAVE_VPCTL" = 1 ] && [ -z "${VP_NO_VPCTL:-}" ]; then
+  # `vpctl run` injects the probe the webhook's way (PYTHONPATH +
+  # VLLM_PROFILER_*), runs a private collector, fetches and summarizes.
+  echo "== vpctl run: sample workload, $STEPS steps, capture steps $START..$((START + NUM - 1))"
+  exec "$BIN/collector/vpctl/vpctl" run --start-step "$START" --steps "$NUM" \
+    --collector "$BIN/collector/collector" --probe-dir "$OUT/profiler" \
+    -o "$OUT/trace.json" -- \
+    /usr/bin/python3 "$ROOT/tests/sample_workload/run_workload.py" --steps "$STEPS" "${EXTRA[@]}"
+fi
+# Fallback without vpctl: the same flow by hand.
 SOCK="$OUT/collector.sock"
 if [ ${#SOCK} -gt 100 ]; then SOCK=$(mktemp -u /tmp/vp-XXXXXX.sock); fi
 
