@@ -202,6 +202,7 @@ void ProbeRuntime::StopLocked(const CaptureSpec& spec) {
   if (listener_ != nullptr && capture_.cpu_ops) {
     listener_(0, 0, listener_user_);
   }
+  record_shapes_.store(false, std::memory_order_relaxed);
   auto msg = std::make_unique<v1::ProbeMessage>();
   v1::CaptureFinished* f = msg->mutable_capture_finished();
   f->set_capture_id(spec.capture_id);

@@ -159,6 +159,18 @@ TEST_F(CuptiLoaderTest, RealLibcuptiLoadsWithoutADriver) {
   EXPECT_EQ((*api)->DeviceGetCount(&count), CUDA_ERROR_NOT_INITIALIZED);
   EXPECT_EQ((*api)->ResultString(CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED),
             "CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED");
+  // What works without a driver: the callback name tables the converter
+  // uses for API records, and the activity clock.
+  EXPECT_STREQ((*api)->CallbackName(
+                   CUPTI_CB_DOMAIN_RUNTIME_API,
+                   CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000),
+               "cudaLaunchKernel_v7000");
+  EXPECT_STREQ((*api)->CallbackName(CUPTI_CB_DOMAIN_DRIVER_API,
+                                    CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel),
+               "cuLaunchKernel");
+  uint64_t ts = 0;
+  EXPECT_EQ((*api)->GetTimestamp(&ts), CUPTI_SUCCESS);
+  EXPECT_GT(ts, 0u);
 }
 
 }  // namespace

@@ -1,0 +1,63 @@
+/* The public header compiles as C and the C ABI behaves as documented when
+ * no collector is there: nothing captured until asked, a requested capture
+ * starts at the next step and runs for its steps, nothing blocks. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vllm_profiler/probe.h"
+
+#define CHECK(c)                                              \
+  do {                                                        \
+    if (!(c)) {                                               \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,   \
+              __LINE__, #c);                                  \
+      return 1;                                               \
+    }                                                         \
+  } while (0)
+
+int main(void) {
+  setenv("VLLM_PROFILER_SOCKET", "/nonexistent/vllm-profiler-test.sock", 1);
+  setenv("VLLM_PROFILER_START_STEP", "1000000", 1);
+  setenv("VLLM_PROFILER_GPU", "0", 1);
+  setenv("VLLM_PROFILER_LOG", "quiet", 1);
+  CHECK(strcmp(vp_version(), "0.1.0") == 0);
+  CHECK(vp_abi_version() == VP_ABI_VERSION);
+  CHECK(vp_is_capturing() == 0);
+  CHECK(vp_op_begin("aten::mm", -1, NULL, 0) == 0); /* Before any step. */
+  CHECK(vp_init("c_api_test", NULL, NULL) == 0);
+  CHECK(vp_step_begin() == 1);
+  CHECK(vp_is_capturing() == 0);
+  CHECK(vp_op_begin("aten::mm", -1, NULL, 0) == 0);
+  vp_step_end();
+  CHECK(vp_request_capture(2, 0, 1) == 0);
+  CHECK(vp_request_capture(2, 0, 1) == -1); /* One pending at a time. */
+  for (int i = 0; i < 4; ++i) {
+    int64_t step = vp_step_begin();
+    CHECK(step == 2 + i);
+    int capturing = vp_is_capturing();
+    CHECK(capturing == (step == 2 || step == 3));
+    CHECK(vp_record_shapes() == (capturing ? 1 : 0));
+    int64_t dims[2] = {2, 3};
+    vp_tensor_meta in[1] = {{dims, 2, "float"}};
+    uint64_t id = vp_op_begin("aten::mm", 5, in, 1);
+    CHECK((id != 0) == (capturing != 0));
+    vp_step_annotate(1, 2, 0, 1);
+    vp_counter("c", 1.0);
+    vp_instant("i");
+    vp_set_thread_name("main");
+    vp_op_end(id);
+    vp_step_end();
+  }
+  vp_stats st;
+  vp_get_stats(&st);
+  CHECK(st.enabled == 1);
+  CHECK(st.captures_started == 1);
+  CHECK(st.captures_finished == 1);
+  CHECK(st.connected == 0);
+  vp_shutdown(2000);
+  vp_shutdown(2000); /* Twice is fine. */
+  CHECK(vp_step_begin() == 0); /* After shutdown: inert. */
+  printf("PASS\n");
+  return 0;
+}
