@@ -78,13 +78,24 @@ class ArgsScope {
     if (open_) w_->EndObject();
   }
   TraceWriter* Key(absl::string_view key) {
+    Open();
+    w_->Key(key);
+    return w_;
+  }
+  template <size_t N>
+  TraceWriter* Key(const char (&key)[N]) {
+    Open();
+    w_->Key(key);
+    return w_;
+  }
+
+ private:
+  void Open() {
     if (!open_) {
       w_->Key("args");
       w_->BeginObject();
       open_ = true;
     }
-    w_->Key(key);
-    return w_;
   }
 
  private:
@@ -322,13 +333,13 @@ void Capture::WriteFlowLocked(char phase, uint64_t id, const char* cat,
   TraceWriter* w = writer_.get();
   w->BeginEvent();
   w->Key("ph");
-  w->String(absl::string_view(&phase, 1));
+  w->SafeString(absl::string_view(&phase, 1));
   w->Key("id");
   w->Uint(id);
   w->Key("cat");
-  w->String(cat);
+  w->SafeString(cat);
   w->Key("name");
-  w->String(cat);
+  w->SafeString(cat);
   w->Key("pid");
   w->Int(pid);
   w->Key("tid");
@@ -403,7 +414,7 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
   if (e.category_id() != 0) {
     w->String(stream.String(e.category_id()));
   } else {
-    w->String(Category(kind));
+    w->SafeString(Category(kind));
   }
   w->Key("name");
   if (!name.empty()) {
@@ -411,7 +422,7 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
   } else if (kind == v1::EVENT_KIND_STEP) {
     w->String(absl::StrCat("ProfilerStep#", e.step()));
   } else {
-    w->String(Category(kind));
+    w->SafeString(Category(kind));
   }
   w->Key("pid");
   w->Int(p.pid);
@@ -510,9 +521,9 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
       case v1::Event::kMemcpyInfo: {
         const v1::MemcpyInfo& m = e.memcpy_info();
         args.Key("bytes")->Uint(m.bytes());
-        args.Key("copy kind")->String(CopyKindName(m.copy_kind()));
-        args.Key("src kind")->String(MemoryKindName(m.src_kind()));
-        args.Key("dst kind")->String(MemoryKindName(m.dst_kind()));
+        args.Key("copy kind")->SafeString(CopyKindName(m.copy_kind()));
+        args.Key("src kind")->SafeString(MemoryKindName(m.src_kind()));
+        args.Key("dst kind")->SafeString(MemoryKindName(m.dst_kind()));
         args.Key("src device")->Uint(m.src_device());
         args.Key("dst device")->Uint(m.dst_device());
         break;
@@ -521,7 +532,7 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
         const v1::MemsetInfo& m = e.memset_info();
         args.Key("bytes")->Uint(m.bytes());
         args.Key("value")->Uint(m.value());
-        args.Key("memory kind")->String(MemoryKindName(m.memory_kind()));
+        args.Key("memory kind")->SafeString(MemoryKindName(m.memory_kind()));
         break;
       }
       case v1::Event::GPU_NOT_SET:
@@ -667,7 +678,7 @@ void Capture::WriteMetadataLocked() {
   w->Key("capture_id");
   w->String(id_);
   w->Key("origin");
-  w->String(OriginName(origin_));
+  w->SafeString(OriginName(origin_));
   w->Key("config");
   WriteConfig(w, config_);
   w->Key("base_time_unix_ns");

@@ -45,6 +45,18 @@ size_t Utf8SequenceLength(const unsigned char* p, size_t left) {
   return 0;
 }
 
+// SWAR test: does any byte of `w` need escaping (< 0x20, '"', '\\',
+// >= 0x7f)?
+inline bool WordNeedsEscape(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  auto has_zero = [](uint64_t x) { return (x - kOnes) & ~x & kHigh; };
+  const uint64_t less_than_space = (w - kOnes * 0x20) & ~w & kHigh;
+  return (less_than_space | has_zero(w ^ (kOnes * '"')) |
+          has_zero(w ^ (kOnes * '\\')) | has_zero(w ^ (kOnes * 0x7f)) |
+          (w & kHigh)) != 0;
+}
+
 // Escapes `s` into `out` (which has room for 6 * s.size() bytes); returns
 // the end.
 char* EscapeInto(absl::string_view s, char* out) {
@@ -52,6 +64,12 @@ char* EscapeInto(absl::string_view s, char* out) {
   const unsigned char* end = p + s.size();
   while (p < end) {
     const unsigned char* run = p;
+    while (end - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      if (WordNeedsEscape(w)) break;
+      p += 8;
+    }
     while (p < end && kSafe.safe[*p]) ++p;
     if (p != run) {
       std::memcpy(out, run, p - run);
@@ -190,6 +208,37 @@ void TraceWriter::Key(absl::string_view key) {
   buf_[pos_++] = '"';
   buf_[pos_++] = ':';
   after_key_ = true;
+}
+
+void TraceWriter::KeyLiteral(const char* key, size_t n) {
+  Ensure(n + 4);
+  char* p = buf_.get() + pos_;
+  if (need_comma_[depth_]) *p++ = ',';
+  need_comma_[depth_] = true;
+  *p++ = '"';
+  std::memcpy(p, key, n);
+  p += n;
+  *p++ = '"';
+  *p++ = ':';
+  pos_ = p - buf_.get();
+  after_key_ = true;
+}
+
+void TraceWriter::SafeString(absl::string_view value) {
+  BeforeValue();
+  if (value.size() + 2 > cap_ - pos_) Flush();
+  if (value.size() + 2 > cap_) {
+    Put('"');
+    PutRaw(value.data(), value.size());
+    Put('"');
+    return;
+  }
+  char* p = buf_.get() + pos_;
+  *p++ = '"';
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  *p++ = '"';
+  pos_ = p - buf_.get();
 }
 
 void TraceWriter::String(absl::string_view value) {

@@ -59,9 +59,21 @@ class TraceWriter {
   // keys may follow.
   void EndEvents();
 
-  // Object keys and values.
+  // Object keys and values. Keys and strings are escaped; the literal
+  // overloads (a string constant of the program) skip escaping and must only
+  // be given printable ASCII without '"' or '\\'.
   void Key(absl::string_view key);
+  template <size_t N>
+  void Key(const char (&key)[N]) {
+    KeyLiteral(key, N - 1);
+  }
   void String(absl::string_view value);
+  template <size_t N>
+  void String(const char (&value)[N]) {
+    SafeString(absl::string_view(value, N - 1));
+  }
+  // A string known to need no escaping (same rule as the literals).
+  void SafeString(absl::string_view value);
   void Int(int64_t value);
   void Uint(uint64_t value);
   // Non-finite values are written as null (JSON has no NaN).
@@ -98,6 +110,7 @@ class TraceWriter {
     if (need_comma_[depth_]) Put(',');
     need_comma_[depth_] = true;
   }
+  void KeyLiteral(const char* key, size_t n);
   void Open(char c);
   void Close(char c);
   void Ensure(size_t n) {
