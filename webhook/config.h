@@ -53,11 +53,11 @@ struct InjectionConfig {
                                                  "/opt/vllm-profiler/probe/.",
                                                  "{dir}/"};
   // argv of the collector's exec readiness probe (the collector listens on
-  // loopback only, which kubelet's httpGet/grpc probes cannot reach).
+  // loopback only, which kubelet's httpGet/grpc probes cannot reach);
+  // vp-healthcheck is //webhook:collector_healthcheck in the collector image.
   // "{port_file}" is replaced by the collector's --port_file path.
   std::vector<std::string> collector_readiness_command = {
-      "/usr/local/bin/collector", "--health_check",
-      "--port_file={port_file}"};
+      "/usr/local/bin/vp-healthcheck", "--port_file={port_file}"};
   // true: the collector is a native sidecar (init container with
   // restartPolicy: Always, Kubernetes 1.29+); false: a regular container.
   bool native_sidecar = true;
