@@ -122,7 +122,11 @@ def wait_trace(trace_dir, pid, timeout_s):
     return None, None
 
 
-def analyse(trace):
+def analyse(trace, from_step=None):
+    """Counts what the checks need. GPU time is also summed from the start
+    of step `from_step` on (the STEP event with args.step == from_step):
+    the window's first step includes CUPTI's start, an idle GPU gap that
+    torch.cuda.Event time counts and kernel time does not."""
     events = trace.get("traceEvents", [])
     threads = {}
     for e in events:
@@ -166,6 +170,13 @@ def analyse(trace):
             for v in o:
                 walk(v)
     walk(meta)
+    steady_ts = None
+    for e in xs:
+        if (e.get("cat") == "step" and from_step is not None and
+                e.get("args", {}).get("step") == from_step):
+            steady_ts = e.get("ts")
+    steady = [e for e in kernels + memcpys
+              if steady_ts is not None and e.get("ts", 0) >= steady_ts]
     top = {}
     for e in kernels:
         top[e["name"]] = top.get(e["name"], 0.0) + e.get("dur", 0.0)
@@ -180,6 +191,8 @@ def analyse(trace):
         "kernels_attributed_to_op": len(attributed),
         "kernel_us": sum(e.get("dur", 0.0) for e in kernels),
         "memcpy_us": sum(e.get("dur", 0.0) for e in memcpys),
+        "steady_from_step": from_step if steady_ts is not None else None,
+        "steady_gpu_us": sum(e.get("dur", 0.0) for e in steady),
         "cuda_runtime_calls": sum(1 for e in xs if e.get("cat") == "cuda_runtime"),
         "cpu_ops": sum(1 for e in xs if e.get("cat") == "cpu_op"),
         "steps": sum(1 for e in xs if e.get("cat") == "step"),
@@ -238,10 +251,14 @@ def main(argv=None):
         g = [res[mode]["gpu_ms"][i] for i in window]
         report[mode] = {"host_ms_mean": mean(h), "host_ms_median":
                         statistics.median(h), "gpu_ms_mean": mean(g),
-                        "gpu_ms_sum": sum(x for x in g if x is not None)}
+                        "gpu_ms_sum": sum(x for x in g if x is not None),
+                        "first_step_ms": h[0]}
     base = report["baseline"]["host_ms_mean"]
-    report["overhead_probe_pct"] = (report["probe"]["host_ms_mean"] / base - 1) * 100
-    report["overhead_torchprof_pct"] = (report["torchprof"]["host_ms_mean"] / base - 1) * 100
+    base_med = report["baseline"]["host_ms_median"]
+    for mode in ("probe", "torchprof"):
+        report["overhead_%s_pct" % mode] = (report[mode]["host_ms_mean"] / base - 1) * 100
+        report["overhead_%s_median_pct" % mode] = (
+            report[mode]["host_ms_median"] / base_med - 1) * 100
 
     path, trace = wait_trace(a.trace_dir, res["probe"]["pid"], 30)
     checks = {}
@@ -251,7 +268,7 @@ def main(argv=None):
         checks["trace_written"] = True
         report["trace_file"] = os.path.basename(path)
         report["trace_bytes"] = os.path.getsize(path)
-        t = analyse(trace)
+        t = analyse(trace, from_step=window[1] + 1)
         report["trace"] = t
         if cuda:
             checks["kernels_present"] = t["kernels"] > 0
@@ -264,8 +281,10 @@ def main(argv=None):
             frac = t["kernels_attributed_to_op"] / max(1, t["kernels"])
             report["kernels_attributed_fraction"] = frac
             checks["kernels_attributed_to_ops"] = frac >= 0.9
-            gpu_ms = report["probe"]["gpu_ms_sum"]
-            trace_ms = (t["kernel_us"] + t["memcpy_us"]) / 1e3
+            # Steady steps: the window without its first step (CUPTI start).
+            gpu_ms = sum(res["probe"]["gpu_ms"][i] for i in window[1:])
+            trace_ms = t["steady_gpu_us"] / 1e3
+            checks["steady_step_found_in_trace"] = t["steady_from_step"] is not None
             report["kernel_plus_memcpy_ms_in_trace"] = trace_ms
             report["cuda_event_ms_same_steps"] = gpu_ms
             report["trace_vs_event_ratio"] = trace_ms / gpu_ms if gpu_ms else None
@@ -286,16 +305,19 @@ def main(argv=None):
         "`tests/gpu/run_gpu_check.sh`" % (report["window"][0],
                                           report["window"][1], a.steps),
         "",
-        "| run | host ms/step (mean) | median | GPU ms/step (cuda.Event) | overhead vs baseline |",
-        "| --- | --- | --- | --- | --- |",
+        "| run | host ms/step (mean) | median | first step of window | GPU ms/step (cuda.Event) | overhead vs baseline (mean / median) |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for mode in ("baseline", "probe", "torchprof"):
         r = report[mode]
-        ov = "" if mode == "baseline" else "%+.1f%%" % report["overhead_%s_pct" % mode]
-        md.append("| %s | %.3f | %.3f | %.3f | %s |" % (
+        ov = "" if mode == "baseline" else "%+.1f%% / %+.1f%%" % (
+            report["overhead_%s_pct" % mode],
+            report["overhead_%s_median_pct" % mode])
+        md.append("| %s | %.3f | %.3f | %.3f | %.3f | %s |" % (
             {"baseline": "no profiler", "probe": "vllm-profiler probe (CUPTI)",
              "torchprof": "torch.profiler CPU+CUDA"}[mode],
-            r["host_ms_mean"], r["host_ms_median"], r["gpu_ms_mean"], ov))
+            r["host_ms_mean"], r["host_ms_median"], r["first_step_ms"],
+            r["gpu_ms_mean"], ov))
     if "trace" in report:
         t = report["trace"]
         md += ["", "Trace: %d kernels (%d with a launch flow, %d attributed to "
@@ -305,8 +327,9 @@ def main(argv=None):
                    t["memcpy_htod"], t["memcpy_dtoh"], ", ".join(t["gpu_tracks"]))]
         if "trace_vs_event_ratio" in report and report["trace_vs_event_ratio"]:
             md.append("Kernel+memcpy time in trace %.3f ms vs cuda.Event %.3f ms "
-                      "(ratio %.3f)." % (report["kernel_plus_memcpy_ms_in_trace"],
+                      "over steps %d-%d (ratio %.3f)." % (report["kernel_plus_memcpy_ms_in_trace"],
                                          report["cuda_event_ms_same_steps"],
+                                         window[1] + 1, window[-1] + 1,
                                          report["trace_vs_event_ratio"]))
     md += ["", "Checks: " + ", ".join("%s=%s" % kv for kv in checks.items())]
     with open(os.path.join(a.out, "gpu_check.md"), "w") as f:

@@ -16,6 +16,10 @@ def trace(with_flow=True, with_op=True, memcpy_on_cpu=False):
          "args": {"name": "python"}},
         {"ph": "M", "name": "thread_name", "pid": 1, "tid": GPU,
          "args": {"name": "GPU 0 stream 7"}},
+        {"ph": "X", "cat": "step", "name": "Worker.execute_model", "pid": 1,
+         "tid": 77, "ts": 0.5, "dur": 10.0, "args": {"step": 11}},
+        {"ph": "X", "cat": "step", "name": "Worker.execute_model", "pid": 1,
+         "tid": 77, "ts": 29.0, "dur": 20.0, "args": {"step": 12}},
         {"ph": "X", "cat": "cpu_op", "name": "aten::mm", "pid": 1, "tid": 77,
          "ts": 1.0, "dur": 5.0},
         {"ph": "X", "cat": "cuda_runtime", "name": "cudaLaunchKernel",
@@ -41,7 +45,7 @@ def trace(with_flow=True, with_op=True, memcpy_on_cpu=False):
 
 class AnalyseTest(unittest.TestCase):
     def test_complete_trace(self):
-        t = gpu_check.analyse(trace())
+        t = gpu_check.analyse(trace(), from_step=12)
         self.assertEqual(t["kernels"], 1)
         self.assertEqual(t["memcpys"], 2)
         self.assertEqual(t["memcpy_htod"], 1)
@@ -52,6 +56,10 @@ class AnalyseTest(unittest.TestCase):
         self.assertAlmostEqual(t["kernel_us"], 20.0)
         self.assertAlmostEqual(t["memcpy_us"], 5.0)
         self.assertEqual(t["gpu_tracks"], ["GPU 0 stream 7"])
+        self.assertEqual(t["steps"], 2)
+        # From step 12 (ts 29) on: the two copies, not the kernel at ts 4.
+        self.assertEqual(t["steady_from_step"], 12)
+        self.assertAlmostEqual(t["steady_gpu_us"], 5.0)
         self.assertEqual(t["metadata_notes"], ["cupti_version: libcupti 130001"])
 
     def test_missing_links_are_counted(self):
@@ -60,6 +68,7 @@ class AnalyseTest(unittest.TestCase):
         self.assertEqual(t["kernels_with_launch_flow"], 0)
         self.assertEqual(t["kernels_attributed_to_op"], 0)
         self.assertEqual(t["gpu_events_on_stream_tracks"], 2)
+        self.assertIsNone(t["steady_from_step"])  # No from_step given.
 
 
 if __name__ == "__main__":
