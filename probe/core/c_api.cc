@@ -27,6 +27,11 @@ std::atomic<ProbeRuntime*> g_runtime{nullptr};
 std::atomic<bool> g_disabled{false};
 std::atomic<bool> g_config_read{false};
 std::mutex g_create_mu;
+// gRPC was started in this process (a runtime exists or existed). gRPC has
+// no fork support enabled here, and using it in a child forked after that
+// aborts inside gRPC: such a child stays unprofiled instead (logged once).
+std::atomic<bool> g_grpc_started{false};
+std::atomic<bool> g_forked_after_grpc{false};
 
 struct PendingNames {
   std::string process_name, python_version, torch_version, step_name;
@@ -51,6 +56,7 @@ void AtForkChild() {
   // threads are gone, its locks may be held) and start afresh on next use.
   g_runtime.store(nullptr, std::memory_order_release);
   new (&g_create_mu) std::mutex();
+  if (g_grpc_started.load()) g_forked_after_grpc.store(true);
   Recorder::ResetThreadCacheAfterFork();
 }
 
@@ -82,6 +88,16 @@ ProbeRuntime* Runtime() {
   if (r != nullptr) return r;
   const ProbeConfig& config = ConfigLocked();
   if (g_disabled.load()) return nullptr;
+  if (g_forked_after_grpc.load()) {
+    g_disabled.store(true);
+    ProbeLog(ProbeLogLevel::kInfo,
+             "this process was forked after the probe had connected in its "
+             "parent; gRPC cannot be used after such a fork, so this process "
+             "is not profiled (start workers with 'spawn', or let only the "
+             "workers call the profiled method)");
+    return nullptr;
+  }
+  g_grpc_started.store(true);
   ProbeRuntime::Options options;
   options.config = config;
   options.process_name = g_pending->process_name;

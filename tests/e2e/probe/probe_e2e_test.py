@@ -270,6 +270,26 @@ class ProbeE2ETest(unittest.TestCase):
         events, _ = self.stop_collector().events(1)
         self.assertEqual(steps_of(events), [2, 3])
 
+    def test_fork_after_parent_connected_child_runs_untouched(self):
+        self.start_collector()
+        env = self.env(VLLM_PROFILER_START_STEP=2, VLLM_PROFILER_NUM_STEPS=2)
+        p, _ = self.run_workload(
+            [self.workload_dir], env,
+            script=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "fork_after_connect.py"))
+        report = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual(report["child_status"], 0)
+        self.assertEqual(report["child"], report["parent"])
+        self.assertEqual(self.probe_lines(p.stderr), [
+            "vllm-profiler: this process was forked after the probe had "
+            "connected in its parent; gRPC cannot be used after such a fork, "
+            "so this process is not profiled (start workers with 'spawn', or "
+            "let only the workers call the profiled method)"])
+        streams = self.stop_collector()
+        self.assertEqual(len(streams.hellos()), 1)  # The parent only.
+        events, _ = streams.events(1)
+        self.assertEqual(steps_of(events), [2, 3])
+
     def test_on_demand_command_captures_exactly_5_steps(self):
         self.start_collector(command_steps=5, command_after_ms=100)
         self.run_workload(["--steps", "60", "--sleep-ms", "10"],
