@@ -137,6 +137,8 @@ void ActivityConverter::Begin(GpuEventSink* sink, const GpuClockMap* clock) {
   clock_ = clock;
   stats_ = Stats();
   external_ids_.clear();
+  api_done_.clear();
+  api_seen_in_buffer_.clear();
   pending_.clear();
   open_markers_.clear();
   kernel_names_.clear();
@@ -152,6 +154,8 @@ void ActivityConverter::Finish() {
   pending_.clear();
   pending_.shrink_to_fit();
   external_ids_.clear();
+  api_done_.clear();
+  api_seen_in_buffer_.clear();
   open_markers_.clear();
   sink_ = nullptr;
   clock_ = nullptr;
@@ -162,11 +166,24 @@ void ActivityConverter::Emit(v1::Event event) {
   sink_->AddEvent(std::move(event));
 }
 
+void ActivityConverter::EmitApiSide(v1::Event event, bool is_api_call) {
+  const auto correlation = static_cast<uint32_t>(event.correlation_id());
+  if (correlation != 0) {
+    auto it = external_ids_.find(correlation);
+    if (it != external_ids_.end()) event.set_external_id(it->second);
+    if (is_api_call) api_seen_in_buffer_.push_back(correlation);
+  }
+  Emit(std::move(event));
+}
+
 void ActivityConverter::EmitCorrelated(v1::Event event) {
-  if (event.correlation_id() != 0) {
-    auto it = external_ids_.find(static_cast<uint32_t>(event.correlation_id()));
+  const auto correlation = static_cast<uint32_t>(event.correlation_id());
+  if (correlation != 0) {
+    auto it = external_ids_.find(correlation);
     if (it != external_ids_.end()) {
       event.set_external_id(it->second);
+    } else if (api_done_.contains(correlation)) {
+      // Its launch was outside any operator: nothing will come.
     } else if (pending_.size() < options_.max_pending_events) {
       pending_.push_back(std::move(event));
       return;
@@ -178,13 +195,27 @@ void ActivityConverter::EmitCorrelated(v1::Event event) {
 }
 
 void ActivityConverter::EndBuffer() {
-  if (sink_ == nullptr || pending_.empty()) return;
+  if (sink_ == nullptr) return;
+  // CUPTI writes a launch's external correlation record before its API
+  // record (at API entry vs exit, same thread buffer), so once the buffer
+  // holding the API record has been read, a correlation still unknown has
+  // none.
+  for (uint32_t correlation : api_seen_in_buffer_) {
+    if (api_done_.size() >= options_.max_correlations) {
+      ++stats_.correlations_dropped;
+      continue;
+    }
+    api_done_.insert(correlation);
+  }
+  api_seen_in_buffer_.clear();
+  if (pending_.empty()) return;
   size_t kept = 0;
   for (size_t i = 0; i < pending_.size(); ++i) {
-    auto it = external_ids_.find(
-        static_cast<uint32_t>(pending_[i].correlation_id()));
-    if (it != external_ids_.end()) {
-      pending_[i].set_external_id(it->second);
+    const auto correlation =
+        static_cast<uint32_t>(pending_[i].correlation_id());
+    auto it = external_ids_.find(correlation);
+    if (it != external_ids_.end() || api_done_.contains(correlation)) {
+      if (it != external_ids_.end()) pending_[i].set_external_id(it->second);
       Emit(std::move(pending_[i]));
     } else {
       if (kept != i) pending_[kept] = std::move(pending_[i]);
@@ -398,7 +429,7 @@ void ActivityConverter::ProcessApi(const CUpti_ActivityAPI& r) {
   SetTimes(r.start, r.end, &event);
   event.set_tid(r.threadId);
   event.set_correlation_id(r.correlationId);
-  EmitCorrelated(std::move(event));
+  EmitApiSide(std::move(event), /*is_api_call=*/true);
 }
 
 void ActivityConverter::ProcessSync(const CUpti_ActivitySynchronization2& r) {
@@ -410,7 +441,7 @@ void ActivityConverter::ProcessSync(const CUpti_ActivitySynchronization2& r) {
   // CUPTI uses all ones for "no stream" (context synchronize).
   if (r.streamId != UINT32_MAX) event.set_stream(r.streamId);
   event.set_correlation_id(r.correlationId);
-  EmitCorrelated(std::move(event));
+  EmitApiSide(std::move(event), /*is_api_call=*/false);
 }
 
 void ActivityConverter::ProcessOverhead(const CUpti_ActivityOverhead3& r) {

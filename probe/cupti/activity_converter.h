@@ -18,10 +18,14 @@
 //       torch operator id, set as external_id on the API and GPU events with
 //       that correlation id (kineto's join).
 //
-// Joining: an event whose correlation id has no external correlation yet is
-// held (at most Options::max_pending_events) until one arrives, the buffer
-// ends (EndBuffer re-checks) or the capture finishes (Finish sends the rest
-// without external id). Timestamps go through the GpuClockMap at Process().
+// Joining: API calls (and syncs) are sent at once, with the external id if
+// its record came first (CUPTI writes it at API entry, the API record at
+// exit, in the same thread buffer). A GPU event whose correlation id has no
+// external correlation yet is held (at most Options::max_pending_events)
+// until the external correlation arrives, or the buffer holding its API
+// call has been read without one (the launch was outside any operator:
+// EndBuffer sends it without external id), or the capture finishes (Finish
+// sends the rest). Timestamps go through the GpuClockMap at Process().
 //
 // Record layouts are those of the CUDA 13 headers (Kernel10, Memcpy6,
 // Memset4, ...). Only fields that sit at the same offsets in the previous
@@ -41,6 +45,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "probe/core/gpu_tracer.h"
 #include "probe/cupti/gpu_clock_map.h"
 
@@ -51,8 +56,9 @@ class ActivityConverter {
   struct Options {
     // GPU/API events waiting for their external correlation record.
     size_t max_pending_events = 1 << 18;
-    // correlation id -> external id entries kept per capture; beyond, new
-    // external correlation records are ignored (and counted).
+    // correlation id -> external id entries, and correlation ids of API
+    // calls read, kept per capture (each); beyond, new ones are ignored
+    // (and counted).
     size_t max_correlations = 1 << 21;
     // NVTX ranges open at once (start seen, end not yet).
     size_t max_open_markers = 1 << 14;
@@ -94,8 +100,10 @@ class ActivityConverter {
   };
 
   void Emit(v1::Event event);
-  // Sets external_id when known, else holds the event.
+  // GPU side: sets external_id when known, else holds the event.
   void EmitCorrelated(v1::Event event);
+  // API side: sets external_id when known and sends at once.
+  void EmitApiSide(v1::Event event, bool is_api_call);
   uint32_t Intern(const std::string& value);
   uint32_t KernelName(const char* mangled);
   uint32_t ApiName(CUpti_CallbackDomain domain, uint32_t cbid);
@@ -118,6 +126,9 @@ class ActivityConverter {
   const GpuClockMap* clock_ = nullptr;
   Stats stats_;
   absl::flat_hash_map<uint32_t, uint64_t> external_ids_;  // correlation ->
+  // Correlation ids of API calls read in completed buffers / this buffer.
+  absl::flat_hash_set<uint32_t> api_done_;
+  std::vector<uint32_t> api_seen_in_buffer_;
   std::vector<v1::Event> pending_;
   absl::flat_hash_map<uint32_t, OpenMarker> open_markers_;  // marker id ->
   // Interned ids are per sink (per capture).

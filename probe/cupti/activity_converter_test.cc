@@ -233,7 +233,7 @@ TEST_F(ActivityConverterTest, RuntimeAndDriverApi) {
   Feed(r);
   Feed(d);
   Feed(unknown);
-  converter_.Finish();
+  // API calls are never held.
   const auto events = sink_.events();
   ASSERT_EQ(events.size(), 3u);
   EXPECT_EQ(events[0].kind(), v1::EVENT_KIND_CUDA_RUNTIME);
@@ -243,11 +243,33 @@ TEST_F(ActivityConverterTest, RuntimeAndDriverApi) {
   EXPECT_EQ(events[0].external_id(), 9001u);
   EXPECT_EQ(events[0].start_ns(), 1'000 + kOffset);
   EXPECT_EQ(events[0].duration_ns(), 400);
-  // The unknown one had no correlation: sent at once, before the held one.
-  EXPECT_EQ(sink_.Name(events[1].name_id()), "cuda driver cbid 999");
-  EXPECT_EQ(events[2].kind(), v1::EVENT_KIND_CUDA_DRIVER);
-  EXPECT_EQ(sink_.Name(events[2].name_id()), "cuLaunchKernel");
-  EXPECT_EQ(events[2].external_id(), 0u);
+  EXPECT_EQ(events[1].kind(), v1::EVENT_KIND_CUDA_DRIVER);
+  EXPECT_EQ(sink_.Name(events[1].name_id()), "cuLaunchKernel");
+  EXPECT_EQ(events[1].external_id(), 0u);
+  EXPECT_EQ(sink_.Name(events[2].name_id()), "cuda driver cbid 999");
+}
+
+TEST_F(ActivityConverterTest, KernelLaunchedOutsideAnyOperatorIsNotHeldLong) {
+  // Device buffer first: the kernel waits.
+  Feed(Kernel("k", 50, 100, 200));
+  converter_.EndBuffer();
+  EXPECT_TRUE(sink_.events().empty());
+  // The thread buffer: the launch, with no external correlation before it.
+  auto launch = Zeroed<CUpti_ActivityAPI>();
+  launch.kind = CUPTI_ACTIVITY_KIND_RUNTIME;
+  launch.cbid = 211;
+  launch.start = 50;
+  launch.end = 60;
+  launch.correlationId = 50;
+  Feed(launch);
+  EXPECT_EQ(sink_.events().size(), 1u);  // The launch.
+  converter_.EndBuffer();  // Its buffer is read: no operator will come.
+  ASSERT_EQ(sink_.events().size(), 2u);
+  EXPECT_EQ(sink_.events()[1].kind(), v1::EVENT_KIND_KERNEL);
+  EXPECT_EQ(sink_.events()[1].external_id(), 0u);
+  // Later GPU work of the same launch (a graph) goes out at once.
+  Feed(Kernel("k2", 50, 300, 400));
+  EXPECT_EQ(sink_.events().size(), 3u);
 }
 
 TEST_F(ActivityConverterTest, SyncOverheadGraph) {
