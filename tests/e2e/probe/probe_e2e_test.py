@@ -305,6 +305,22 @@ class ProbeE2ETest(unittest.TestCase):
         self.assertEqual(started[0]["origin"], "CAPTURE_ORIGIN_COMMAND")
         self.assertTrue(all(e["_capture"] == "cmd-1" for e in events))
 
+    def test_time_bounded_window(self):
+        self.start_collector()
+        self.run_workload(["--steps", "60", "--sleep-ms", "10"], self.env(
+            VLLM_PROFILER_START_STEP=3, VLLM_PROFILER_NUM_STEPS=0,
+            VLLM_PROFILER_DURATION_MS=200))
+        streams = self.stop_collector()
+        events, _ = streams.events(1)
+        st = steps_of(events)
+        # ~10 ms per step: about 20 steps in 200 ms, starting at step 3.
+        self.assertEqual(st[0], 3)
+        self.assertEqual(st, list(range(3, 3 + len(st))))
+        self.assertGreaterEqual(len(st), 5)
+        self.assertLess(len(st), 40)
+        started = streams.capture_messages(1, "capture_started")[0]
+        self.assertEqual(started["config"].get("duration_ms"), 200)
+
     def test_bad_window_env_logs_and_runs_untouched(self):
         _, base = self.run_workload(["--steps", "5"], self.env(probe=False))
         self.start_collector()
