@@ -115,20 +115,36 @@ class CuptiTracer final : public GpuTracer {
     const CUptiResult flush = api->ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
     {
       absl::MutexLock data_lock(&mu_);
-      if (sink_ != nullptr) {
-        clock_.AddPair(MeasurePair());
-        converter_.Finish();
-        const uint64_t refused = pool_.TakeRefused();
-        if (records_dropped_ != 0 || refused != 0) {
-          sink_->AddTracerDrops(records_dropped_, refused);
+      // The sink is the core's; whatever it throws must not leave the
+      // tracer half stopped (started_ set, CUPTI subscribed).
+      try {
+        if (sink_ != nullptr) {
+          clock_.AddPair(MeasurePair());
+          if (!broken_.load(std::memory_order_relaxed)) converter_.Finish();
+          const uint64_t refused = pool_.TakeRefused();
+          if (records_dropped_ != 0 || refused != 0) {
+            sink_->AddTracerDrops(records_dropped_, refused);
+          }
         }
+      } catch (...) {
+        broken_.store(true, std::memory_order_relaxed);
+      }
+      if (broken_.load(std::memory_order_relaxed)) {
+        converter_.Begin(nullptr, nullptr);  // Drops what is held.
       }
       sink_ = nullptr;
       records_dropped_ = 0;
     }
+    if (broken_.load(std::memory_order_relaxed)) {
+      LogLineOnceLocked(
+          "GPU events of this capture are incomplete: an exception in their "
+          "conversion");
+    }
     if (flush != CUPTI_SUCCESS) {
-      LogOnceLocked(absl::InternalError(absl::StrCat(
-          "cuptiActivityFlushAll failed: ", api->ResultString(flush))));
+      LogLineOnceLocked(absl::StrCat(
+          "GPU events of this capture may be incomplete: "
+          "cuptiActivityFlushAll failed: ",
+          api->ResultString(flush)));
     }
     if (subscribed_) {
       api->Unsubscribe(subscriber_);
@@ -385,8 +401,11 @@ class CuptiTracer final : public GpuTracer {
 
   void LogOnceLocked(const absl::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_) {
-    std::string line =
-        absl::StrCat("GPU activity off for this capture: ", status.message());
+    LogLineOnceLocked(
+        absl::StrCat("GPU activity off for this capture: ", status.message()));
+  }
+  void LogLineOnceLocked(std::string line)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_) {
     if (logged_.insert(line).second) options_.log(line);
   }
 

@@ -349,12 +349,31 @@ TEST_F(CuptiTracerTest, ExceptionsInTheBufferPathAreContained) {
   QueueKernel(0, kGpuNow + 1, kGpuNow + 2);
   EXPECT_TRUE(fake_->DeliverQueued());
   QueueKernel(0, kGpuNow + 3, kGpuNow + 4);
-  tracer->Stop();
+  QueueKernel(99, kGpuNow + 5, kGpuNow + 6);  // Held until Finish.
+  tracer->Stop();  // Must not throw.
+  EXPECT_THAT(log_lines_,
+              ElementsAre("GPU events of this capture are incomplete: an "
+                          "exception in their conversion"));
   // The tracer is usable again for the next capture.
   ASSERT_TRUE(tracer->Start(&sink_).ok());
   QueueKernel(0, kGpuNow + 5, kGpuNow + 6);
   tracer->Stop();
   EXPECT_EQ(sink_.events().size(), 1u);
+}
+
+TEST_F(CuptiTracerTest, ExceptionAtStopIsContained) {
+  auto tracer = MakeTracer({});
+  ThrowingSink sink;
+  ASSERT_TRUE(tracer->Start(&sink).ok());
+  QueueKernel(99, kGpuNow + 5, kGpuNow + 6);  // Held: sent (throws) at Stop.
+  tracer->Stop();
+  EXPECT_THAT(log_lines_,
+              ElementsAre("GPU events of this capture are incomplete: an "
+                          "exception in their conversion"));
+  EXPECT_THAT(fake_->log().enabled, IsEmpty());
+  EXPECT_EQ(fake_->log().unsubscribe_calls, 1);
+  ASSERT_TRUE(tracer->Start(&sink_).ok());
+  tracer->Stop();
 }
 
 // The real thing on this machine: libcupti from the CUDA 13 toolkit loads,
