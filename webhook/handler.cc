@@ -97,8 +97,10 @@ http::Response WebhookHandler::Mutate(const http::Request& request) const {
                    << " warnings=" << result.warnings.size();
       break;
     case Outcome::kSkipped:
-      VP_LOG(DEBUG) << "skipped " << result.pod << " uid=" << result.uid
-                    << " reason=" << result.reason;
+      // INFO: every skip is explained in the log (the seed logged each
+      // decision); the objectSelector keeps this to labelled pods.
+      VP_LOG(INFO) << "skipped " << result.pod << " uid=" << result.uid
+                   << " reason=" << result.reason;
       break;
     case Outcome::kFailOpen:
       VP_LOG(WARNING) << "not injected " << result.pod
@@ -108,7 +110,7 @@ http::Response WebhookHandler::Mutate(const http::Request& request) const {
       break;
     case Outcome::kBadRequest:
       VP_LOG(WARNING) << "bad request from " << request.remote << ": "
-                      << result.body;
+                      << absl::StripTrailingAsciiWhitespace(result.body);
       break;
   }
   for (const std::string& w : result.warnings) {

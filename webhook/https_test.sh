@@ -42,6 +42,12 @@ out=$("${C[@]}" -H 'Content-Type: application/json' --data-binary @"$REVIEW" "$U
 echo "$out" | grep -q '"uid":"uid-01"' || fail "mutate: no uid in $out"
 echo "$out" | grep -q '"patchType":"JSONPatch"' || fail "mutate: no patch in $out"
 
+# A skipped pod: allowed, no patch, the reason in the log and the metrics.
+out=$("${C[@]}" -H 'Content-Type: application/json' \
+  --data-binary @"$DIR/testdata/golden/13_label_missing.review.json" "$URL/mutate")
+[ "$out" = '{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"uid-13","allowed":true}}' ] \
+  || fail "skip answer: $out"
+
 # The bad-input list.
 expect 400 "invalid AdmissionReview: body is not valid JSON" \
   -H 'Content-Type: application/json' --data-binary '{"kind":' "$URL/mutate"
@@ -57,7 +63,7 @@ sed 's/"containers": \[/"containers": 7, "x": [/' "$REVIEW" > "$T/badtypes.json"
 expect 400 "invalid AdmissionReview: request.object.spec.containers: expected array, got number" \
   -H 'Content-Type: application/json' --data-binary @"$T/badtypes.json" "$URL/mutate"
 head -c 70000 /dev/zero | tr '\0' ' ' > "$T/big.json"
-expect 413 "request body too large: the limit is 65536 bytes" \
+expect 413 "request body too large: the limit is 65536 bytes" -H 'Expect: 100-continue' \
   -H 'Content-Type: application/json' --data-binary @"$T/big.json" "$URL/mutate"
 expect 415 "unsupported Content-Type \"text/plain\": expected application/json" \
   -H 'Content-Type: text/plain' --data-binary @"$REVIEW" "$URL/mutate"
@@ -106,6 +112,9 @@ echo "keep-alive client: $(cat "$T/keepalive.out")"
 # Metrics saw the traffic.
 m=$("${C[@]}" "$URL/metrics")
 echo "$m" | grep -q '^vllm_profiler_webhook_injected_total [1-9]' || fail "metrics: injected"
+echo "$m" | grep -q '^vllm_profiler_webhook_skipped_total{reason="label_not_matched"} 1$' || fail "metrics: skipped"
+grep -q "skipped downstream-llm-d/vllm-0 uid=uid-13 reason=label_not_matched" "$T/webhook.log" \
+  || fail "no skip reason in the log"
 echo "$m" | grep -q '^vllm_profiler_webhook_errors_total{reason="invalid_json"} 1$' || fail "metrics: invalid_json"
 echo "$m" | grep -q '^vllm_profiler_webhook_errors_total{reason="unsupported_media_type"} 1$' || fail "metrics: 415"
 
