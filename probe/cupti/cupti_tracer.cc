@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
@@ -69,6 +70,10 @@ class CuptiTracer final : public GpuTracer {
                                            : nullptr;
                    }) {
     if (!options_.monotonic_ns) options_.monotonic_ns = MonotonicNow;
+    if (!options_.graph_trace.has_value()) {
+      const char* env = std::getenv("VLLM_PROFILER_CUPTI_GRAPH_TRACE");
+      options_.graph_trace = env != nullptr && std::string_view(env) == "1";
+    }
     if (!options_.log) {
       options_.log = [](std::string_view line) {
         VP_LOG(WARNING) << line;
@@ -347,7 +352,7 @@ class CuptiTracer final : public GpuTracer {
       optional.push_back(CUPTI_ACTIVITY_KIND_SYNCHRONIZATION);
     }
     if (options_.overhead) optional.push_back(CUPTI_ACTIVITY_KIND_OVERHEAD);
-    if (options_.graph_trace) {
+    if (*options_.graph_trace) {
       optional.push_back(CUPTI_ACTIVITY_KIND_GRAPH_TRACE);
     }
     if (options_.nvtx) optional.push_back(CUPTI_ACTIVITY_KIND_MARKER);

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,10 +53,12 @@ struct CuptiTracerOptions {
   bool driver_api = true;
   bool synchronization = true;
   bool overhead = true;
-  bool graph_trace = false;  // CUDA graph launches as one record each
-                             // (CUPTI then stops reporting the graph's
-                             // kernels one by one); off: graph kernels are
-                             // reported with their graph id.
+  // CUDA graph launches as one GRAPH_TRACE record each (CUPTI then stops
+  // reporting the graph's kernels one by one). Unset: on when the
+  // environment has VLLM_PROFILER_CUPTI_GRAPH_TRACE=1. Off (the default),
+  // a graph launch shows as its cudaGraphLaunch call with a flow to every
+  // kernel it ran, each kernel carrying the graph id.
+  std::optional<bool> graph_trace;
   bool nvtx = true;          // MARKER records; needs NVTX_INJECTION64_PATH.
   // GPU records waiting for their external correlation record are held at
   // most this many at a time; beyond, they are sent without external id.

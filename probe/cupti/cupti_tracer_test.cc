@@ -248,6 +248,24 @@ TEST_F(CuptiTracerTest, ActivityEnableRefusedUndoesEverything) {
   EXPECT_EQ(fake_->log().unsubscribe_calls, 1);
 }
 
+TEST_F(CuptiTracerTest, GraphTraceFromOptionOrEnvironment) {
+  setenv("VLLM_PROFILER_CUPTI_GRAPH_TRACE", "1", 1);
+  auto tracer = MakeTracer({});
+  unsetenv("VLLM_PROFILER_CUPTI_GRAPH_TRACE");
+  ASSERT_TRUE(tracer->Start(&sink_).ok());
+  EXPECT_THAT(fake_->log().enabled, Contains(CUPTI_ACTIVITY_KIND_GRAPH_TRACE));
+  tracer->Stop();
+  CuptiTracerOptions off;
+  off.graph_trace = false;
+  setenv("VLLM_PROFILER_CUPTI_GRAPH_TRACE", "1", 1);
+  tracer = MakeTracer({}, off);  // The option wins over the environment.
+  unsetenv("VLLM_PROFILER_CUPTI_GRAPH_TRACE");
+  ASSERT_TRUE(tracer->Start(&sink_).ok());
+  EXPECT_THAT(fake_->log().enabled,
+              Not(Contains(CUPTI_ACTIVITY_KIND_GRAPH_TRACE)));
+  tracer->Stop();
+}
+
 TEST_F(CuptiTracerTest, OptionalKindsMayBeMissing) {
   FakeCuptiApi::Knobs knobs;
   knobs.enable[CUPTI_ACTIVITY_KIND_MARKER] = CUPTI_ERROR_NOT_SUPPORTED;
