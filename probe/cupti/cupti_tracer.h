@@ -15,6 +15,16 @@
 // The capture goes on with CPU events in both cases. Describe() is "" until
 // the first Start() tried to load libcupti.
 //
+// Environment (read by the tracer itself):
+//   VLLM_PROFILER_CUPTI_LIB          libcupti file or folder (cupti_loader.h)
+//   VLLM_PROFILER_CUPTI_GRAPH_TRACE  "1": CUDA graph launches as one record
+//   NVTX_INJECTION64_PATH            NVTX's own: must name libcupti before
+//                                    the application's first NVTX call for
+//                                    NVTX ranges to reach CUPTI (MARKER);
+//                                    not set by the tracer, since it routes
+//                                    every NVTX call of the process through
+//                                    CUPTI, capture or not.
+//
 // Ownership: the core owns the tracer (one per process). The sink passed to
 // Start() must outlive the matching Stop(). Only one CuptiTracer may be
 // started at a time in a process (CUPTI callbacks are process-global); a
