@@ -8,11 +8,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <mutex>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace vllm_profiler {
 namespace {
@@ -31,8 +30,8 @@ std::atomic<int>& MinLevel() {
 
 std::atomic<int> g_log_fd{-1};
 
-absl::Mutex& PrefixMu() {
-  static absl::Mutex* mu = new absl::Mutex();
+Mutex& PrefixMu() {
+  static Mutex* mu = new Mutex();
   return *mu;
 }
 
@@ -73,7 +72,7 @@ void WriteAll(int fd, const char* data, size_t size) {
 }  // namespace
 
 void SetLogPrefix(absl::string_view prefix) {
-  absl::MutexLock lock(&PrefixMu());
+  MutexLock lock(&PrefixMu());
   Prefix() = std::string(prefix);
 }
 
@@ -127,7 +126,7 @@ LogMessage::LogMessage(LogLevel level, const char* file, int line)
                 static_cast<long>(::syscall(SYS_gettid)));
   stream_ << head;
   {
-    absl::MutexLock lock(&PrefixMu());
+    MutexLock lock(&PrefixMu());
     if (!Prefix().empty()) stream_ << Prefix() << ' ';
   }
   if (level >= LogLevel::kWarning || MinLogLevel() == LogLevel::kDebug) {

@@ -18,7 +18,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
@@ -27,6 +26,7 @@
 #include "boost/beast/ssl.hpp"
 #include "common/http/tls_context.h"
 #include "common/logging.h"
+#include "common/mutex.h"
 
 namespace vllm_profiler {
 namespace http {
@@ -275,8 +275,9 @@ namespace {
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
-  // Closes the connection if it waits for a new request; otherwise makes
-  // the current response the last one. Called on any thread.
+  // Closes the connection if it waits for (or is receiving the header of) a
+  // new request; otherwise the response in progress becomes the last one.
+  // Called on any thread.
   virtual void CloseIfIdle() = 0;
 };
 
@@ -313,12 +314,13 @@ class HttpServer::Impl {
   void Shutdown();
 
   void Register(SessionBase* s, std::weak_ptr<SessionBase> w) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     sessions_[s] = std::move(w);
   }
   void Unregister(SessionBase* s) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     sessions_.erase(s);
+    if (sessions_.empty()) drained_.SignalAll();
   }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
 
@@ -333,9 +335,10 @@ class HttpServer::Impl {
 
   const Options options_;
   const Handler handler_;
-  absl::Mutex mu_;
+  Mutex mu_;
   std::map<SessionBase*, std::weak_ptr<SessionBase>> sessions_
       ABSL_GUARDED_BY(mu_);
+  CondVar drained_;  // Signalled when sessions_ becomes empty.
   std::atomic<bool> stopping_{false};
   std::atomic<bool> shut_down_{false};
   // Declared after the session registry: destroying the io_context destroys
@@ -380,7 +383,8 @@ class Session : public SessionBase,
 
   void CloseIfIdle() override {
     net::post(stream_.get_executor(), [self = this->shared_from_this()] {
-      if (self->idle_) {
+      // Between requests, or waiting for a header: no response is owed.
+      if (self->idle_ || self->reading_header_) {
         beast::error_code ec;
         self->Lowest().socket().close(ec);
         self->idle_timer_.cancel();
@@ -449,6 +453,7 @@ class Session : public SessionBase,
     parser_->header_limit(opts().max_header_bytes);
     parser_->body_limit(static_cast<uint64_t>(opts().max_body_bytes));
     Lowest().expires_after(ToChrono(opts().header_timeout));
+    reading_header_ = true;
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&Session::OnHeader,
@@ -456,6 +461,7 @@ class Session : public SessionBase,
   }
 
   void OnHeader(beast::error_code ec, size_t) {
+    reading_header_ = false;
     if (ec) return OnReadError(ec);
     const auto& req = parser_->get();
     if (!IsRoutedMethod(req.method())) {
@@ -722,6 +728,7 @@ class Session : public SessionBase,
   beast::flat_buffer buffer_;
   bool first_ = true;
   bool idle_ = false;
+  bool reading_header_ = false;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   // Streamed response state.
   std::shared_ptr<BodySource> source_;
@@ -819,7 +826,7 @@ void HttpServer::Impl::Shutdown() {
   });
   std::vector<std::shared_ptr<SessionBase>> live;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (auto& [raw, weak] : sessions_) {
       if (std::shared_ptr<SessionBase> s = weak.lock()) live.push_back(s);
     }
@@ -830,11 +837,11 @@ void HttpServer::Impl::Shutdown() {
   // Sessions finishing a response close afterwards (stopping() disables
   // keep-alive); wait for them, within the grace period.
   {
-    absl::MutexLock lock(&mu_);
-    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return sessions_.empty();
-    };
-    mu_.AwaitWithTimeout(absl::Condition(&drained), options_.shutdown_grace);
+    MutexLock lock(&mu_);
+    drained_.WaitFor(&mu_, options_.shutdown_grace,
+                     [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                       return sessions_.empty();  // mu_ held by WaitFor.
+                     });
   }
   ioc_.stop();
   for (std::thread& t : threads_) t.join();

@@ -209,7 +209,7 @@ int64_t TestClient::PeerSerial() const {
 }
 
 absl::StatusOr<std::string> RawExchange(uint16_t port, const std::string& bytes,
-                                        int timeout_ms) {
+                                        int timeout_ms, bool half_close) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError("socket");
   sockaddr_in addr{};
@@ -226,7 +226,7 @@ absl::StatusOr<std::string> RawExchange(uint16_t port, const std::string& bytes,
     if (n <= 0) break;  // The server may close early; read what it said.
     off += static_cast<size_t>(n);
   }
-  ::shutdown(fd, SHUT_WR);
+  if (half_close) ::shutdown(fd, SHUT_WR);
   std::string out;
   char buf[4096];
   while (true) {

@@ -68,10 +68,12 @@ class TestClient {
   std::unique_ptr<Impl> impl_;
 };
 
-// Connects, sends `bytes`, half-closes, and returns everything the server
-// sends until it closes (or `timeout_ms` passes).
+// Connects, sends `bytes`, half-closes (unless `half_close` is false), and
+// returns everything the server sends until it closes (DEADLINE_EXCEEDED
+// after `timeout_ms`).
 absl::StatusOr<std::string> RawExchange(uint16_t port, const std::string& bytes,
-                                        int timeout_ms = 5000);
+                                        int timeout_ms = 5000,
+                                        bool half_close = true);
 
 }  // namespace testing
 }  // namespace http

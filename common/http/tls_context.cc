@@ -126,7 +126,7 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(
       Load(tls->options_.cert_file, tls->options_.key_file);
   if (!ctx.ok()) return ctx.status();
   {
-    absl::MutexLock lock(&tls->mu_);
+    MutexLock lock(&tls->mu_);
     tls->current_ = *std::move(ctx);
     tls->generation_ = 1;
     tls->cert_stamp_ = cert;
@@ -144,12 +144,12 @@ TlsContext::~TlsContext() {
 }
 
 std::shared_ptr<ssl::context> TlsContext::Current() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return current_;
 }
 
 int64_t TlsContext::generation() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return generation_;
 }
 
@@ -157,7 +157,7 @@ absl::Status TlsContext::ReloadIfChanged() {
   FileStamp cert = Stamp(options_.cert_file);
   FileStamp key = Stamp(options_.key_file);
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (cert == cert_stamp_ && key == key_stamp_) return absl::OkStatus();
     cert_stamp_ = cert;
     key_stamp_ = key;
@@ -171,7 +171,7 @@ absl::Status TlsContext::ReloadIfChanged() {
                   << ctx.status().message();
     return ctx.status();
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   current_ = *std::move(ctx);
   ++generation_;
   VP_LOG(INFO) << "TLS certificate reloaded from " << options_.cert_file

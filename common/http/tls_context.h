@@ -29,10 +29,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "boost/asio/ssl/context.hpp"
+#include "common/mutex.h"
 
 namespace vllm_profiler {
 namespace http {
@@ -91,7 +91,7 @@ class TlsContext {
   void PollLoop();
 
   const Options options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::shared_ptr<boost::asio::ssl::context> current_ ABSL_GUARDED_BY(mu_);
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   // Stamps of the pair last tried (loaded or rejected), so a broken pair is

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/mutex.h"
 #include "proto/profiler.grpc.pb.h"
 #include "tests/synthetic_probe/synthetic_events.h"
 
@@ -24,7 +24,8 @@ absl::Status FromGrpc(const grpc::Status& s) {
 
 // What the reader thread saw from the collector.
 struct Inbox {
-  absl::Mutex mu;
+  Mutex mu;
+  CondVar changed;
   uint32_t max_batch_bytes ABSL_GUARDED_BY(mu) = 0;
   std::optional<v1::StartCaptureCommand> start ABSL_GUARDED_BY(mu);
   bool closed ABSL_GUARDED_BY(mu) = false;
@@ -57,15 +58,17 @@ ProcessResult RunProcess(const ClientOptions& options, int index) {
   std::thread reader([&] {
     v1::CollectorCommand command;
     while (stream->Read(&command)) {
-      absl::MutexLock lock(&inbox.mu);
+      MutexLock lock(&inbox.mu);
+      inbox.changed.SignalAll();
       if (command.has_welcome()) {
         inbox.max_batch_bytes = command.welcome().max_batch_bytes();
       } else if (command.has_start_capture() && !inbox.start) {
         inbox.start = command.start_capture();
       }
     }
-    absl::MutexLock lock(&inbox.mu);
+    MutexLock lock(&inbox.mu);
     inbox.closed = true;
+    inbox.changed.SignalAll();
   });
 
   SyntheticEvents::Options gen;
@@ -109,12 +112,12 @@ ProcessResult RunProcess(const ClientOptions& options, int index) {
     std::optional<v1::StartCaptureCommand> start;
     bool closed = false;
     {
-      absl::MutexLock lock(&inbox.mu);
-      auto has_command = [&inbox]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(inbox.mu) {
-        return inbox.start.has_value() || inbox.closed;
-      };
-      inbox.mu.AwaitWithTimeout(absl::Condition(&has_command),
-                                options.command_timeout);
+      MutexLock lock(&inbox.mu);
+      inbox.changed.WaitFor(&inbox.mu, options.command_timeout,
+                            [&inbox]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                              // inbox.mu is held by WaitFor.
+                              return inbox.start.has_value() || inbox.closed;
+                            });
       start = inbox.start;
       closed = inbox.closed;
     }
@@ -164,7 +167,7 @@ ProcessResult RunProcess(const ClientOptions& options, int index) {
     return finish(absl::OkStatus());
   }
   {
-    absl::MutexLock lock(&inbox.mu);
+    MutexLock lock(&inbox.mu);
     result.max_batch_bytes = inbox.max_batch_bytes;
   }
   return finish(absl::OkStatus());

@@ -10,10 +10,10 @@
 #include <memory>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/mutex.h"
 #include "proto/profiler.grpc.pb.h"
 
 namespace vllm_profiler {
@@ -76,12 +76,12 @@ class FakeProbeService final : public v1::ProbeService::Service {
         seen.finished_events = m.capture_finished().events_recorded();
       }
     }
-    absl::MutexLock lock(&mu);
+    MutexLock lock(&mu);
     streams.push_back(seen);
     return grpc::Status::OK;
   }
 
-  absl::Mutex mu;
+  Mutex mu;
   std::vector<Seen> streams ABSL_GUARDED_BY(mu);
 };
 
@@ -107,7 +107,7 @@ class SyntheticClientTest : public ::testing::Test {
   }
 
   std::vector<Seen> Streams() {
-    absl::MutexLock lock(&service_.mu);
+    MutexLock lock(&service_.mu);
     return service_.streams;
   }
 
