@@ -157,6 +157,19 @@ case("29_empty_pythonpath", review(pod(containers=[vllm_container(env=[
 case("30_name_conflict", review(pod(volumes=[{"name": "vllm-profiler", "emptyDir": {}}]),
                                 "uid-30"))
 
+# Reinvocation (reinvocationPolicy: IfNeeded): the pod as injected by us
+# (golden 01's patched pod), then changed by another webhook that added a
+# container; nothing may be injected twice.
+_patched = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden",
+                        "01_plain_vllm.patched.json")
+if os.path.exists(_patched):
+    with open(_patched) as _f:
+        _reinvoked = json.load(_f)
+    _reinvoked["spec"]["containers"].append(
+        {"name": "istio-proxy", "image": "istio/proxyv2:1.22"})
+    case("31_reinvoked_after_other_webhook", review(_reinvoked, "uid-31"))
+
+
 if __name__ == "__main__":
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
     os.makedirs(out, exist_ok=True)
