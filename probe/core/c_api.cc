@@ -22,6 +22,8 @@ namespace vllm_profiler::probe {
 namespace {
 
 std::atomic<ProbeRuntime*> g_runtime{nullptr};
+// Set in an op id returned by vp_op_begin when it pushed a GPU correlation.
+constexpr uint64_t kPushedBit = uint64_t{1} << 63;
 // Relaxed loads of g_disabled: once set it stays set; a call racing with
 // the switch is harmless (the runtime is never destroyed).
 std::atomic<bool> g_disabled{false};
@@ -132,6 +134,7 @@ inline ProbeRuntime* Existing() {
 
 using vllm_profiler::probe::Disable;
 using vllm_profiler::probe::Existing;
+using vllm_profiler::probe::kPushedBit;
 using vllm_profiler::probe::ProbeRuntime;
 using vllm_profiler::probe::Runtime;
 
@@ -226,7 +229,13 @@ uint64_t vp_op_begin(const char* name, int64_t sequence_nr,
       reinterpret_cast<const vllm_profiler::probe::InputArg*>(inputs);
   const uint64_t id = r->recorder().OpBegin(name, sequence_nr, args,
                                             inputs == nullptr ? 0 : num_inputs);
-  if (id != 0 && r->gpu_active()) r->gpu_tracer()->PushExternalCorrelation(id);
+  if (id != 0 && r->gpu_active()) {
+    r->gpu_tracer()->PushExternalCorrelation(id);
+    // Remember the push in the id (op ids never use bit 63) so the end pops
+    // even if the capture stopped in between: the push/pop stack of the
+    // thread stays balanced.
+    return id | kPushedBit;
+  }
   return id;
   VP_GUARD_END("vp_op_begin", return 0)
 }
@@ -236,8 +245,8 @@ void vp_op_end(uint64_t op_id) {
   if (op_id == 0) return;
   ProbeRuntime* r = Existing();
   if (r == nullptr) return;
-  if (r->gpu_active()) r->gpu_tracer()->PopExternalCorrelation();
-  r->recorder().OpEnd(op_id);
+  if ((op_id & kPushedBit) != 0) r->gpu_tracer()->PopExternalCorrelation();
+  r->recorder().OpEnd(op_id & ~kPushedBit);
   VP_GUARD_END("vp_op_end", return)
 }
 

@@ -12,13 +12,47 @@
 namespace vllm_profiler::probe {
 namespace {
 
+// GpuTracer fake: on Stop it flushes one kernel event into the sink.
+class FakeGpuTracer final : public GpuTracer {
+ public:
+  explicit FakeGpuTracer(absl::Status start_status)
+      : start_status_(std::move(start_status)) {}
+  absl::Status Start(GpuEventSink* sink) override {
+    ++starts;
+    if (start_status_.ok()) sink_ = sink;
+    return start_status_;
+  }
+  void Stop() override {
+    ++stops;
+    if (sink_ == nullptr) return;
+    v1::Event e;
+    e.set_kind(v1::EVENT_KIND_KERNEL);
+    e.set_name_id(sink_->InternString("my_kernel"));
+    e.set_start_ns(1);
+    e.set_duration_ns(2);
+    sink_->AddEvent(e);
+    sink_->AddTracerDrops(3, 1);
+    sink_ = nullptr;
+  }
+  void PushExternalCorrelation(uint64_t) override {}
+  void PopExternalCorrelation() override {}
+  std::string Describe() const override { return "fake CUPTI 1.0"; }
+  int starts = 0;
+  int stops = 0;
+
+ private:
+  absl::Status start_status_;
+  GpuEventSink* sink_ = nullptr;
+};
+
 struct Harness {
   std::shared_ptr<FakeTransport::State> state =
       std::make_shared<FakeTransport::State>();
   FakeClock clock;
   std::unique_ptr<ProbeRuntime> probe;
 
-  explicit Harness(ProbeConfig config, bool available = true) {
+  explicit Harness(ProbeConfig config, bool available = true,
+                   std::unique_ptr<GpuTracer> gpu = nullptr) {
     state->SetAvailable(available);
     ProbeRuntime::Options o;
     o.config = std::move(config);
@@ -28,6 +62,7 @@ struct Harness {
     o.max_backoff = absl::Milliseconds(50);
     o.tick = absl::Milliseconds(5);
     o.process_name = "test-proc";
+    o.gpu_tracer = std::move(gpu);
     probe = std::make_unique<ProbeRuntime>(std::move(o));
   }
 
@@ -153,6 +188,51 @@ TEST(ProbeRuntimeTest, HelloFirstThenWindowWithExactSteps) {
   }
   // Strings are sent before use.
   EXPECT_EQ(s.strings.size(), 8u);
+}
+
+TEST(ProbeRuntimeTest, GpuTracerEventsAndDropsReachTheCapture) {
+  ProbeConfig c = WindowConfig(2, 2);
+  c.gpu = true;
+  auto tracer = std::make_unique<FakeGpuTracer>(absl::OkStatus());
+  FakeGpuTracer* raw = tracer.get();
+  Harness h(c, true, std::move(tracer));
+  ASSERT_TRUE(h.WaitConnected());
+  for (int i = 0; i < 5; ++i) h.Step();
+  h.probe->Shutdown(absl::Seconds(5));
+  EXPECT_EQ(raw->starts, 1);
+  EXPECT_EQ(raw->stops, 1);
+  std::vector<v1::ProbeMessage> w = h.state->Written();
+  EXPECT_EQ(w[0].hello().cupti_version(), "fake CUPTI 1.0");
+  Summary s = Summarize(w);
+  int kernels = 0;
+  for (const auto& m : w) {
+    if (!m.has_batch()) continue;
+    for (const auto& e : m.batch().events()) {
+      if (e.kind() == v1::EVENT_KIND_KERNEL) {
+        ++kernels;
+        EXPECT_EQ(s.strings[e.name_id()], "my_kernel");
+      }
+    }
+  }
+  EXPECT_EQ(kernels, 1);
+  EXPECT_EQ(s.last_finished.events_recorded(), 2u * 3u + 1u);  // + kernel
+  EXPECT_EQ(s.last_finished.drops().cupti_records_dropped(), 3u);
+  EXPECT_EQ(s.last_finished.drops().cupti_buffers_dropped(), 1u);
+  EXPECT_EQ(s.last_finished.gpu_activity_note(), "");
+}
+
+TEST(ProbeRuntimeTest, GpuUnavailableIsNotedAndCaptureGoesOn) {
+  ProbeConfig c = WindowConfig(2, 2);
+  c.gpu = true;
+  Harness h(c, true,
+            std::make_unique<FakeGpuTracer>(
+                absl::UnavailableError("no CUDA device")));
+  ASSERT_TRUE(h.WaitConnected());
+  for (int i = 0; i < 5; ++i) h.Step();
+  h.probe->Shutdown(absl::Seconds(5));
+  Summary s = Summarize(h.state->Written());
+  EXPECT_EQ(s.steps, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(s.last_finished.gpu_activity_note(), "no CUDA device");
 }
 
 TEST(ProbeRuntimeTest, CollectorAbsentRunsOnAndLogsOnce) {
