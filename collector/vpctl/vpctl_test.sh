@@ -94,6 +94,24 @@ wait "$SP" || fail "synthetic probe (command mode) failed"
 /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["traceEvents"]' \
   "$T/cap.json" || fail "captured trace is not JSON"
 
+echo "== 16 concurrent probes, then 16 concurrent downloads"
+"$SYNTH" --socket="$T/c.sock" --processes=16 --events=3000 --pid_base=6000 \
+  >/dev/null || fail "16-process synthetic probe failed"
+ID="trace6000_6001_6002_6003_and12more"
+for _ in $(seq 100); do V list | grep -q "^$ID " && break; sleep 0.1; done
+V list | grep -q "^$ID .* yes " || fail "16-process trace not listed: $(V list)"
+pids=()
+for i in $(seq 16); do
+  V fetch "$ID" -o "$T/par$i.json.gz" 2>/dev/null &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || fail "a concurrent download failed"; done
+for i in $(seq 16); do
+  gunzip -c "$T/par$i.json.gz" | cmp - "$T/traces/$ID.json" ||
+    fail "concurrent download $i differs"
+done
+rm -f "$T"/par*.json.gz
+
 echo "== delete"
 out="$(V delete trace4242)" || fail "delete"
 [[ "$out" == "deleted trace4242" ]] || fail "delete said: $out"
