@@ -302,6 +302,22 @@ TEST_F(AdmissionTest, DryRunGetsTheSameAnswer) {
   EXPECT_EQ(a.outcome, Outcome::kInjected);
 }
 
+TEST_F(AdmissionTest, DeepNestingNeitherCrashesNorOverflows) {
+  const std::string deep =
+      std::string(1000000, '[') + std::string(1000000, ']');
+  AdmissionResult r = admitter_.Review(deep);
+  EXPECT_EQ(r.http_status, 400);
+  EXPECT_EQ(r.body,
+            "invalid AdmissionReview: body is a JSON array, expected an "
+            "AdmissionReview object\n");
+  json review = Review(Pod());
+  std::string body = review.dump();
+  const std::string marker = "\"image\":\"vllm\"";
+  body.replace(body.find(marker), marker.size(),
+               "\"image\":\"vllm\",\"args\":" + deep);
+  EXPECT_EQ(admitter_.Review(body).outcome, Outcome::kInjected);
+}
+
 TEST(EscapeJsonPointerTest, EscapesTildeAndSlash) {
   EXPECT_EQ(EscapeJsonPointer("a/b~c"), "a~1b~0c");
   EXPECT_EQ(EscapeJsonPointer("~1"), "~01");
