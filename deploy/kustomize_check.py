@@ -1,5 +1,9 @@
 #!/usr/bin/python3
-"""Checks the rendered webhook manifests. Usage: RENDERED.yaml CERT_DIR"""
+"""Checks the rendered webhook manifests.
+
+Usage: kustomize_check.py RENDERED.yaml CERT_DIR      (overlays/selfsigned)
+       kustomize_check.py --cert-manager RENDERED.yaml (overlays/cert-manager)
+"""
 import base64
 import subprocess
 import sys
@@ -11,7 +15,33 @@ def b64(s):
     return base64.b64decode("".join(s.split()))
 
 
+def check_cert_manager(path):
+    docs = [d for d in yaml.safe_load_all(open(path)) if d]
+    kinds = [d["kind"] for d in docs]
+    assert "Secret" not in kinds, "cert-manager overlay must not ship a Secret"
+    dep = [d for d in docs if d["kind"] == "Deployment"][0]
+    vol = [v for v in dep["spec"]["template"]["spec"]["volumes"]
+           if v["name"] == "certs"][0]
+    certs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Certificate"}
+    serving = certs["vllm-profiler-webhook"]
+    assert serving["spec"]["secretName"] == vol["secret"]["secretName"]
+    assert serving["metadata"]["namespace"] == "vllm-profiler"
+    for n in ("vllm-profiler-webhook.vllm-profiler.svc",
+              "vllm-profiler-webhook.vllm-profiler.svc.cluster.local"):
+        assert n in serving["spec"]["dnsNames"], n
+    issuers = {d["metadata"]["name"] for d in docs if d["kind"] == "Issuer"}
+    assert serving["spec"]["issuerRef"]["name"] in issuers
+    assert certs["vllm-profiler-webhook-ca"]["spec"]["isCA"] is True
+    mwc = [d for d in docs if d["kind"] == "MutatingWebhookConfiguration"][0]
+    assert mwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == \
+        "vllm-profiler/vllm-profiler-webhook"
+    assert "caBundle" not in mwc["webhooks"][0]["clientConfig"]
+    print(f"cert-manager overlay OK ({len(docs)} objects)")
+
+
 def main():
+    if sys.argv[1] == "--cert-manager":
+        return check_cert_manager(sys.argv[2])
     docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
     certs = sys.argv[2]
     by_kind = {d["kind"]: d for d in docs}

@@ -16,5 +16,7 @@ rm -rf "$T/nocerts" && mkdir -p "$T/nocerts" && cp -rL "$SRC/base" "$SRC/overlay
 if kubectl kustomize "$T/nocerts/overlays/selfsigned" >/dev/null 2>&1; then
   echo "FAIL: overlay rendered without certs"; exit 1
 fi
-exec /usr/bin/python3 "$SRC/kustomize_check.py" "$T/rendered.yaml" \
+/usr/bin/python3 "$SRC/kustomize_check.py" "$T/rendered.yaml" \
   "$T/deploy/overlays/selfsigned/certs"
+kubectl kustomize "$T/deploy/overlays/cert-manager" > "$T/cert-manager.yaml"
+exec /usr/bin/python3 "$SRC/kustomize_check.py" --cert-manager "$T/cert-manager.yaml"
