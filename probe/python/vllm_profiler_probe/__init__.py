@@ -123,8 +123,7 @@ def native():
         from . import _native
         path = _native.core_path()
         lib = _native.load_core(path)
-        name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
-        lib.vp_init(name.encode("utf-8", "replace"),
+        lib.vp_init(_process_name().encode("utf-8", "replace"),
                     sys.version.split()[0].encode(), None)
         if _state.target is not None:
             lib.vp_set_step_name(
@@ -164,9 +163,28 @@ def _flush():
             pass
 
 
+def _process_name():
+    """vLLM names its worker processes (e.g. "VllmWorker-0"): use that name
+    when multiprocessing has one, else the script's name."""
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None:
+        try:
+            name = mp.current_process().name
+            if name and name != "MainProcess":
+                return name
+        except Exception:
+            pass
+    arg0 = sys.argv[0] if getattr(sys, "argv", None) else ""
+    return os.path.basename(arg0) if arg0 and arg0 != "-c" else "python"
+
+
 def _on_new_process(lib):
     """First step in this process (also after fork)."""
     _state.pid = os.getpid()
+    try:
+        lib.vp_init(_process_name().encode("utf-8", "replace"), None, None)
+    except Exception:
+        pass
     mp = sys.modules.get("multiprocessing")
     if mp is not None:
         # multiprocessing children leave through os._exit (no atexit): its

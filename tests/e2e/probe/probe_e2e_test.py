@@ -225,6 +225,9 @@ class ProbeE2ETest(unittest.TestCase):
         streams = self.stop_collector()
         pids = sorted(_int(h["pid"]) for h in streams.hellos())
         self.assertEqual(pids, sorted(pr["pid"] for pr in data["processes"]))
+        # Named after the multiprocessing process ("SpawnProcess-1", ...).
+        for h in streams.hellos():
+            self.assertRegex(h["process_name"], r"^(Spawn|Fork)Process-\d+$")
         for sid in streams.by_stream:
             events, _ = streams.events(sid)
             self.assertEqual(steps_of(events), [3, 4, 5, 6])
