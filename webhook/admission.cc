@@ -30,6 +30,14 @@ std::string Dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// A user-supplied string for a message or log line: at most 64 bytes,
+// non-printable bytes C-escaped (no log injection), in double quotes.
+std::string Quote(absl::string_view s) {
+  constexpr size_t kMax = 64;
+  return absl::StrCat("\"", absl::CHexEscape(s.substr(0, kMax)),
+                      s.size() > kMax ? "...\"" : "\"");
+}
+
 // The member `key` of `obj`, or nullptr when obj is not an object, the key
 // is absent or its value is null (the API server omits empty fields; null is
 // treated the same way).
@@ -487,8 +495,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
     return BadRequest(
         "not_admission_review",
         kind != nullptr && kind->is_string()
-            ? absl::StrCat("kind is \"", kind->get_ref<const std::string&>(),
-                           "\", expected \"AdmissionReview\"")
+            ? absl::StrCat("kind is ", Quote(kind->get_ref<const std::string&>()),
+                           ", expected \"AdmissionReview\"")
             : "kind is missing or not a string, expected \"AdmissionReview\"");
   }
   const json* api = Member(review, "apiVersion");
@@ -498,8 +506,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
         "wrong_api_version",
         absl::StrCat("apiVersion ",
                      api != nullptr && api->is_string()
-                         ? absl::StrCat("\"", api->get_ref<const std::string&>(),
-                                        "\" is not supported")
+                         ? absl::StrCat(Quote(api->get_ref<const std::string&>()),
+                                        " is not supported")
                          : std::string("is missing or not a string"),
                      ", expected \"", kApiVersion, "\""));
   }
@@ -581,8 +589,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       opted_in = true;
     } else {
       r.warnings.push_back(absl::StrCat(kWarningPrefix, "annotation ",
-                                        kInjectAnnotation, ": \"", *inject,
-                                        "\" is not \"true\" or \"false\"; "
+                                        kInjectAnnotation, ": ", Quote(*inject),
+                                        " is not \"true\" or \"false\"; "
                                         "ignored"));
     }
   }
@@ -628,8 +636,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       }
       if (!found) {
         r.warnings.push_back(absl::StrCat(kWarningPrefix, "annotation ",
-                                          kContainersAnnotation, " names \"",
-                                          n, "\", which is not a container "
+                                          kContainersAnnotation, " names ",
+                                          Quote(n), ", which is not a container "
                                           "of this pod"));
       }
     }
@@ -650,7 +658,7 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       n = lower == "true" ? 1 : 0;
     } else if (!absl::SimpleAtoi(lower, &n) || n < s.min || n > s.max) {
       r.warnings.push_back(absl::StrCat(
-          kWarningPrefix, "annotation ", key, ": \"", *v, "\" is not ",
+          kWarningPrefix, "annotation ", key, ": ", Quote(*v), " is not ",
           s.boolean ? "true, false, 0 or 1"
                     : absl::StrCat("an integer in [", s.min, ", ", s.max, "]"),
           "; the probe's default is used"));
@@ -675,8 +683,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       }
     }
     if (mount_conflict) {
-      r.warnings.push_back(absl::StrCat(kWarningPrefix, "container \"", cname,
-                                        "\" already mounts a volume at ", dir,
+      r.warnings.push_back(absl::StrCat(kWarningPrefix, "container ", Quote(cname),
+                                        " already mounts a volume at ", dir,
                                         "; not injected"));
       continue;
     }
@@ -694,7 +702,7 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       const json& entry = (*env)[path_index];
       if (Member(entry, "valueFrom") != nullptr) {
         r.warnings.push_back(absl::StrCat(
-            kWarningPrefix, "container \"", cname, "\" sets ",
+            kWarningPrefix, "container ", Quote(cname), " sets ",
             config_.inject_env_name,
             " with valueFrom, which cannot be prepended to; not injected"));
         continue;

@@ -318,6 +318,15 @@ TEST_F(AdmissionTest, DeepNestingNeitherCrashesNorOverflows) {
   EXPECT_EQ(admitter_.Review(body).outcome, Outcome::kInjected);
 }
 
+TEST_F(AdmissionTest, UserStringsInMessagesAreTruncatedAndEscaped) {
+  json review = Review(Pod());
+  review["kind"] = "Evil\nline2" + std::string(100, 'x');
+  EXPECT_EQ(Run(review).body,
+            "invalid AdmissionReview: kind is \"Evil\\nline2" +
+                std::string(54, 'x') +
+                "...\", expected \"AdmissionReview\"\n");
+}
+
 TEST(EscapeJsonPointerTest, EscapesTildeAndSlash) {
   EXPECT_EQ(EscapeJsonPointer("a/b~c"), "a~1b~0c");
   EXPECT_EQ(EscapeJsonPointer("~1"), "~01");
