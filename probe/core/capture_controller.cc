@@ -11,15 +11,6 @@ CaptureController::CaptureController(Options options) : options_(options) {
   }
 }
 
-void CaptureController::Reset(int64_t pid) {
-  options_.pid = pid;
-  window_done_ = !options_.window ||
-                 (options_.num_steps == 0 && options_.duration_ms == 0);
-  window_count_ = 0;
-  active_.reset();
-  pending_.reset();
-}
-
 CaptureController::Decision CaptureController::OnStepBegin(int64_t step,
                                                            int64_t now_ns) {
   Decision d;

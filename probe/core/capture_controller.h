@@ -69,8 +69,6 @@ class CaptureController {
   int64_t active_first_step() const { return active_ ? active_->first_step : 0; }
   bool pending() const { return pending_.has_value(); }
 
-  // Forgets everything (fork child); the window runs again in the child.
-  void Reset(int64_t pid);
 
  private:
   struct Active {

@@ -247,7 +247,7 @@ v1::Hello ProbeRuntime::BuildHello() const {
   h.set_pid(options_.pid);
   h.set_ppid(getppid());
   {
-    absl::MutexLock lock(const_cast<absl::Mutex*>(&names_mu_));
+    absl::MutexLock lock(&names_mu_);
     std::string name = process_name_;
     if (name.empty()) name = ReadFirstLine("/proc/self/comm");
     if (c.rank >= 0) name = absl::StrCat("rank ", c.rank, " (", name, ")");
@@ -445,6 +445,7 @@ void ProbeRuntime::Process(QueueItem& item) {
     if (stream_ == nullptr || send_.generation == 0 ||
         c->generation != send_.generation) {
       // Not connected, or a record that raced with its capture's stop.
+      // Counted in records (an operator is two: begin and end).
       dropped_send_total_.fetch_add(c->num_records);
       send_.dropped_send += (c->generation == send_.generation)
                                 ? c->num_records

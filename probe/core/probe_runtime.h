@@ -192,7 +192,7 @@ class ProbeRuntime final : public GpuEventSink {
   std::string requested_name_ ABSL_GUARDED_BY(control_mu_);
   bool shut_down_ ABSL_GUARDED_BY(control_mu_) = false;
 
-  absl::Mutex names_mu_;
+  mutable absl::Mutex names_mu_;
   std::string process_name_ ABSL_GUARDED_BY(names_mu_);
   std::string python_version_ ABSL_GUARDED_BY(names_mu_);
   std::string torch_version_ ABSL_GUARDED_BY(names_mu_);

@@ -324,30 +324,6 @@ void Recorder::ResetThreadCacheAfterFork() {
   t_tid = 0;
 }
 
-void Recorder::ResetAfterFork() {
-  // Only the forking thread exists; its cache points at a slot we forget.
-  t_cache = LocalCache{};
-  t_tid = 0;
-  generation_.store(0, std::memory_order_relaxed);
-  // The mutex may have been held by a parent thread at fork time: replace
-  // the guarded state without locking (nothing else runs in the child).
-  new (&mu_) absl::Mutex();
-  new (&cv_) absl::CondVar();
-  [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    for (auto& slot : slots_) slot.release();  // Leaked: see header.
-    slots_.clear();
-    for (QueueItem& item : queue_) {
-      item.chunk = nullptr;
-      (void)item.message.release();
-    }
-    queue_.clear();
-    wake_ = false;
-  }();
-  chunks_in_use_.store(0, std::memory_order_relaxed);
-  peak_chunks_.store(0, std::memory_order_relaxed);
-  dropped_buffer_full_.store(0, std::memory_order_relaxed);
-}
-
 bool DecodeRecord(const char* p, size_t avail, RecordView* out,
                   size_t* consumed) {
   if (avail < sizeof(RecordHeader)) return false;

@@ -171,10 +171,6 @@ class Recorder {
   uint64_t bytes_in_use() const;
   uint64_t peak_bytes_in_use() const;
 
-  // In a fork child: forget every slot and queued item inherited from the
-  // parent (their memory is leaked on purpose: other threads' state is
-  // undefined after fork) and start from empty.
-  void ResetAfterFork();
   // In a fork child, on the forking thread: forgets the thread-local caches
   // (tid, slot) copied from the parent.
   static void ResetThreadCacheAfterFork();
