@@ -1,0 +1,151 @@
+"""Full stack without a GPU: the real probe + CuptiTracer over a fake
+libcupti, in Debian's python with torch, with the real collector.
+
+usage: probe_fake_cupti_test.py PROBE_BUNDLE_TAR COLLECTOR FAKE_LIBCUPTI FAKE_LIBCUDA
+
+The sample workload runs under the probe; the torch shim pushes one external
+correlation id per operator; fake_libcupti turns each into a launch
+(cudaLaunchKernel on the operator's thread) and a kernel on "GPU 0 stream 7".
+The trace must show those kernels on the GPU stream track, each at the end
+of a flow from its launch, attributed to the operator that pushed its id.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import unittest
+
+ARGS = {}
+KERNEL = "fake_kernel(float*, int)"
+
+
+class ProbeFakeCuptiTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="vp-gpu-", dir="/tmp")
+        self.bundle = os.path.join(self.tmp, "profiler")
+        os.makedirs(self.bundle)
+        with tarfile.open(ARGS["bundle"]) as t:
+            t.extractall(self.bundle)
+        self.sock = os.path.join(self.tmp, "c.sock")
+        self.traces = os.path.join(self.tmp, "traces")
+        ports = os.path.join(self.tmp, "ports.json")
+        self.log = open(os.path.join(self.tmp, "collector.log"), "w")
+        self.collector = subprocess.Popen(
+            [os.path.abspath(ARGS["collector"]), "--probe_socket=" + self.sock,
+             "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0",
+             "--trace_dir=" + self.traces, "--port_file=" + ports,
+             "--window_linger_ms=200"], stderr=self.log)
+        for _ in range(400):
+            if os.path.exists(ports) and os.path.getsize(ports) > 0:
+                return
+            time.sleep(0.025)
+        self.fail("collector did not start")
+
+    def tearDown(self):
+        self.collector.terminate()
+        self.collector.wait(timeout=30)
+        self.log.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run_workload(self, **extra):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("VLLM_PROFILER") and k != "PYTHONPATH"}
+        env.update({
+            "PYTHONPATH": self.bundle,
+            "VLLM_PROFILER_SOCKET": self.sock,
+            "VLLM_PROFILER_START_STEP": "3",
+            "VLLM_PROFILER_NUM_STEPS": "3",
+            "VLLM_PROFILER_LOG": "debug",
+        })
+        env.update(extra)
+        p = subprocess.run(
+            ["/usr/bin/python3",
+             os.path.abspath("tests/sample_workload/run_workload.py"),
+             "--steps", "8"],
+            env=env, capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def read_trace(self):
+        for _ in range(400):
+            names = sorted(f for f in os.listdir(self.traces)
+                           if f.endswith(".json")) if os.path.isdir(self.traces) else []
+            if names:
+                time.sleep(0.2)
+                with open(os.path.join(self.traces, names[0])) as f:
+                    return json.load(f)
+            time.sleep(0.05)
+        with open(self.log.name) as f:
+            self.fail("no trace; collector log:\n" + f.read())
+
+    def test_kernels_flows_and_operators(self):
+        p = self.run_workload(
+            VLLM_PROFILER_CUPTI_LIB=os.path.abspath(ARGS["cupti"]),
+            LD_PRELOAD=os.path.abspath(ARGS["cuda"]))
+        trace = self.read_trace()
+        events = trace["traceEvents"]
+        threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+                   if e.get("ph") == "M" and e.get("name") == "thread_name"}
+        xs = [e for e in events if e.get("ph") == "X"]
+        kernels = [e for e in xs if e.get("cat") == "kernel"]
+        ops = [e for e in xs if e.get("cat") == "cpu_op"]
+        launches = [e for e in xs if e.get("name") == "cudaLaunchKernel"]
+        meta = json.dumps(trace.get("metadata", {}))
+        self.assertTrue(kernels, "no kernels; probe stderr:\n%s\nmetadata: %s"
+                        % (p.stderr[-3000:], meta))
+        self.assertEqual(len(kernels), len(launches))
+        self.assertTrue(all(k["name"] == KERNEL for k in kernels))
+        self.assertEqual({threads[(k["pid"], k["tid"])] for k in kernels},
+                         {"GPU 0 stream 7"})
+        # Launches on the operators' (CPU) threads.
+        op_tids = {o["tid"] for o in ops}
+        self.assertTrue({l["tid"] for l in launches} <= op_tids)
+        # Every kernel at the end of a flow from its launch.
+        starts = {}
+        for e in events:
+            if e.get("cat") == "ac2g" and e.get("ph") == "s":
+                starts[e["id"]] = e
+        ends = [e for e in events if e.get("cat") == "ac2g" and e.get("ph") == "f"]
+        end_at = {(e["tid"], e["ts"]): e["id"] for e in ends}
+        launch_at = {(l["tid"], l["ts"]) for l in launches}
+        for k in kernels:
+            fid = end_at.get((k["tid"], k["ts"]))
+            self.assertIsNotNone(fid, k)
+            self.assertIn(fid, starts)
+            self.assertIn((starts[fid]["tid"], starts[fid]["ts"]), launch_at)
+        # Attribution: each kernel's external id is an operator's id.
+        op_ids = {o.get("args", {}).get("External id") for o in ops} - {None}
+        ext = [k["args"].get("External id") for k in kernels]
+        self.assertTrue(all(x in op_ids for x in ext), (ext[:5], list(op_ids)[:5]))
+        # The trace names the operator on the kernel, with an op2g flow.
+        named = [k for k in kernels if k["args"].get("op")]
+        op2g = [e for e in events if e.get("cat") == "op2g"]
+        sys.stderr.write("kernels %d, with args.op %d, op2g flow events %d\n"
+                         % (len(kernels), len(named), len(op2g)))
+        self.assertEqual(len(named), len(kernels))
+        self.assertEqual(len(op2g), 2 * len(kernels))
+        # The GPU note is empty: GPU activity was recorded.
+        self.assertIn('"gpu_activity_note": ""', meta)
+
+    def test_no_driver_gives_cpu_events_and_a_note(self):
+        # Same fake libcupti, but no libcuda in the process.
+        p = self.run_workload(
+            VLLM_PROFILER_CUPTI_LIB=os.path.abspath(ARGS["cupti"]))
+        trace = self.read_trace()
+        xs = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
+        self.assertTrue(any(e.get("cat") == "cpu_op" for e in xs))
+        self.assertFalse(any(e.get("cat") == "kernel" for e in xs))
+        self.assertIn("no CUDA in this process (libcuda is not loaded)",
+                      json.dumps(trace["metadata"]))
+        lines = [l for l in p.stderr.splitlines() if "GPU activity off" in l]
+        self.assertEqual(len(lines), 1, p.stderr)
+
+
+if __name__ == "__main__":
+    ARGS["bundle"], ARGS["collector"], ARGS["cupti"], ARGS["cuda"] = sys.argv[1:5]
+    unittest.main(argv=sys.argv[:1])
