@@ -150,7 +150,7 @@ Capture::Capture(std::string capture_id, v1::CaptureOrigin origin,
 Capture::~Capture() = default;
 
 void Capture::SetFile(absl::StatusOr<std::unique_ptr<WritableFile>> file) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (file_set_) return;
   file_set_ = true;
   if (!file.ok()) {
@@ -162,7 +162,7 @@ void Capture::SetFile(absl::StatusOr<std::unique_ptr<WritableFile>> file) {
 }
 
 bool Capture::has_output() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return file_set_;
 }
 
@@ -174,7 +174,7 @@ Capture::Process* Capture::FindLocked(int64_t pid) {
 }
 
 bool Capture::HasProcess(int64_t pid) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (const auto& p : processes_) {
     if (p->pid == pid) return true;
   }
@@ -183,7 +183,7 @@ bool Capture::HasProcess(int64_t pid) const {
 
 void Capture::Join(const ProbeStream& stream,
                    const v1::CaptureStarted& started, absl::Time now) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   last_join_ = now;
   const int64_t start_wall = stream.ToWallNs(started.start_ns());
   if (!have_base_) {
@@ -355,7 +355,7 @@ void Capture::WriteFlowLocked(char phase, uint64_t id, const char* cat,
 
 void Capture::WriteBatch(const ProbeStream& stream,
                          const v1::EventBatch& batch) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const uint64_t n = static_cast<uint64_t>(batch.events_size());
   events_received_ += n;
   Process* p = FindLocked(stream.pid());
@@ -585,7 +585,7 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
 }
 
 void Capture::FinishProcess(int64_t pid, const v1::CaptureFinished& finished) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Process* p = FindLocked(pid);
   if (p == nullptr) return;
   p->finished = true;
@@ -596,7 +596,7 @@ void Capture::FinishProcess(int64_t pid, const v1::CaptureFinished& finished) {
 }
 
 void Capture::DisconnectProcess(int64_t pid, absl::string_view reason) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Process* p = FindLocked(pid);
   if (p == nullptr || p->finished) return;
   p->disconnected = true;
@@ -607,12 +607,12 @@ void Capture::DisconnectProcess(int64_t pid, absl::string_view reason) {
 }
 
 void Capture::AddError(absl::string_view error) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   errors_.push_back(std::string(error));
 }
 
 bool Capture::AllProcessesDone() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (processes_.empty()) return false;
   for (const auto& p : processes_) {
     if (!p->finished && !p->disconnected) return false;
@@ -621,22 +621,22 @@ bool Capture::AllProcessesDone() const {
 }
 
 int Capture::num_processes() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return static_cast<int>(processes_.size());
 }
 
 absl::Time Capture::last_join() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return last_join_;
 }
 
 uint64_t Capture::events_written() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return writer_ == nullptr ? final_events_ : writer_->events_written();
 }
 
 std::vector<int64_t> Capture::pids() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<int64_t> out;
   for (const auto& p : processes_) out.push_back(p->pid);
   std::sort(out.begin(), out.end());
@@ -656,7 +656,7 @@ bool Capture::CompleteLocked() const {
 }
 
 v1::CaptureStatus Capture::Status() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   v1::CaptureStatus s;
   s.set_capture_id(id_);
   s.set_origin(origin_);
@@ -764,7 +764,7 @@ void Capture::WriteMetadataLocked() {
 }
 
 CaptureResult Capture::Finish() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   CaptureResult r;
   r.capture_id = id_;
   r.origin = origin_;

@@ -37,7 +37,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "collector/mutex.h"
 #include "absl/time/time.h"
 #include "collector/filesystem.h"
 #include "collector/probe_stream.h"
@@ -161,7 +161,7 @@ class Capture {
   const v1::CaptureConfig config_;
   const Options options_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::unique_ptr<TraceWriter> writer_ ABSL_GUARDED_BY(mu_);
   absl::Status file_status_ ABSL_GUARDED_BY(mu_);
   bool file_set_ ABSL_GUARDED_BY(mu_) = false;

@@ -39,7 +39,7 @@ std::shared_ptr<Capture> CaptureManager::Join(
       started.origin() == v1::CAPTURE_ORIGIN_COMMAND
           ? v1::CAPTURE_ORIGIN_COMMAND
           : v1::CAPTURE_ORIGIN_WINDOW;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Entry* target = nullptr;
   // The newest matching capture this process is not already part of.
   for (auto it = active_.rbegin(); it != active_.rend(); ++it) {
@@ -76,7 +76,7 @@ std::shared_ptr<Capture> CaptureManager::Join(
 void CaptureManager::Finish(const std::shared_ptr<Capture>& capture,
                             int64_t pid, const v1::CaptureFinished& finished) {
   capture->FinishProcess(pid, finished);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   wake_.Signal();
 }
 
@@ -86,19 +86,19 @@ void CaptureManager::Disconnect(const std::shared_ptr<Capture>& capture,
                   << " before finishing it" << (reason.empty() ? "" : ": ")
                   << reason;
   capture->DisconnectProcess(pid, reason);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   wake_.Signal();
 }
 
 void CaptureManager::ProbeGone(int64_t pid) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (Entry& e : active_) e.expected.erase(pid);
   wake_.Signal();
 }
 
 std::string CaptureManager::CreateCommandCapture(
     const std::vector<int64_t>& pids, const v1::CaptureConfig& config) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::string id = absl::StrCat("cmd-", absl::ToUnixMillis(absl::Now()), "-",
                                 ++command_counter_);
   Entry e;
@@ -172,7 +172,7 @@ void CaptureManager::Finalize(Entry entry) {
   recent.status.set_trace_id(info.id());
   recent.status.set_error(error);
   recent.trace = info;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   recent_.push_front(std::move(recent));
   while (recent_.size() > options_.max_recent) recent_.pop_back();
   --finalizing_;
@@ -180,7 +180,7 @@ void CaptureManager::Finalize(Entry entry) {
 }
 
 void CaptureManager::FinalizerLoop() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   while (!stop_) {
     const absl::Time now = absl::Now();
     std::vector<Entry> ready;
@@ -207,7 +207,7 @@ void CaptureManager::FinalizerLoop() {
 
 std::optional<v1::TraceInfo> CaptureManager::Wait(const std::string& capture_id,
                                                   absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   while (true) {
     for (const Recent& r : recent_) {
       if (r.status.capture_id() == capture_id) return r.trace;
@@ -227,7 +227,7 @@ std::vector<v1::CaptureStatus> CaptureManager::Status() const {
   std::vector<std::shared_ptr<Capture>> active;
   std::vector<v1::CaptureStatus> out;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const Entry& e : active_) active.push_back(e.capture);
     for (const Recent& r : recent_) out.push_back(r.status);
   }
@@ -240,14 +240,14 @@ std::vector<v1::CaptureStatus> CaptureManager::Status() const {
 void CaptureManager::Shutdown(absl::string_view reason) {
   std::vector<Entry> left;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stop_) return;
     stop_ = true;
     wake_.Signal();
   }
   thread_.join();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     left = std::move(active_);
     active_.clear();
     finalizing_ += static_cast<int>(left.size());

@@ -32,7 +32,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/synchronization/mutex.h"
+#include "collector/mutex.h"
 #include "absl/time/time.h"
 #include "collector/capture.h"
 #include "collector/probe_stream.h"
@@ -117,9 +117,9 @@ class CaptureManager {
   std::atomic<uint64_t> trace_bytes_written_{0};
   std::atomic<uint64_t> captures_failed_{0};
 
-  mutable absl::Mutex mu_;
-  absl::CondVar wake_;      // Finalizer: something may be ready.
-  absl::CondVar finished_;  // Waiters: a capture was finalized.
+  mutable Mutex mu_;
+  CondVar wake_;      // Finalizer: something may be ready.
+  CondVar finished_;  // Waiters: a capture was finalized.
   std::vector<Entry> active_ ABSL_GUARDED_BY(mu_);
   std::deque<Recent> recent_ ABSL_GUARDED_BY(mu_);
   uint64_t command_counter_ ABSL_GUARDED_BY(mu_) = 0;

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "collector/filesystem_testing.h"
@@ -172,6 +174,46 @@ TEST_F(CaptureManagerTest, ShutdownFinalizesOpenCapturesAsIncomplete) {
   EXPECT_EQ(info.error(),
             "pid 5 disconnected before the capture finished: collector "
             "shutting down");
+}
+
+TEST_F(CaptureManagerTest, ConcurrentProcessesWriteOneTrace) {
+  // Eight processes join one window and write concurrently while the
+  // finalizer thread polls (run under --config=tsan too).
+  constexpr int kProcs = 8;
+  constexpr int kBatches = 50;
+  std::vector<std::thread> threads;
+  std::string first_id;
+  for (int i = 0; i < kProcs; ++i) {
+    threads.emplace_back([this, i] {
+      auto s = Probe(100 + i, i);
+      const std::string id = "w-" + std::to_string(i);
+      auto c = Start(*s, t::Started(id));
+      for (int b = 0; b < kBatches; ++b) Batch(*s, *c, id);
+      v1::ProbeMessage f = t::Finished(id);
+      ASSERT_TRUE(s->Accept(f, 0).ok());
+      manager_->Finish(c, 100 + i, f.capture_finished());
+    });
+  }
+  for (auto& th : threads) th.join();
+  // All joined one capture (the first window opened): wait for any trace.
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (store_->List().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  std::vector<v1::TraceInfo> list = store_->List();
+  int pids = 0;
+  for (const auto& info : list) pids += info.pids_size();
+  // Late joiners may start a second window once the first finalized, but
+  // every process is in exactly one trace, and every trace is complete.
+  deadline = absl::Now() + absl::Seconds(10);
+  while (pids < kProcs && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+    list = store_->List();
+    pids = 0;
+    for (const auto& info : list) pids += info.pids_size();
+  }
+  EXPECT_EQ(pids, kProcs);
+  for (const auto& info : list) EXPECT_TRUE(info.complete()) << info.id();
 }
 
 }  // namespace

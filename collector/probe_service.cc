@@ -48,13 +48,13 @@ struct ProbeServiceImpl::Connection {
   std::atomic<uint64_t> events{0};
   std::atomic<uint64_t> batches{0};
 
-  absl::Mutex stat_mu;
+  Mutex stat_mu;
   std::string capture_id ABSL_GUARDED_BY(stat_mu);
   v1::DropCounters drops ABSL_GUARDED_BY(stat_mu);
   std::string gpu_note ABSL_GUARDED_BY(stat_mu);
 
   // Serialises writes; `stream` is null once the handler is returning.
-  absl::Mutex write_mu;
+  Mutex write_mu;
   grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream
       ABSL_GUARDED_BY(write_mu) = nullptr;
 };
@@ -83,7 +83,7 @@ bool ProbeServiceImpl::Write(Connection& c,
            .ok()) {
     return false;
   }
-  absl::MutexLock lock(&c.write_mu);
+  MutexLock lock(&c.write_mu);
   if (c.stream == nullptr) return false;
   return c.stream->Write(bb);
 }
@@ -95,7 +95,7 @@ grpc::Status ProbeServiceImpl::Connect(
   conn->id = next_connection_id_.fetch_add(1);
   conn->connected = absl::Now();
   {
-    absl::MutexLock lock(&conn->write_mu);
+    MutexLock lock(&conn->write_mu);
     conn->stream = stream;
   }
   const std::string peer = context->peer();
@@ -135,7 +135,7 @@ grpc::Status ProbeServiceImpl::Connect(
         conn->pid = ps.pid();
         conn->hello = ps.hello();
         {
-          absl::MutexLock lock(&mu_);
+          MutexLock lock(&mu_);
           connections_[conn->id] = conn;
         }
         registered = true;
@@ -153,7 +153,7 @@ grpc::Status ProbeServiceImpl::Connect(
       case v1::ProbeMessage::kCaptureStarted: {
         const v1::CaptureStarted& started = message.capture_started();
         open[started.capture_id()] = manager_->Join(ps, started);
-        absl::MutexLock lock(&conn->stat_mu);
+        MutexLock lock(&conn->stat_mu);
         conn->capture_id = started.capture_id();
         break;
       }
@@ -176,7 +176,7 @@ grpc::Status ProbeServiceImpl::Connect(
           open.erase(it);
         }
         events_dropped_.fetch_add(TotalDrops(finished.drops()));
-        absl::MutexLock lock(&conn->stat_mu);
+        MutexLock lock(&conn->stat_mu);
         AddDrops(finished.drops(), &conn->drops);
         if (!finished.gpu_activity_note().empty()) {
           conn->gpu_note = finished.gpu_activity_note();
@@ -191,7 +191,7 @@ grpc::Status ProbeServiceImpl::Connect(
 
   // The stream is over: no more command writes.
   {
-    absl::MutexLock lock(&conn->write_mu);
+    MutexLock lock(&conn->write_mu);
     conn->stream = nullptr;
   }
   std::string reason;
@@ -207,7 +207,7 @@ grpc::Status ProbeServiceImpl::Connect(
   }
   if (registered) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       connections_.erase(conn->id);
     }
     manager_->ProbeGone(conn->pid);
@@ -229,7 +229,7 @@ grpc::Status ProbeServiceImpl::Connect(
 std::vector<v1::ProbeStatus> ProbeServiceImpl::Probes() const {
   std::vector<std::shared_ptr<Connection>> conns;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const auto& [id, c] : connections_) conns.push_back(c);
   }
   std::vector<v1::ProbeStatus> out;
@@ -239,7 +239,7 @@ std::vector<v1::ProbeStatus> ProbeServiceImpl::Probes() const {
     s.set_connected_unix_ms(absl::ToUnixMillis(c->connected));
     s.set_events_received(c->events.load(std::memory_order_relaxed));
     s.set_batches_received(c->batches.load(std::memory_order_relaxed));
-    absl::MutexLock lock(&c->stat_mu);
+    MutexLock lock(&c->stat_mu);
     s.set_capture_id(c->capture_id);
     *s.mutable_drops() = c->drops;
     s.set_gpu_activity_note(c->gpu_note);
@@ -249,14 +249,14 @@ std::vector<v1::ProbeStatus> ProbeServiceImpl::Probes() const {
 }
 
 std::vector<int64_t> ProbeServiceImpl::ConnectedPids() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<int64_t> out;
   for (const auto& [id, c] : connections_) out.push_back(c->pid);
   return out;
 }
 
 size_t ProbeServiceImpl::probes_connected() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return connections_.size();
 }
 
@@ -264,7 +264,7 @@ std::vector<int64_t> ProbeServiceImpl::SendCommand(
     const std::vector<int64_t>& pids, const v1::CollectorCommand& command) {
   std::vector<std::shared_ptr<Connection>> targets;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const auto& [id, c] : connections_) {
       if (std::find(pids.begin(), pids.end(), c->pid) != pids.end()) {
         targets.push_back(c);

@@ -33,7 +33,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "collector/mutex.h"
 #include "collector/capture_manager.h"
 #include "collector/probe_stream.h"
 #include "proto/profiler.pb.h"
@@ -83,7 +83,7 @@ class ProbeServiceImpl : public grpc::Service {
   std::atomic<uint64_t> streams_rejected_{0};
   std::atomic<uint64_t> next_connection_id_{1};
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::map<uint64_t, std::shared_ptr<Connection>> connections_
       ABSL_GUARDED_BY(mu_);
 };

@@ -123,12 +123,12 @@ void TraceStore::SetErrorLocked(const absl::Status& error) {
 }
 
 void TraceStore::RecordError(const absl::Status& error) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   SetErrorLocked(error);
 }
 
 absl::Status TraceStore::Init() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   absl::Status s = fs_->CreateDirs(options_.dir);
   if (!s.ok()) {
     SetErrorLocked(s);
@@ -187,7 +187,7 @@ absl::Status TraceStore::Init() {
 absl::StatusOr<TraceStore::TempFile> TraceStore::CreateTempFile() {
   std::string path;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     path = PathOf(absl::StrCat(kTempPrefix, absl::ToUnixMillis(absl::Now()),
                                "-", ++temp_counter_, ".tmp"));
   }
@@ -217,17 +217,16 @@ void TraceStore::Abandon(const std::string& temp_path,
 }
 
 std::string TraceStore::UniqueIdLocked(const std::string& base) const {
-  auto taken = [&](const std::string& id) { return traces_.count(id) != 0; };
-  if (!taken(base)) return base;
+  if (traces_.count(base) == 0) return base;
   for (int n = 2;; ++n) {
     std::string id = absl::StrCat(base, "-", n);
-    if (!taken(id)) return id;
+    if (traces_.count(id) == 0) return id;
   }
 }
 
 absl::StatusOr<v1::TraceInfo> TraceStore::Commit(
     const std::string& temp_path, const CommitRequest& request) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::string base = SanitizeRequestedName(request.requested_name);
   if (base.empty() || !IsValidId(base)) base = BaseName(request.pids);
   const std::string id = UniqueIdLocked(base);
@@ -293,7 +292,7 @@ void TraceStore::ApplyRetentionLocked(const std::string& keep) {
 }
 
 std::vector<v1::TraceInfo> TraceStore::List() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<v1::TraceInfo> out;
   out.reserve(traces_.size());
   for (const auto& [id, info] : traces_) out.push_back(info);
@@ -308,7 +307,7 @@ std::vector<v1::TraceInfo> TraceStore::List() const {
 }
 
 absl::StatusOr<v1::TraceInfo> TraceStore::Find(const std::string& id) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = IsValidId(id) ? traces_.find(id) : traces_.end();
   if (it == traces_.end()) {
     return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
@@ -318,7 +317,7 @@ absl::StatusOr<v1::TraceInfo> TraceStore::Find(const std::string& id) const {
 
 absl::StatusOr<std::unique_ptr<ReadableFile>> TraceStore::Open(
     const std::string& id, v1::TraceInfo* info) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = IsValidId(id) ? traces_.find(id) : traces_.end();
   if (it == traces_.end()) {
     return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
@@ -331,7 +330,7 @@ absl::StatusOr<std::unique_ptr<ReadableFile>> TraceStore::Open(
 }
 
 absl::Status TraceStore::Delete(const std::string& id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (!IsValidId(id) || traces_.count(id) == 0) {
     return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
   }
@@ -340,7 +339,7 @@ absl::Status TraceStore::Delete(const std::string& id) {
 }
 
 v1::DiskStatus TraceStore::Disk() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   v1::DiskStatus d;
   d.set_trace_dir(options_.dir);
   uint64_t bytes = 0;

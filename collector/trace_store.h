@@ -40,7 +40,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "collector/mutex.h"
 #include "collector/filesystem.h"
 #include "proto/profiler.pb.h"
 
@@ -119,7 +119,7 @@ class TraceStore {
 
   const Options options_;
   Filesystem* const fs_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::map<std::string, v1::TraceInfo> traces_ ABSL_GUARDED_BY(mu_);
   uint64_t temp_counter_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_created_ms_ ABSL_GUARDED_BY(mu_) = 0;
