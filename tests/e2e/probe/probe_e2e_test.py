@@ -308,6 +308,38 @@ class ProbeE2ETest(unittest.TestCase):
         self.assertEqual(started[0]["origin"], "CAPTURE_ORIGIN_COMMAND")
         self.assertTrue(all(e["_capture"] == "cmd-1" for e in events))
 
+    def test_collector_restart_reconnects_and_later_capture_arrives(self):
+        self.start_collector()
+        work = subprocess.Popen(
+            [PY, self.workload, "--steps", "300", "--sleep-ms", "10"],
+            env=self.env(VLLM_PROFILER_START_STEP=200,
+                         VLLM_PROFILER_NUM_STEPS=3),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for _ in range(600):                 # Until the probe said Hello.
+            if os.path.exists(self.out) and "hello" in open(self.out).read():
+                break
+            time.sleep(0.05)
+        first = self.stop_collector()        # The collector goes away ...
+        self.assertEqual(len(first.hellos()), 1)
+        time.sleep(0.5)
+        self.out = os.path.join(self.dir, "msgs2.jsonl")
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        self.start_collector()               # ... and comes back.
+        _, err = work.communicate(timeout=300)
+        self.assertEqual(work.returncode, 0, err)
+        second = self.stop_collector()
+        self.assertEqual(len(second.hellos()), 1)
+        events, _ = second.events(1)
+        self.assertEqual(steps_of(events), [200, 201, 202])
+        lines = self.probe_lines(err)
+        self.assertEqual(lines[0],
+                         "vllm-profiler: lost the connection to the collector "
+                         "at unix:%s; reconnecting" % self.sock)
+        self.assertIn("vllm-profiler: connected to the collector at unix:%s"
+                      % self.sock, lines)
+        self.assertLessEqual(len(lines), 3)
+
     def test_time_bounded_window(self):
         self.start_collector()
         self.run_workload(["--steps", "60", "--sleep-ms", "10"], self.env(
