@@ -33,6 +33,10 @@
 // Threads: see GpuTracer. Start/Stop on the core's control thread; Push/Pop
 // on application threads (lock- and allocation-free); CUPTI's buffer
 // callbacks on CUPTI's threads. No exception escapes a CUPTI callback.
+// Call PopExternalCorrelation() after every PushExternalCorrelation() call,
+// whether or not a capture still runs: the tracer counts per thread what it
+// really pushed and pops only that, so CUPTI's stack stays balanced (a
+// skipped pop would leave a stale operator id under later launches).
 #ifndef VLLM_PROFILER_PROBE_CUPTI_CUPTI_TRACER_H_
 #define VLLM_PROFILER_PROBE_CUPTI_CUPTI_TRACER_H_
 
