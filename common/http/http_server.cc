@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -476,6 +477,26 @@ class Session : public SessionBase,
             static_cast<uint64_t>(opts().max_body_bytes)) {
       return Send(TooLarge(), false, false);
     }
+    // A client that asked "Expect: 100-continue" (curl does for larger
+    // bodies) waits for the interim response before sending the body.
+    const auto expect = req.find(bhttp::field::expect);
+    if (expect != req.end() &&
+        absl::EqualsIgnoreCase(std::string(expect->value()), "100-continue")) {
+      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(
+          bhttp::status::continue_, 11);
+      Lowest().expires_after(ToChrono(opts().write_timeout));
+      bhttp::async_write(stream_, *cont,
+                         [self = this->shared_from_this(), cont](
+                             beast::error_code ec, size_t) {
+                           if (ec) return self->CloseNow();
+                           self->ReadBody();
+                         });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     Lowest().expires_after(ToChrono(opts().body_timeout));
     bhttp::async_read(stream_, buffer_, *parser_,
                       beast::bind_front_handler(&Session::OnBody,

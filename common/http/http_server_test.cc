@@ -1,5 +1,11 @@
 #include "common/http/http_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -222,6 +228,34 @@ TEST_F(HttpServerTest, OversizedBodyIs413) {
       "800\r\n" + std::string(2048, 'b') + "\r\n0\r\n\r\n");
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(*raw, StartsWith("HTTP/1.1 413 Payload Too Large\r\n"));
+}
+
+TEST_F(HttpServerTest, ExpectContinueGetsInterimResponse) {
+  StartServer(Echo);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(server_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string head =
+      "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+      "Expect: 100-continue\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(::send(fd, head.data(), head.size(), 0),
+            static_cast<ssize_t>(head.size()));
+  // The interim response must come before we send the body.
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 2000), 1) << "no 100 Continue";
+  char buf[4096];
+  ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, n), "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_EQ(::send(fd, "data", 4, 0), 4);
+  std::string rest;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) rest.append(buf, n);
+  ::close(fd);
+  EXPECT_THAT(rest, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(rest, HasSubstr("body=data"));
 }
 
 TEST_F(HttpServerTest, GarbageIs400AndConnectionCloses) {
