@@ -1,21 +1,53 @@
-// Fuzzes ProbeStream over a sequence of serialized ProbeMessages, framed as
-// [2-byte little-endian length][bytes]... The first error ends the stream,
-// as ProbeService does. Accepted batches are also resolved through the
-// accessors the capture writer uses.
+// Fuzzes the probe decoding and trace writing chain: a sequence of
+// serialized ProbeMessages, framed as [2-byte little-endian length][bytes],
+// goes through ProbeStream (validation) and, when accepted, into a Capture
+// writing Chrome JSON to memory, as ProbeService does. The first error ends
+// the stream. The trace must always be valid JSON.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
 
+#include "absl/time/clock.h"
+#include "collector/capture.h"
 #include "collector/probe_stream.h"
+#include "nlohmann/json.hpp"
 #include "proto/profiler.pb.h"
 
+namespace {
+
+using vllm_profiler::collector::Capture;
 using vllm_profiler::collector::ProbeStream;
+using vllm_profiler::collector::WritableFile;
+namespace v1 = vllm_profiler::v1;
+
+class StringFile : public WritableFile {
+ public:
+  explicit StringFile(std::string* out) : out_(out) {}
+  absl::Status Append(absl::string_view data) override {
+    out_->append(data.data(), data.size());
+    return absl::OkStatus();
+  }
+  absl::Status Close() override { return absl::OkStatus(); }
+
+ private:
+  std::string* out_;
+};
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ProbeStream::Options options;
   options.max_batch_bytes = 4096;
   options.max_string_bytes = 1 << 16;
   ProbeStream stream(options);
-  vllm_profiler::v1::ProbeMessage message;
+  std::string out;
+  Capture::Options capture_options;
+  capture_options.max_remembered_ops = 4;
+  Capture capture("fuzz", v1::CAPTURE_ORIGIN_WINDOW, {}, capture_options);
+  capture.SetFile(std::unique_ptr<WritableFile>(new StringFile(&out)));
+  v1::ProbeMessage message;
   size_t pos = 0;
   while (pos + 2 <= size) {
     size_t len = data[pos] | (static_cast<size_t>(data[pos + 1]) << 8);
@@ -24,18 +56,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     absl::string_view bytes(reinterpret_cast<const char*>(data + pos), len);
     pos += len;
     if (!vllm_profiler::collector::ParseProbeMessage(bytes, &message).ok()) {
-      return 0;
+      break;
     }
-    if (!stream.Accept(message, len).ok()) return 0;
-    if (message.has_batch()) {
-      uint64_t sum = 0;
-      for (const auto& e : message.batch().events()) {
-        sum += stream.String(e.name_id()).size();
-        sum += static_cast<uint64_t>(stream.ToWallNs(e.start_ns()));
-        sum += stream.ThreadName(e.tid()).size();
-      }
-      if (sum == 1) return 0;  // Keep the loop.
+    if (!stream.Accept(message, len).ok()) break;
+    switch (message.payload_case()) {
+      case v1::ProbeMessage::kCaptureStarted:
+        capture.Join(stream, message.capture_started(), absl::UnixEpoch());
+        break;
+      case v1::ProbeMessage::kBatch:
+        capture.WriteBatch(stream, message.batch());
+        break;
+      case v1::ProbeMessage::kCaptureFinished:
+        capture.FinishProcess(stream.pid(), message.capture_finished());
+        break;
+      default:
+        break;
     }
   }
+  if (stream.has_hello()) capture.DisconnectProcess(stream.pid(), "end");
+  capture.Finish();
+  nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+  if (j.is_discarded()) std::abort();
   return 0;
 }
