@@ -1,0 +1,262 @@
+"""End-to-end tests of the collector binary with the synthetic probe.
+
+The real //collector:collector process (port 0 + --port_file, a Unix socket
+under a short temp dir), the real //tests/synthetic_probe:synthetic_probe,
+HTTP with urllib. Checks what a user sees: the start-up line, the trace
+names, the JSON structure, downloads, incomplete traces, SIGTERM.
+
+Usage: collector_e2e_test.py COLLECTOR SYNTHETIC_PROBE
+"""
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+COLLECTOR = os.path.abspath(sys.argv[1])
+PROBE = os.path.abspath(sys.argv[2])
+
+
+class Collector:
+    """A collector process on free ports."""
+
+    def __init__(self, extra_args=()):
+        # Unix socket paths are limited to 107 bytes: keep it short.
+        self.dir = tempfile.mkdtemp(prefix="vpe2e-", dir="/tmp")
+        self.socket = os.path.join(self.dir, "run", "collector.sock")
+        self.trace_dir = os.path.join(self.dir, "traces")
+        port_file = os.path.join(self.dir, "ports.json")
+        self.log_path = os.path.join(self.dir, "collector.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [COLLECTOR, "--probe_socket=" + self.socket,
+             "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0",
+             "--trace_dir=" + self.trace_dir, "--port_file=" + port_file,
+             "--window_linger_ms=100"] + list(extra_args),
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("collector did not start:\n" + self.output())
+            time.sleep(0.02)
+        ports = json.load(open(port_file))
+        self.http = "http://127.0.0.1:%d" % ports["http_port"]
+        self.grpc_port = ports["grpc_port"]
+
+    def output(self):
+        if not self.log.closed:
+            self.log.flush()
+        return open(self.log_path, "rb").read().decode("utf-8", "replace")
+
+    def probe(self, *args, check=True):
+        result = subprocess.run([PROBE, "--socket=" + self.socket] + list(args),
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError("synthetic_probe failed: %s\n%s" %
+                                 (result.stdout, result.stderr))
+        return result
+
+    def get(self, path, headers=None):
+        req = urllib.request.Request(self.http + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def wait_for_traces(self, n):
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            traces = json.loads(self.get("/traces")[2])["traces"]
+            if len(traces) >= n:
+                return traces
+            time.sleep(0.05)
+        raise AssertionError("no %d traces; log:\n%s" % (n, self.output()))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        self.log.close()
+        return self.proc.returncode
+
+    def cleanup(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class CollectorE2ETest(unittest.TestCase):
+
+    def setUp(self):
+        self.c = Collector()
+
+    def tearDown(self):
+        self.c.cleanup()
+
+    def test_startup_line_and_health(self):
+        out = self.c.output()
+        self.assertIn("collector: listening grpc=127.0.0.1:%d http=127.0.0.1:"
+                      % self.c.grpc_port, out)
+        self.assertIn("probes=unix:" + self.c.socket, out)
+        self.assertEqual(self.c.get("/healthz")[2], b"ok\n")
+        self.assertEqual(oct(os.stat(self.c.socket).st_mode & 0o777), "0o666")
+
+    def test_two_processes_one_trace(self):
+        self.c.probe("--processes=2", "--pid_base=5000", "--events=20000")
+        traces = self.c.wait_for_traces(1)
+        self.assertEqual(len(traces), 1)
+        t = traces[0]
+        self.assertEqual(t["id"], "trace5000_5001")
+        self.assertEqual(t["file_name"], "trace5000_5001.json")
+        self.assertTrue(t["complete"])
+        self.assertEqual(t["pids"], [5000, 5001])
+        status, headers, body = self.c.get("/traces/trace5000_5001")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Disposition"],
+                         'attachment; filename="trace5000_5001.json"')
+        with open(os.path.join(self.c.trace_dir, t["file_name"]), "rb") as f:
+            self.assertEqual(body, f.read())
+        trace = json.loads(body)
+        meta = trace["metadata"]
+        self.assertTrue(meta["complete"])
+        self.assertEqual(meta["events_received"], 40000)
+        self.assertEqual(sorted(p["pid"] for p in meta["processes"]),
+                         [5000, 5001])
+        events = trace["traceEvents"]
+        names = {(e["pid"], e.get("tid")): e["args"]["name"] for e in events
+                 if e["ph"] == "M" and e["name"] == "thread_name"}
+        self.assertTrue(any(n.startswith("GPU ") for n in names.values()))
+        pnames = [e for e in events
+                  if e["ph"] == "M" and e["name"] == "process_name"]
+        self.assertEqual(sorted(e["pid"] for e in pnames), [5000, 5001])
+        # Launch -> kernel flows pair up by id.
+        starts = {e["id"] for e in events if e["ph"] == "s"}
+        finishes = {e["id"] for e in events if e["ph"] == "f"}
+        self.assertTrue(starts)
+        self.assertEqual(starts, finishes)
+        kinds = {e.get("cat") for e in events if e["ph"] == "X"}
+        for cat in ("step", "cpu_op", "cuda_runtime", "kernel", "gpu_memcpy",
+                    "gpu_memset"):
+            self.assertIn(cat, kinds)
+        # gzip: by Accept-Encoding and as a .json.gz file.
+        status, headers, gz = self.c.get("/traces/trace5000_5001.json",
+                                         {"Accept-Encoding": "gzip"})
+        self.assertEqual(headers.get("Content-Encoding"), "gzip")
+        self.assertEqual(gzip.decompress(gz), body)
+        status, headers, gz = self.c.get("/traces/trace5000_5001.json.gz")
+        self.assertEqual(headers["Content-Type"], "application/gzip")
+        self.assertEqual(gzip.decompress(gz), body)
+        index = self.c.get("/")[2].decode()
+        self.assertIn('href="/traces/trace5000_5001.json"', index)
+        metrics = self.c.get("/metrics")[2].decode()
+        self.assertIn("vllm_profiler_events_received_total 40000\n", metrics)
+
+    def test_requested_name_and_collision(self):
+        self.c.probe("--pid_base=77", "--events=1000",
+                     "--requested_name=/tmp/out/my_run.json")
+        self.c.wait_for_traces(1)
+        self.c.probe("--pid_base=77", "--events=1000",
+                     "--requested_name=/tmp/out/my_run.json")
+        ids = sorted(t["id"] for t in self.c.wait_for_traces(2))
+        self.assertEqual(ids, ["my_run", "my_run-2"])
+
+    def test_crashed_probe_gives_incomplete_trace(self):
+        self.c.probe("--pid_base=900", "--events=100000",
+                     "--disconnect_after_events=30000", check=False)
+        t = self.c.wait_for_traces(1)[0]
+        self.assertEqual(t["id"], "trace900")
+        self.assertFalse(t["complete"])
+        self.assertIn("pid 900 disconnected before the capture finished",
+                      t["error"])
+        trace = json.loads(self.c.get("/traces/trace900")[2])
+        self.assertFalse(trace["metadata"]["complete"])
+        self.assertGreaterEqual(trace["metadata"]["events_received"], 30000)
+
+    def test_not_found_and_traversal(self):
+        for path in ("/traces/nope", "/traces/../../etc/passwd",
+                     "/traces/..%2F..%2Fetc%2Fpasswd", "/traces/.x.meta"):
+            status, _, body = self.c.get(path)
+            self.assertEqual(status, 404, path)
+            self.assertNotIn(b"root:", body)
+
+    def test_sigterm_finalizes_open_capture(self):
+        # A probe mid-capture when the collector is stopped.
+        probe = subprocess.Popen(
+            [PROBE, "--socket=" + self.c.socket, "--pid_base=321",
+             "--events=50000000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 20
+            while time.time() < deadline:
+                m = self.c.get("/metrics")[2].decode()
+                line = [l for l in m.splitlines()
+                        if l.startswith("vllm_profiler_events_received_total")]
+                if line and int(line[0].split()[1]) > 10000:
+                    break
+                time.sleep(0.02)
+            self.assertEqual(self.c.stop(), 0)
+        finally:
+            probe.kill()
+            probe.wait()
+        out = self.c.output()
+        self.assertIn("shutting down", out)
+        self.assertIn("trace trace321 written", out)
+        meta_path = os.path.join(self.c.trace_dir, "trace321.json")
+        trace = json.load(open(meta_path))
+        self.assertFalse(trace["metadata"]["complete"])
+        self.assertIn("collector shutting down",
+                      " ".join(trace["metadata"]["errors"]))
+
+
+class CollectorFlagsTest(unittest.TestCase):
+
+    def test_gzip_storage_and_retention(self):
+        c = Collector(["--gzip", "--max_traces=2"])
+        try:
+            for pid in (1, 2, 3):
+                c.probe("--pid_base=%d" % pid, "--events=500")
+                deadline = time.time() + 20
+                while time.time() < deadline:
+                    ids = [t["id"] for t in json.loads(c.get("/traces")[2])["traces"]]
+                    if "trace%d" % pid in ids:
+                        break
+                    time.sleep(0.05)
+            traces = c.wait_for_traces(2)
+            self.assertEqual([t["id"] for t in traces], ["trace3", "trace2"])
+            self.assertEqual(traces[0]["file_name"], "trace3.json.gz")
+            self.assertEqual(sorted(os.listdir(c.trace_dir)),
+                             [".trace2.meta", ".trace3.meta", "trace2.json.gz",
+                              "trace3.json.gz"])
+            # Plain download of a gzip-stored trace is decompressed.
+            status, _, body = c.get("/traces/trace3")
+            self.assertEqual(status, 200)
+            self.assertEqual(json.loads(body)["metadata"]["events_received"], 500)
+        finally:
+            c.cleanup()
+
+    def test_bad_flag_value_fails_clearly(self):
+        d = tempfile.mkdtemp(prefix="vpe2e-", dir="/tmp")
+        try:
+            r = subprocess.run(
+                [COLLECTOR, "--probe_socket=" + d + "/s.sock",
+                 "--grpc_address=127.0.0.1:0", "--http_address=nonsense"],
+                capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn('cannot start: address "nonsense" is not host:port',
+                          r.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)
