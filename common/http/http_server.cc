@@ -324,6 +324,11 @@ class HttpServer::Impl {
     if (sessions_.empty()) drained_.SignalAll();
   }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  int active() {
+    MutexLock lock(&mu_);
+    return static_cast<int>(sessions_.size());
+  }
+  std::atomic<int64_t> rejected_{0};
 
   const Options& options() const { return options_; }
   Response Handle(const Request& request);
@@ -573,6 +578,9 @@ class Session : public SessionBase,
                                   peer.port());
 
     Response response = server_->Handle(request);
+    VP_LOG(DEBUG) << "HTTP " << request.remote << " "
+                  << (request.head ? "HEAD" : request.method) << " "
+                  << request.target << " -> " << response.status;
     // Checked after the handler: a Shutdown() meanwhile makes this the last
     // response on the connection.
     Send(std::move(response), request.head,
@@ -824,6 +832,16 @@ void HttpServer::Impl::DoAccept() {
           return DoAccept();
         }
         if (stopping()) return;
+        if (active() >= options_.max_connections) {
+          // Relaxed: a statistic.
+          rejected_.fetch_add(1, std::memory_order_relaxed);
+          VP_LOG_EVERY_N(WARNING, 100)
+              << "HTTP: " << options_.max_connections
+              << " connections open, refusing more";
+          beast::error_code ignored;
+          socket.close(ignored);
+          return DoAccept();
+        }
         if (options_.tls != nullptr) {
           auto s = std::make_shared<Session<true>>(
               this, std::move(socket), options_.tls->Current());
@@ -885,6 +903,12 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
 uint16_t HttpServer::port() const { return impl_->port_; }
 
 std::string HttpServer::address() const { return impl_->address_; }
+
+int HttpServer::active_connections() const { return impl_->active(); }
+
+int64_t HttpServer::rejected_connections() const {
+  return impl_->rejected_.load(std::memory_order_relaxed);
+}
 
 void HttpServer::Shutdown() { impl_->Shutdown(); }
 

@@ -145,6 +145,9 @@ class HttpServer {
     uint16_t port = 0;
     // Threads serving connections.
     int threads = 2;
+    // Connections beyond this are closed right after accept (protects the
+    // file descriptor table); counted in rejected_connections().
+    int max_connections = 1024;
     // Request bodies above this get 413.
     int64_t max_body_bytes = 1 << 20;
     // Request header block limit (Beast's header_limit); above it, 431.
@@ -185,6 +188,11 @@ class HttpServer {
   uint16_t port() const;
   // "address:port" as bound.
   std::string address() const;
+
+  // Open connections now, and connections refused so far because of
+  // Options::max_connections.
+  int active_connections() const;
+  int64_t rejected_connections() const;
 
   // Stops accepting, lets responses in flight finish (up to
   // Options::shutdown_grace), closes idle keep-alive connections and joins

@@ -359,6 +359,28 @@ TEST_F(HttpServerTest, SixteenConcurrentClients) {
   EXPECT_GT(max_in_handler.load(), 1);
 }
 
+TEST_F(HttpServerTest, ConnectionsBeyondTheLimitAreRefused) {
+  options_.max_connections = 2;
+  StartServer(Echo);
+  auto a = Client();
+  auto b = Client();
+  ASSERT_TRUE(a->Get("/a").ok());
+  ASSERT_TRUE(b->Get("/b").ok());
+  EXPECT_EQ(server_->active_connections(), 2);
+  auto c = Client();
+  EXPECT_FALSE(c->Get("/c").ok());
+  EXPECT_EQ(server_->rejected_connections(), 1);
+  // Closing one frees a slot.
+  a.reset();
+  for (int i = 0; i < 100 && server_->active_connections() > 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  auto d = Client();
+  absl::StatusOr<ClientResponse> r = d->Get("/d");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+}
+
 TEST_F(HttpServerTest, IncompleteHeaderTimesOut) {
   options_.header_timeout = absl::Milliseconds(200);
   StartServer(Echo);
