@@ -23,7 +23,9 @@ case "$ACTION" in
     kubectl -n vllm-profiler rollout status deployment/vllm-profiler-webhook --timeout=120s
     ;;
   delete)
-    kubectl delete -k "$OVERLAY" --ignore-not-found
+    # The base renders without certificates; the Secret goes with the
+    # namespace.
+    kubectl delete -k "$ROOT/deploy/base" --ignore-not-found
     ;;
   *) echo "usage: deploy.sh apply|delete WEBHOOK" >&2; exit 2 ;;
 esac
