@@ -82,6 +82,20 @@ echo "== capture without probes"
 if V capture --steps 3 2>"$T/err"; then fail "capture without probes"; fi
 contains "$(cat "$T/err")" "vpctl: FAILED_PRECONDITION: "
 
+echo "== capture without --wait, and for an unknown pid"
+"$SYNTH" --socket="$T/c.sock" --wait_for_command --events=1000 \
+  --pid_base=5000 >/dev/null &
+SP=$!
+for _ in $(seq 100); do V status | grep -q '^  5000 ' && break; sleep 0.1; done
+if V capture --steps 2 --pids 4999 2>"$T/err"; then fail "capture for pid 4999"; fi
+contains "$(cat "$T/err")" "vpctl: NOT_FOUND: no connected probe with pid 4999"
+if V capture --steps 2 --pids 12x 2>"$T/err"; then fail "capture --pids 12x"; fi
+contains "$(cat "$T/err")" "vpctl: --pids: '12x' is not a pid"
+out="$(V capture --steps 2 --pids 5000)" || fail "capture without --wait"
+contains "$out" "started on pids 5000"
+contains "$out" "see \`vpctl list\` for the trace"
+wait "$SP" || fail "synthetic probe (command mode, no wait) failed"
+
 echo "== capture --wait -o with a probe waiting for the command"
 "$SYNTH" --socket="$T/c.sock" --wait_for_command --events=3000 \
   --pid_base=5555 >/dev/null &
