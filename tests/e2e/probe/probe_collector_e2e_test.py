@@ -41,7 +41,10 @@ class ProbeWithCollectorTest(unittest.TestCase):
             [os.path.abspath(ARGS["collector"]), "--probe_socket=" + self.sock,
              "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0",
              "--trace_dir=" + self.traces, "--port_file=" + ports,
-             "--window_linger_ms=300"], stderr=self.log)
+             # Long enough that two spawned workers, which import torch
+             # side by side, land in one window trace even on a loaded
+             # machine.
+             "--window_linger_ms=3000"], stderr=self.log)
         for _ in range(400):
             if os.path.exists(ports) and os.path.getsize(ports) > 0:
                 return
@@ -103,7 +106,7 @@ class ProbeWithCollectorTest(unittest.TestCase):
         self.assertEqual(self.wait_traces(1), ["my_run.json"])
 
     def _two(self, flag):
-        p = self.run_workload(["--steps", "8", flag, "2"],
+        p = self.run_workload(["--steps", "12", "--sleep-ms", "20", flag, "2"],
                               VLLM_PROFILER_START_STEP=3,
                               VLLM_PROFILER_NUM_STEPS=4)
         (name,) = self.wait_traces(1)
