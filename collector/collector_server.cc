@@ -178,6 +178,7 @@ void CollectorServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   // 1. End probe streams now; their open captures become incomplete.
+  if (probe_service_ != nullptr) probe_service_->BeginShutdown();
   if (probe_server_ != nullptr) {
     probe_server_->Shutdown(std::chrono::system_clock::now());
   }

@@ -684,6 +684,9 @@ TEST_F(CollectorServerTest, ShutdownFinalizesOpenCapturesAsIncomplete) {
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].id(), "trace55");
   EXPECT_FALSE(list[0].complete());
+  EXPECT_EQ(list[0].error(),
+            "pid 55 disconnected before the capture finished: collector "
+            "shutting down");
 }
 
 }  // namespace

@@ -197,6 +197,8 @@ grpc::Status ProbeServiceImpl::Connect(
   std::string reason;
   if (!error.ok()) {
     reason = std::string(error.message());
+  } else if (shutting_down_.load()) {
+    reason = "collector shutting down";
   } else if (context->IsCancelled()) {
     reason = "stream cancelled";
   } else {

@@ -61,6 +61,10 @@ class ProbeServiceImpl : public grpc::Service {
   std::vector<int64_t> SendCommand(const std::vector<int64_t>& pids,
                                    const v1::CollectorCommand& command);
 
+  // The collector is stopping: streams that end from now on are reported
+  // as ended by the shutdown (in the traces' errors).
+  void BeginShutdown() { shutting_down_.store(true); }
+
   uint64_t events_received() const { return events_received_.load(); }
   uint64_t batches_received() const { return batches_received_.load(); }
   uint64_t events_dropped() const { return events_dropped_.load(); }
@@ -82,6 +86,7 @@ class ProbeServiceImpl : public grpc::Service {
   std::atomic<uint64_t> events_dropped_{0};
   std::atomic<uint64_t> streams_rejected_{0};
   std::atomic<uint64_t> next_connection_id_{1};
+  std::atomic<bool> shutting_down_{false};
 
   mutable Mutex mu_;
   std::map<uint64_t, std::shared_ptr<Connection>> connections_
