@@ -13,6 +13,15 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 "$WEBHOOK" gen-certs --out_dir="$T/certs" --extra_sans=localhost,127.0.0.1 \
   || { echo "gen-certs failed"; exit 1; }
+
+# A bad setting stops the binary at start with a clear message.
+err=$(SIDECAR_MODE=sometimes "$WEBHOOK" serve 2>&1); rc=$?
+[ "$rc" = 2 ] || fail "bad config: exit $rc"
+[ "$err" = 'webhook: bad configuration: --sidecar_mode (env SIDECAR_MODE): "sometimes" is not one of native, container' ] \
+  || fail "bad config message: $err"
+# Missing certificate files: no start.
+"$WEBHOOK" serve --listen_address=127.0.0.1:0 --tls_cert_file="$T/none.crt" \
+  --tls_key_file="$T/none.key" 2>/dev/null && fail "started without certificates"
 "$WEBHOOK" serve --listen_address=127.0.0.1:0 --port_file="$T/port" \
   --tls_cert_file="$T/certs/tls.crt" --tls_key_file="$T/certs/tls.key" \
   --max_body_bytes=65536 --log_level=INFO 2>"$T/webhook.log" &
