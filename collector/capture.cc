@@ -316,6 +316,12 @@ uint32_t Capture::GpuTrackLocked(Process& p, uint32_t device,
   const uint64_t key = (static_cast<uint64_t>(device) << 32) | stream;
   auto it = p.gpu_tracks.find(key);
   if (it != p.gpu_tracks.end()) return it->second;
+  // Bounded: a stream of made-up device/stream ids must not grow the map
+  // (and the trace's track list) without limit.
+  constexpr size_t kMaxGpuTracks = 4096;
+  if (p.gpu_tracks.size() >= kMaxGpuTracks) {
+    return kGpuOverflowTidBase + kMaxGpuTracks;  // One shared "other" track.
+  }
   uint32_t tid;
   if (device < 1000 && stream < 1000000) {
     tid = kGpuTidBase + device * 1000000 + stream;

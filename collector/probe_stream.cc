@@ -262,12 +262,19 @@ absl::Status ProbeStream::AcceptBatch(const v1::EventBatch& batch,
   auto known = [&](uint32_t id) {
     return id == 0 || HasString(id) || pending.contains(id);
   };
+  size_t new_threads = 0;
   for (const v1::ThreadInfo& t : batch.threads()) {
     if (!known(t.name_id())) {
       return absl::InvalidArgumentError(
           absl::StrCat("batch ", seq, " thread ", t.tid(),
                        " refers to unknown string id ", t.name_id()));
     }
+    if (!thread_names_.contains(t.tid())) ++new_threads;
+  }
+  if (thread_names_.size() + new_threads > options_.max_threads) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch ", seq, " announces more than ",
+                     options_.max_threads, " threads on this stream"));
   }
   for (int i = 0; i < batch.events_size(); ++i) {
     absl::Status s = CheckEvent(batch, i, batch.events(i), pending);

@@ -47,6 +47,8 @@ class ProbeStream {
     uint64_t max_string_bytes = 64ull << 20;
     // Bound on open captures per stream. Default 16.
     size_t max_open_captures = 16;
+    // Bound on distinct thread ids announced by ThreadInfo. Default 65536.
+    size_t max_threads = 65536;
   };
 
   explicit ProbeStream(Options options);

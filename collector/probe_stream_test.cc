@@ -174,6 +174,20 @@ TEST(ProbeStream, MalformedBytes) {
                 "encoding");
 }
 
+TEST(ProbeStream, ThreadBound) {
+  ProbeStream::Options options;
+  options.max_threads = 1;
+  ProbeStream s(options);
+  ASSERT_TRUE(Send(s, Hello(1)).ok());
+  ASSERT_TRUE(Send(s, Started("c1")).ok());
+  v1::ProbeMessage m = FullBatch("c1", 0);
+  v1::ThreadInfo* t = m.mutable_batch()->add_threads();
+  t->set_tid(101);
+  t->set_name_id(testing::kStrThread);
+  ExpectInvalid(Send(s, m),
+                "batch 0 announces more than 1 threads on this stream");
+}
+
 TEST(ProbeStream, StringTableBound) {
   ProbeStream::Options options;
   options.max_string_bytes = 100;

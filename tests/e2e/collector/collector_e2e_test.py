@@ -244,6 +244,23 @@ class CollectorFlagsTest(unittest.TestCase):
         finally:
             c.cleanup()
 
+    def test_probes_over_tcp(self):
+        import socket
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        c = Collector(["--probe_tcp_address=127.0.0.1:%d" % port])
+        try:
+            self.assertIn("probes=unix:%s,127.0.0.1:%d" % (c.socket, port),
+                          c.output())
+            r = subprocess.run([PROBE, "--address=127.0.0.1:%d" % port,
+                                "--pid_base=31", "--events=2000"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(c.wait_for_traces(1)[0]["id"], "trace31")
+        finally:
+            c.cleanup()
+
     def test_bad_flag_value_fails_clearly(self):
         d = tempfile.mkdtemp(prefix="vpe2e-", dir="/tmp")
         try:
