@@ -1,6 +1,7 @@
 // Throughput of TraceWriter on kernel-like events (the hot path of the
 // collector), into a sink that discards bytes. Reports bytes/s of JSON.
 //   bazel run -c opt //collector:trace_writer_benchmark
+#include <cstring>
 #include <string>
 
 #include "benchmark/benchmark.h"
@@ -80,6 +81,20 @@ void BM_EscapeMixedString(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(w.bytes_written()));
 }
 BENCHMARK(BM_EscapeMixedString);
+
+// Baseline for the ratio: memcpy of the same amount of bytes in 1 MiB
+// blocks (the writer's buffer size) into a reused buffer.
+void BM_MemcpyBaseline(benchmark::State& state) {
+  std::string src(1 << 20, 'x'), dst(1 << 20, 'y');
+  for (auto _ : state) {
+    std::memcpy(&dst[0], src.data(), src.size());
+    benchmark::DoNotOptimize(dst.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(src.size()));
+}
+BENCHMARK(BM_MemcpyBaseline);
 
 }  // namespace
 }  // namespace collector
