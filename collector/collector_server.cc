@@ -156,13 +156,6 @@ absl::Status CollectorServer::StartImpl() {
   if (ParseHostPort(options_.grpc_address, &grpc_host, &unused).ok()) {
     grpc_addr = absl::StrCat(grpc_host, ":", grpc_port_);
   }
-  if (!options_.port_file.empty()) {
-    s = Filesystem::Default()->WriteFileAtomically(
-        options_.port_file, absl::StrCat("{\"grpc_port\":", grpc_port_,
-                                         ",\"http_port\":", http_->port(),
-                                         "}\n"));
-    if (!s.ok()) return s;
-  }
   std::string probes = options_.probe_socket.empty()
                            ? std::string()
                            : absl::StrCat("unix:", options_.probe_socket);
@@ -171,6 +164,15 @@ absl::Status CollectorServer::StartImpl() {
   }
   VP_LOG(INFO) << "collector: listening grpc=" << grpc_addr
                << " http=" << http_->address() << " probes=" << probes;
+  // After the start-up line, so whoever waits for the port file also
+  // finds the line in the log.
+  if (!options_.port_file.empty()) {
+    s = Filesystem::Default()->WriteFileAtomically(
+        options_.port_file, absl::StrCat("{\"grpc_port\":", grpc_port_,
+                                         ",\"http_port\":", http_->port(),
+                                         "}\n"));
+    if (!s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
