@@ -54,29 +54,31 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         break;
       }
       case RecordType::kOpBegin: {
-        v1::Event e;
-        e.set_kind(v1::EVENT_KIND_CPU_OP);
-        e.set_name_id(Intern(r.name));
-        e.set_start_ns(r.ts_ns);
-        e.set_tid(tid);
-        e.set_external_id(r.id);
-        if (r.arg >= 0) e.set_sequence_number(static_cast<uint64_t>(r.arg));
+        OpenOp op;
+        op.start_ns = r.ts_ns;
+        op.sequence_nr = r.arg;
+        op.tid = tid;
+        op.name_id = Intern(r.name);
+        op.inputs_begin = static_cast<uint32_t>(open_inputs_.size());
+        op.num_inputs = static_cast<uint32_t>(r.inputs.size());
         for (const InputMeta& in : r.inputs) {
-          v1::Shape* shape = e.add_input_shapes();
-          for (int32_t d = 0; d < in.ndim; ++d) shape->add_dims(in.dims[d]);
-          e.add_input_dtype_ids(in.dtype.empty() ? 0
-                                                 : Intern(in.dtype));
+          OpenInput oi;
+          oi.dims_begin = static_cast<uint32_t>(open_dims_.size());
+          oi.ndim = in.ndim;
+          oi.dtype_id = in.dtype.empty() ? 0 : Intern(in.dtype);
+          if (in.ndim > 0) {
+            open_dims_.insert(open_dims_.end(), in.dims, in.dims + in.ndim);
+          }
+          open_inputs_.push_back(oi);
         }
-        open_ops_[r.id] = std::move(e);
+        open_ops_[r.id] = op;
         break;
       }
       case RecordType::kOpEnd: {
         auto it = open_ops_.find(r.id);
         if (it == open_ops_.end()) break;  // Begin dropped or stale.
         NoteThread(tid, batch);
-        v1::Event* e = batch->add_events();
-        *e = std::move(it->second);
-        e->set_duration_ns(std::max<int64_t>(0, r.ts_ns - e->start_ns()));
+        EmitOp(r.id, it->second, r.ts_ns, batch);
         open_ops_.erase(it);
         ++emitted;
         break;
@@ -135,26 +137,93 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
       }
     }
   });
+  CompactPools();
   return emitted;
+}
+
+void EventConverter::EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns,
+                            v1::EventBatch* batch) {
+  v1::Event* e = batch->add_events();
+  e->set_kind(v1::EVENT_KIND_CPU_OP);
+  e->set_name_id(op.name_id);
+  e->set_start_ns(op.start_ns);
+  e->set_duration_ns(std::max<int64_t>(0, end_ns - op.start_ns));
+  e->set_tid(op.tid);
+  e->set_external_id(id);  // The GPU correlation id (c_api.cc).
+  if (op.sequence_nr >= 0) {
+    e->set_sequence_number(static_cast<uint64_t>(op.sequence_nr));
+  }
+  if (op.num_inputs == 0) return;
+  e->mutable_input_shapes()->Reserve(static_cast<int>(op.num_inputs));
+  e->mutable_input_dtype_ids()->Reserve(static_cast<int>(op.num_inputs));
+  for (uint32_t i = 0; i < op.num_inputs; ++i) {
+    const OpenInput& in = open_inputs_[op.inputs_begin + i];
+    v1::Shape* shape = e->add_input_shapes();
+    if (in.ndim > 0) {
+      shape->mutable_dims()->Add(open_dims_.data() + in.dims_begin,
+                                 open_dims_.data() + in.dims_begin + in.ndim);
+    }
+    e->add_input_dtype_ids(in.dtype_id);
+  }
+}
+
+void EventConverter::CompactPools() {
+  if (open_ops_.empty()) {
+    open_inputs_.clear();
+    open_dims_.clear();
+    return;
+  }
+  // Long-open operators (user scopes around many steps) would otherwise
+  // keep the pools growing: rebuild them from the live entries when they
+  // are mostly dead.
+  // (An op has at most Recorder::kMaxInputs inputs, so above 64 per open op
+  // at least half of the entries are dead.)
+  if (open_inputs_.size() < 4096 ||
+      open_inputs_.size() < 64 * open_ops_.size()) {
+    return;
+  }
+  std::vector<OpenInput> inputs;
+  std::vector<int64_t> dims;
+  for (auto& [id, op] : open_ops_) {
+    const uint32_t begin = static_cast<uint32_t>(inputs.size());
+    for (uint32_t i = 0; i < op.num_inputs; ++i) {
+      OpenInput in = open_inputs_[op.inputs_begin + i];
+      const uint32_t d = static_cast<uint32_t>(dims.size());
+      if (in.ndim > 0) {
+        dims.insert(dims.end(), open_dims_.begin() + in.dims_begin,
+                    open_dims_.begin() + in.dims_begin + in.ndim);
+      }
+      in.dims_begin = d;
+      inputs.push_back(in);
+    }
+    op.inputs_begin = begin;
+  }
+  open_inputs_.swap(inputs);
+  open_dims_.swap(dims);
 }
 
 size_t EventConverter::Flush(int64_t end_ns, v1::EventBatch* batch) {
   size_t emitted = 0;
-  auto close = [&](v1::Event& e) {
+  for (auto& [id, e] : open_steps_) {
     NoteThread(e.tid(), batch);
     v1::Event* out = batch->add_events();
     *out = std::move(e);
     out->set_duration_ns(std::max<int64_t>(0, end_ns - out->start_ns()));
     ++emitted;
-  };
-  for (auto& [id, e] : open_steps_) close(e);
-  for (auto& [id, e] : open_ops_) close(e);
+  }
+  for (auto& [id, op] : open_ops_) {
+    NoteThread(op.tid, batch);
+    EmitOp(id, op, end_ns, batch);
+    ++emitted;
+  }
   ResetOpen();
   return emitted;
 }
 
 void EventConverter::ResetOpen() {
   open_ops_.clear();
+  open_inputs_.clear();
+  open_dims_.clear();
   open_steps_.clear();
 }
 

@@ -6,6 +6,10 @@
 // shape args. What is still open when a capture ends is closed at the
 // capture's end time by Flush().
 //
+// Cost: an open operator is a small POD (its input shapes in flat pools),
+// not a protobuf message; the wire Event is built once, directly in the
+// batch (which callers may allocate on an Arena), when the operator ends.
+//
 // Owned and called by the sender thread only (not thread-safe). New threads
 // are reported once per stream (Reset() at each new stream).
 #ifndef VLLM_PROFILER_PROBE_CORE_EVENT_CONVERTER_H_
@@ -14,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -46,12 +51,31 @@ class EventConverter {
   void set_step_name(std::string name) { options_.step_name = std::move(name); }
 
  private:
+  // An operator whose begin was seen and whose end was not yet.
+  struct OpenOp {
+    int64_t start_ns = 0;
+    int64_t sequence_nr = -1;
+    uint32_t tid = 0;
+    uint32_t name_id = 0;
+    uint32_t inputs_begin = 0;  // Into open_inputs_.
+    uint32_t num_inputs = 0;
+  };
+  struct OpenInput {
+    uint32_t dims_begin = 0;  // Into open_dims_.
+    int32_t ndim = -1;
+    uint32_t dtype_id = 0;
+  };
+  void EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns, v1::EventBatch* batch);
+  // Drops the shape pools' dead entries (all of them when nothing is open).
+  void CompactPools();
   void NoteThread(uint32_t tid, v1::EventBatch* batch);
   // StringTable::Intern through a sender-local cache (no lock on a hit).
   uint32_t Intern(std::string_view value);
   Options options_;
   StringTable* const strings_;
-  absl::flat_hash_map<uint64_t, v1::Event> open_ops_;
+  absl::flat_hash_map<uint64_t, OpenOp> open_ops_;
+  std::vector<OpenInput> open_inputs_;
+  std::vector<int64_t> open_dims_;
   absl::flat_hash_map<uint32_t, v1::Event> open_steps_;  // By tid.
   absl::flat_hash_set<uint32_t> threads_reported_;
   absl::flat_hash_map<uint32_t, std::string> thread_names_;

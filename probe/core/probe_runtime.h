@@ -39,6 +39,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "google/protobuf/arena.h"
 #include "probe/core/capture_controller.h"
 #include "probe/core/clock.h"
 #include "probe/core/config.h"
@@ -159,8 +160,9 @@ class ProbeRuntime final : public GpuEventSink {
   void CloseStream(bool graceful);
   void Process(QueueItem& item);
   bool Send(const v1::ProbeMessage& message);
-  void SendBatch(v1::EventBatch* batch);
-  void DrainGpuEvents(v1::EventBatch* batch);
+  // Sends msg's batch (with the strings not sent yet) and clears it.
+  void SendBatch(v1::ProbeMessage* msg);
+  void DrainGpuEvents(v1::ProbeMessage* msg);
 
   Options options_;
   const Clock* const clock_;
@@ -211,6 +213,9 @@ class ProbeRuntime final : public GpuEventSink {
   std::thread reader_;
   std::atomic<bool> reader_done_{true};
   EventConverter converter_;
+  // First block of the per-chunk batch arena (sender thread only).
+  static constexpr size_t kArenaBlockBytes = 512 << 10;
+  std::unique_ptr<char[]> arena_block_;
   SendState send_;
   uint32_t strings_watermark_ = 0;
   uint64_t batch_sequence_ = 0;

@@ -47,6 +47,8 @@ Recorder::~Recorder() {
   }
   for (QueueItem& item : queue_) std::free(item.chunk);
   queue_.clear();
+  for (Chunk* c : pool_) std::free(c);
+  pool_.clear();
   // Threads that recorded into this instance keep a stale cache entry whose
   // instance id no longer matches any live Recorder.
 }
@@ -112,24 +114,43 @@ Recorder::Slot* Recorder::RegisterSlot() {
 }
 
 Chunk* Recorder::AllocateChunk(uint64_t generation, uint32_t tid) {
-  // Relaxed: the budget is a counter; a transient overshoot by the number of
-  // racing threads is corrected by the fetch_sub below.
-  const int64_t in_use = chunks_in_use_.fetch_add(1, std::memory_order_relaxed);
-  if (in_use >= max_chunks_) {
-    chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);
-    return nullptr;
+  Chunk* c = nullptr;
+  // Relaxed: a hint; the pool itself is read under mu_.
+  if (pooled_chunks_.load(std::memory_order_relaxed) > 0) {
+    absl::MutexLock lock(&mu_);
+    if (!pool_.empty()) {
+      c = pool_.back();
+      pool_.pop_back();
+      pooled_chunks_.fetch_sub(1, std::memory_order_relaxed);
+      // Moves from the pool to in use: the budget total is unchanged.
+      chunks_in_use_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
+  if (c == nullptr) {
+    // Relaxed: the budget is a counter; a transient overshoot by the number
+    // of racing threads is corrected by the fetch_sub below.
+    const int64_t in_use =
+        chunks_in_use_.fetch_add(1, std::memory_order_relaxed);
+    if (in_use + pooled_chunks_.load(std::memory_order_relaxed) >=
+        max_chunks_) {
+      chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    void* mem = std::malloc(sizeof(Chunk) + options_.chunk_bytes);
+    if (mem == nullptr) {
+      chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    c = static_cast<Chunk*>(mem);
+  }
+  const int64_t total = chunks_in_use_.load(std::memory_order_relaxed) +
+                        pooled_chunks_.load(std::memory_order_relaxed);
   int64_t peak = peak_chunks_.load(std::memory_order_relaxed);
-  while (in_use + 1 > peak &&
-         !peak_chunks_.compare_exchange_weak(peak, in_use + 1,
+  while (total > peak &&
+         !peak_chunks_.compare_exchange_weak(peak, total,
                                              std::memory_order_relaxed)) {
   }
-  void* mem = std::malloc(sizeof(Chunk) + options_.chunk_bytes);
-  if (mem == nullptr) {
-    chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);
-    return nullptr;
-  }
-  Chunk* c = new (mem) Chunk();
+  c = new (c) Chunk();
   c->generation = generation;
   c->tid = tid;
   c->capacity = options_.chunk_bytes;
@@ -138,6 +159,16 @@ Chunk* Recorder::AllocateChunk(uint64_t generation, uint32_t tid) {
 
 void Recorder::Release(Chunk* chunk) {
   if (chunk == nullptr) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (pool_.size() < kMaxPooledChunks) {
+      pool_.push_back(chunk);
+      // Relaxed: as AllocateChunk (in use -> pooled).
+      pooled_chunks_.fetch_add(1, std::memory_order_relaxed);
+      chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+  }
   std::free(chunk);
   chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);  // As Allocate.
 }

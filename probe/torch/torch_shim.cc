@@ -17,6 +17,7 @@
 #include <c10/core/ScalarType.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -48,15 +49,67 @@ void LogOnce(const char* what) {
   }
 }
 
+// The per-operator context RecordFunction hands back to OnEnd. Its memory
+// comes from a small per-thread free list (an operator begins and ends
+// thousands of times per step; malloc+free was a visible part of our cost).
+// A context freed on another thread than the one that made it simply joins
+// that thread's list.
 struct OpContext : at::ObserverContext {
   explicit OpContext(uint64_t i) : id(i) {}
   uint64_t id;
+  static void* operator new(size_t size);
+  static void operator delete(void* p);
 };
 
-// Per-thread scratch for shapes (valid during one OnBegin).
+class ContextPool {
+ public:
+  ~ContextPool() {
+    while (head_ != nullptr) {
+      Node* n = head_;
+      head_ = n->next;
+      ::operator delete(n);
+    }
+  }
+  void* Get() {
+    if (head_ == nullptr) return ::operator new(sizeof(OpContext));
+    Node* n = head_;
+    head_ = n->next;
+    --size_;
+    return n;
+  }
+  void Put(void* p) {
+    if (size_ >= kMaxFree) {
+      ::operator delete(p);
+      return;
+    }
+    Node* n = static_cast<Node*>(p);
+    n->next = head_;
+    head_ = n;
+    ++size_;
+  }
+
+ private:
+  struct Node {
+    Node* next;
+  };
+  static_assert(sizeof(Node) <= sizeof(OpContext), "node fits a context");
+  static constexpr int kMaxFree = 4096;  // Deepest nesting we keep memory for.
+  Node* head_ = nullptr;
+  int size_ = 0;
+};
+thread_local ContextPool t_pool;
+
+void* OpContext::operator new(size_t size) {
+  if (size != sizeof(OpContext)) return ::operator new(size);
+  return t_pool.Get();
+}
+void OpContext::operator delete(void* p) { t_pool.Put(p); }
+
+// Per-thread scratch for one OnBegin's inputs. Dims are not copied: each
+// meta points at the tensor's own sizes, alive during the callback.
 struct Scratch {
-  std::vector<int64_t> dims;
-  std::vector<vp_tensor_meta> metas;
+  static constexpr int kMaxInputs = 32;  // As the core's per-op limit.
+  vp_tensor_meta metas[kMaxInputs];
 };
 thread_local Scratch t_scratch;
 
@@ -65,38 +118,33 @@ std::unique_ptr<at::ObserverContext> OnBegin(const at::RecordFunction& fn) {
   try {
     uint64_t id;
     if (kShapes) {
-      Scratch& s = t_scratch;
-      s.dims.clear();
-      s.metas.clear();
-      const auto inputs = fn.inputs();
-      const size_t n = std::min<size_t>(inputs.size(), 32);
-      size_t total = 0;
+      vp_tensor_meta* metas = t_scratch.metas;
+      const c10::ArrayRef<const c10::IValue> inputs = fn.inputs();
+      const size_t n =
+          std::min<size_t>(inputs.size(), Scratch::kMaxInputs);
       for (size_t i = 0; i < n; ++i) {
-        if (inputs[i].isTensor()) total += inputs[i].toTensor().dim();
-      }
-      s.dims.reserve(total);
-      for (size_t i = 0; i < n; ++i) {
-        vp_tensor_meta m{nullptr, -1, nullptr};
+        vp_tensor_meta& m = metas[i];
         const c10::IValue& v = inputs[i];
-        if (v.isTensor() && v.toTensor().defined()) {
+        m = vp_tensor_meta{nullptr, -1, nullptr};
+        if (v.isTensor()) {
           const at::Tensor& t = v.toTensor();
-          const size_t off = s.dims.size();
-          for (int64_t d : t.sizes()) s.dims.push_back(d);
-          m.ndim = static_cast<int32_t>(t.dim());
-          m.dims = s.dims.data() + off;
-          m.dtype = c10::toString(t.scalar_type());
+          if (t.defined()) {
+            const c10::IntArrayRef sizes = t.sizes();
+            m.dims = sizes.data();
+            m.ndim = static_cast<int32_t>(sizes.size());
+            m.dtype = c10::toString(t.scalar_type());
+          }
         } else if (v.isScalar()) {
           m.dtype = "Scalar";
         }
-        s.metas.push_back(m);
       }
-      id = g_api.op_begin(fn.name(), fn.seqNr(), s.metas.data(),
-                          static_cast<int32_t>(s.metas.size()));
+      id = g_api.op_begin(fn.name(), fn.seqNr(), metas,
+                          static_cast<int32_t>(n));
     } else {
       id = g_api.op_begin(fn.name(), fn.seqNr(), nullptr, 0);
     }
     if (id == 0) return nullptr;
-    return std::make_unique<OpContext>(id);
+    return std::unique_ptr<at::ObserverContext>(new OpContext(id));
   } catch (const std::exception& e) {
     LogOnce(e.what());
     return nullptr;

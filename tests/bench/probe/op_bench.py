@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Per-operator cost of capturing, in one process (less noisy than step
-times on a shared machine): a loop of small torch ops, timed idle, under
-our probe (shapes on/off) and under torch.profiler (CPU, record_shapes
-on/off). Each figure is the best of --reps repetitions.
+times on a shared machine): a loop of small torch ops, timed idle, with a
+do-nothing RecordFunction callback (the floor any RecordFunction-based
+profiler pays; needs --null_callback), under our probe (shapes on/off) and
+under torch.profiler (CPU, record_shapes on/off). Modes are interleaved
+over --reps repetitions; each figure is the best repetition (wall), and the
+process CPU (all threads, incl. our sender) of that repetition's loop.
 
   PYTHONPATH=<probe dir> VLLM_PROFILER_SOCKET=<collector socket or none> \
-  VLLM_PROFILER_START_STEP=1000000000 /usr/bin/python3 tests/bench/probe/op_bench.py
+  VLLM_PROFILER_START_STEP=1000000000 /usr/bin/python3 \
+      tests/bench/probe/op_bench.py [--null_callback PATH/libvp_null_callback.so]
 """
 import argparse
-import os
+import ctypes
 import time
 
 import torch
@@ -18,16 +22,54 @@ from vllm_profiler_probe import _native
 
 
 def loop(fn, n):
+    c0 = time.process_time()
     t0 = time.perf_counter()
     for _ in range(n):
         fn()
-    return (time.perf_counter() - t0) / n * 1e9
+    wall = (time.perf_counter() - t0) / n * 1e9
+    return wall, (time.process_time() - c0) / n * 1e9
+
+
+class Probe:
+    def __init__(self, lib, shapes):
+        self.lib, self.shapes = lib, shapes
+
+    def __enter__(self):
+        # One step-long capture around the timed loops.
+        assert self.lib.vp_request_capture(1, 0, self.shapes) == 0
+        self.lib.vp_step_begin()
+        assert self.lib.vp_is_capturing() == 1
+
+    def __exit__(self, *exc):
+        self.lib.vp_step_end()
+        assert self.lib.vp_is_capturing() == 0
+
+
+class Null:
+    def __init__(self, lib, needs_inputs):
+        self.lib, self.needs_inputs = lib, needs_inputs
+
+    def __enter__(self):
+        self.lib.vp_bench_null_callback(1, self.needs_inputs)
+
+    def __exit__(self, *exc):
+        self.lib.vp_bench_null_callback(0, 0)
+
+
+class Idle:
+    def __enter__(self):
+        pass
+
+    def __exit__(self, *exc):
+        pass
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--ops", type=int, default=20000)
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--null_callback", default="",
+                    help="path of libvp_null_callback.so (optional)")
     args = ap.parse_args()
     lib = probe.native()
     _native.load_torch_shim(probe._state.core_file, torch.__version__, print)
@@ -38,44 +80,53 @@ def main():
         "mm": lambda: torch.mm(a, b),
         "linear": lambda: torch.nn.functional.linear(a, b),  # Nested ops.
     }
+    modes = {"idle": Idle}
+    if args.null_callback:
+        null = ctypes.CDLL(args.null_callback)
+        modes["null_cb"] = lambda: Null(null, 0)
+        modes["null_cb_inputs"] = lambda: Null(null, 1)
+        modes["null_cb_sizes"] = lambda: Null(null, 2)
+        modes["minimal_cb"] = lambda: Null(null, 3)
+    modes["probe_shapes"] = lambda: Probe(lib, 1)
+    modes["probe_noshapes"] = lambda: Probe(lib, 0)
+    modes["torchprof_shapes"] = lambda: tp.profile(
+        activities=[tp.ProfilerActivity.CPU], record_shapes=True)
+    modes["torchprof_noshapes"] = lambda: tp.profile(
+        activities=[tp.ProfilerActivity.CPU], record_shapes=False)
     res = {}
-
-    def best(mode, name, fn):
-        res[(mode, name)] = min(loop(fn, args.ops) for _ in range(args.reps))
-
-    for name, fn in ops.items():
-        best("idle", name, fn)
-    for shapes in (1, 0):
-        mode = "probe_shapes" if shapes else "probe_noshapes"
-        # One step-long capture around the timed loops.
-        assert lib.vp_request_capture(1, 0, shapes) == 0
-        lib.vp_step_begin()
-        assert lib.vp_is_capturing() == 1
-        for name, fn in ops.items():
-            best(mode, name, fn)
-        lib.vp_step_end()
-        assert lib.vp_is_capturing() == 0
-    for shapes in (True, False):
-        mode = "torchprof_shapes" if shapes else "torchprof_noshapes"
-        with tp.profile(activities=[tp.ProfilerActivity.CPU],
-                        record_shapes=shapes):
-            for name, fn in ops.items():
-                best(mode, name, fn)
+    for _ in range(args.reps):
+        for mode, make in modes.items():
+            with make():
+                for name, fn in ops.items():
+                    r = loop(fn, args.ops)
+                    if (mode, name) not in res or r[0] < res[(mode, name)][0]:
+                        res[(mode, name)] = r
     names = list(ops)
-    print("ns per call (best of %d x %d calls)" % (args.reps, args.ops))
-    print("%-20s" % "mode" + "".join("%12s" % n for n in names))
-    for mode in ("idle", "probe_shapes", "probe_noshapes", "torchprof_shapes",
-                 "torchprof_noshapes"):
-        print("%-20s" % mode + "".join("%12.0f" % res[(mode, n)] for n in names))
-    print("added ns per call vs idle:")
-    for mode in ("probe_shapes", "probe_noshapes", "torchprof_shapes",
-                 "torchprof_noshapes"):
+    print("ns per call, best of %d x %d calls (wall / process CPU)" % (
+        args.reps, args.ops))
+    print("%-20s" % "mode" + "".join("%16s" % n for n in names))
+    for mode in modes:
         print("%-20s" % mode + "".join(
-            "%12.0f" % (res[(mode, n)] - res[("idle", n)]) for n in names))
+            "%16s" % ("%.0f / %.0f" % res[(mode, n)]) for n in names))
+    print("added ns per call vs idle (wall / process CPU):")
+    for mode in modes:
+        if mode == "idle":
+            continue
+        print("%-20s" % mode + "".join(
+            "%16s" % ("%.0f / %.0f" % (res[(mode, n)][0] - res[("idle", n)][0],
+                                       res[(mode, n)][1] - res[("idle", n)][1]))
+            for n in names))
     for n in names:
-        ours = res[("probe_shapes", n)] - res[("idle", n)]
-        theirs = res[("torchprof_shapes", n)] - res[("idle", n)]
-        print("ratio ours/torch.profiler (shapes on) for %s: %.2f" % (n, ours / theirs))
+        ours = res[("probe_shapes", n)][0] - res[("idle", n)][0]
+        theirs = res[("torchprof_shapes", n)][0] - res[("idle", n)][0]
+        line = "ratio ours/torch.profiler (shapes on) for %s: %.2f" % (
+            n, ours / theirs)
+        if args.null_callback:
+            floor = res[("null_cb_inputs", n)][0] - res[("idle", n)][0]
+            line += ("; beyond the needsInputs floor (%.0f ns): ours %.0f, "
+                     "torch.profiler %.0f" % (floor, ours - floor,
+                                              theirs - floor))
+        print(line)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,14 @@ machine noise hits them alike):
   none        no probe (no PYTHONPATH)
   idle        probe loaded, wrapper active, no capture running
   probe       capturing every measured step with our probe (shapes on)
+  probe_base  as probe, with the bundle of --baseline_bundle (optional: an
+              older build, for before/after figures in the same run)
+  null_cb     (with --null_callback) a do-nothing RecordFunction callback
+              with needsInputs: the floor any RecordFunction-based
+              profiler with shapes pays
+  minimal_cb  (with --null_callback) a minimal recorder callback: name and
+              clock_gettime at begin/end into a thread-local ring, sizes
+              touched, nothing else (a lower bound for such a profiler)
   torchprof   torch.profiler(activities=[CPU], record_shapes=True) around
               the measured steps, no probe (the seed's approach)
 Prints per-mode median step time and the ratios the issue asks for, plus
@@ -39,6 +47,10 @@ for so in sos[:warm]:
     w.execute_model(so)
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 prof = None
+if mode in ("null_cb", "minimal_cb"):
+    import ctypes
+    ctypes.CDLL(%(null_cb)r).vp_bench_null_callback(
+        1, 1 if mode == "null_cb" else 3)
 if mode == "torchprof":
     import torch.profiler as tp
     prof = tp.profile(activities=[tp.ProfilerActivity.CPU], record_shapes=True)
@@ -72,8 +84,9 @@ def run_mode(mode, args, sock):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("VLLM_PROFILER") and k != "PYTHONPATH"}
     warm = 50
-    if mode in ("idle", "probe"):
-        env["PYTHONPATH"] = args.bundle
+    if mode in ("idle", "probe", "probe_base"):
+        env["PYTHONPATH"] = (args.baseline_bundle if mode == "probe_base"
+                             else args.bundle)
         env["VLLM_PROFILER_SOCKET"] = sock
         env["VLLM_PROFILER_RECORD_SHAPES"] = "1"
         if mode == "idle":
@@ -81,8 +94,11 @@ def run_mode(mode, args, sock):
         else:
             env["VLLM_PROFILER_START_STEP"] = str(warm + 1)
             env["VLLM_PROFILER_NUM_STEPS"] = str(args.steps)
-    code = CHILD % {"workload": os.path.abspath(WORKLOAD), "mode": mode,
-                    "steps": args.steps, "warm": warm}
+    code = CHILD % {"workload": os.path.abspath(WORKLOAD),
+                    "mode": "probe" if mode == "probe_base" else mode,
+                    "steps": args.steps, "warm": warm,
+                    "null_cb": os.path.abspath(args.null_callback)
+                    if args.null_callback else ""}
     p = subprocess.run(["/usr/bin/python3", "-c", code], env=env,
                        capture_output=True, text=True, timeout=600)
     if p.returncode != 0:
@@ -96,6 +112,11 @@ def main():
     ap.add_argument("--collector", required=True)
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline_bundle", default="",
+                    help="another probe bundle, measured as mode probe_base")
+    ap.add_argument("--null_callback", default="",
+                    help="libvp_null_callback.so: adds modes null_cb and "
+                    "minimal_cb")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="vp-bench-", dir="/tmp")
     sock = os.path.join(tmp, "c.sock")
@@ -108,6 +129,10 @@ def main():
             break
         time.sleep(0.01)
     modes = ["none", "idle", "probe", "torchprof"]
+    if args.baseline_bundle:
+        modes.insert(3, "probe_base")
+    if args.null_callback:
+        modes[2:2] = ["null_cb", "minimal_cb"]
     per = {m: [] for m in modes}
     rss = {m: [] for m in modes}
     stop = {m: [] for m in modes}
@@ -158,6 +183,22 @@ def main():
     ours = med["probe"] - med["none"]
     theirs = med["torchprof"] - med["none"]
     print("not capturing vs no probe: %+.2f%% (target < 1%%)" % idle_pct)
+    if args.baseline_bundle:
+        base = med["probe_base"] - med["none"]
+        print("baseline bundle: added per step %.1f us wall (ratio %.2f), "
+              "%.1f us process CPU (ratio %.2f)" % (
+                  base, base / theirs if theirs else float("nan"),
+                  pcpu["probe_base"] - pcpu["none"],
+                  (pcpu["probe_base"] - pcpu["none"]) / c_theirs
+                  if c_theirs else float("nan")))
+    if args.null_callback:
+        floor = med["null_cb"] - med["none"]
+        minimal = med["minimal_cb"] - med["none"]
+        print("RecordFunction floor (do-nothing callback, needsInputs): "
+              "%.1f us per step; minimal recorder callback: %.1f us "
+              "(ratio to torch.profiler %.2f, %.2f)" % (
+                  floor, minimal, floor / theirs if theirs else float("nan"),
+                  minimal / theirs if theirs else float("nan")))
     print("added per step while capturing: ours %.1f us, torch.profiler "
           "%.1f us, ratio %.2f (target <= 0.5)"
           % (ours, theirs, ours / theirs if theirs else float("nan")))
