@@ -99,6 +99,80 @@ TEST(EventConverterTest, FlushClosesOpenEventsAtCaptureEnd) {
   EXPECT_EQ(conv.Flush(600, &batch), 0u);
 }
 
+TEST(EventConverterTest, LongOpenOpKeepsItsShapesAcrossManyChunks) {
+  FakeClock clock(1000);
+  Recorder::Options ro;
+  ro.chunk_bytes = 4096;  // Many chunks: the shape pools get compacted.
+  Recorder r(ro, &clock);
+  StringTable strings;
+  EventConverter conv(EventConverter::Options{}, &strings);
+  r.Begin(1);
+  const int64_t outer_dims[3] = {7, 8, 9};
+  InputArg outer_in[2] = {{outer_dims, 3, "float"}, {nullptr, -1, "Scalar"}};
+  const uint64_t outer = r.OpBegin("outer", 1, outer_in, 2);
+  v1::EventBatch batch;
+  size_t n = 0;
+  auto drain = [&] {
+    for (QueueItem& item : r.TakeQueued(absl::ZeroDuration())) {
+      if (item.chunk == nullptr) continue;
+      n += conv.Convert(*item.chunk, &batch);
+      r.Release(item.chunk);
+    }
+  };
+  const int64_t dims[2] = {2, 3};
+  InputArg in[3] = {{dims, 2, "float"}, {dims, 2, "half"}, {dims, 1, "int"}};
+  for (int i = 0; i < 5000; ++i) {
+    clock.AdvanceNs(1);
+    r.OpEnd(r.OpBegin("inner", i, in, 3));
+    if (i % 100 == 0) drain();
+  }
+  clock.AdvanceNs(1);
+  r.OpEnd(outer);
+  r.End(nullptr, 1);
+  drain();
+  uint32_t wm = 0;
+  strings.AppendNew(&wm, &batch);
+  ASSERT_EQ(n, 5001u);
+  ASSERT_EQ(batch.events_size(), 5001);
+  const v1::Event& o = batch.events(5000);
+  EXPECT_EQ(Name(batch, o.name_id()), "outer");
+  EXPECT_EQ(o.start_ns(), 1000);
+  EXPECT_EQ(o.duration_ns(), 5001);
+  ASSERT_EQ(o.input_shapes_size(), 2);
+  EXPECT_EQ(o.input_shapes(0).dims_size(), 3);
+  EXPECT_EQ(o.input_shapes(0).dims(2), 9);
+  EXPECT_EQ(o.input_shapes(1).dims_size(), 0);
+  EXPECT_EQ(Name(batch, o.input_dtype_ids(1)), "Scalar");
+  const v1::Event& last = batch.events(4999);
+  EXPECT_EQ(last.sequence_number(), 4999u);
+  ASSERT_EQ(last.input_shapes_size(), 3);
+  EXPECT_EQ(last.input_shapes(2).dims_size(), 1);
+  EXPECT_EQ(Name(batch, last.input_dtype_ids(1)), "half");
+}
+
+TEST(EventConverterTest, FlushKeepsShapesOfOpenOps) {
+  FakeClock clock(100);
+  Recorder r(Recorder::Options{}, &clock);
+  StringTable strings;
+  EventConverter conv(EventConverter::Options{}, &strings);
+  r.Begin(1);
+  const int64_t dims[1] = {5};
+  InputArg in[1] = {{dims, 1, "float"}};
+  r.OpBegin("open", 2, in, 1);
+  r.End(nullptr, 1);
+  v1::EventBatch batch;
+  for (QueueItem& item : r.TakeQueued(absl::ZeroDuration())) {
+    EXPECT_EQ(conv.Convert(*item.chunk, &batch), 0u);
+    r.Release(item.chunk);
+  }
+  EXPECT_EQ(conv.Flush(150, &batch), 1u);
+  ASSERT_EQ(batch.events_size(), 1);
+  EXPECT_EQ(batch.events(0).duration_ns(), 50);
+  EXPECT_EQ(batch.events(0).sequence_number(), 2u);
+  ASSERT_EQ(batch.events(0).input_shapes_size(), 1);
+  EXPECT_EQ(batch.events(0).input_shapes(0).dims(0), 5);
+}
+
 TEST(StringTableTest, IdsStableAndWatermarkResends) {
   StringTable t;
   EXPECT_EQ(t.Intern("a"), 1u);

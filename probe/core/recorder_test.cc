@@ -111,6 +111,31 @@ TEST(RecorderTest, BudgetDropsAndCounts) {
   EXPECT_EQ(r.bytes_in_use(), 0u);
 }
 
+TEST(RecorderTest, ReleasedChunksAreReusedWithinTheBudget) {
+  FakeClock clock;
+  Recorder::Options o;
+  o.chunk_bytes = 1024;
+  o.max_bytes = 2 * (1024 + sizeof(Chunk));  // Two chunks.
+  Recorder r(o, &clock);
+  // Several captures, each filling both chunks and releasing them: pooled
+  // chunks are reused, the budget (in use + pooled) is never exceeded.
+  for (uint64_t gen = 1; gen <= 4; ++gen) {
+    r.Begin(gen);
+    for (int i = 0; i < 1000; ++i) r.OpBegin("op", -1, nullptr, 0);
+    EXPECT_EQ(r.TakeDroppedBufferFull(), 1000u - 50u) << gen;
+    r.End(nullptr, gen);
+    std::vector<Chunk*> chunks;
+    const std::vector<RecordView> views = Drain(r, &chunks);
+    EXPECT_EQ(views.size(), 50u) << gen;
+    for (Chunk* c : chunks) {
+      EXPECT_EQ(c->generation, gen);
+      r.Release(c);
+    }
+    EXPECT_EQ(r.bytes_in_use(), 0u);
+    EXPECT_EQ(r.peak_bytes_in_use(), o.max_bytes);
+  }
+}
+
 TEST(RecorderTest, EndCollectsOtherThreadsChunks) {
   FakeClock clock;
   Recorder r(Recorder::Options{}, &clock);
