@@ -103,6 +103,16 @@ absl::Status CollectorServer::StartImpl() {
       uint64_t{options_.stream.max_batch_bytes} * 4 + (1 << 20), INT_MAX);
   probe_builder.SetMaxReceiveMessageSize(static_cast<int>(max_receive));
   probe_builder.RegisterService(probe_service_.get());
+  // Each probe stream holds a sync-server thread for its lifetime. With
+  // gRPC's defaults (1 poller, 10 s completion-queue timeout) a stream that
+  // arrives while every poller is busy can wait up to 10 s under load; more
+  // pollers and a short timeout keep new streams prompt.
+  probe_builder.SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+  probe_builder.SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 4);
+  probe_builder.SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
   probe_server_ = probe_builder.BuildAndStart();
   if (probe_server_ == nullptr) {
     return absl::UnavailableError(absl::StrCat(
@@ -126,6 +136,10 @@ absl::Status CollectorServer::StartImpl() {
   builder.AddListeningPort(options_.grpc_address,
                            grpc::InsecureServerCredentials(), &grpc_port_);
   builder.RegisterService(trace_service_.get());
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
+                              2);
+  builder.SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
     return absl::UnavailableError(

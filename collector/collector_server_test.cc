@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include <grpc/grpc.h>
 #include <grpcpp/generic/generic_stub.h>
 
 #include "absl/strings/match.h"
@@ -33,6 +34,14 @@ namespace {
 
 namespace t = testing;
 using nlohmann::json;
+
+// Keeps gRPC initialized for the whole binary: otherwise the last server or
+// channel of each test runs grpc_shutdown, which now and then waits ~10 s
+// for gRPC's background threads.
+const bool kGrpcInitialized = [] {
+  grpc_init();
+  return true;
+}();
 
 std::string TestDir(const std::string& leaf) {
   return std::string(std::getenv("TEST_TMPDIR")) + "/" +
