@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as README.md's second command and CI run it:
 # installs missing Debian packages, then runs every Bazel test in the default
-# configuration and again under AddressSanitizer + UBSan. Prints one closing
-# line "N passed, N failed".
+# configuration, again under AddressSanitizer + UBSan, and under
+# ThreadSanitizer (tests that run Debian's uninstrumented gRPC/abseil
+# synchronization are tagged no_tsan). Prints one closing line
+# "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/install_deps.sh || { echo "install_deps failed"; exit 1; }
@@ -31,5 +33,6 @@ run_config() {
 
 run_config default
 run_config asan --config=asan --test_tag_filters=-no_asan
+run_config tsan --config=tsan --test_tag_filters=-no_asan,-no_tsan
 echo "${passed} passed, ${failed} failed"
 [ "$failed" -eq 0 ]
