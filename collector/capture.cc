@@ -201,6 +201,12 @@ void Capture::Join(const ProbeStream& stream,
     // The same process again (it reconnected): fresh per-stream state.
     p->ops.clear();
     p->op_order.clear();
+    // GPU events of the old stream whose operator never came.
+    for (const auto& [id, v] : p->pending_gpu) {
+      p->op2g_unmatched_evicted += v.size();
+    }
+    p->pending_gpu.clear();
+    p->pending_order.clear();
     p->finished = false;
     p->disconnected = false;
   }
@@ -357,6 +363,36 @@ void Capture::WriteFlowLocked(char phase, uint64_t id, const char* cat,
     w->String("e");
   }
   w->EndEvent();
+}
+
+void Capture::WriteOpFlowLocked(const Process& p, uint32_t op_tid,
+                                int64_t op_ts, uint32_t gpu_tid,
+                                int64_t gpu_ts) {
+  const uint64_t flow_ns = static_cast<uint64_t>(p.index + 1) << 41;
+  const uint64_t id =
+      flow_ns | (uint64_t{1} << 40) | (++op_flow_counter_ & kFlowIdMask);
+  WriteFlowLocked('s', id, "op2g", p.pid, op_tid, op_ts);
+  WriteFlowLocked('f', id, "op2g", p.pid, gpu_tid, gpu_ts);
+}
+
+void Capture::AddPendingGpuLocked(Process& p, uint64_t external_id,
+                                  uint32_t tid, int64_t ts_ns) {
+  const uint64_t seq = p.next_pending_seq++;
+  p.pending_gpu[external_id].push_back(PendingGpu{seq, tid, ts_ns});
+  p.pending_order.emplace_back(external_id, seq);
+  while (p.pending_order.size() > options_.max_pending_gpu_events) {
+    const auto [id, old_seq] = p.pending_order.front();
+    p.pending_order.pop_front();
+    // Entries already matched by their operator are gone from the map;
+    // per id they are kept in seq order, so the oldest is at the front.
+    auto it = p.pending_gpu.find(id);
+    if (it == p.pending_gpu.end() || it->second.front().seq != old_seq) {
+      continue;
+    }
+    ++p.op2g_unmatched_evicted;
+    it->second.erase(it->second.begin());
+    if (it->second.empty()) p.pending_gpu.erase(it);
+  }
 }
 
 void Capture::WriteBatch(const ProbeStream& stream,
@@ -568,6 +604,17 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
         p.op_order.pop_front();
       }
     }
+    // GPU events that arrived before this operator: draw their flows now
+    // (their args carry the external id but not the operator's name).
+    auto pending = p.pending_gpu.find(e.external_id());
+    if (pending != p.pending_gpu.end()) {
+      std::vector<PendingGpu> waiting = std::move(pending->second);
+      p.pending_gpu.erase(pending);
+      for (const PendingGpu& g : waiting) {
+        WriteOpFlowLocked(p, e.tid(), ts, g.tid, g.ts_ns);
+      }
+      // Their pending_order entries are skipped when they reach the front.
+    }
   }
   if ((kind == v1::EVENT_KIND_CUDA_RUNTIME ||
        kind == v1::EVENT_KIND_CUDA_DRIVER) &&
@@ -580,13 +627,10 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
                     p.pid, tid, ts);
   }
   if (op != nullptr) {
-    const uint64_t id =
-        flow_ns | (uint64_t{1} << 40) | (++op_flow_counter_ & kFlowIdMask);
-    // Copy before writing: `op` points into the map.
-    const uint32_t op_tid = op->tid;
-    const int64_t op_ts = op->ts_ns;
-    WriteFlowLocked('s', id, "op2g", p.pid, op_tid, op_ts);
-    WriteFlowLocked('f', id, "op2g", p.pid, tid, ts);
+    WriteOpFlowLocked(p, op->tid, op->ts_ns, tid, ts);
+  } else if (gpu_track && e.external_id() != 0) {
+    // The operator has not arrived (yet): remember where the flow ends.
+    AddPendingGpuLocked(p, e.external_id(), tid, ts);
   }
 }
 
@@ -759,6 +803,14 @@ void Capture::WriteMetadataLocked() {
     w->Bool(p->disconnected);
     w->Key("drops");
     WriteDrops(w, p->finished_msg.drops());
+    // GPU events with an external id whose operator never reached the
+    // collector (evicted at the cap, or still waiting at the end).
+    w->Key("op2g_unmatched_evicted");
+    w->Uint(p->op2g_unmatched_evicted);
+    uint64_t waiting = 0;
+    for (const auto& [id, v] : p->pending_gpu) waiting += v.size();
+    w->Key("op2g_unmatched_at_end");
+    w->Uint(waiting);
     w->Key("gpu_activity_note");
     w->String(p->finished_msg.gpu_activity_note());
     w->Key("error");

@@ -11,8 +11,14 @@
 //   * spans as "X" events, instants "i", counters "C";
 //   * a flow (cat "ac2g") from each CUDA runtime/driver call to the GPU
 //     activity with the same correlation id, and a flow (cat "op2g") from the
-//     torch operator with the GPU activity's external id to that activity,
-//     whose args also name the operator;
+//     torch operator with the GPU activity's external id to that activity.
+//     The probe sends GPU events and CPU chunks in no fixed order, so the
+//     op2g pair is drawn whichever side arrives second (viewers accept flow
+//     events in any file order). Every GPU activity carries its
+//     "External id" in args; "op" (the operator's name) is added only when
+//     the operator arrived first: an event already written cannot be
+//     amended. Both waiting sides are bounded (Options); what falls out is
+//     counted in the metadata (op2g_unmatched_*);
 //   * timestamps in microseconds with three decimals, relative to
 //     base_wall_ns (the wall time of the first CaptureStarted; probes' clocks
 //     are mapped to wall time with their clock pairs), stated in metadata.
@@ -67,6 +73,9 @@ class Capture {
     // Operators remembered per process for the operator -> GPU link.
     // Default 65536.
     size_t max_remembered_ops = 65536;
+    // GPU events (with an external id) remembered per process while their
+    // operator has not arrived yet. Default 65536.
+    size_t max_pending_gpu_events = 65536;
     // Written into the metadata.
     std::string collector_version = "0.1.0";
   };
@@ -122,6 +131,13 @@ class Capture {
     uint32_t name_id;
     int64_t ts_ns;  // Relative to base.
   };
+  // A GPU event written before its operator arrived: where the op2g flow
+  // ends. seq orders the per-process eviction queue.
+  struct PendingGpu {
+    uint64_t seq;
+    uint32_t tid;
+    int64_t ts_ns;  // Relative to base.
+  };
   struct Process {
     int64_t pid = 0;
     int index = 0;  // Join order: namespaces flow ids.
@@ -138,6 +154,13 @@ class Capture {
     uint32_t next_overflow_track = 0;
     absl::flat_hash_map<uint64_t, OpRef> ops;  // external id -> op
     std::deque<uint64_t> op_order;
+    // external id -> GPU events waiting for their operator, oldest first.
+    absl::flat_hash_map<uint64_t, std::vector<PendingGpu>> pending_gpu;
+    std::deque<std::pair<uint64_t, uint64_t>> pending_order;  // (id, seq)
+    uint64_t next_pending_seq = 0;
+    // GPU events evicted from pending_gpu (cap reached) or dropped on a
+    // reconnect without their operator.
+    uint64_t op2g_unmatched_evicted = 0;
   };
 
   Process* FindLocked(int64_t pid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -153,6 +176,11 @@ class Capture {
   void WriteFlowLocked(char phase, uint64_t id, const char* cat, int64_t pid,
                        uint32_t tid, int64_t ts_ns)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WriteOpFlowLocked(const Process& p, uint32_t op_tid, int64_t op_ts,
+                         uint32_t gpu_tid, int64_t gpu_ts)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddPendingGpuLocked(Process& p, uint64_t external_id, uint32_t tid,
+                           int64_t ts_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteMetadataLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool CompleteLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -194,6 +194,102 @@ TEST(Capture, StructureAsAUserSeesIt) {
   EXPECT_EQ(meta["config"]["num_steps"], 50);
 }
 
+// The probe sends CUPTI buffers and CPU chunks in no fixed order: a kernel
+// that reaches the collector before its operator still gets its op2g flow
+// (drawn when the operator arrives) and names the operator's external id.
+// Writes one process's FullBatch with the kernel moved first; returns the
+// parsed trace.
+json WriteKernelFirstTrace(const std::string& name, Capture::Options options) {
+  std::string path = TmpPath(name);
+  Capture capture("c", v1::CAPTURE_ORIGIN_COMMAND, {}, options);
+  capture.SetFile(Filesystem::Default()->NewWritableFile(path));
+  ProbeStream a;
+  Accept(a, t::Hello(10));
+  v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
+  Accept(a, s);
+  capture.Join(a, s.capture_started(), absl::UnixEpoch());
+  v1::ProbeMessage b = t::FullBatch("c", 0);
+  auto* events = b.mutable_batch()->mutable_events();
+  int k = 0;
+  while (events->Get(k).kind() != v1::EVENT_KIND_KERNEL) ++k;
+  for (; k > 0; --k) events->SwapElements(k, k - 1);
+  EXPECT_EQ(events->Get(0).kind(), v1::EVENT_KIND_KERNEL);
+  Accept(a, b);
+  capture.WriteBatch(a, b.batch());
+  capture.FinishProcess(10, t::Finished("c").capture_finished());
+  CaptureResult r = capture.Finish();
+  EXPECT_TRUE(r.status.ok()) << r.status;
+  return json::parse(ReadAll(path));
+}
+
+TEST(Capture, KernelBeforeItsOperatorGetsTheOpFlow) {
+  json j = WriteKernelFirstTrace("kernel_first.json", {});
+  json kernel, op;
+  std::vector<json> op2g;
+  for (const json& e : j["traceEvents"]) {
+    const std::string cat = e.value("cat", "");
+    if (e["ph"] == "X" && cat == "kernel") kernel = e;
+    if (e["ph"] == "X" && e["name"] == "aten::linear") op = e;
+    if (cat == "op2g") op2g.push_back(e);
+  }
+  ASSERT_FALSE(kernel.is_null());
+  ASSERT_FALSE(op.is_null());
+  // Written before the operator was known: the id links it, not the name.
+  EXPECT_EQ(kernel["args"]["External id"], 5);
+  EXPECT_EQ(op["args"]["External id"], 5);
+  EXPECT_FALSE(kernel["args"].contains("op"));
+  ASSERT_EQ(op2g.size(), 2u);
+  const json& s = op2g[0]["ph"] == "s" ? op2g[0] : op2g[1];
+  const json& f = op2g[0]["ph"] == "s" ? op2g[1] : op2g[0];
+  EXPECT_EQ(s["ph"], "s");
+  EXPECT_EQ(f["ph"], "f");
+  EXPECT_EQ(s["id"], f["id"]);
+  EXPECT_EQ(s["tid"], op["tid"]);
+  EXPECT_EQ(s["ts"], op["ts"]);
+  EXPECT_EQ(f["tid"], kernel["tid"]);
+  EXPECT_EQ(f["ts"], kernel["ts"]);
+  EXPECT_EQ(f["bp"], "e");
+  const json& p = j["metadata"]["processes"][0];
+  EXPECT_EQ(p["op2g_unmatched_evicted"], 0);
+  EXPECT_EQ(p["op2g_unmatched_at_end"], 0);
+}
+
+TEST(Capture, WaitingGpuEventsAreBoundedAndCounted) {
+  Capture::Options options;
+  options.max_pending_gpu_events = 0;
+  json j = WriteKernelFirstTrace("kernel_first_capped.json", options);
+  for (const json& e : j["traceEvents"]) {
+    EXPECT_NE(e.value("cat", ""), "op2g") << e;
+  }
+  const json& p = j["metadata"]["processes"][0];
+  EXPECT_EQ(p["op2g_unmatched_evicted"], 1);
+  EXPECT_EQ(p["op2g_unmatched_at_end"], 0);
+}
+
+TEST(Capture, GpuEventWhoseOperatorNeverCameIsCounted) {
+  std::string path = TmpPath("no_op.json");
+  Capture capture("c", v1::CAPTURE_ORIGIN_COMMAND, {}, {});
+  capture.SetFile(Filesystem::Default()->NewWritableFile(path));
+  ProbeStream a;
+  Accept(a, t::Hello(10));
+  v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
+  Accept(a, s);
+  capture.Join(a, s.capture_started(), absl::UnixEpoch());
+  v1::ProbeMessage b = t::FullBatch("c", 0);
+  auto* events = b.mutable_batch()->mutable_events();
+  for (int i = events->size() - 1; i >= 0; --i) {
+    if (events->Get(i).kind() == v1::EVENT_KIND_CPU_OP) {
+      events->DeleteSubrange(i, 1);
+    }
+  }
+  Accept(a, b);
+  capture.WriteBatch(a, b.batch());
+  capture.FinishProcess(10, t::Finished("c").capture_finished());
+  capture.Finish();
+  json j = json::parse(ReadAll(path));
+  EXPECT_EQ(j["metadata"]["processes"][0]["op2g_unmatched_at_end"], 1);
+}
+
 TEST(Capture, DisconnectMarksIncomplete) {
   CaptureResult r;
   json j = json::parse(WriteTwoRankTrace("disconnect.json", true, &r));

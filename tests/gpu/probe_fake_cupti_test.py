@@ -122,18 +122,39 @@ class ProbeFakeCuptiTest(unittest.TestCase):
         op_ids = {o.get("args", {}).get("External id") for o in ops} - {None}
         ext = [k["args"].get("External id") for k in kernels]
         self.assertTrue(all(x in op_ids for x in ext), (ext[:5], list(op_ids)[:5]))
-        # The collector names the operator on the kernel and draws an op2g
-        # flow only when the operator's event reached it before the kernel's
-        # (the probe sends GPU events and CPU chunks in no fixed order), so
-        # not every kernel gets one yet: report, and require the pairs drawn
-        # to be consistent.
+        # Every kernel gets an op2g flow from its operator whatever order the
+        # probe sent the GPU events and CPU chunks in (the collector draws
+        # the pair when the second side arrives). The operator's name is on
+        # the kernel only when the operator arrived first; the external id
+        # always is.
         named = [k for k in kernels if k["args"].get("op")]
         op2g = [e for e in events if e.get("cat") == "op2g"]
         sys.stderr.write("kernels %d, with args.op %d, op2g flow events %d\n"
                          % (len(kernels), len(named), len(op2g)))
-        self.assertEqual(len(op2g), 2 * len(named))
         op_names = {o["name"] for o in ops}
         self.assertTrue(all(k["args"]["op"] in op_names for k in named))
+        op_at = {(o["tid"], o["ts"]): o for o in ops}
+        op2g_starts = {e["id"]: e for e in op2g if e["ph"] == "s"}
+        op2g_ends = {}
+        for e in op2g:
+            if e["ph"] == "f":
+                self.assertEqual(e.get("bp"), "e", e)
+                op2g_ends.setdefault((e["tid"], e["ts"]), []).append(e["id"])
+        self.assertEqual(len(op2g_starts), len(op2g) // 2)
+        for k in kernels:
+            ids = op2g_ends.get((k["tid"], k["ts"]))
+            self.assertTrue(ids, ("kernel without op2g flow", k))
+            starts_k = [op2g_starts.get(i) for i in ids]
+            self.assertTrue(all(starts_k), (k, ids))
+            # The flow starts at the operator with the kernel's external id.
+            self.assertTrue(any(
+                op_at.get((st["tid"], st["ts"]), {}).get("args", {})
+                .get("External id") == k["args"]["External id"]
+                for st in starts_k), (k, starts_k))
+        self.assertEqual(len(op2g), 2 * len(kernels))
+        for m in trace["metadata"]["processes"]:
+            self.assertEqual(m["op2g_unmatched_evicted"], 0)
+            self.assertEqual(m["op2g_unmatched_at_end"], 0)
         # The GPU note is empty: GPU activity was recorded.
         self.assertIn('"gpu_activity_note": ""', meta)
 
