@@ -68,6 +68,27 @@ class CondVar {
     return result;
   }
 
+  // Wait with `mu` held (released while waiting); return true when the time
+  // ran out. Spurious wake-ups return false: callers loop on their condition.
+  bool WaitWithTimeout(Mutex* mu, absl::Duration timeout)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return WaitWithDeadline(mu, absl::Now() + timeout);
+  }
+  bool WaitWithDeadline(Mutex* mu, absl::Time deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    bool timed_out = false;
+    if (deadline == absl::InfiniteFuture()) {
+      cv_.wait(lock);
+    } else {
+      timed_out = cv_.wait_until(lock, absl::ToChronoTime(deadline)) ==
+                  std::cv_status::timeout;
+    }
+    lock.release();  // Still held by the caller's MutexLock.
+    return timed_out;
+  }
+
+  void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }
 
  private:

@@ -45,5 +45,26 @@ TEST(CondVarTest, WaitForSignalAndTimeout) {
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(45));
 }
 
+TEST(CondVarTest, WaitWithDeadlineReportsTimeoutAndSignal) {
+  Mutex mu;
+  CondVar cv;
+  bool ready = false;
+  {
+    MutexLock lock(&mu);
+    EXPECT_TRUE(cv.WaitWithTimeout(&mu, absl::Milliseconds(20)));
+  }
+  std::thread t([&] {
+    MutexLock inner(&mu);
+    ready = true;
+    cv.Signal();
+  });
+  {
+    MutexLock lock(&mu);
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (!ready) ASSERT_FALSE(cv.WaitWithDeadline(&mu, deadline));
+  }
+  t.join();
+}
+
 }  // namespace
 }  // namespace vllm_profiler
