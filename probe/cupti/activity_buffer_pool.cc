@@ -10,14 +10,14 @@ constexpr size_t kAlign = 8;
 ActivityBufferPool::ActivityBufferPool(Options options) : options_(options) {}
 
 ActivityBufferPool::~ActivityBufferPool() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (uint8_t* buffer : free_) std::free(buffer);
   // Buffers still held by CUPTI are leaked on purpose: CUPTI may write to
   // them until it hands them back, and the process is exiting anyway.
 }
 
 uint8_t* ActivityBufferPool::Acquire() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (!free_.empty()) {
     uint8_t* buffer = free_.back();
     free_.pop_back();
@@ -39,26 +39,26 @@ uint8_t* ActivityBufferPool::Acquire() {
 
 void ActivityBufferPool::Release(uint8_t* buffer) {
   if (buffer == nullptr) return;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   free_.push_back(buffer);
 }
 
 void ActivityBufferPool::Trim() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (uint8_t* buffer : free_) std::free(buffer);
   allocated_ -= free_.size();
   free_.clear();
 }
 
 uint64_t ActivityBufferPool::TakeRefused() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const uint64_t refused = refused_;
   refused_ = 0;
   return refused;
 }
 
 size_t ActivityBufferPool::allocated_bytes() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return allocated_ * options_.buffer_bytes;
 }
 

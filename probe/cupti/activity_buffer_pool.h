@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace vllm_profiler::probe {
 
@@ -46,7 +46,7 @@ class ActivityBufferPool {
 
  private:
   const Options options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<uint8_t*> free_ ABSL_GUARDED_BY(mu_);
   size_t allocated_ ABSL_GUARDED_BY(mu_) = 0;  // Buffers alive (used+free).
   uint64_t refused_ ABSL_GUARDED_BY(mu_) = 0;

@@ -11,7 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/logging.h"
 #include "probe/cupti/activity_buffer_pool.h"
 #include "probe/cupti/activity_converter.h"
@@ -96,7 +96,7 @@ class CuptiTracer final : public GpuTracer {
   CuptiTracer& operator=(const CuptiTracer&) = delete;
 
   absl::Status Start(GpuEventSink* sink) override {
-    absl::MutexLock lock(&control_mu_);
+    MutexLock lock(&control_mu_);
     if (started_) {
       return absl::FailedPreconditionError("GPU activity already recording");
     }
@@ -106,7 +106,7 @@ class CuptiTracer final : public GpuTracer {
   }
 
   void Stop() override {
-    absl::MutexLock lock(&control_mu_);
+    MutexLock lock(&control_mu_);
     if (!started_) return;
     // Relaxed is enough: Push/Pop tolerate a late or early observation
     // (pops stay balanced through t_pushed).
@@ -119,7 +119,7 @@ class CuptiTracer final : public GpuTracer {
     // control_mu_ -> mu_.
     const CUptiResult flush = api->ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
     {
-      absl::MutexLock data_lock(&mu_);
+      MutexLock data_lock(&mu_);
       // The sink is the core's; whatever it throws must not leave the
       // tracer half stopped (started_ set, CUPTI subscribed).
       try {
@@ -183,7 +183,7 @@ class CuptiTracer final : public GpuTracer {
   }
 
   std::string Describe() const override {
-    absl::MutexLock lock(&control_mu_);
+    MutexLock lock(&control_mu_);
     if (api_ != nullptr) {
       std::string out = api_->Describe();
       if (!optional_missing_.empty()) {
@@ -280,7 +280,7 @@ class CuptiTracer final : public GpuTracer {
         subscribed_ = false;
       }
       {
-        absl::MutexLock data_lock(&mu_);
+        MutexLock data_lock(&mu_);
         converter_.Finish();
         sink_ = nullptr;
       }
@@ -319,7 +319,7 @@ class CuptiTracer final : public GpuTracer {
           "cuptiActivityRegisterCallbacks failed: ", api->ResultString(r)));
     }
     {
-      absl::MutexLock data_lock(&mu_);
+      MutexLock data_lock(&mu_);
       clock_.Reset(MeasurePair());
       converter_.Begin(sink, &clock_);
       sink_ = sink;
@@ -377,7 +377,7 @@ class CuptiTracer final : public GpuTracer {
         CUPTI_SUCCESS) {
       dropped = 0;
     }
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     records_dropped_ += dropped;
     if (sink_ == nullptr || valid_size == 0 ||
         broken_.load(std::memory_order_relaxed)) {
@@ -422,7 +422,7 @@ class CuptiTracer final : public GpuTracer {
   std::atomic<bool> capturing_{false};
   std::atomic<bool> broken_{false};  // An exception escaped the conversion.
 
-  mutable absl::Mutex control_mu_;  // Start/Stop/Describe. Before mu_.
+  mutable Mutex control_mu_;  // Start/Stop/Describe. Before mu_.
   std::unique_ptr<CuptiApi> api_ ABSL_GUARDED_BY(control_mu_);
   bool load_attempted_ ABSL_GUARDED_BY(control_mu_) = false;
   absl::Status load_status_ ABSL_GUARDED_BY(control_mu_);
@@ -433,7 +433,7 @@ class CuptiTracer final : public GpuTracer {
   std::string optional_missing_ ABSL_GUARDED_BY(control_mu_);
   absl::flat_hash_set<std::string> logged_ ABSL_GUARDED_BY(control_mu_);
 
-  absl::Mutex mu_;  // Record conversion state.
+  Mutex mu_;  // Record conversion state.
   GpuEventSink* sink_ ABSL_GUARDED_BY(mu_) = nullptr;
   GpuClockMap clock_ ABSL_GUARDED_BY(mu_);
   ActivityConverter converter_ ABSL_GUARDED_BY(mu_);

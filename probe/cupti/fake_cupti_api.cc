@@ -11,7 +11,7 @@ size_t Padded(size_t n) { return (n + 7) / 8 * 8; }
 }  // namespace
 
 void FakeCuptiApi::QueueBytes(const void* data, size_t size) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const auto* bytes = static_cast<const uint8_t*>(data);
   queued_.emplace_back(bytes, bytes + size);
 }
@@ -20,7 +20,7 @@ bool FakeCuptiApi::DeliverQueued() {
   CUpti_BuffersCallbackRequestFunc requested;
   CUpti_BuffersCallbackCompleteFunc completed;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     requested = requested_;
     completed = completed_;
     if (requested == nullptr || completed == nullptr || queued_.empty()) {
@@ -33,7 +33,7 @@ bool FakeCuptiApi::DeliverQueued() {
   requested(&buffer, &size, &max_records);  // No lock: calls the tracer.
   size_t used = 0;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (buffer == nullptr || size == 0) {
       ++log_.buffers_refused;
       queued_.clear();  // CUPTI drops what it cannot store.
@@ -56,7 +56,7 @@ bool FakeCuptiApi::DeliverQueued() {
 }
 
 FakeCuptiApi::Log FakeCuptiApi::log() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return log_;
 }
 
@@ -73,7 +73,7 @@ CUptiResult FakeCuptiApi::GetTimestamp(uint64_t* timestamp) {
 
 CUptiResult FakeCuptiApi::Subscribe(CUpti_SubscriberHandle* subscriber,
                                     CUpti_CallbackFunc, void*) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ++log_.subscribe_calls;
   if (knobs_.subscribe != CUPTI_SUCCESS) return knobs_.subscribe;
   *subscriber = reinterpret_cast<CUpti_SubscriberHandle>(this);
@@ -81,13 +81,13 @@ CUptiResult FakeCuptiApi::Subscribe(CUpti_SubscriberHandle* subscriber,
 }
 
 CUptiResult FakeCuptiApi::Unsubscribe(CUpti_SubscriberHandle) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ++log_.unsubscribe_calls;
   return CUPTI_SUCCESS;
 }
 
 CUptiResult FakeCuptiApi::ActivityEnable(CUpti_ActivityKind kind) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = knobs_.enable.find(kind);
   if (it != knobs_.enable.end() && it->second != CUPTI_SUCCESS) {
     return it->second;
@@ -97,7 +97,7 @@ CUptiResult FakeCuptiApi::ActivityEnable(CUpti_ActivityKind kind) {
 }
 
 CUptiResult FakeCuptiApi::ActivityDisable(CUpti_ActivityKind kind) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = std::find(log_.enabled.begin(), log_.enabled.end(), kind);
   if (it == log_.enabled.end()) return CUPTI_ERROR_INVALID_KIND;
   log_.enabled.erase(it);
@@ -107,7 +107,7 @@ CUptiResult FakeCuptiApi::ActivityDisable(CUpti_ActivityKind kind) {
 CUptiResult FakeCuptiApi::ActivityRegisterCallbacks(
     CUpti_BuffersCallbackRequestFunc requested,
     CUpti_BuffersCallbackCompleteFunc completed) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   requested_ = requested;
   completed_ = completed;
   return CUPTI_SUCCESS;
@@ -115,12 +115,12 @@ CUptiResult FakeCuptiApi::ActivityRegisterCallbacks(
 
 CUptiResult FakeCuptiApi::ActivityFlushAll(uint32_t) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++log_.flush_calls;
   }
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (queued_.empty()) break;
     }
     if (!DeliverQueued()) break;
@@ -151,7 +151,7 @@ CUptiResult FakeCuptiApi::ActivityGetNumDroppedRecords(CUcontext, uint32_t,
 
 CUptiResult FakeCuptiApi::ActivityPushExternalCorrelationId(
     CUpti_ExternalCorrelationKind, uint64_t id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   log_.correlation_ops.push_back(static_cast<int64_t>(id));
   correlation_stack_.push_back(id);
   return CUPTI_SUCCESS;
@@ -159,7 +159,7 @@ CUptiResult FakeCuptiApi::ActivityPushExternalCorrelationId(
 
 CUptiResult FakeCuptiApi::ActivityPopExternalCorrelationId(
     CUpti_ExternalCorrelationKind, uint64_t* last_id) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   log_.correlation_ops.push_back(-1);
   if (correlation_stack_.empty()) return CUPTI_ERROR_QUEUE_EMPTY;
   *last_id = correlation_stack_.back();

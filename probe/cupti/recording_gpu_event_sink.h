@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "probe/core/gpu_tracer.h"
 
 namespace vllm_profiler::probe {
@@ -16,7 +16,7 @@ namespace vllm_profiler::probe {
 class RecordingGpuEventSink final : public GpuEventSink {
  public:
   uint32_t InternString(std::string_view value) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = ids_.find(std::string(value));
     if (it != ids_.end()) return it->second;
     strings_.emplace_back(value);
@@ -25,35 +25,35 @@ class RecordingGpuEventSink final : public GpuEventSink {
     return id;
   }
   void AddEvent(v1::Event event) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     events_.push_back(std::move(event));
   }
   void AddTracerDrops(uint64_t records, uint64_t buffers) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     records_dropped_ += records;
     buffers_dropped_ += buffers;
   }
 
   std::vector<v1::Event> events() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return events_;
   }
   // The string behind an interned id ("" for 0 or unknown).
   std::string Name(uint32_t id) const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return id == 0 || id > strings_.size() ? "" : strings_[id - 1];
   }
   uint64_t records_dropped() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return records_dropped_;
   }
   uint64_t buffers_dropped() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return buffers_dropped_;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<std::string> strings_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, uint32_t> ids_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Event> events_ ABSL_GUARDED_BY(mu_);
