@@ -17,21 +17,36 @@ constexpr uint64_t kFlowIdMask = (uint64_t{1} << 40) - 1;
 
 const char* Category(v1::EventKind kind) {
   switch (kind) {
-    case v1::EVENT_KIND_STEP: return "step";
-    case v1::EVENT_KIND_CPU_OP: return "cpu_op";
-    case v1::EVENT_KIND_CUDA_RUNTIME: return "cuda_runtime";
-    case v1::EVENT_KIND_CUDA_DRIVER: return "cuda_driver";
-    case v1::EVENT_KIND_KERNEL: return "kernel";
-    case v1::EVENT_KIND_MEMCPY: return "gpu_memcpy";
-    case v1::EVENT_KIND_MEMSET: return "gpu_memset";
-    case v1::EVENT_KIND_SYNC: return "cuda_sync";
-    case v1::EVENT_KIND_INSTANT: return "instant";
-    case v1::EVENT_KIND_COUNTER: return "counter";
-    case v1::EVENT_KIND_USER_SPAN: return "user_annotation";
-    case v1::EVENT_KIND_OVERHEAD: return "overhead";
-    case v1::EVENT_KIND_CUDA_GRAPH: return "cuda_graph";
-    case v1::EVENT_KIND_PYTHON: return "python_function";
-    default: return "unknown";
+    case v1::EVENT_KIND_STEP:
+      return "step";
+    case v1::EVENT_KIND_CPU_OP:
+      return "cpu_op";
+    case v1::EVENT_KIND_CUDA_RUNTIME:
+      return "cuda_runtime";
+    case v1::EVENT_KIND_CUDA_DRIVER:
+      return "cuda_driver";
+    case v1::EVENT_KIND_KERNEL:
+      return "kernel";
+    case v1::EVENT_KIND_MEMCPY:
+      return "gpu_memcpy";
+    case v1::EVENT_KIND_MEMSET:
+      return "gpu_memset";
+    case v1::EVENT_KIND_SYNC:
+      return "cuda_sync";
+    case v1::EVENT_KIND_INSTANT:
+      return "instant";
+    case v1::EVENT_KIND_COUNTER:
+      return "counter";
+    case v1::EVENT_KIND_USER_SPAN:
+      return "user_annotation";
+    case v1::EVENT_KIND_OVERHEAD:
+      return "overhead";
+    case v1::EVENT_KIND_CUDA_GRAPH:
+      return "cuda_graph";
+    case v1::EVENT_KIND_PYTHON:
+      return "python_function";
+    default:
+      return "unknown";
   }
 }
 
@@ -42,31 +57,46 @@ bool IsGpuKind(v1::EventKind kind) {
 
 const char* CopyKindName(v1::CopyKind kind) {
   switch (kind) {
-    case v1::COPY_KIND_HTOD: return "HtoD";
-    case v1::COPY_KIND_DTOH: return "DtoH";
-    case v1::COPY_KIND_DTOD: return "DtoD";
-    case v1::COPY_KIND_HTOH: return "HtoH";
-    case v1::COPY_KIND_PTOP: return "PtoP";
-    default: return "Unknown";
+    case v1::COPY_KIND_HTOD:
+      return "HtoD";
+    case v1::COPY_KIND_DTOH:
+      return "DtoH";
+    case v1::COPY_KIND_DTOD:
+      return "DtoD";
+    case v1::COPY_KIND_HTOH:
+      return "HtoH";
+    case v1::COPY_KIND_PTOP:
+      return "PtoP";
+    default:
+      return "Unknown";
   }
 }
 
 const char* MemoryKindName(v1::MemoryKind kind) {
   switch (kind) {
-    case v1::MEMORY_KIND_PAGEABLE: return "Pageable";
-    case v1::MEMORY_KIND_PINNED: return "Pinned";
-    case v1::MEMORY_KIND_DEVICE: return "Device";
-    case v1::MEMORY_KIND_ARRAY: return "Array";
-    case v1::MEMORY_KIND_MANAGED: return "Managed";
-    default: return "Unknown";
+    case v1::MEMORY_KIND_PAGEABLE:
+      return "Pageable";
+    case v1::MEMORY_KIND_PINNED:
+      return "Pinned";
+    case v1::MEMORY_KIND_DEVICE:
+      return "Device";
+    case v1::MEMORY_KIND_ARRAY:
+      return "Array";
+    case v1::MEMORY_KIND_MANAGED:
+      return "Managed";
+    default:
+      return "Unknown";
   }
 }
 
 const char* OriginName(v1::CaptureOrigin origin) {
   switch (origin) {
-    case v1::CAPTURE_ORIGIN_WINDOW: return "window";
-    case v1::CAPTURE_ORIGIN_COMMAND: return "command";
-    default: return "unspecified";
+    case v1::CAPTURE_ORIGIN_WINDOW:
+      return "window";
+    case v1::CAPTURE_ORIGIN_COMMAND:
+      return "command";
+    default:
+      return "unspecified";
   }
 }
 
@@ -181,8 +211,8 @@ bool Capture::HasProcess(int64_t pid) const {
   return false;
 }
 
-void Capture::Join(const ProbeStream& stream,
-                   const v1::CaptureStarted& started, absl::Time now) {
+void Capture::Join(const ProbeStream& stream, const v1::CaptureStarted& started,
+                   absl::Time now) {
   MutexLock lock(&mu_);
   last_join_ = now;
   const int64_t start_wall = stream.ToWallNs(started.start_ns());
@@ -220,11 +250,11 @@ void Capture::WriteProcessMetadataLocked(const Process& p) {
   if (writer_ == nullptr) return;
   TraceWriter* w = writer_.get();
   const v1::Hello& h = p.hello;
-  std::string name = h.process_name().empty()
-                         ? absl::StrCat("pid ", p.pid)
-                         : h.process_name();
+  std::string name =
+      h.process_name().empty() ? absl::StrCat("pid ", p.pid) : h.process_name();
   if (h.rank() >= 0) absl::StrAppend(&name, " \xc2\xb7 rank ", h.rank());
-  if (!h.pod_name().empty()) absl::StrAppend(&name, " \xc2\xb7 pod ", h.pod_name());
+  if (!h.pod_name().empty())
+    absl::StrAppend(&name, " \xc2\xb7 pod ", h.pod_name());
   w->BeginEvent();
   w->Key("ph");
   w->String("M");
@@ -317,8 +347,7 @@ void Capture::WriteThreadNameLocked(int64_t pid, uint32_t tid,
   w->EndEvent();
 }
 
-uint32_t Capture::GpuTrackLocked(Process& p, uint32_t device,
-                                 uint32_t stream) {
+uint32_t Capture::GpuTrackLocked(Process& p, uint32_t device, uint32_t stream) {
   const uint64_t key = (static_cast<uint64_t>(device) << 32) | stream;
   auto it = p.gpu_tracks.find(key);
   if (it != p.gpu_tracks.end()) return it->second;
@@ -494,7 +523,8 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
         args.Key("step")->Int(e.step());
         break;
       case v1::EVENT_KIND_CPU_OP: {
-        if (e.external_id() != 0) args.Key("External id")->Uint(e.external_id());
+        if (e.external_id() != 0)
+          args.Key("External id")->Uint(e.external_id());
         if (e.sequence_number() != 0) {
           args.Key("Sequence number")->Uint(e.sequence_number());
         }
@@ -519,7 +549,8 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
         if (e.correlation_id() != 0) {
           args.Key("correlation")->Uint(e.correlation_id());
         }
-        if (e.external_id() != 0) args.Key("External id")->Uint(e.external_id());
+        if (e.external_id() != 0)
+          args.Key("External id")->Uint(e.external_id());
         break;
       default:
         break;
@@ -583,11 +614,21 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
     for (const v1::Arg& a : e.args()) {
       TraceWriter* v = args.Key(stream.String(a.key_id()));
       switch (a.value_case()) {
-        case v1::Arg::kIntValue: v->Int(a.int_value()); break;
-        case v1::Arg::kDoubleValue: v->Double(a.double_value()); break;
-        case v1::Arg::kStringId: v->String(stream.String(a.string_id())); break;
-        case v1::Arg::kBoolValue: v->Bool(a.bool_value()); break;
-        case v1::Arg::VALUE_NOT_SET: v->Null(); break;
+        case v1::Arg::kIntValue:
+          v->Int(a.int_value());
+          break;
+        case v1::Arg::kDoubleValue:
+          v->Double(a.double_value());
+          break;
+        case v1::Arg::kStringId:
+          v->String(stream.String(a.string_id()));
+          break;
+        case v1::Arg::kBoolValue:
+          v->Bool(a.bool_value());
+          break;
+        case v1::Arg::VALUE_NOT_SET:
+          v->Null();
+          break;
       }
     }
   }
@@ -724,7 +765,8 @@ void Capture::WriteMetadataLocked() {
   w->Key("metadata");
   w->BeginObject();
   w->Key("producer");
-  w->String(absl::StrCat("vllm-profiler collector ", options_.collector_version));
+  w->String(
+      absl::StrCat("vllm-profiler collector ", options_.collector_version));
   w->Key("capture_id");
   w->String(id_);
   w->Key("origin");

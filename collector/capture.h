@@ -43,11 +43,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "collector/mutex.h"
 #include "absl/time/time.h"
 #include "collector/filesystem.h"
 #include "collector/probe_stream.h"
 #include "collector/trace_writer.h"
+#include "common/mutex.h"
 #include "proto/profiler.pb.h"
 
 namespace vllm_profiler {

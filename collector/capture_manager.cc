@@ -60,7 +60,8 @@ std::shared_ptr<Capture> CaptureManager::Join(
     active_.push_back(std::move(e));
     target = &active_.back();
     VP_LOG(INFO) << "capture " << started.capture_id() << " ("
-                 << (origin == v1::CAPTURE_ORIGIN_COMMAND ? "command" : "window")
+                 << (origin == v1::CAPTURE_ORIGIN_COMMAND ? "command"
+                                                          : "window")
                  << ") started by pid " << pid;
   } else {
     VP_LOG(INFO) << "pid " << pid << " joined capture "
@@ -113,7 +114,8 @@ std::string CaptureManager::CreateCommandCapture(
 bool CaptureManager::ReadyLocked(const Entry& e, absl::Time now) const {
   const Capture& c = *e.capture;
   if (c.origin() == v1::CAPTURE_ORIGIN_WINDOW) {
-    return c.AllProcessesDone() && now - c.last_join() >= options_.window_linger;
+    return c.AllProcessesDone() &&
+           now - c.last_join() >= options_.window_linger;
   }
   const bool timed_out = now - e.created >= options_.command_start_timeout;
   if (c.num_processes() == 0) return e.expected.empty() || timed_out;
@@ -130,8 +132,9 @@ void CaptureManager::Finalize(Entry entry) {
   info.set_num_events(r.events_written);
   std::string error = r.errors.empty() ? "" : r.errors.front();
   if (r.pids.empty()) {
-    error = "no probe started the capture (the selected probes disconnected "
-            "or did not reach a step in time)";
+    error =
+        "no probe started the capture (the selected probes disconnected "
+        "or did not reach a step in time)";
   }
   if (r.has_file && r.status.ok()) {
     TraceStore::CommitRequest req;
@@ -147,9 +150,9 @@ void CaptureManager::Finalize(Entry entry) {
       info = *committed;
       traces_written_.fetch_add(1);
       trace_bytes_written_.fetch_add(info.size_bytes());
-      VP_LOG(INFO) << "trace " << info.id() << " written: "
-                   << info.file_name() << ", " << info.num_events()
-                   << " events, " << info.size_bytes() << " bytes"
+      VP_LOG(INFO) << "trace " << info.id() << " written: " << info.file_name()
+                   << ", " << info.num_events() << " events, "
+                   << info.size_bytes() << " bytes"
                    << (info.complete() ? "" : " (incomplete)");
     } else {
       error = std::string(committed.status().message());
@@ -157,9 +160,11 @@ void CaptureManager::Finalize(Entry entry) {
     }
   } else {
     if (!entry.temp_path.empty()) {
-      store_->Abandon(entry.temp_path, r.has_file ? r.status : absl::OkStatus());
+      store_->Abandon(entry.temp_path,
+                      r.has_file ? r.status : absl::OkStatus());
     }
-    if (!r.status.ok() && !r.pids.empty()) error = std::string(r.status.message());
+    if (!r.status.ok() && !r.pids.empty())
+      error = std::string(r.status.message());
     VP_LOG(ERROR) << "capture " << r.capture_id
                   << ": no trace written: " << error;
   }

@@ -32,11 +32,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
-#include "collector/mutex.h"
 #include "absl/time/time.h"
 #include "collector/capture.h"
 #include "collector/probe_stream.h"
 #include "collector/trace_store.h"
+#include "common/mutex.h"
 #include "proto/profiler.pb.h"
 
 namespace vllm_profiler {

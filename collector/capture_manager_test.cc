@@ -95,7 +95,8 @@ TEST_F(CaptureManagerTest, SecondWindowOfTheSameProcessIsANewTrace) {
   auto a = Probe(7);
   auto c1 = Start(*a, t::Started("w-1"));
   manager_->Finish(c1, 7, t::Finished("w-1").capture_finished());
-  auto c2 = Start(*a, t::Started("w-2", v1::CAPTURE_ORIGIN_WINDOW, "/out/custom.json"));
+  auto c2 = Start(
+      *a, t::Started("w-2", v1::CAPTURE_ORIGIN_WINDOW, "/out/custom.json"));
   EXPECT_NE(c1, c2);
   manager_->Finish(c2, 7, t::Finished("w-2").capture_finished());
   EXPECT_EQ(WaitFor("w-1").id(), "trace7");

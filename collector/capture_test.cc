@@ -102,7 +102,8 @@ TEST(Capture, StructureAsAUserSeesIt) {
   std::map<std::pair<int64_t, std::string>, json> spans;  // (pid, name)
   for (const json& e : events) {
     if (e["ph"] == "M" && e["name"] == "process_name") {
-      process_names[std::to_string(e["pid"].get<int64_t>())] = e["args"]["name"];
+      process_names[std::to_string(e["pid"].get<int64_t>())] =
+          e["args"]["name"];
     } else if (e["ph"] == "M" && e["name"] == "thread_name") {
       thread_names[std::to_string(e["pid"].get<int64_t>()) + "/" +
                    std::to_string(e["tid"].get<int64_t>())] = e["args"]["name"];
@@ -112,8 +113,10 @@ TEST(Capture, StructureAsAUserSeesIt) {
       spans[{e["pid"].get<int64_t>(), e["name"].get<std::string>()}] = e;
     }
   }
-  EXPECT_EQ(process_names["10"], "VllmWorker-0 \xc2\xb7 rank 0 \xc2\xb7 pod vllm-0");
-  EXPECT_EQ(process_names["20"], "VllmWorker-1 \xc2\xb7 rank 1 \xc2\xb7 pod vllm-0");
+  EXPECT_EQ(process_names["10"],
+            "VllmWorker-0 \xc2\xb7 rank 0 \xc2\xb7 pod vllm-0");
+  EXPECT_EQ(process_names["20"],
+            "VllmWorker-1 \xc2\xb7 rank 1 \xc2\xb7 pod vllm-0");
   EXPECT_EQ(thread_names["10/100"], "MainThread");
   EXPECT_EQ(thread_names["10/1000000007"], "GPU 0 stream 7");
 
@@ -131,7 +134,8 @@ TEST(Capture, StructureAsAUserSeesIt) {
   json op = spans[{10, "aten::linear"}];
   json launch = spans[{10, "cudaLaunchKernel"}];
   auto inside = [](const json& inner, const json& outer) {
-    double s = inner["ts"], d = inner["dur"], os = outer["ts"], od = outer["dur"];
+    double s = inner["ts"], d = inner["dur"], os = outer["ts"],
+           od = outer["dur"];
     return inner["tid"] == outer["tid"] && s >= os && s + d <= os + od;
   };
   EXPECT_TRUE(inside(op, step10));
@@ -151,7 +155,8 @@ TEST(Capture, StructureAsAUserSeesIt) {
   EXPECT_EQ(kernel["args"]["block"], json::parse("[256,1,1]"));
   std::map<std::string, std::vector<json>> by_id;
   for (const json& f : flows) {
-    if (f["pid"] == 10) by_id[f["cat"].get<std::string>() + f["id"].dump()].push_back(f);
+    if (f["pid"] == 10)
+      by_id[f["cat"].get<std::string>() + f["id"].dump()].push_back(f);
   }
   ASSERT_EQ(by_id.size(), 2u);
   for (auto& [id, pair] : by_id) {
@@ -302,7 +307,8 @@ TEST(Capture, DisconnectMarksIncomplete) {
   EXPECT_EQ(j["metadata"]["processes"][1]["disconnected"], true);
   // What arrived from pid 20 is in the trace.
   int from20 = 0;
-  for (const json& e : j["traceEvents"]) from20 += e["pid"] == 20 && e["ph"] == "X";
+  for (const json& e : j["traceEvents"])
+    from20 += e["pid"] == 20 && e["ph"] == "X";
   EXPECT_EQ(from20, 8);
 }
 
@@ -319,7 +325,8 @@ TEST(Capture, DropsMarkIncomplete) {
   CaptureResult r = capture.Finish();
   EXPECT_FALSE(r.complete);
   json j = json::parse(ReadAll(path));
-  EXPECT_EQ(j["metadata"]["processes"][0]["drops"]["events_dropped_buffer_full"], 7);
+  EXPECT_EQ(
+      j["metadata"]["processes"][0]["drops"]["events_dropped_buffer_full"], 7);
 }
 
 TEST(Capture, DiskFullIsReportedAndEventsCounted) {
@@ -344,7 +351,8 @@ TEST(Capture, DiskFullIsReportedAndEventsCounted) {
   EXPECT_EQ(std::string(r.status.message()),
             "write " + path + ": No space left on device");
   EXPECT_FALSE(r.complete);
-  EXPECT_EQ(capture.Status().error(), "write " + path + ": No space left on device");
+  EXPECT_EQ(capture.Status().error(),
+            "write " + path + ": No space left on device");
 }
 
 TEST(Capture, UnwritableFileIsTheCapturesError) {
@@ -363,7 +371,8 @@ TEST(Capture, UnwritableFileIsTheCapturesError) {
   CaptureResult r = capture.Finish();
   EXPECT_FALSE(r.has_file);
   EXPECT_EQ(r.status.code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(capture.Status().error(), "create /nowhere/x.json: Permission denied");
+  EXPECT_EQ(capture.Status().error(),
+            "create /nowhere/x.json: Permission denied");
 }
 
 }  // namespace

@@ -44,7 +44,8 @@ CollectorServer::~CollectorServer() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(
     Options options) {
-  std::unique_ptr<CollectorServer> server(new CollectorServer(std::move(options)));
+  std::unique_ptr<CollectorServer> server(
+      new CollectorServer(std::move(options)));
   absl::Status s = server->StartImpl();
   if (!s.ok()) return s;
   return server;
@@ -115,10 +116,10 @@ absl::Status CollectorServer::StartImpl() {
       grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
   probe_server_ = probe_builder.BuildAndStart();
   if (probe_server_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen for probes on unix:", options_.probe_socket,
-        options_.probe_tcp_address.empty() ? "" : " / ",
-        options_.probe_tcp_address));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for probes on unix:", options_.probe_socket,
+                     options_.probe_tcp_address.empty() ? "" : " / ",
+                     options_.probe_tcp_address));
   }
   if (!options_.probe_socket.empty()) {
     // Probes may run as another user than the collector.
@@ -136,14 +137,14 @@ absl::Status CollectorServer::StartImpl() {
   builder.AddListeningPort(options_.grpc_address,
                            grpc::InsecureServerCredentials(), &grpc_port_);
   builder.RegisterService(trace_service_.get());
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS,
-                              2);
+  builder.SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
   builder.SetSyncServerOption(
       grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || grpc_port_ == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on --grpc_address ", options_.grpc_address));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on --grpc_address ", options_.grpc_address));
   }
   if (auto* health = grpc_server_->GetHealthCheckService()) {
     health->SetServingStatus("vllm_profiler.v1.TraceService", true);
@@ -155,12 +156,13 @@ absl::Status CollectorServer::StartImpl() {
   if (!s.ok()) return s;
   ho.threads = options_.http_threads;
   ho.server_name = absl::StrCat("vllm-profiler-collector/", kCollectorVersion);
-  frontend_ = std::make_unique<HttpFrontend>(store_.get(), manager_.get(),
-                                             probe_service_.get(),
-                                             kCollectorVersion);
+  frontend_ = std::make_unique<HttpFrontend>(
+      store_.get(), manager_.get(), probe_service_.get(), kCollectorVersion);
   HttpFrontend* frontend = frontend_.get();
-  absl::StatusOr<std::unique_ptr<http::HttpServer>> http = http::HttpServer::Start(
-      ho, [frontend](const http::Request& r) { return frontend->Handle(r); });
+  absl::StatusOr<std::unique_ptr<http::HttpServer>> http =
+      http::HttpServer::Start(ho, [frontend](const http::Request& r) {
+        return frontend->Handle(r);
+      });
   if (!http.ok()) return http.status();
   http_ = std::move(*http);
 
@@ -174,7 +176,8 @@ absl::Status CollectorServer::StartImpl() {
                            ? std::string()
                            : absl::StrCat("unix:", options_.probe_socket);
   if (!options_.probe_tcp_address.empty()) {
-    absl::StrAppend(&probes, probes.empty() ? "" : ",", options_.probe_tcp_address);
+    absl::StrAppend(&probes, probes.empty() ? "" : ",",
+                    options_.probe_tcp_address);
   }
   VP_LOG(INFO) << "collector: listening grpc=" << grpc_addr
                << " http=" << http_->address() << " probes=" << probes;
@@ -182,9 +185,9 @@ absl::Status CollectorServer::StartImpl() {
   // finds the line in the log.
   if (!options_.port_file.empty()) {
     s = Filesystem::Default()->WriteFileAtomically(
-        options_.port_file, absl::StrCat("{\"grpc_port\":", grpc_port_,
-                                         ",\"http_port\":", http_->port(),
-                                         "}\n"));
+        options_.port_file,
+        absl::StrCat("{\"grpc_port\":", grpc_port_,
+                     ",\"http_port\":", http_->port(), "}\n"));
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

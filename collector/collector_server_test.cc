@@ -3,6 +3,8 @@
 #include "collector/collector_server.h"
 
 #include <fcntl.h>
+#include <grpc/grpc.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,9 +14,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpc/grpc.h>
-#include <grpcpp/generic/generic_stub.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -45,8 +44,8 @@ const bool kGrpcInitialized = [] {
 
 std::string TestDir(const std::string& leaf) {
   return std::string(std::getenv("TEST_TMPDIR")) + "/" +
-         ::testing::UnitTest::GetInstance()->current_test_info()->name() +
-         "/" + leaf;
+         ::testing::UnitTest::GetInstance()->current_test_info()->name() + "/" +
+         leaf;
 }
 
 std::string ReadAll(const std::string& path) {
@@ -110,8 +109,8 @@ class FakeProbe {
   uint64_t seq_ = 0;
   std::unique_ptr<v1::ProbeService::Stub> stub_;
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::ProbeMessage,
-                                           v1::CollectorCommand>>
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::ProbeMessage, v1::CollectorCommand>>
       stream_;
   bool finished_ = false;
 };
@@ -140,9 +139,9 @@ class CollectorServerTest : public ::testing::Test {
     ASSERT_EQ(ports["http_port"], server_->http_port());
     probe_channel_ = grpc::CreateChannel("unix:" + o.probe_socket,
                                          grpc::InsecureChannelCredentials());
-    user_channel_ = grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", server_->grpc_port()),
-        grpc::InsecureChannelCredentials());
+    user_channel_ =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()),
+                            grpc::InsecureChannelCredentials());
     traces_ = v1::TraceService::NewStub(user_channel_);
   }
 
@@ -293,7 +292,9 @@ TEST_F(CollectorServerTest, ProbeCaptureIsServedOverGrpcAndHttp) {
 TEST_F(CollectorServerTest, UnknownIdAndTraversalAreNotFound) {
   StartServer();
   // A real file next to the trace dir that must never be served.
-  ASSERT_TRUE(Filesystem::Default()->WriteFileAtomically(TestDir("secret.json"), "{}").ok());
+  ASSERT_TRUE(Filesystem::Default()
+                  ->WriteFileAtomically(TestDir("secret.json"), "{}")
+                  .ok());
   std::string out;
   grpc::Status s = GetTrace("nope", false, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
@@ -348,9 +349,8 @@ grpc::Status RunBadProbeBesideGoodOne(
 
 TEST_F(CollectorServerTest, StreamWithoutHelloIsRejected) {
   StartServer();
-  grpc::Status s = RunBadProbeBesideGoodOne(this, probe_channel_, [](FakeProbe& p) {
-    p.Send(t::FullBatch("x", 0));
-  });
+  grpc::Status s = RunBadProbeBesideGoodOne(
+      this, probe_channel_, [](FakeProbe& p) { p.Send(t::FullBatch("x", 0)); });
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "first message must be Hello, got batch");
   auto list = WaitForTraces(1);
@@ -361,12 +361,13 @@ TEST_F(CollectorServerTest, StreamWithoutHelloIsRejected) {
 
 TEST_F(CollectorServerTest, UnknownStringIdIsRejected) {
   StartServer();
-  grpc::Status s = RunBadProbeBesideGoodOne(this, probe_channel_, [](FakeProbe& p) {
-    p.Connect();
-    // A command capture, so it is not grouped with the good probe's window.
-    p.Send(t::Started("bad", v1::CAPTURE_ORIGIN_COMMAND));
-    p.Send(t::FullBatch("bad", 5, /*define_strings=*/false));
-  });
+  grpc::Status s =
+      RunBadProbeBesideGoodOne(this, probe_channel_, [](FakeProbe& p) {
+        p.Connect();
+        // A command capture, so it is not grouped with the good probe's window.
+        p.Send(t::Started("bad", v1::CAPTURE_ORIGIN_COMMAND));
+        p.Send(t::FullBatch("bad", 5, /*define_strings=*/false));
+      });
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(),
             "batch 5 event 0 refers to unknown string id 2 (name_id)");
@@ -389,15 +390,16 @@ TEST_F(CollectorServerTest, UnknownStringIdIsRejected) {
 TEST_F(CollectorServerTest, OversizedBatchIsRejected) {
   StartServer(nullptr, /*max_batch=*/2000);
   size_t size = 0;
-  grpc::Status s = RunBadProbeBesideGoodOne(this, probe_channel_, [&](FakeProbe& p) {
-    EXPECT_EQ(p.Connect().max_batch_bytes(), 2000u);
-    p.Send(t::Started("big"));
-    v1::ProbeMessage m = t::FullBatch("big", 0);
-    v1::Event op = m.batch().events(1);
-    for (int i = 0; i < 100; ++i) *m.mutable_batch()->add_events() = op;
-    size = m.ByteSizeLong();
-    p.Send(m);
-  });
+  grpc::Status s =
+      RunBadProbeBesideGoodOne(this, probe_channel_, [&](FakeProbe& p) {
+        EXPECT_EQ(p.Connect().max_batch_bytes(), 2000u);
+        p.Send(t::Started("big"));
+        v1::ProbeMessage m = t::FullBatch("big", 0);
+        v1::Event op = m.batch().events(1);
+        for (int i = 0; i < 100; ++i) *m.mutable_batch()->add_events() = op;
+        size = m.ByteSizeLong();
+        p.Send(m);
+      });
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(),
             absl::StrCat("batch 0 is ", size,
@@ -413,8 +415,8 @@ TEST_F(CollectorServerTest, MalformedMessageIsRejected) {
   grpc::GenericStub generic(probe_channel_);
   grpc::ClientContext ctx;
   grpc::CompletionQueue cq;
-  auto call = generic.PrepareCall(&ctx, "/vllm_profiler.v1.ProbeService/Connect",
-                                  &cq);
+  auto call =
+      generic.PrepareCall(&ctx, "/vllm_profiler.v1.ProbeService/Connect", &cq);
   void* tag;
   bool ok;
   call->StartCall(reinterpret_cast<void*>(1));
@@ -450,7 +452,8 @@ TEST_F(CollectorServerTest, DisconnectMidCaptureWritesIncompleteTrace) {
     probe.Capture("w", 2, v1::CAPTURE_ORIGIN_WINDOW, /*finish=*/false);
     // Make sure the batches arrived before vanishing.
     absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (server_->probes()->events_received() < 20 && absl::Now() < deadline) {
+    while (server_->probes()->events_received() < 20 &&
+           absl::Now() < deadline) {
       absl::SleepFor(absl::Milliseconds(5));
     }
     probe.Cancel();
@@ -532,7 +535,8 @@ TEST_F(CollectorServerTest, DiskFullIsReportedAndOldTracesStillServed) {
   ASSERT_TRUE(traces_->StartCapture(&ctx2, req, &resp).ok());
   EXPECT_EQ(resp.trace().id(), "");
   const std::string& error = resp.trace().error();
-  EXPECT_TRUE(absl::StartsWith(error, "write " + TestDir("traces/.inprogress-")))
+  EXPECT_TRUE(
+      absl::StartsWith(error, "write " + TestDir("traces/.inprogress-")))
       << error;
   EXPECT_TRUE(absl::EndsWith(error, ".tmp: No space left on device")) << error;
 
@@ -608,7 +612,8 @@ TEST_F(CollectorServerTest, SixteenProbesAndSixteenDownloads) {
         if (i % 4 == 0) out = *http::testing::Gunzip(out);
         if (out != expected) failures++;
       } else {
-        auto c = http::testing::TestClient::Connect(server_->http_port(), false);
+        auto c =
+            http::testing::TestClient::Connect(server_->http_port(), false);
         if (!c.ok()) {
           failures++;
           return;
@@ -643,7 +648,8 @@ TEST_F(CollectorServerTest, HealthAndReflectionAreOn) {
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(response.Dump(&slices).ok());
   std::string bytes;
-  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (auto& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 
   // Reflection: list_services (field 7) lists TraceService.
@@ -666,7 +672,8 @@ TEST_F(CollectorServerTest, HealthAndReflectionAreOn) {
   slices.clear();
   ASSERT_TRUE(out.Dump(&slices).ok());
   bytes.clear();
-  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (auto& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   EXPECT_NE(bytes.find("vllm_profiler.v1.TraceService"), std::string::npos);
   rctx.TryCancel();
   grpc::Status st;

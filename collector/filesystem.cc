@@ -98,7 +98,8 @@ class PosixReadableFile : public ReadableFile {
     while (true) {
       ssize_t r = ::read(fd_, buf, n);
       if (r >= 0) return static_cast<size_t>(r);
-      if (errno != EINTR) return ErrnoStatus(errno, absl::StrCat("read ", path_));
+      if (errno != EINTR)
+        return ErrnoStatus(errno, absl::StrCat("read ", path_));
     }
   }
 
@@ -111,8 +112,8 @@ class PosixFilesystem : public Filesystem {
  public:
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
       const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                    0644);
+    int fd =
+        ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return ErrnoStatus(errno, absl::StrCat("create ", path));
     return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd));
   }

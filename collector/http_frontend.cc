@@ -17,12 +17,23 @@ std::string HtmlEscape(absl::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -34,7 +45,8 @@ class TraceBodySource : public http::BodySource {
   enum class Mode { kRaw, kCompress, kDecompress };
   TraceBodySource(std::unique_ptr<ReadableFile> file, Mode mode, int64_t size)
       : file_(std::move(file)), mode_(mode), size_(size) {
-    if (mode_ == Mode::kCompress) compress_ = std::make_unique<GzipCompressor>();
+    if (mode_ == Mode::kCompress)
+      compress_ = std::make_unique<GzipCompressor>();
     if (mode_ == Mode::kDecompress) {
       decompress_ = std::make_unique<GzipDecompressor>();
     }
@@ -76,13 +88,17 @@ class TraceBodySource : public http::BodySource {
   bool eof_ = false;
 };
 
-http::Response NotFound() { return http::Response::Text(404, "trace not found\n"); }
+http::Response NotFound() {
+  return http::Response::Text(404, "trace not found\n");
+}
 
 }  // namespace
 
 HttpFrontend::HttpFrontend(TraceStore* store, CaptureManager* manager,
                            ProbeServiceImpl* probes, std::string version)
-    : store_(store), manager_(manager), probes_(probes),
+    : store_(store),
+      manager_(manager),
+      probes_(probes),
       version_(std::move(version)) {}
 
 http::Response HttpFrontend::Handle(const http::Request& request) const {
@@ -121,7 +137,8 @@ http::Response HttpFrontend::Download(const http::Request& request,
   absl::StatusOr<std::unique_ptr<ReadableFile>> file = store_->Open(id, &info);
   if (!file.ok()) {
     if (absl::IsNotFound(file.status())) return NotFound();
-    return http::Response::Text(500, absl::StrCat(file.status().message(), "\n"));
+    return http::Response::Text(500,
+                                absl::StrCat(file.status().message(), "\n"));
   }
   using Mode = TraceBodySource::Mode;
   http::Response r;
@@ -129,23 +146,27 @@ http::Response HttpFrontend::Download(const http::Request& request,
   const int64_t size = static_cast<int64_t>(info.size_bytes());
   if (as_gz_file) {
     r.content_type = "application/gzip";
-    r.headers.emplace_back("Content-Disposition",
-                           absl::StrCat("attachment; filename=\"", id, ".json.gz\""));
+    r.headers.emplace_back(
+        "Content-Disposition",
+        absl::StrCat("attachment; filename=\"", id, ".json.gz\""));
     r.stream = std::make_shared<TraceBodySource>(
         std::move(*file), info.gzip() ? Mode::kRaw : Mode::kCompress, size);
     return r;
   }
   r.content_type = "application/json";
-  r.headers.emplace_back("Content-Disposition",
-                         absl::StrCat("attachment; filename=\"", id, ".json\""));
+  r.headers.emplace_back(
+      "Content-Disposition",
+      absl::StrCat("attachment; filename=\"", id, ".json\""));
   r.headers.emplace_back("Vary", "Accept-Encoding");
   if (request.AcceptsGzip()) {
     if (info.gzip()) {
       r.headers.emplace_back("Content-Encoding", "gzip");
-      r.stream = std::make_shared<TraceBodySource>(std::move(*file), Mode::kRaw, size);
+      r.stream =
+          std::make_shared<TraceBodySource>(std::move(*file), Mode::kRaw, size);
     } else {
       r.gzip = true;  // The server compresses on the fly.
-      r.stream = std::make_shared<TraceBodySource>(std::move(*file), Mode::kRaw, size);
+      r.stream =
+          std::make_shared<TraceBodySource>(std::move(*file), Mode::kRaw, size);
     }
     return r;
   }
@@ -179,9 +200,10 @@ http::Response HttpFrontend::Index() const {
   if (traces.empty()) {
     html += "<p>No traces yet.</p>\n";
   } else {
-    html += "<table>\n<tr><th>trace</th><th>created (UTC)</th><th>size</th>"
-            "<th>events</th><th>pids</th><th>complete</th><th>download</th>"
-            "</tr>\n";
+    html +=
+        "<table>\n<tr><th>trace</th><th>created (UTC)</th><th>size</th>"
+        "<th>events</th><th>pids</th><th>complete</th><th>download</th>"
+        "</tr>\n";
     for (const v1::TraceInfo& t : traces) {
       std::string pids;
       for (int64_t pid : t.pids()) {
@@ -197,9 +219,12 @@ http::Response HttpFrontend::Index() const {
           "</td><td>", absl::StrFormat("%.1f MiB", t.size_bytes() / 1048576.0),
           "</td><td>", t.num_events(), "</td><td>", pids, "</td><td>",
           t.complete() ? "yes" : "<b>no</b>",
-          t.error().empty() ? "" : absl::StrCat(" (", HtmlEscape(t.error()), ")"),
-          "</td><td><a href=\"/traces/", id, ".json\">json</a> "
-          "<a href=\"/traces/", id, ".json.gz\">json.gz</a></td></tr>\n");
+          t.error().empty() ? ""
+                            : absl::StrCat(" (", HtmlEscape(t.error()), ")"),
+          "</td><td><a href=\"/traces/", id,
+          ".json\">json</a> "
+          "<a href=\"/traces/",
+          id, ".json.gz\">json.gz</a></td></tr>\n");
     }
     html += "</table>\n";
   }
@@ -212,8 +237,9 @@ http::Response HttpFrontend::Index() const {
     absl::StrAppend(&html, " <b>Last error: ", HtmlEscape(disk.last_error()),
                     "</b>");
   }
-  absl::StrAppend(&html, "</p>\n<p><a href=\"/traces\">JSON list</a> · "
-                         "<a href=\"/metrics\">metrics</a> · collector ",
+  absl::StrAppend(&html,
+                  "</p>\n<p><a href=\"/traces\">JSON list</a> · "
+                  "<a href=\"/metrics\">metrics</a> · collector ",
                   HtmlEscape(version_), "</p>\n</body></html>\n");
   return http::Response::Html(200, std::move(html));
 }

@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
   if (!level.empty()) {
     vllm_profiler::LogLevel l;
     if (!vllm_profiler::ParseLogLevel(level, &l)) {
-      std::fprintf(stderr, "collector: invalid --log_level %s\n", level.c_str());
+      std::fprintf(stderr, "collector: invalid --log_level %s\n",
+                   level.c_str());
       return 2;
     }
     vllm_profiler::SetMinLogLevel(l);

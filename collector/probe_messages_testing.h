@@ -13,8 +13,8 @@ namespace collector {
 namespace testing {
 
 // Monotonic base of the fake probe clocks; realtime = monotonic + offset.
-inline constexpr int64_t kMonoBase = 1000000000000;          // 1000 s
-inline constexpr int64_t kRealBase = 1700000000000000000;    // 2023-11-14
+inline constexpr int64_t kMonoBase = 1000000000000;        // 1000 s
+inline constexpr int64_t kRealBase = 1700000000000000000;  // 2023-11-14
 
 inline v1::ProbeMessage Hello(int64_t pid, int32_t rank = -1,
                               int64_t clock_skew_ns = 0) {
@@ -39,10 +39,9 @@ inline v1::ProbeMessage Hello(int64_t pid, int32_t rank = -1,
   return m;
 }
 
-inline v1::ProbeMessage Started(const std::string& id,
-                                v1::CaptureOrigin origin =
-                                    v1::CAPTURE_ORIGIN_WINDOW,
-                                const std::string& requested_name = "") {
+inline v1::ProbeMessage Started(
+    const std::string& id, v1::CaptureOrigin origin = v1::CAPTURE_ORIGIN_WINDOW,
+    const std::string& requested_name = "") {
   v1::ProbeMessage m;
   v1::CaptureStarted* s = m.mutable_capture_started();
   s->set_capture_id(id);
@@ -58,8 +57,7 @@ inline v1::ProbeMessage Started(const std::string& id,
   return m;
 }
 
-inline v1::ProbeMessage Finished(const std::string& id,
-                                 uint64_t dropped = 0) {
+inline v1::ProbeMessage Finished(const std::string& id, uint64_t dropped = 0) {
   v1::ProbeMessage m;
   v1::CaptureFinished* f = m.mutable_capture_finished();
   f->set_capture_id(id);
@@ -92,8 +90,7 @@ enum : uint32_t {
 // containing aten::linear (external id 5), which contains a
 // cudaLaunchKernel (correlation 42) whose kernel runs later on the GPU.
 inline v1::ProbeMessage FullBatch(const std::string& capture_id,
-                                  uint64_t sequence,
-                                  bool define_strings = true,
+                                  uint64_t sequence, bool define_strings = true,
                                   int64_t offset_ns = 0) {
   v1::ProbeMessage m;
   v1::EventBatch* b = m.mutable_batch();

@@ -1,19 +1,18 @@
 #include "collector/probe_service.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/impl/codegen/rpc_service_method.h>
 #include <grpcpp/support/method_handler.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
-#include <grpcpp/impl/codegen/proto_utils.h>
 
 #include <utility>
-
-#include "google/protobuf/arena.h"
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "google/protobuf/arena.h"
 
 namespace vllm_profiler {
 namespace collector {
@@ -63,9 +62,8 @@ ProbeServiceImpl::ProbeServiceImpl(Options options, CaptureManager* manager)
     : options_(std::move(options)), manager_(manager) {
   AddMethod(new grpc::internal::RpcServiceMethod(
       kConnectMethod, grpc::internal::RpcMethod::BIDI_STREAMING,
-      new grpc::internal::BidiStreamingHandler<ProbeServiceImpl,
-                                               grpc::ByteBuffer,
-                                               grpc::ByteBuffer>(
+      new grpc::internal::BidiStreamingHandler<
+          ProbeServiceImpl, grpc::ByteBuffer, grpc::ByteBuffer>(
           [](ProbeServiceImpl* service, grpc::ServerContext* context,
              grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>*
                  stream) { return service->Connect(context, stream); },
@@ -79,7 +77,7 @@ bool ProbeServiceImpl::Write(Connection& c,
   grpc::ByteBuffer bb;
   bool own = false;
   if (!grpc::SerializationTraits<v1::CollectorCommand>::Serialize(command, &bb,
-                                                                 &own)
+                                                                  &own)
            .ok()) {
     return false;
   }

@@ -33,9 +33,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "collector/mutex.h"
 #include "collector/capture_manager.h"
 #include "collector/probe_stream.h"
+#include "common/mutex.h"
 #include "proto/profiler.pb.h"
 
 namespace vllm_profiler {

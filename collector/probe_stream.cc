@@ -87,8 +87,7 @@ absl::Status ProbeStream::Accept(const v1::ProbeMessage& message,
   }
   switch (message.payload_case()) {
     case v1::ProbeMessage::kHello:
-      return absl::InvalidArgumentError(
-          "Hello sent twice on one stream");
+      return absl::InvalidArgumentError("Hello sent twice on one stream");
     case v1::ProbeMessage::kBatch:
       return AcceptBatch(message.batch(), wire_bytes);
     case v1::ProbeMessage::kCaptureStarted: {
@@ -103,9 +102,9 @@ absl::Status ProbeStream::Accept(const v1::ProbeMessage& message,
                          " bytes, over the limit of ", kMaxCaptureIdBytes));
       }
       if (open_captures_.contains(id)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "capture_started for ", Quote(id),
-            ", which is already open on this stream"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("capture_started for ", Quote(id),
+                         ", which is already open on this stream"));
       }
       if (open_captures_.size() >= options_.max_open_captures) {
         return absl::InvalidArgumentError(
@@ -133,9 +132,9 @@ absl::Status ProbeStream::Accept(const v1::ProbeMessage& message,
                          ", which is not open on this stream"));
       }
       if (finished.end_ns() < 0 || finished.end_ns() >= kMaxTimestampNs) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "capture_finished for ", Quote(finished.capture_id()),
-            " has end_ns out of range: ", finished.end_ns()));
+        return absl::InvalidArgumentError(
+            absl::StrCat("capture_finished for ", Quote(finished.capture_id()),
+                         " has end_ns out of range: ", finished.end_ns()));
       }
       if (finished.has_clock()) {
         absl::Status s = CheckClock(finished.clock(), "capture_finished.clock");
@@ -176,9 +175,8 @@ absl::Status ProbeStream::AcceptHello(const v1::Hello& hello) {
                      "; this collector speaks ", kProtocolVersion));
   }
   if (hello.pid() <= 0 || hello.pid() > INT32_MAX) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Hello.pid must be a positive process id, got ",
-                     hello.pid()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Hello.pid must be a positive process id, got ", hello.pid()));
   }
   if (hello.has_clock()) {
     absl::Status s = CheckClock(hello.clock(), "Hello.clock");
@@ -213,16 +211,14 @@ absl::Status ProbeStream::AcceptBatch(const v1::EventBatch& batch,
                                       size_t wire_bytes) {
   const uint64_t seq = batch.sequence();
   if (wire_bytes > options_.max_batch_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch ", seq, " is ", wire_bytes,
-                     " bytes, over the limit of ", options_.max_batch_bytes,
-                     " bytes (Welcome.max_batch_bytes)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch ", seq, " is ", wire_bytes, " bytes, over the limit of ",
+        options_.max_batch_bytes, " bytes (Welcome.max_batch_bytes)"));
   }
   if (!open_captures_.contains(batch.capture_id())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch ", seq, " is for capture ",
-                     Quote(batch.capture_id()),
-                     ", which is not open on this stream"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch ", seq, " is for capture ", Quote(batch.capture_id()),
+        ", which is not open on this stream"));
   }
   // New strings: checked against the table and each other, applied only
   // once the whole batch is valid.
@@ -244,9 +240,9 @@ absl::Status ProbeStream::AcceptBatch(const v1::EventBatch& batch,
     }
     if (known) {
       if (old != s.value()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "batch ", seq, " redefines string id ", s.id(), " from ",
-            Quote(old), " to ", Quote(s.value())));
+        return absl::InvalidArgumentError(
+            absl::StrCat("batch ", seq, " redefines string id ", s.id(),
+                         " from ", Quote(old), " to ", Quote(s.value())));
       }
       continue;
     }

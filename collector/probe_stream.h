@@ -96,10 +96,9 @@ class ProbeStream {
  private:
   absl::Status AcceptHello(const v1::Hello& hello);
   absl::Status AcceptBatch(const v1::EventBatch& batch, size_t wire_bytes);
-  absl::Status CheckEvent(const v1::EventBatch& batch, int index,
-                          const v1::Event& event,
-                          const absl::flat_hash_map<uint32_t, std::string>&
-                              pending) const;
+  absl::Status CheckEvent(
+      const v1::EventBatch& batch, int index, const v1::Event& event,
+      const absl::flat_hash_map<uint32_t, std::string>& pending) const;
   absl::Status CheckClock(const v1::ClockPair& clock, absl::string_view where);
   void UseClock(const v1::ClockPair& clock);
   void Define(uint32_t id, const std::string& value);

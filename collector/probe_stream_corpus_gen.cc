@@ -1,6 +1,7 @@
 // Writes the seed corpus of probe_stream_fuzz (framed ProbeMessage
 // sequences) into the folder given as argv[1]:
-//   bazel run //collector:probe_stream_corpus_gen -- $PWD/collector/testdata/probe_stream_corpus
+//   bazel run //collector:probe_stream_corpus_gen --
+//   $PWD/collector/testdata/probe_stream_corpus
 #include <fstream>
 #include <string>
 #include <vector>
@@ -39,7 +40,8 @@ int main(int argc, char** argv) {
   bad.mutable_batch()->mutable_events(2)->set_duration_ns(-1);
   Write(dir + "/negative_duration", {t::Hello(12), t::Started("c"), bad});
   Write(dir + "/two_captures",
-        {t::Hello(13, 1), t::Started("a"), t::Started("b", vllm_profiler::v1::CAPTURE_ORIGIN_COMMAND),
+        {t::Hello(13, 1), t::Started("a"),
+         t::Started("b", vllm_profiler::v1::CAPTURE_ORIGIN_COMMAND),
          t::FullBatch("a", 0), t::FullBatch("b", 1, false), t::Finished("a"),
          t::Finished("b")});
   return 0;

@@ -49,8 +49,7 @@ TEST(ProbeStream, HelloChecks) {
   ExpectInvalid(Send(s, m),
                 "unsupported protocol_version 2; this collector speaks 1");
   m = Hello(0);
-  ExpectInvalid(Send(s, m),
-                "Hello.pid must be a positive process id, got 0");
+  ExpectInvalid(Send(s, m), "Hello.pid must be a positive process id, got 0");
   m = Hello(1234);
   m.mutable_hello()->mutable_clock()->set_realtime_ns(-5);
   ExpectInvalid(Send(s, m),
@@ -120,7 +119,8 @@ TEST_F(ProbeStreamTest, StringRedefinitionAndReservedId) {
 TEST_F(ProbeStreamTest, EventSanity) {
   v1::ProbeMessage m = FullBatch("c1", 2);
   m.mutable_batch()->mutable_events(3)->set_duration_ns(-5);
-  ExpectInvalid(Send(stream_, m), "batch 2 event 3 has negative duration_ns -5");
+  ExpectInvalid(Send(stream_, m),
+                "batch 2 event 3 has negative duration_ns -5");
   m = FullBatch("c1", 2);
   m.mutable_batch()->mutable_events(4)->set_kind(
       static_cast<v1::EventKind>(99));
@@ -155,7 +155,8 @@ TEST_F(ProbeStreamTest, CaptureLifecycle) {
   ExpectInvalid(Send(stream_, Started("c1")),
                 "capture_started for \"c1\", which is already open on this "
                 "stream");
-  ExpectInvalid(Send(stream_, Started("")), "capture_started has no capture_id");
+  ExpectInvalid(Send(stream_, Started("")),
+                "capture_started has no capture_id");
   ExpectInvalid(Send(stream_, testing::Finished("nope")),
                 "capture_finished for \"nope\", which is not open on this "
                 "stream");

@@ -50,10 +50,11 @@ grpc::Status TraceServiceImpl::GetTrace(
   absl::StatusOr<std::unique_ptr<ReadableFile>> file =
       store_->Open(request->id(), &info);
   if (!file.ok()) return ToGrpcStatus(file.status());
-  uint32_t chunk = request->chunk_bytes() == 0 ? kDefaultChunk
-                                               : request->chunk_bytes();
+  uint32_t chunk =
+      request->chunk_bytes() == 0 ? kDefaultChunk : request->chunk_bytes();
   chunk = std::clamp(chunk, kMinChunk, kMaxChunk);
-  const bool want_gzip = request->encoding() == v1::GetTraceRequest::ENCODING_GZIP;
+  const bool want_gzip =
+      request->encoding() == v1::GetTraceRequest::ENCODING_GZIP;
   std::unique_ptr<GzipCompressor> compress;
   std::unique_ptr<GzipDecompressor> decompress;
   if (want_gzip && !info.gzip()) compress = std::make_unique<GzipCompressor>();
@@ -176,9 +177,9 @@ grpc::Status TraceServiceImpl::GetStatus(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status TraceServiceImpl::DeleteTrace(grpc::ServerContext*,
-                                           const v1::DeleteTraceRequest* request,
-                                           v1::DeleteTraceResponse*) {
+grpc::Status TraceServiceImpl::DeleteTrace(
+    grpc::ServerContext*, const v1::DeleteTraceRequest* request,
+    v1::DeleteTraceResponse*) {
   return ToGrpcStatus(store_->Delete(request->id()));
 }
 

@@ -37,8 +37,8 @@ class TraceServiceImpl : public v1::TraceService::Service {
   };
 
   // The pointees must outlive the service.
-  TraceServiceImpl(Options options, TraceStore* store,
-                   CaptureManager* manager, ProbeServiceImpl* probes);
+  TraceServiceImpl(Options options, TraceStore* store, CaptureManager* manager,
+                   ProbeServiceImpl* probes);
 
   grpc::Status ListTraces(grpc::ServerContext* context,
                           const v1::ListTracesRequest* request,

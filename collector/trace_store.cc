@@ -53,15 +53,15 @@ std::string TraceInfoToJson(const v1::TraceInfo& info) {
     if (!pids.empty()) pids += ",";
     absl::StrAppend(&pids, pid);
   }
-  return absl::StrCat(
-      "{\"id\":", Quoted(info.id()), ",\"file_name\":", Quoted(info.file_name()),
-      ",\"size_bytes\":", info.size_bytes(),
-      ",\"created_unix_ms\":", info.created_unix_ms(),
-      ",\"capture_id\":", Quoted(info.capture_id()),
-      ",\"complete\":", info.complete() ? "true" : "false",
-      ",\"num_events\":", info.num_events(), ",\"pids\":[", pids, "]",
-      ",\"error\":", Quoted(info.error()),
-      ",\"gzip\":", info.gzip() ? "true" : "false", "}");
+  return absl::StrCat("{\"id\":", Quoted(info.id()),
+                      ",\"file_name\":", Quoted(info.file_name()),
+                      ",\"size_bytes\":", info.size_bytes(),
+                      ",\"created_unix_ms\":", info.created_unix_ms(),
+                      ",\"capture_id\":", Quoted(info.capture_id()),
+                      ",\"complete\":", info.complete() ? "true" : "false",
+                      ",\"num_events\":", info.num_events(), ",\"pids\":[",
+                      pids, "]", ",\"error\":", Quoted(info.error()),
+                      ",\"gzip\":", info.gzip() ? "true" : "false", "}");
 }
 
 TraceStore::TraceStore(Options options, Filesystem* fs)
@@ -152,7 +152,8 @@ absl::Status TraceStore::Init() {
     v1::TraceInfo info;
     // The sidecar is ours, but may be missing or damaged: fall back to what
     // the file itself tells.
-    absl::StatusOr<std::string> meta = fs_->ReadSmallFile(MetaPathOf(id), 1 << 20);
+    absl::StatusOr<std::string> meta =
+        fs_->ReadSmallFile(MetaPathOf(id), 1 << 20);
     if (meta.ok()) {
       nlohmann::json j = nlohmann::json::parse(*meta, nullptr, false);
       if (j.is_object()) {
@@ -176,7 +177,8 @@ absl::Status TraceStore::Init() {
     info.set_file_name(name);
     info.set_size_bytes(st->size);
     info.set_gzip(gzip);
-    if (info.created_unix_ms() == 0) info.set_created_unix_ms(st->mtime_unix_ms);
+    if (info.created_unix_ms() == 0)
+      info.set_created_unix_ms(st->mtime_unix_ms);
     if (traces_.count(id) != 0) continue;  // Both x.json and x.json.gz.
     traces_[id] = std::move(info);
   }
@@ -205,8 +207,8 @@ absl::StatusOr<TraceStore::TempFile> TraceStore::CreateTempFile() {
   }
   TempFile out;
   out.path = path;
-  out.file = options_.gzip ? NewGzipWritableFile(std::move(*file))
-                           : std::move(*file);
+  out.file =
+      options_.gzip ? NewGzipWritableFile(std::move(*file)) : std::move(*file);
   return out;
 }
 
@@ -224,8 +226,8 @@ std::string TraceStore::UniqueIdLocked(const std::string& base) const {
   }
 }
 
-absl::StatusOr<v1::TraceInfo> TraceStore::Commit(
-    const std::string& temp_path, const CommitRequest& request) {
+absl::StatusOr<v1::TraceInfo> TraceStore::Commit(const std::string& temp_path,
+                                                 const CommitRequest& request) {
   MutexLock lock(&mu_);
   std::string base = SanitizeRequestedName(request.requested_name);
   if (base.empty() || !IsValidId(base)) base = BaseName(request.pids);
@@ -254,7 +256,8 @@ absl::StatusOr<v1::TraceInfo> TraceStore::Commit(
   for (int64_t pid : request.pids) info.add_pids(pid);
   info.set_error(request.error);
   info.set_gzip(options_.gzip);
-  absl::Status meta = fs_->WriteFileAtomically(MetaPathOf(id), TraceInfoToJson(info));
+  absl::Status meta =
+      fs_->WriteFileAtomically(MetaPathOf(id), TraceInfoToJson(info));
   if (!meta.ok()) SetErrorLocked(meta);  // The trace itself is fine.
   traces_[id] = info;
   ApplyRetentionLocked(id);

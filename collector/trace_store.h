@@ -40,8 +40,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "collector/mutex.h"
 #include "collector/filesystem.h"
+#include "common/mutex.h"
 #include "proto/profiler.pb.h"
 
 namespace vllm_profiler {

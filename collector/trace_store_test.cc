@@ -152,8 +152,7 @@ TEST(TraceStore, UnwritableDirectoryIsReportedAndExistingTracesServed) {
   auto temp = store.CreateTempFile();
   ASSERT_FALSE(temp.ok());
   EXPECT_EQ(temp.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(store.Disk().last_error(),
-            temp.status().message());
+  EXPECT_EQ(store.Disk().last_error(), temp.status().message());
   EXPECT_NE(store.Disk().last_error().find(": Permission denied"),
             std::string::npos);
   EXPECT_TRUE(store.Open("trace1", nullptr).ok());

@@ -80,13 +80,27 @@ char* EscapeInto(absl::string_view s, char* out) {
     if (c < 0x80) {
       *out++ = '\\';
       switch (c) {
-        case '"': *out++ = '"'; break;
-        case '\\': *out++ = '\\'; break;
-        case '\n': *out++ = 'n'; break;
-        case '\r': *out++ = 'r'; break;
-        case '\t': *out++ = 't'; break;
-        case '\b': *out++ = 'b'; break;
-        case '\f': *out++ = 'f'; break;
+        case '"':
+          *out++ = '"';
+          break;
+        case '\\':
+          *out++ = '\\';
+          break;
+        case '\n':
+          *out++ = 'n';
+          break;
+        case '\r':
+          *out++ = 'r';
+          break;
+        case '\t':
+          *out++ = 't';
+          break;
+        case '\b':
+          *out++ = 'b';
+          break;
+        case '\f':
+          *out++ = 'f';
+          break;
         default:
           *out++ = 'u';
           *out++ = '0';
@@ -126,7 +140,8 @@ TraceWriter::~TraceWriter() = default;
 
 void TraceWriter::Flush() {
   if (pos_ == 0) return;
-  if (status_.ok()) status_ = file_->Append(absl::string_view(buf_.get(), pos_));
+  if (status_.ok())
+    status_ = file_->Append(absl::string_view(buf_.get(), pos_));
   flushed_ += pos_;
   pos_ = 0;
 }
@@ -183,9 +198,7 @@ void TraceWriter::Close(char c) {
   if (depth_ > 0) --depth_;
 }
 
-void TraceWriter::BeginEvent() {
-  Open('{');
-}
+void TraceWriter::BeginEvent() { Open('{'); }
 
 void TraceWriter::EndEvent() {
   Close('}');

@@ -30,9 +30,9 @@ absl::StatusOr<uint64_t> ParsedArgs::GetUint(const std::string& name,
   if (it == values.end()) return def;
   uint64_t v = 0;
   if (!absl::SimpleAtoi(it->second, &v)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--", name, ": expected a non-negative integer, got '", it->second,
-        "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": expected a non-negative integer, got '",
+                     it->second, "'"));
   }
   return v;
 }
@@ -106,8 +106,8 @@ absl::StatusOr<ParsedArgs> ParseArgs(
         std::vector<std::string> names;
         for (const auto& [n, s] : specs) names.push_back(n);
         return absl::InvalidArgumentError(
-            absl::StrCat("unknown command '", arg, "' (commands: ",
-                         absl::StrJoin(names, ", "), ")"));
+            absl::StrCat("unknown command '", arg,
+                         "' (commands: ", absl::StrJoin(names, ", "), ")"));
       }
       out.command = arg;
       spec = &it->second;

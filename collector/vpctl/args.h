@@ -39,8 +39,7 @@ struct ParsedArgs {
   }
   std::string Get(const std::string& name, const std::string& def = "") const;
   // INVALID_ARGUMENT "--NAME: expected a non-negative integer, got 'X'".
-  absl::StatusOr<uint64_t> GetUint(const std::string& name,
-                                   uint64_t def) const;
+  absl::StatusOr<uint64_t> GetUint(const std::string& name, uint64_t def) const;
 };
 
 // `specs` maps each command name to what it accepts. `--addr`, `--help` and

@@ -20,8 +20,8 @@ std::map<std::string, ArgSpec> Specs() {
 }
 
 TEST(ArgsTest, CommandOptionsAndPositionals) {
-  auto a = ParseArgs({"--addr", "h:1", "fetch", "trace7", "-o", "x.json"},
-                     Specs());
+  auto a =
+      ParseArgs({"--addr", "h:1", "fetch", "trace7", "-o", "x.json"}, Specs());
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->command, "fetch");
   EXPECT_EQ(a->Get("addr"), "h:1");
@@ -44,9 +44,8 @@ TEST(ArgsTest, DashesUnderscoresEqualsAndBools) {
 }
 
 TEST(ArgsTest, TrailingCommandIsVerbatim) {
-  auto a = ParseArgs({"run", "--steps", "2", "--", "python3", "-c", "--steps",
-                      "x"},
-                     Specs());
+  auto a = ParseArgs(
+      {"run", "--steps", "2", "--", "python3", "-c", "--steps", "x"}, Specs());
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_THAT(a->trailing, ElementsAre("python3", "-c", "--steps", "x"));
   EXPECT_EQ(a->Get("steps"), "2");

@@ -39,7 +39,8 @@ std::string Config(const v1::CaptureConfig& c) {
     parts.push_back(absl::StrCat("after ", c.start_after_steps()));
   }
   if (c.num_steps() > 0) parts.push_back(absl::StrCat(c.num_steps(), " steps"));
-  if (c.duration_ms() > 0) parts.push_back(absl::StrCat(c.duration_ms(), " ms"));
+  if (c.duration_ms() > 0)
+    parts.push_back(absl::StrCat(c.duration_ms(), " ms"));
   if (!c.record_shapes()) parts.push_back("no shapes");
   if (!c.gpu_activity()) parts.push_back("no gpu");
   return parts.empty() ? "-" : absl::StrJoin(parts, ", ");
@@ -72,7 +73,8 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
     std::string line;
     for (size_t i = 0; i < row.size(); ++i) {
       line += row[i];
-      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+      if (i + 1 < row.size())
+        line += std::string(width[i] - row[i].size() + 2, ' ');
     }
     out += line + "\n";
   }
@@ -84,11 +86,12 @@ std::string FormatTraceList(const v1::ListTracesResponse& list) {
   bool any_error = false;
   for (const auto& t : list.traces()) any_error |= !t.error().empty();
   std::vector<std::vector<std::string>> rows;
-  rows.push_back({"ID", "SIZE", "PROCESSES", "EVENTS", "COMPLETE",
-                  "CREATED (UTC)"});
+  rows.push_back(
+      {"ID", "SIZE", "PROCESSES", "EVENTS", "COMPLETE", "CREATED (UTC)"});
   if (any_error) rows[0].push_back("ERROR");
   for (const auto& t : list.traces()) {
-    rows.push_back({t.id(), HumanBytes(t.size_bytes()) + (t.gzip() ? " gz" : ""),
+    rows.push_back({t.id(),
+                    HumanBytes(t.size_bytes()) + (t.gzip() ? " gz" : ""),
                     Pids(t.pids()), absl::StrCat(t.num_events()),
                     t.complete() ? "yes" : "no", UnixMs(t.created_unix_ms())});
     if (any_error) rows.back().push_back(t.error().empty() ? "-" : t.error());
@@ -106,9 +109,9 @@ std::string FormatTraceInfo(const v1::TraceInfo& t) {
 
 std::string FormatStatus(const v1::GetStatusResponse& s) {
   std::string out;
-  absl::StrAppend(&out, "collector ", s.collector_version().empty()
-                                          ? "(unknown version)"
-                                          : s.collector_version(),
+  absl::StrAppend(&out, "collector ",
+                  s.collector_version().empty() ? "(unknown version)"
+                                                : s.collector_version(),
                   "\n");
   absl::StrAppend(&out, "events received: ", s.events_received(),
                   "  dropped by probes: ", s.events_dropped(),
@@ -140,8 +143,7 @@ std::string FormatStatus(const v1::GetStatusResponse& s) {
       rows.push_back({absl::StrCat("  ", h.pid()), h.process_name(),
                       h.rank() >= 0 ? absl::StrCat(h.rank()) : "-",
                       pod.empty() ? "-" : pod,
-                      absl::StrCat(p.events_received()),
-                      absl::StrCat(dropped),
+                      absl::StrCat(p.events_received()), absl::StrCat(dropped),
                       p.capture_id().empty() ? "-" : p.capture_id(),
                       UnixMs(p.connected_unix_ms())});
     }
@@ -152,16 +154,16 @@ std::string FormatStatus(const v1::GetStatusResponse& s) {
     out += "  none\n";
   } else {
     std::vector<std::vector<std::string>> rows;
-    rows.push_back({"  CAPTURE", "ORIGIN", "CONFIG", "PIDS", "EVENTS", "STATE",
-                    "TRACE"});
+    rows.push_back(
+        {"  CAPTURE", "ORIGIN", "CONFIG", "PIDS", "EVENTS", "STATE", "TRACE"});
     for (const auto& c : s.captures()) {
-      rows.push_back(
-          {"  " + c.capture_id(), Origin(c.origin()), Config(c.config()),
-           Pids(c.pids()), absl::StrCat(c.events_written()),
-           !c.error().empty() ? "error: " + c.error()
-           : c.finished()     ? "finished"
-                              : "running",
-           c.trace_id().empty() ? "-" : c.trace_id()});
+      rows.push_back({"  " + c.capture_id(), Origin(c.origin()),
+                      Config(c.config()), Pids(c.pids()),
+                      absl::StrCat(c.events_written()),
+                      !c.error().empty() ? "error: " + c.error()
+                      : c.finished()     ? "finished"
+                                         : "running",
+                      c.trace_id().empty() ? "-" : c.trace_id()});
     }
     out += Table(rows);
   }

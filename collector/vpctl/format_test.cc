@@ -68,7 +68,10 @@ TEST(FormatTest, StatusMentionsEverything) {
   EXPECT_THAT(out, HasSubstr("disk error: disk full\n"));
   EXPECT_THAT(out, HasSubstr("probes (1):"));
   EXPECT_THAT(out, HasSubstr("  42   VllmWorker-0  0     ml/vllm-0"));
-  EXPECT_THAT(out, HasSubstr("  cap-1    command  5 steps, no gpu  42    0       running  -\n"));
+  EXPECT_THAT(
+      out,
+      HasSubstr(
+          "  cap-1    command  5 steps, no gpu  42    0       running  -\n"));
 }
 
 }  // namespace

@@ -75,9 +75,9 @@ absl::StatusOr<std::string> FindFirst(const char* env_var,
   for (const std::string& p : tries) {
     if (IsFile(p) || (allow_dir && IsDir(p))) return p;
   }
-  return absl::NotFoundError(absl::StrCat(
-      what, " not found (tried $", env_var, ", ", absl::StrJoin(tries, ", "),
-      ")"));
+  return absl::NotFoundError(absl::StrCat(what, " not found (tried $", env_var,
+                                          ", ", absl::StrJoin(tries, ", "),
+                                          ")"));
 }
 
 // Spawns argv with `env`; stdout/stderr to `log_path` when not empty.
@@ -107,8 +107,8 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, cargv[0], &actions, &attr, cargv.data(),
-                        cenv.data());
+  int rc =
+      posix_spawnp(&pid, cargv[0], &actions, &attr, cargv.data(), cenv.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
@@ -228,10 +228,11 @@ int RunLocal(const LocalRunOptions& options) {
   absl::StatusOr<std::string> probe =
       options.probe_dir.empty() ? FindProbeBundle() : options.probe_dir;
   if (!probe.ok()) {
-    std::fprintf(stderr,
-                 "vpctl: %s\n  build it with `bazel build //probe:probe_bundle` "
-                 "or pass --probe-dir DIR\n",
-                 std::string(probe.status().message()).c_str());
+    std::fprintf(
+        stderr,
+        "vpctl: %s\n  build it with `bazel build //probe:probe_bundle` "
+        "or pass --probe-dir DIR\n",
+        std::string(probe.status().message()).c_str());
     return 1;
   }
 
@@ -265,12 +266,12 @@ int RunLocal(const LocalRunOptions& options) {
 
   std::vector<std::string> collector_env;
   for (char** e = environ; *e != nullptr; ++e) collector_env.push_back(*e);
-  absl::StatusOr<pid_t> cpid = Spawn(
-      {*collector, "--probe_socket=" + socket, "--grpc_address=127.0.0.1:0",
-       "--http_address=127.0.0.1:0", "--trace_dir=" + trace_dir,
-       "--port_file=" + port_file, "--window_linger_ms=300",
-       "--max_traces=1000"},
-      collector_env, log);
+  absl::StatusOr<pid_t> cpid =
+      Spawn({*collector, "--probe_socket=" + socket,
+             "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0",
+             "--trace_dir=" + trace_dir, "--port_file=" + port_file,
+             "--window_linger_ms=300", "--max_traces=1000"},
+            collector_env, log);
   if (!cpid.ok()) {
     std::fprintf(stderr, "vpctl: %s\n",
                  std::string(cpid.status().message()).c_str());
@@ -314,7 +315,8 @@ int RunLocal(const LocalRunOptions& options) {
                absl::StrJoin(options.command, " ").c_str());
 
   // Run the command; Ctrl-C goes to it, not to us.
-  struct sigaction ignore {}, old_int {}, old_quit {};
+  struct sigaction ignore {
+  }, old_int{}, old_quit{};
   ignore.sa_handler = SIG_IGN;
   sigaction(SIGINT, &ignore, &old_int);
   sigaction(SIGQUIT, &ignore, &old_quit);
@@ -355,12 +357,11 @@ int RunLocal(const LocalRunOptions& options) {
     if (quiet_polls < 2) absl::SleepFor(absl::Milliseconds(100));
   }
   if (quiet_polls < 2) {
-    std::fprintf(stderr,
-                 "vpctl: the collector did not finish the trace within %s%s\n",
-                 absl::FormatDuration(options.finalize_timeout).c_str(),
-                 last_error.ok()
-                     ? ""
-                     : (": " + std::string(last_error.message())).c_str());
+    std::fprintf(
+        stderr, "vpctl: the collector did not finish the trace within %s%s\n",
+        absl::FormatDuration(options.finalize_timeout).c_str(),
+        last_error.ok() ? ""
+                        : (": " + std::string(last_error.message())).c_str());
   }
 
   int exit_code = command_code != 0 ? command_code : 0;
@@ -400,16 +401,15 @@ int RunLocal(const LocalRunOptions& options) {
         keep_tmp = true;
         continue;
       }
-      std::printf("vpctl: trace written to %s (%s, %llu events, %d "
-                  "process(es), %s)\n",
-                  out.c_str(), HumanBytes(*bytes).c_str(),
-                  static_cast<unsigned long long>(t.num_events()),
-                  t.pids_size(),
-                  t.complete() ? "complete"
-                               : ("INCOMPLETE" + (t.error().empty()
-                                                      ? std::string()
-                                                      : ": " + t.error()))
-                                     .c_str());
+      std::printf(
+          "vpctl: trace written to %s (%s, %llu events, %d "
+          "process(es), %s)\n",
+          out.c_str(), HumanBytes(*bytes).c_str(),
+          static_cast<unsigned long long>(t.num_events()), t.pids_size(),
+          t.complete() ? "complete"
+                       : ("INCOMPLETE" + (t.error().empty() ? std::string()
+                                                            : ": " + t.error()))
+                             .c_str());
       std::printf(
           "  open it in https://ui.perfetto.dev (\"Open trace file\") or "
           "chrome://tracing (\"Load\")\n");

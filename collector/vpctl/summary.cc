@@ -135,8 +135,7 @@ absl::StatusOr<std::string> SummarizeTraceJson(const std::string& text,
                    intern(&cats, &cat_index, get_str("cat"))});
   }
   for (const Raw& r : raw) {
-    threads[r.key].push_back(
-        {r.ts, r.dur, 0, &names[r.name], &cats[r.cat]});
+    threads[r.key].push_back({r.ts, r.dur, 0, &names[r.name], &cats[r.cat]});
   }
 
   std::map<std::string, Agg> ops, kernels;
@@ -178,8 +177,8 @@ absl::StatusOr<std::string> SummarizeTraceJson(const std::string& text,
     std::sort(sorted.begin(), sorted.end());
     double sum = 0;
     for (double d : steps) sum += d;
-    absl::StrAppend(&out, "Steps (", step_name, "): ", steps.size(),
-                    "  mean ", Ms(sum / steps.size()), " ms  median ",
+    absl::StrAppend(&out, "Steps (", step_name, "): ", steps.size(), "  mean ",
+                    Ms(sum / steps.size()), " ms  median ",
                     Ms(sorted[sorted.size() / 2]), " ms  min ",
                     Ms(sorted.front()), " ms  max ", Ms(sorted.back()),
                     " ms\n");

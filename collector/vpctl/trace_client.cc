@@ -44,9 +44,9 @@ TraceClient::TraceClient(Options options) : options_(std::move(options)) {
 absl::Status TraceClient::FromGrpc(const grpc::Status& status) const {
   if (status.ok()) return absl::OkStatus();
   if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot reach collector at ", options_.addr, ": ",
-        status.error_message()));
+    return absl::UnavailableError(absl::StrCat("cannot reach collector at ",
+                                               options_.addr, ": ",
+                                               status.error_message()));
   }
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                       status.error_message());
@@ -56,8 +56,8 @@ absl::StatusOr<v1::ListTracesResponse> TraceClient::List() {
   grpc::ClientContext context;
   SetDeadline(&context, options_.timeout);
   v1::ListTracesResponse response;
-  grpc::Status s = stub_->ListTraces(&context, v1::ListTracesRequest(),
-                                     &response);
+  grpc::Status s =
+      stub_->ListTraces(&context, v1::ListTracesRequest(), &response);
   if (!s.ok()) return FromGrpc(s);
   return response;
 }
@@ -66,8 +66,8 @@ absl::StatusOr<v1::GetStatusResponse> TraceClient::Status() {
   grpc::ClientContext context;
   SetDeadline(&context, options_.timeout);
   v1::GetStatusResponse response;
-  grpc::Status s = stub_->GetStatus(&context, v1::GetStatusRequest(),
-                                    &response);
+  grpc::Status s =
+      stub_->GetStatus(&context, v1::GetStatusRequest(), &response);
   if (!s.ok()) return FromGrpc(s);
   return response;
 }
@@ -128,8 +128,8 @@ absl::StatusOr<uint64_t> TraceClient::Fetch(const std::string& id,
       context.TryCancel();
       reader->Finish();
       return fail(absl::DataLossError(
-          absl::StrCat("trace chunk at offset ", chunk.offset(),
-                       " but ", written, " bytes received so far")));
+          absl::StrCat("trace chunk at offset ", chunk.offset(), " but ",
+                       written, " bytes received so far")));
     }
     if (absl::Status s = WriteAll(fd, chunk.data()); !s.ok()) {
       context.TryCancel();
@@ -143,8 +143,8 @@ absl::StatusOr<uint64_t> TraceClient::Fetch(const std::string& id,
   grpc::Status status = reader->Finish();
   if (!status.ok()) return fail(FromGrpc(status));
   if (!last) {
-    return fail(absl::DataLossError(
-        "the trace stream ended without its last chunk"));
+    return fail(
+        absl::DataLossError("the trace stream ended without its last chunk"));
   }
   if (to_stdout) return written;
   if (::fsync(fd) != 0 || ::close(fd) != 0) {

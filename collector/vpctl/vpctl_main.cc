@@ -55,18 +55,17 @@ std::map<std::string, ArgSpec> Specs() {
   s["delete"];
   s["help"];
   s["fetch"].value_options = {"o"};
-  s["capture"].value_options = {"steps", "start-after", "duration-ms", "pids",
-                                "timeout-ms", "o"};
+  s["capture"].value_options = {"steps", "start-after", "duration-ms",
+                                "pids",  "timeout-ms",  "o"};
   s["capture"].bool_options = {"no-shapes", "no-gpu", "wait"};
-  s["run"].value_options = {"start-step", "steps", "duration-ms", "collector",
-                            "probe-dir", "o"};
+  s["run"].value_options = {"start-step", "steps",     "duration-ms",
+                            "collector",  "probe-dir", "o"};
   s["run"].bool_options = {"no-shapes", "no-gpu", "no-summary"};
   s["run"].allow_trailing = true;
   return s;
 }
 
-absl::Status NeedPositional(const ParsedArgs& a, size_t n,
-                            const char* what) {
+absl::Status NeedPositional(const ParsedArgs& a, size_t n, const char* what) {
   if (a.positional.size() != n) {
     return absl::InvalidArgumentError(
         absl::StrCat("'vpctl ", a.command, "' needs ", what));
@@ -167,7 +166,8 @@ int Run(const ParsedArgs& a) {
     }
     if (a.Has(flag)) o.env.emplace_back(env, std::to_string(*v));
   }
-  if (a.Has("no-shapes")) o.env.emplace_back("VLLM_PROFILER_RECORD_SHAPES", "0");
+  if (a.Has("no-shapes"))
+    o.env.emplace_back("VLLM_PROFILER_RECORD_SHAPES", "0");
   if (a.Has("no-gpu")) o.env.emplace_back("VLLM_PROFILER_GPU", "0");
   return RunLocal(o);
 }
@@ -187,8 +187,8 @@ int Main(int argc, char** argv) {
   }
   if (a.command == "run") return Run(a);
 
-  TraceClient client(TraceClient::Options{a.Get("addr", "127.0.0.1:9470"),
-                                          absl::Seconds(10)});
+  TraceClient client(
+      TraceClient::Options{a.Get("addr", "127.0.0.1:9470"), absl::Seconds(10)});
   if (a.command == "list") {
     absl::StatusOr<v1::ListTracesResponse> r = client.List();
     if (!r.ok()) {
