@@ -104,12 +104,12 @@ std::string FormatPrintf(const char* format, ...)
 #define VP_LOG_LEVEL_ERROR ::vllm_profiler::LogLevel::kError
 #define VP_LOG_LEVEL_FATAL ::vllm_profiler::LogLevel::kFatal
 
-#define VP_LOG_IF_IMPL(level, cond)                                       \
-  !(::vllm_profiler::LogEnabled(level) && (cond))                         \
-      ? (void)0                                                           \
-      : ::vllm_profiler::logging_internal::Voidify() &                    \
+#define VP_LOG_IF_IMPL(level, cond)                                        \
+  !(::vllm_profiler::LogEnabled(level) && (cond))                          \
+      ? (void)0                                                            \
+      : ::vllm_profiler::logging_internal::Voidify() &                     \
             ::vllm_profiler::logging_internal::LogMessage(level, __FILE__, \
-                                                          __LINE__)       \
+                                                          __LINE__)        \
                 .stream()
 
 // VP_LOG(INFO) << ...;  Levels: DEBUG, INFO, WARNING, ERROR, FATAL.
@@ -120,29 +120,30 @@ std::string FormatPrintf(const char* format, ...)
 
 // Per-statement counter for the macros below (a lambda's static is unique
 // to the statement, and keeps the macro a single expression).
-#define VP_LOG_SITE_COUNTER()                                  \
-  ([]() -> ::std::atomic<uint64_t>* {                          \
-    static ::std::atomic<uint64_t> vp_log_site_counter{0};     \
-    return &vp_log_site_counter;                               \
+#define VP_LOG_SITE_COUNTER()                              \
+  ([]() -> ::std::atomic<uint64_t>* {                      \
+    static ::std::atomic<uint64_t> vp_log_site_counter{0}; \
+    return &vp_log_site_counter;                           \
   }())
 
 // Logs the 1st, (N+1)th, ... time this statement runs (counted only while the
 // level is enabled).
-#define VP_LOG_EVERY_N(severity, n)                                      \
+#define VP_LOG_EVERY_N(severity, n)                                       \
   VP_LOG_IF(severity, ::vllm_profiler::logging_internal::ShouldLogEveryN( \
                           VP_LOG_SITE_COUNTER(), (n)))
 
 // Logs only the first N times this statement runs; VP_LOG_FIRST_N(X, 1) is
 // "log once".
-#define VP_LOG_FIRST_N(severity, n)                                      \
+#define VP_LOG_FIRST_N(severity, n)                                       \
   VP_LOG_IF(severity, ::vllm_profiler::logging_internal::ShouldLogFirstN( \
                           VP_LOG_SITE_COUNTER(), (n)))
 
 #define VP_LOG_ONCE(severity) VP_LOG_FIRST_N(severity, 1)
 
 // printf style: VP_LOGF(INFO, "%d probes", n);
-#define VP_LOGF(severity, ...) \
-  VP_LOG(severity) << ::vllm_profiler::logging_internal::FormatPrintf(__VA_ARGS__)
+#define VP_LOGF(severity, ...)                                         \
+  VP_LOG(severity) << ::vllm_profiler::logging_internal::FormatPrintf( \
+      __VA_ARGS__)
 
 // Checks an internal invariant (never untrusted input): FATAL when false.
 #define VP_CHECK(cond) VP_LOG_IF(FATAL, !(cond)) << "Check failed: " #cond " "

@@ -48,8 +48,7 @@ TEST_F(LoggingTest, WritesLevelPrefixAndMessage) {
   VP_LOG(INFO) << "hello " << 42;
   VP_LOG(WARNING) << "careful";
   std::string out = Output();
-  std::vector<std::string> lines =
-      absl::StrSplit(out, '\n', absl::SkipEmpty());
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0][0], 'I');
   EXPECT_THAT(lines[0], HasSubstr(" test ] hello 42"));
@@ -128,7 +127,8 @@ TEST_F(LoggingTest, LinesFromThreadsDoNotInterleave) {
       absl::StrSplit(Output(), '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 800u);
   for (const auto& line : lines) {
-    EXPECT_THAT(line, ::testing::MatchesRegex(".*\\] thread[0-3]-line[0-9]+-end"));
+    EXPECT_THAT(line,
+                ::testing::MatchesRegex(".*\\] thread[0-3]-line[0-9]+-end"));
   }
 }
 

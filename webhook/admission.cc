@@ -62,8 +62,8 @@ class TypeChecker {
   const std::string& error() const { return error_; }
 
   // Optional member of the given type (absent or null is fine).
-  const json* Optional(const json& parent, const char* key,
-                       json::value_t type, const std::string& path) {
+  const json* Optional(const json& parent, const char* key, json::value_t type,
+                       const std::string& path) {
     const json* v = Member(parent, key);
     if (v == nullptr || !ok()) return nullptr;
     if (!Is(*v, type)) {
@@ -73,8 +73,8 @@ class TypeChecker {
     return v;
   }
 
-  const json* Required(const json& parent, const char* key,
-                       json::value_t type, const std::string& path) {
+  const json* Required(const json& parent, const char* key, json::value_t type,
+                       const std::string& path) {
     if (!ok()) return nullptr;
     const json* v = Member(parent, key);
     if (v == nullptr) {
@@ -180,10 +180,10 @@ std::string CheckPod(const json& pod, PodView* view) {
   view->metadata = t.Optional(pod, "metadata", json::value_t::object, root);
   if (view->metadata != nullptr) {
     const std::string m = root + ".metadata";
-    view->name = StringOr(t.Optional(*view->metadata, "name",
-                                     json::value_t::string, m));
-    view->generate_name = StringOr(t.Optional(
-        *view->metadata, "generateName", json::value_t::string, m));
+    view->name =
+        StringOr(t.Optional(*view->metadata, "name", json::value_t::string, m));
+    view->generate_name = StringOr(
+        t.Optional(*view->metadata, "generateName", json::value_t::string, m));
     view->ns = StringOr(
         t.Optional(*view->metadata, "namespace", json::value_t::string, m));
     view->labels =
@@ -495,7 +495,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
     return BadRequest(
         "not_admission_review",
         kind != nullptr && kind->is_string()
-            ? absl::StrCat("kind is ", Quote(kind->get_ref<const std::string&>()),
+            ? absl::StrCat("kind is ",
+                           Quote(kind->get_ref<const std::string&>()),
                            ", expected \"AdmissionReview\"")
             : "kind is missing or not a string, expected \"AdmissionReview\"");
   }
@@ -504,12 +505,13 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       api->get_ref<const std::string&>() != kApiVersion) {
     return BadRequest(
         "wrong_api_version",
-        absl::StrCat("apiVersion ",
-                     api != nullptr && api->is_string()
-                         ? absl::StrCat(Quote(api->get_ref<const std::string&>()),
-                                        " is not supported")
-                         : std::string("is missing or not a string"),
-                     ", expected \"", kApiVersion, "\""));
+        absl::StrCat(
+            "apiVersion ",
+            api != nullptr && api->is_string()
+                ? absl::StrCat(Quote(api->get_ref<const std::string&>()),
+                               " is not supported")
+                : std::string("is missing or not a string"),
+            ", expected \"", kApiVersion, "\""));
   }
   const json* request = Member(review, "request");
   if (request == nullptr || !request->is_object()) {
@@ -533,7 +535,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
 
   const json* req_kind = Member(*request, "kind");
   if (req_kind == nullptr || !req_kind->is_object()) {
-    return BadRequest("missing_kind", "request.kind is missing or not an object");
+    return BadRequest("missing_kind",
+                      "request.kind is missing or not an object");
   }
   const json* operation = Member(*request, "operation");
   if (operation == nullptr || !operation->is_string()) {
@@ -621,7 +624,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
   // --- Which containers. ---
   const std::string dir = config_.inject_env_value;
   std::vector<size_t> targets;
-  if (std::optional<std::string> names = pod.Annotation(kContainersAnnotation)) {
+  if (std::optional<std::string> names =
+          pod.Annotation(kContainersAnnotation)) {
     for (absl::string_view n : absl::StrSplit(*names, ',')) {
       n = absl::StripAsciiWhitespace(n);
       if (n.empty()) continue;
@@ -637,7 +641,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       if (!found) {
         r.warnings.push_back(absl::StrCat(kWarningPrefix, "annotation ",
                                           kContainersAnnotation, " names ",
-                                          Quote(n), ", which is not a container "
+                                          Quote(n),
+                                          ", which is not a container "
                                           "of this pod"));
       }
     }
@@ -683,9 +688,9 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       }
     }
     if (mount_conflict) {
-      r.warnings.push_back(absl::StrCat(kWarningPrefix, "container ", Quote(cname),
-                                        " already mounts a volume at ", dir,
-                                        "; not injected"));
+      r.warnings.push_back(
+          absl::StrCat(kWarningPrefix, "container ", Quote(cname),
+                       " already mounts a volume at ", dir, "; not injected"));
       continue;
     }
     std::set<std::string> names;
@@ -713,9 +718,9 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
         present = present || TrimSlash(std::string(part)) == dir;
       }
       if (!present) {
-        ops.push_back(AddOp(absl::StrCat(base, "/env/", path_index, "/value"),
-                            json(old.empty() ? dir
-                                             : absl::StrCat(dir, ":", old))));
+        ops.push_back(
+            AddOp(absl::StrCat(base, "/env/", path_index, "/value"),
+                  json(old.empty() ? dir : absl::StrCat(dir, ":", old))));
       }
     } else {
       // A PYTHONPATH from envFrom is kept through $(VAR) expansion; an
@@ -781,9 +786,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
   std::vector<std::pair<std::string, std::string>> annotations = {
       {kStatusAnnotation, Dump(status)}};
   if (!pod.Annotation(kDefaultContainerAnnotation).has_value()) {
-    annotations.emplace_back(
-        kDefaultContainerAnnotation,
-        StringOr(Member((*pod.containers)[0], "name")));
+    annotations.emplace_back(kDefaultContainerAnnotation,
+                             StringOr(Member((*pod.containers)[0], "name")));
   }
   if (pod.annotations == nullptr) {
     json all = json::object();

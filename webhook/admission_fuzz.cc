@@ -12,8 +12,8 @@
 
 namespace {
 
-using vllm_profiler::webhook::Admitter;
 using vllm_profiler::webhook::AdmissionResult;
+using vllm_profiler::webhook::Admitter;
 using vllm_profiler::webhook::InjectionConfig;
 
 void Check(bool ok) {
@@ -24,8 +24,8 @@ void Check(bool ok) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const Admitter* admitter = new Admitter(InjectionConfig{});
-  AdmissionResult r = admitter->Review(
-      std::string(reinterpret_cast<const char*>(data), size));
+  AdmissionResult r =
+      admitter->Review(std::string(reinterpret_cast<const char*>(data), size));
   if (r.http_status == 400) {
     Check(!r.body.empty() && r.body.back() == '\n');
     return 0;

@@ -15,15 +15,15 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 json Pod(json labels = {{"llm-d.ai/inferenceServing", "true"}}) {
-  json pod = {{"apiVersion", "v1"},
-              {"kind", "Pod"},
-              {"metadata",
-               {{"name", "vllm-0"},
-                {"namespace", "downstream-llm-d"},
-                {"labels", labels}}},
-              {"spec",
-               {{"containers",
-                 json::array({{{"name", "vllm"}, {"image", "vllm"}}})}}}};
+  json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", "vllm-0"},
+        {"namespace", "downstream-llm-d"},
+        {"labels", labels}}},
+      {"spec",
+       {{"containers", json::array({{{"name", "vllm"}, {"image", "vllm"}}})}}}};
   return pod;
 }
 
@@ -110,7 +110,8 @@ TEST_F(AdmissionTest, BadInputGets400WithExactMessage) {
       {"wrong apiVersion", wrong_api.dump(), "wrong_api_version",
        "invalid AdmissionReview: apiVersion \"admission.k8s.io/v1beta1\" is "
        "not supported, expected \"admission.k8s.io/v1\"\n"},
-      {"no request", R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"})",
+      {"no request",
+       R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"})",
        "missing_request",
        "invalid AdmissionReview: request is missing or not an object\n"},
       {"no uid", no_uid.dump(), "missing_uid",
@@ -155,7 +156,8 @@ TEST_F(AdmissionTest, BadInputGets400WithExactMessage) {
 
 TEST_F(AdmissionTest, OtherKindsAndOperationsAreAllowedWithoutPatch) {
   json cm = Review(Pod());
-  cm["request"]["kind"] = {{"group", ""}, {"version", "v1"}, {"kind", "ConfigMap"}};
+  cm["request"]["kind"] = {
+      {"group", ""}, {"version", "v1"}, {"kind", "ConfigMap"}};
   json update = Review(Pod(), "UPDATE");
   json binding = Review(Pod());
   binding["request"]["subResource"] = "binding";
@@ -323,8 +325,7 @@ TEST_F(AdmissionTest, UserStringsInMessagesAreTruncatedAndEscaped) {
   review["kind"] = "Evil\nline2" + std::string(100, 'x');
   EXPECT_EQ(Run(review).body,
             "invalid AdmissionReview: kind is \"Evil\\nline2" +
-                std::string(54, 'x') +
-                "...\", expected \"AdmissionReview\"\n");
+                std::string(54, 'x') + "...\", expected \"AdmissionReview\"\n");
 }
 
 TEST(EscapeJsonPointerTest, EscapesTildeAndSlash) {

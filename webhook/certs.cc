@@ -82,7 +82,8 @@ std::string BioToString(BIO* bio) {
 
 KeyPtr NewKey() { return KeyPtr(EVP_EC_gen("P-256")); }
 
-absl::Status AddExt(X509* cert, X509* issuer, int nid, const std::string& value) {
+absl::Status AddExt(X509* cert, X509* issuer, int nid,
+                    const std::string& value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
@@ -97,8 +98,8 @@ absl::Status AddExt(X509* cert, X509* issuer, int nid, const std::string& value)
 // A certificate for `key` named `cn`, valid `days`, signed by
 // issuer_key (self-signed when issuer is null).
 absl::StatusOr<CertPtr> MakeCert(EVP_PKEY* key, const std::string& cn, int days,
-                                 X509* issuer, EVP_PKEY* issuer_key,
-                                 bool is_ca, const std::string& sans) {
+                                 X509* issuer, EVP_PKEY* issuer_key, bool is_ca,
+                                 const std::string& sans) {
   CertPtr cert(X509_new());
   if (!cert) return SslError("X509_new");
   X509_set_version(cert.get(), 2);
@@ -168,8 +169,9 @@ bool LooksLikeIp(const std::string& s) {
 
 absl::Status GenerateCerts(const CertOptions& o) {
   if (o.service.empty() || o.service_namespace.empty()) {
-    return absl::InvalidArgumentError("--service and --service_namespace "
-                                      "must not be empty");
+    return absl::InvalidArgumentError(
+        "--service and --service_namespace "
+        "must not be empty");
   }
   if (o.ca_days < 1 || o.cert_days < 1) {
     return absl::InvalidArgumentError("validity days must be at least 1");
@@ -185,8 +187,8 @@ absl::Status GenerateCerts(const CertOptions& o) {
     BioPtr cb(BIO_new_file(ca_crt.c_str(), "r"));
     if (!kb || !cb) {
       ERR_clear_error();
-      return absl::NotFoundError(absl::StrCat(
-          "--reuse_ca: cannot read ", ca_crt, " and ", ca_key));
+      return absl::NotFoundError(
+          absl::StrCat("--reuse_ca: cannot read ", ca_crt, " and ", ca_key));
     }
     ca_pkey.reset(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
     ca_cert.reset(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
@@ -194,9 +196,8 @@ absl::Status GenerateCerts(const CertOptions& o) {
   } else {
     ca_pkey = NewKey();
     if (!ca_pkey) return SslError("EC key generation");
-    auto ca = MakeCert(ca_pkey.get(),
-                       absl::StrCat(o.service, "-ca"), o.ca_days, nullptr,
-                       ca_pkey.get(), /*is_ca=*/true, "");
+    auto ca = MakeCert(ca_pkey.get(), absl::StrCat(o.service, "-ca"), o.ca_days,
+                       nullptr, ca_pkey.get(), /*is_ca=*/true, "");
     if (!ca.ok()) return ca.status();
     ca_cert = std::move(*ca);
   }

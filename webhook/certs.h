@@ -7,7 +7,8 @@
 //   ca.crt, ca.key    the CA (its certificate is the caBundle of the
 //                     MutatingWebhookConfiguration)
 //   tls.crt, tls.key  the serving pair, signed by the CA, with SANs
-//                     <service>, <service>.<namespace>, <service>.<namespace>.svc,
+//                     <service>, <service>.<namespace>,
+//                     <service>.<namespace>.svc,
 //                     <service>.<namespace>.svc.cluster.local and any extra
 // Keys are ECDSA P-256 and written with mode 0600.
 #ifndef VLLM_PROFILER_WEBHOOK_CERTS_H_

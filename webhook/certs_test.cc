@@ -45,8 +45,7 @@ TEST(CertsTest, WritesCaAndServingCertWithSans) {
   for (const char* host :
        {"vllm-profiler-webhook", "vllm-profiler-webhook.vllm-profiler",
         "vllm-profiler-webhook.vllm-profiler.svc",
-        "vllm-profiler-webhook.vllm-profiler.svc.cluster.local",
-        "localhost"}) {
+        "vllm-profiler-webhook.vllm-profiler.svc.cluster.local", "localhost"}) {
     EXPECT_EQ(X509_check_host(leaf, host, 0, 0, nullptr), 1) << host;
   }
   EXPECT_EQ(X509_check_host(leaf, "other.svc", 0, 0, nullptr), 0);

@@ -2,7 +2,8 @@
 //
 // The collector listens on loopback only, which kubelet's httpGet and grpc
 // probes (they connect to the pod IP) cannot reach, so the webhook injects
-//   exec: ["/usr/local/bin/vp-healthcheck", "--port_file=<dir>/collector-ports.json"]
+//   exec: ["/usr/local/bin/vp-healthcheck",
+//   "--port_file=<dir>/collector-ports.json"]
 // This program reads the collector's --port_file ({"grpc_port":N,
 // "http_port":M}, written once all listeners are up), sends
 // "GET /healthz" to 127.0.0.1:<http_port> and exits 0 on HTTP 200, 1

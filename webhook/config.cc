@@ -19,19 +19,28 @@
 // numbers get our error messages rather than absl's.
 #define VP_WEBHOOK_FLAG(name, help) ABSL_FLAG(std::string, name, "", help)
 
-VP_WEBHOOK_FLAG(target_namespace, "namespaces to inject (comma-separated, * = all)");
+VP_WEBHOOK_FLAG(target_namespace,
+                "namespaces to inject (comma-separated, * = all)");
 VP_WEBHOOK_FLAG(target_label_key, "pod label key that selects pods");
 VP_WEBHOOK_FLAG(target_label_value, "pod label value that selects pods");
-VP_WEBHOOK_FLAG(inject_env_name, "variable that gets the probe folder prepended");
-VP_WEBHOOK_FLAG(inject_env_value, "probe folder (mount path of the shared volume)");
+VP_WEBHOOK_FLAG(inject_env_name,
+                "variable that gets the probe folder prepended");
+VP_WEBHOOK_FLAG(inject_env_value,
+                "probe folder (mount path of the shared volume)");
 VP_WEBHOOK_FLAG(log_level, "DEBUG, INFO, WARNING or ERROR");
 VP_WEBHOOK_FLAG(namespace, "the webhook's own namespace (never injected)");
 VP_WEBHOOK_FLAG(probe_image, "image of the probe init container");
 VP_WEBHOOK_FLAG(collector_image, "image of the collector sidecar");
 VP_WEBHOOK_FLAG(image_pull_policy, "Always, IfNotPresent or Never");
-VP_WEBHOOK_FLAG(probe_init_command, "argv of the probe copy (comma-separated, {dir} = probe folder)");
-VP_WEBHOOK_FLAG(collector_readiness_command, "argv of the collector's exec readiness probe (comma-separated, {port_file} = its --port_file)");
-VP_WEBHOOK_FLAG(sidecar_mode, "native (init container, restartPolicy Always; k8s 1.29+) or container");
+VP_WEBHOOK_FLAG(
+    probe_init_command,
+    "argv of the probe copy (comma-separated, {dir} = probe folder)");
+VP_WEBHOOK_FLAG(collector_readiness_command,
+                "argv of the collector's exec readiness probe "
+                "(comma-separated, {port_file} = its --port_file)");
+VP_WEBHOOK_FLAG(
+    sidecar_mode,
+    "native (init container, restartPolicy Always; k8s 1.29+) or container");
 VP_WEBHOOK_FLAG(run_as_user, "uid of the injected containers");
 VP_WEBHOOK_FLAG(collector_cpu_request, "collector cpu request");
 VP_WEBHOOK_FLAG(collector_memory_request, "collector memory request");
@@ -42,11 +51,14 @@ VP_WEBHOOK_FLAG(init_memory_request, "probe init container memory request");
 VP_WEBHOOK_FLAG(init_cpu_limit, "probe init container cpu limit");
 VP_WEBHOOK_FLAG(init_memory_limit, "probe init container memory limit");
 VP_WEBHOOK_FLAG(probe_volume_size_limit, "sizeLimit of the probe emptyDir");
-VP_WEBHOOK_FLAG(trace_volume_size_limit, "sizeLimit of the collector's trace emptyDir");
+VP_WEBHOOK_FLAG(trace_volume_size_limit,
+                "sizeLimit of the collector's trace emptyDir");
 VP_WEBHOOK_FLAG(collector_max_trace_bytes, "collector --max_trace_bytes");
 VP_WEBHOOK_FLAG(collector_max_traces, "collector --max_traces");
-VP_WEBHOOK_FLAG(listen_address, "host:port of the HTTPS listener (port 0 = pick one)");
-VP_WEBHOOK_FLAG(tls_cert_file, "PEM serving certificate (reloaded when it changes)");
+VP_WEBHOOK_FLAG(listen_address,
+                "host:port of the HTTPS listener (port 0 = pick one)");
+VP_WEBHOOK_FLAG(tls_cert_file,
+                "PEM serving certificate (reloaded when it changes)");
 VP_WEBHOOK_FLAG(tls_key_file, "PEM private key (reloaded when it changes)");
 VP_WEBHOOK_FLAG(max_body_bytes, "largest accepted request body");
 VP_WEBHOOK_FLAG(port_file, "write {\"port\":N} here once listening");
@@ -112,17 +124,16 @@ class Resolver {
 
   absl::Status Error(absl::string_view flag, absl::string_view what) const {
     const Setting* s = Find(flag);
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, " (env ", s->env, "): \"", Get(flag),
-                     "\" ", what));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, " (env ", s->env, "): \"", Get(flag), "\" ", what));
   }
 
   absl::StatusOr<int64_t> Int(absl::string_view flag, int64_t min,
                               int64_t max) const {
     int64_t v = 0;
     if (!absl::SimpleAtoi(Get(flag), &v) || v < min || v > max) {
-      return Error(flag, absl::StrCat("is not an integer in [", min, ", ",
-                                      max, "]"));
+      return Error(flag,
+                   absl::StrCat("is not an integer in [", min, ", ", max, "]"));
     }
     return v;
   }
@@ -245,8 +256,8 @@ bool IsValidQuantity(absl::string_view q) {
   if (!digits) return false;
   absl::string_view suffix = q.substr(i);
   static constexpr absl::string_view kSuffixes[] = {
-      "", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi",
-      "Ei"};
+      "",  "m",  "k",  "M",  "G",  "T",  "P",
+      "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
   for (absl::string_view s : kSuffixes) {
     if (suffix == s) return true;
   }
@@ -288,8 +299,7 @@ absl::StatusOr<Config> LoadConfig(const FlagLookup& flags,
   }
   inj.inject_env_name = r.Get("inject_env_name");
   if (!IsEnvName(inj.inject_env_name)) {
-    return r.Error("inject_env_name",
-                   "is not an environment variable name");
+    return r.Error("inject_env_name", "is not an environment variable name");
   }
   inj.inject_env_value = r.Get("inject_env_value");
   if (inj.inject_env_value.size() < 2 || inj.inject_env_value[0] != '/' ||

@@ -49,9 +49,8 @@ struct InjectionConfig {
   std::string image_pull_policy = "IfNotPresent";
   // argv of the init container that copies the probe bundle; "{dir}" is
   // replaced by inject_env_value.
-  std::vector<std::string> probe_init_command = {"/bin/cp", "-R",
-                                                 "/opt/vllm-profiler/probe/.",
-                                                 "{dir}/"};
+  std::vector<std::string> probe_init_command = {
+      "/bin/cp", "-R", "/opt/vllm-profiler/probe/.", "{dir}/"};
   // argv of the collector's exec readiness probe (the collector listens on
   // loopback only, which kubelet's httpGet/grpc probes cannot reach);
   // vp-healthcheck is //webhook:collector_healthcheck in the collector image.

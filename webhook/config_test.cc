@@ -38,7 +38,8 @@ TEST(ConfigTest, DefaultsKeepTheSeedsValues) {
   EXPECT_EQ(c->max_body_bytes, 3 * 1024 * 1024);
   // The header's defaults and the table's agree.
   InjectionConfig d;
-  EXPECT_EQ(c->injection.collector_max_trace_bytes, d.collector_max_trace_bytes);
+  EXPECT_EQ(c->injection.collector_max_trace_bytes,
+            d.collector_max_trace_bytes);
   EXPECT_EQ(c->injection.probe_init_command, d.probe_init_command);
   EXPECT_EQ(c->injection.collector_readiness_command,
             d.collector_readiness_command);
@@ -48,9 +49,10 @@ TEST(ConfigTest, DefaultsKeepTheSeedsValues) {
 
 TEST(ConfigTest, FlagBeatsEnvBeatsDefault) {
   absl::StatusOr<Config> c =
-      Load({{"target_label_value", "yes"}},
-           {{"TARGET_LABEL_VALUE", "no"}, {"TARGET_NAMESPACE", "a, b,c"},
-            {"POD_NAMESPACE", "profiler"}, {"SIDECAR_MODE", "container"}});
+      Load({{"target_label_value", "yes"}}, {{"TARGET_LABEL_VALUE", "no"},
+                                             {"TARGET_NAMESPACE", "a, b,c"},
+                                             {"POD_NAMESPACE", "profiler"},
+                                             {"SIDECAR_MODE", "container"}});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->injection.target_label_value, "yes");
   EXPECT_EQ(c->injection.target_namespaces,

@@ -15,8 +15,7 @@ http::Response Error(int status, std::string message) {
 }
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                       start)
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
       .count();
 }
 
@@ -38,9 +37,8 @@ http::Response WebhookHandler::Handle(const http::Request& request) const {
       request.path == "/metrics") {
     if (request.method != "GET") {
       http::Response r =
-          Error(405, absl::StrCat("method ", request.method,
-                                  " not allowed on ", request.path,
-                                  "; use GET"));
+          Error(405, absl::StrCat("method ", request.method, " not allowed on ",
+                                  request.path, "; use GET"));
       r.headers.emplace_back("Allow", "GET, HEAD");
       return r;
     }
@@ -103,8 +101,8 @@ http::Response WebhookHandler::Mutate(const http::Request& request) const {
                    << " reason=" << result.reason;
       break;
     case Outcome::kFailOpen:
-      VP_LOG(WARNING) << "not injected " << result.pod
-                      << " uid=" << result.uid << " reason=" << result.reason
+      VP_LOG(WARNING) << "not injected " << result.pod << " uid=" << result.uid
+                      << " reason=" << result.reason
                       << (result.warnings.empty() ? ""
                                                   : ": " + result.warnings[0]);
       break;

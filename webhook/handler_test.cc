@@ -8,9 +8,9 @@
 namespace vllm_profiler::webhook {
 namespace {
 
+using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Pair;
-using ::testing::Contains;
 
 constexpr char kReview[] =
     R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",)"
@@ -39,8 +39,8 @@ class HandlerTest : public ::testing::Test {
 };
 
 TEST_F(HandlerTest, MutateInjects) {
-  http::Response r = Send("POST", "/mutate", kReview,
-                          "application/json; charset=utf-8");
+  http::Response r =
+      Send("POST", "/mutate", kReview, "application/json; charset=utf-8");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.content_type, "application/json");
   EXPECT_THAT(r.body, HasSubstr("\"patchType\":\"JSONPatch\""));
@@ -76,7 +76,8 @@ TEST_F(HandlerTest, HttpLevelRejectionsHaveExactStatusAndMessage) {
   EXPECT_THAT(cases[0].got.headers, Contains(Pair("Allow", "POST")));
   const std::string m = metrics_.Render();
   EXPECT_THAT(m, HasSubstr("errors_total{reason=\"method_not_allowed\"} 1\n"));
-  EXPECT_THAT(m, HasSubstr("errors_total{reason=\"unsupported_media_type\"} 2\n"));
+  EXPECT_THAT(m,
+              HasSubstr("errors_total{reason=\"unsupported_media_type\"} 2\n"));
   EXPECT_THAT(m, HasSubstr("errors_total{reason=\"body_too_large\"} 1\n"));
   EXPECT_THAT(m, HasSubstr("errors_total{reason=\"invalid_json\"} 1\n"));
 }

@@ -130,13 +130,15 @@ int Serve(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
   auto server = http::HttpServer::Start(
-      options, [&handler](const http::Request& r) { return handler.Handle(r); });
+      options,
+      [&handler](const http::Request& r) { return handler.Handle(r); });
   if (!server.ok()) {
     VP_LOG(ERROR) << "listen: " << server.status().message();
     return 1;
   }
   VP_LOG(INFO) << "webhook: listening https=" << (*server)->address()
-               << " targets=" << absl::StrJoin(config.injection.target_namespaces, ",")
+               << " targets="
+               << absl::StrJoin(config.injection.target_namespaces, ",")
                << " label=" << config.injection.target_label_key << "="
                << config.injection.target_label_value << " sidecar="
                << (config.injection.native_sidecar ? "native" : "container");
@@ -176,8 +178,10 @@ int Main(int argc, char** argv) {
   SetMinLogLevel(level);
   if (command == "review") return Review(*config, args);
   if (command == "serve") return Serve(*config);
-  std::fprintf(stderr, "webhook: unknown command \"%s\" (serve, gen-certs, "
-               "review)\n", command.c_str());
+  std::fprintf(stderr,
+               "webhook: unknown command \"%s\" (serve, gen-certs, "
+               "review)\n",
+               command.c_str());
   return 2;
 }
 

@@ -53,8 +53,7 @@ void WebhookMetrics::RecordReview(Outcome outcome, absl::string_view reason,
   }
 }
 
-void WebhookMetrics::RecordHttpError(absl::string_view reason,
-                                     double seconds) {
+void WebhookMetrics::RecordHttpError(absl::string_view reason, double seconds) {
   absl::MutexLock lock(&mu_);
   Observe(seconds);
   ++errors_[std::string(reason)];
@@ -71,8 +70,7 @@ std::string WebhookMetrics::Render() const {
                   "injected_total Pods injected.\n# TYPE ", kPrefix,
                   "injected_total counter\n", kPrefix, "injected_total ",
                   injected_, "\n");
-  RenderLabeled(&out, "skipped_total", "Pods not injected, by rule.",
-                skipped_);
+  RenderLabeled(&out, "skipped_total", "Pods not injected, by rule.", skipped_);
   RenderLabeled(&out, "fail_open_total",
                 "Pods admitted unchanged because injection was not possible.",
                 fail_open_);
@@ -83,8 +81,9 @@ std::string WebhookMetrics::Render() const {
                   " Time to answer a /mutate request.\n# TYPE ", h,
                   " histogram\n");
   for (size_t i = 0; i < kBuckets.size(); ++i) {
-    absl::StrAppend(&out, h, "_bucket{le=\"", absl::StrFormat("%g", kBuckets[i]),
-                    "\"} ", bucket_counts_[i], "\n");
+    absl::StrAppend(&out, h, "_bucket{le=\"",
+                    absl::StrFormat("%g", kBuckets[i]), "\"} ",
+                    bucket_counts_[i], "\n");
   }
   absl::StrAppend(&out, h, "_bucket{le=\"+Inf\"} ", count_, "\n", h, "_sum ",
                   absl::StrFormat("%.9f", sum_), "\n", h, "_count ", count_,

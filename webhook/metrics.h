@@ -37,8 +37,7 @@ class WebhookMetrics {
   WebhookMetrics& operator=(const WebhookMetrics&) = delete;
 
   // One /mutate request that reached the admission logic.
-  void RecordReview(Outcome outcome, absl::string_view reason,
-                    double seconds);
+  void RecordReview(Outcome outcome, absl::string_view reason, double seconds);
   // A request rejected before the admission logic (wrong path, method,
   // content type, size): counted as a request and an error.
   void RecordHttpError(absl::string_view reason, double seconds);
@@ -54,8 +53,8 @@ class WebhookMetrics {
   std::map<std::string, uint64_t> skipped_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> fail_open_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> errors_ ABSL_GUARDED_BY(mu_);
-  std::array<uint64_t, kBuckets.size()> bucket_counts_ ABSL_GUARDED_BY(mu_) =
-      {};
+  std::array<uint64_t, kBuckets.size()> bucket_counts_
+      ABSL_GUARDED_BY(mu_) = {};
   uint64_t count_ ABSL_GUARDED_BY(mu_) = 0;
   double sum_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using vllm_profiler::http::Request;
 
   absl::StatusOr<std::string> decoded = PercentDecode(in);
-  if (decoded.ok() && decoded->find('\0') != std::string::npos) __builtin_trap();
+  if (decoded.ok() && decoded->find('\0') != std::string::npos)
+    __builtin_trap();
 
   Request r;
   r.query = in;
@@ -33,9 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   boost::beast::error_code ec;
   size_t offset = 0;
   while (offset < in.size() && !ec && !parser.is_done()) {
-    size_t n = parser.put(boost::asio::buffer(in.data() + offset,
-                                              in.size() - offset),
-                          ec);
+    size_t n = parser.put(
+        boost::asio::buffer(in.data() + offset, in.size() - offset), ec);
     if (ec == bhttp::error::need_more) break;
     if (n == 0) break;
     offset += n;

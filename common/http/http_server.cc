@@ -109,8 +109,7 @@ bool Request::AcceptsGzip() const {
   if (accept == nullptr) return false;
   for (absl::string_view item : absl::StrSplit(*accept, ',')) {
     std::vector<absl::string_view> parts = absl::StrSplit(item, ';');
-    if (absl::AsciiStrToLower(absl::StripAsciiWhitespace(parts[0])) !=
-        "gzip") {
+    if (absl::AsciiStrToLower(absl::StripAsciiWhitespace(parts[0])) != "gzip") {
       continue;
     }
     for (size_t i = 1; i < parts.size(); ++i) {
@@ -382,9 +381,9 @@ class Session : public SessionBase,
   ~Session() override { server_->Unregister(this); }
 
   void Run() {
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&Session::OnRun,
-                                            this->shared_from_this()));
+    net::dispatch(
+        stream_.get_executor(),
+        beast::bind_front_handler(&Session::OnRun, this->shared_from_this()));
   }
 
   void CloseIfIdle() override {
@@ -460,10 +459,9 @@ class Session : public SessionBase,
     parser_->body_limit(static_cast<uint64_t>(opts().max_body_bytes));
     Lowest().expires_after(ToChrono(opts().header_timeout));
     reading_header_ = true;
-    bhttp::async_read_header(
-        stream_, buffer_, *parser_,
-        beast::bind_front_handler(&Session::OnHeader,
-                                  this->shared_from_this()));
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             beast::bind_front_handler(
+                                 &Session::OnHeader, this->shared_from_this()));
   }
 
   void OnHeader(beast::error_code ec, size_t) {
@@ -503,21 +501,22 @@ class Session : public SessionBase,
 
   void ReadBody() {
     Lowest().expires_after(ToChrono(opts().body_timeout));
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      beast::bind_front_handler(&Session::OnBody,
-                                                this->shared_from_this()));
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::OnBody, this->shared_from_this()));
   }
 
   Response TooLarge() const {
-    return Response::Text(
-        413, absl::StrCat("request body too large: the limit is ",
-                          opts().max_body_bytes, " bytes\n"));
+    return Response::Text(413,
+                          absl::StrCat("request body too large: the limit is ",
+                                       opts().max_body_bytes, " bytes\n"));
   }
 
   void OnReadError(beast::error_code ec) {
     if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::operation_aborted || ec == beast::error::timeout ||
-        ec == net::error::connection_reset || ec == ssl::error::stream_truncated) {
+        ec == net::error::connection_reset ||
+        ec == ssl::error::stream_truncated) {
       return CloseNow();
     }
     if (ec == bhttp::error::body_limit) return Send(TooLarge(), false, false);
@@ -528,7 +527,7 @@ class Session : public SessionBase,
     if (ec.category() ==
         bhttp::make_error_code(bhttp::error::bad_method).category()) {
       return Send(Response::Text(400, absl::StrCat("malformed HTTP request: ",
-                                                    ec.message(), "\n")),
+                                                   ec.message(), "\n")),
                   false, false);
     }
     VP_LOG(DEBUG) << "read failed: " << ec.message();
@@ -542,8 +541,7 @@ class Session : public SessionBase,
 
     Request request;
     request.head = req.method() == bhttp::verb::head;
-    request.method =
-        request.head ? "GET" : std::string(req.method_string());
+    request.method = request.head ? "GET" : std::string(req.method_string());
     request.target = std::string(req.target());
     absl::string_view target = request.target;
     size_t q = target.find('?');
@@ -553,29 +551,31 @@ class Session : public SessionBase,
     }
     const bool wants_keep_alive = req.keep_alive();
     if (raw_path.empty() || raw_path[0] != '/') {
-      return Send(Response::Text(400, "malformed HTTP request: the target "
-                                      "must be an absolute path\n"),
+      return Send(Response::Text(400,
+                                 "malformed HTTP request: the target "
+                                 "must be an absolute path\n"),
                   request.head, false);
     }
     absl::StatusOr<std::string> path = PercentDecode(raw_path);
     if (!path.ok()) {
-      return Send(Response::Text(400, absl::StrCat("malformed HTTP request: ",
-                                                   path.status().message(),
-                                                   "\n")),
-                  request.head, false);
+      return Send(
+          Response::Text(400, absl::StrCat("malformed HTTP request: ",
+                                           path.status().message(), "\n")),
+          request.head, false);
     }
     request.path = *std::move(path);
     for (const auto& field : req) {
-      std::string name = absl::AsciiStrToLower(std::string(field.name_string()));
+      std::string name =
+          absl::AsciiStrToLower(std::string(field.name_string()));
       auto [it, inserted] =
           request.headers.emplace(name, std::string(field.value()));
-      if (!inserted) absl::StrAppend(&it->second, ", ", std::string(field.value()));
+      if (!inserted)
+        absl::StrAppend(&it->second, ", ", std::string(field.value()));
     }
     request.body = std::move(req.body());
     beast::error_code ignored;
     tcp::endpoint peer = Lowest().socket().remote_endpoint(ignored);
-    request.remote = absl::StrCat(peer.address().to_string(), ":",
-                                  peer.port());
+    request.remote = absl::StrCat(peer.address().to_string(), ":", peer.port());
 
     Response response = server_->Handle(request);
     VP_LOG(DEBUG) << "HTTP " << request.remote << " "
@@ -646,12 +646,11 @@ class Session : public SessionBase,
 
   template <class Message>
   void WriteWhole(std::shared_ptr<Message> res, bool keep_alive) {
-    bhttp::async_write(
-        stream_, *res,
-        [self = this->shared_from_this(), res, keep_alive](
-            beast::error_code ec, size_t) {
-          self->AfterResponse(ec, keep_alive);
-        });
+    bhttp::async_write(stream_, *res,
+                       [self = this->shared_from_this(), res, keep_alive](
+                           beast::error_code ec, size_t) {
+                         self->AfterResponse(ec, keep_alive);
+                       });
   }
 
   // Sends the next chunk of a streamed body.
@@ -717,10 +716,8 @@ class Session : public SessionBase,
   void CloseGracefully() {
     if constexpr (kTls) {
       Lowest().expires_after(std::chrono::seconds(1));
-      stream_.async_shutdown(
-          [self = this->shared_from_this()](beast::error_code) {
-            self->CloseNow();
-          });
+      stream_.async_shutdown([self = this->shared_from_this()](
+                                 beast::error_code) { self->CloseNow(); });
     } else {
       // Lingering close: after our FIN, read and discard what the peer still
       // sends (e.g. the rest of a rejected body) for a moment, so closing
@@ -789,9 +786,9 @@ absl::Status HttpServer::Impl::Listen() {
   beast::error_code ec;
   net::ip::address address = net::ip::make_address(options_.bind_address, ec);
   if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "invalid HTTP bind address '", options_.bind_address, "': ",
-        ec.message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid HTTP bind address '", options_.bind_address,
+                     "': ", ec.message()));
   }
   tcp::endpoint endpoint(address, options_.port);
   const std::string where =
@@ -821,39 +818,36 @@ void HttpServer::Impl::StartThreads() {
 }
 
 void HttpServer::Impl::DoAccept() {
-  acceptor_.async_accept(
-      net::make_strand(ioc_),
-      [this](beast::error_code ec, tcp::socket socket) {
-        if (ec) {
-          if (ec == net::error::operation_aborted || stopping()) return;
-          // EMFILE and friends: keep accepting, the condition may clear.
-          VP_LOG_EVERY_N(WARNING, 100) << "HTTP accept failed: "
-                                       << ec.message();
-          return DoAccept();
-        }
-        if (stopping()) return;
-        if (active() >= options_.max_connections) {
-          // Relaxed: a statistic.
-          rejected_.fetch_add(1, std::memory_order_relaxed);
-          VP_LOG_EVERY_N(WARNING, 100)
-              << "HTTP: " << options_.max_connections
-              << " connections open, refusing more";
-          beast::error_code ignored;
-          socket.close(ignored);
-          return DoAccept();
-        }
-        if (options_.tls != nullptr) {
-          auto s = std::make_shared<Session<true>>(
-              this, std::move(socket), options_.tls->Current());
-          Register(s.get(), s);
-          s->Run();
-        } else {
-          auto s = std::make_shared<Session<false>>(this, std::move(socket));
-          Register(s.get(), s);
-          s->Run();
-        }
-        DoAccept();
-      });
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec,
+                                                        tcp::socket socket) {
+    if (ec) {
+      if (ec == net::error::operation_aborted || stopping()) return;
+      // EMFILE and friends: keep accepting, the condition may clear.
+      VP_LOG_EVERY_N(WARNING, 100) << "HTTP accept failed: " << ec.message();
+      return DoAccept();
+    }
+    if (stopping()) return;
+    if (active() >= options_.max_connections) {
+      // Relaxed: a statistic.
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      VP_LOG_EVERY_N(WARNING, 100) << "HTTP: " << options_.max_connections
+                                   << " connections open, refusing more";
+      beast::error_code ignored;
+      socket.close(ignored);
+      return DoAccept();
+    }
+    if (options_.tls != nullptr) {
+      auto s = std::make_shared<Session<true>>(this, std::move(socket),
+                                               options_.tls->Current());
+      Register(s.get(), s);
+      s->Run();
+    } else {
+      auto s = std::make_shared<Session<false>>(this, std::move(socket));
+      Register(s.get(), s);
+      s->Run();
+    }
+    DoAccept();
+  });
 }
 
 void HttpServer::Impl::Shutdown() {
@@ -891,8 +885,8 @@ HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 HttpServer::~HttpServer() { Shutdown(); }
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
-    Options options, Handler handler) {
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Options options,
+                                                              Handler handler) {
   if (!handler) return absl::InvalidArgumentError("HTTP handler is empty");
   auto impl = std::make_unique<Impl>(std::move(options), std::move(handler));
   if (absl::Status s = impl->Listen(); !s.ok()) return s;

@@ -26,11 +26,11 @@ namespace vllm_profiler {
 namespace http {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
 using testing::ClientResponse;
 using testing::Gunzip;
+using ::testing::HasSubstr;
 using testing::RawExchange;
+using ::testing::StartsWith;
 using testing::TestClient;
 
 std::string TmpDir() { return std::getenv("TEST_TMPDIR"); }
@@ -41,7 +41,8 @@ std::string MakeData(size_t n) {
   std::string s(n, '\0');
   std::mt19937 rng(42);
   for (size_t i = 0; i < n; ++i) {
-    s[i] = "{\"name\":\"aten::mm\",\"ph\":\"X\",\"ts\":0123456789}\n"[rng() % 44];
+    s[i] =
+        "{\"name\":\"aten::mm\",\"ph\":\"X\",\"ts\":0123456789}\n"[rng() % 44];
   }
   return s;
 }
@@ -71,8 +72,8 @@ Response Echo(const Request& req) {
   return Response::Text(
       200, absl::StrCat(req.method, " ", req.path, " q=", req.query,
                         " name=", req.QueryParam("name").value_or("-"),
-                        " custom=", custom ? *custom : "-",
-                        " head=", req.head, " body=", req.body));
+                        " custom=", custom ? *custom : "-", " head=", req.head,
+                        " body=", req.body));
 }
 
 TEST_F(HttpServerTest, PlainGetAndPost) {
@@ -210,7 +211,8 @@ TEST_F(HttpServerTest, OversizedBodyIs413) {
   options_.max_body_bytes = 1024;
   StartServer(Echo);
   auto c = Client();
-  absl::StatusOr<ClientResponse> r = c->Send("POST", "/", std::string(1024, 'a'));
+  absl::StatusOr<ClientResponse> r =
+      c->Send("POST", "/", std::string(1024, 'a'));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
 
@@ -225,7 +227,8 @@ TEST_F(HttpServerTest, OversizedBodyIs413) {
   absl::StatusOr<std::string> raw = RawExchange(
       server_->port(),
       "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "800\r\n" + std::string(2048, 'b') + "\r\n0\r\n\r\n");
+      "800\r\n" +
+          std::string(2048, 'b') + "\r\n0\r\n\r\n");
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(*raw, StartsWith("HTTP/1.1 413 Payload Too Large\r\n"));
 }
@@ -273,7 +276,8 @@ TEST_F(HttpServerTest, GarbageIs400AndConnectionCloses) {
   raw = RawExchange(server_->port(), "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(*raw, StartsWith("HTTP/1.1 400 Bad Request\r\n"));
-  EXPECT_THAT(*raw, HasSubstr("malformed HTTP request: invalid percent-escape"));
+  EXPECT_THAT(*raw,
+              HasSubstr("malformed HTTP request: invalid percent-escape"));
 
   raw = RawExchange(server_->port(), "GET /a%00b HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(raw.ok()) << raw.status();
@@ -294,8 +298,8 @@ TEST_F(HttpServerTest, HugeHeaderIs431) {
   options_.max_header_bytes = 1024;
   StartServer(Echo);
   absl::StatusOr<std::string> raw = RawExchange(
-      server_->port(), "GET / HTTP/1.1\r\nX-Big: " + std::string(4096, 'a') +
-                           "\r\n\r\n");
+      server_->port(),
+      "GET / HTTP/1.1\r\nX-Big: " + std::string(4096, 'a') + "\r\n\r\n");
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(*raw, StartsWith("HTTP/1.1 431 "));
 }
@@ -312,9 +316,8 @@ TEST_F(HttpServerTest, UnknownMethodIs405) {
 }
 
 TEST_F(HttpServerTest, HandlerExceptionIs500) {
-  StartServer([](const Request&) -> Response {
-    throw std::runtime_error("boom");
-  });
+  StartServer(
+      [](const Request&) -> Response { throw std::runtime_error("boom"); });
   auto c = Client();
   absl::StatusOr<ClientResponse> r = c->Get("/");
   ASSERT_TRUE(r.ok()) << r.status();
@@ -440,7 +443,8 @@ TEST_F(HttpServerTest, PortInUseFails) {
   StartServer(Echo);
   HttpServer::Options o;
   o.port = server_->port();
-  absl::StatusOr<std::unique_ptr<HttpServer>> second = HttpServer::Start(o, Echo);
+  absl::StatusOr<std::unique_ptr<HttpServer>> second =
+      HttpServer::Start(o, Echo);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(second.status().message()),

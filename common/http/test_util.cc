@@ -133,8 +133,8 @@ struct TestClient::Impl {
   beast::flat_buffer buffer;
 
   template <class Stream>
-  absl::StatusOr<ClientResponse> DoSend(Stream& stream,
-                                        bhttp::request<bhttp::string_body>& req) {
+  absl::StatusOr<ClientResponse> DoSend(
+      Stream& stream, bhttp::request<bhttp::string_body>& req) {
     beast::error_code ec;
     bhttp::write(stream, req, ec);
     if (ec) return absl::UnavailableError("write: " + ec.message());
@@ -167,7 +167,8 @@ absl::StatusOr<std::unique_ptr<TestClient>> TestClient::Connect(uint16_t port,
     impl->ctx.set_verify_mode(ssl::verify_none);
     impl->secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(
         impl->ioc, impl->ctx);
-    beast::get_lowest_layer(*impl->secure).expires_after(std::chrono::seconds(30));
+    beast::get_lowest_layer(*impl->secure)
+        .expires_after(std::chrono::seconds(30));
     beast::get_lowest_layer(*impl->secure).socket().connect(ep, ec);
     if (ec) return absl::UnavailableError("connect: " + ec.message());
     impl->secure->handshake(ssl::stream_base::client, ec);
@@ -182,7 +183,8 @@ absl::StatusOr<std::unique_ptr<TestClient>> TestClient::Connect(uint16_t port,
 
 absl::StatusOr<ClientResponse> TestClient::Send(
     const std::string& method, const std::string& target,
-    const std::string& body, const std::map<std::string, std::string>& headers) {
+    const std::string& body,
+    const std::map<std::string, std::string>& headers) {
   bhttp::request<bhttp::string_body> req;
   req.method_string(method);
   req.target(target);
@@ -222,7 +224,8 @@ absl::StatusOr<std::string> RawExchange(uint16_t port, const std::string& bytes,
   }
   size_t off = 0;
   while (off < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
     if (n <= 0) break;  // The server may close early; read what it said.
     off += static_cast<size_t>(n);
   }

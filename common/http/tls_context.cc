@@ -40,13 +40,13 @@ std::string OpenSslErrors() {
 
 absl::Status CheckReadable(const std::string& what, const std::string& path) {
   if (path.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("TLS ", what,
-                                                   " file not configured"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("TLS ", what, " file not configured"));
   }
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("TLS ", what, " file ", path, ": ",
-                                            std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("TLS ", what, " file ", path, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -78,10 +78,9 @@ absl::StatusOr<std::shared_ptr<ssl::context>> TlsContext::Load(
   // Parsed separately from installing it, so a mismatched pair is reported
   // as such rather than as an unreadable key.
   BIO* bio = BIO_new_file(key_file.c_str(), "r");
-  EVP_PKEY* key =
-      bio == nullptr
-          ? nullptr
-          : PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  EVP_PKEY* key = bio == nullptr
+                      ? nullptr
+                      : PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
   if (bio != nullptr) BIO_free(bio);
   if (key == nullptr) {
     return absl::InvalidArgumentError(
@@ -92,10 +91,9 @@ absl::StatusOr<std::shared_ptr<ssl::context>> TlsContext::Load(
                          SSL_CTX_check_private_key(native) == 1;
   EVP_PKEY_free(key);
   if (!installed) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("TLS key file ", key_file,
-                     " does not match the certificate in ", cert_file, ": ",
-                     OpenSslErrors()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TLS key file ", key_file, " does not match the certificate in ",
+        cert_file, ": ", OpenSslErrors()));
   }
   return ctx;
 }
@@ -106,9 +104,8 @@ TlsContext::FileStamp TlsContext::Stamp(const std::string& path) {
   if (::stat(path.c_str(), &st) == 0) {
     stamp.dev = st.st_dev;
     stamp.ino = st.st_ino;
-    stamp.mtime_ns =
-        static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
-        st.st_mtim.tv_nsec;
+    stamp.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                     st.st_mtim.tv_nsec;
     stamp.size = st.st_size;
   }
   return stamp;

@@ -18,9 +18,9 @@ namespace vllm_profiler {
 namespace http {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::CertPair;
 using testing::ClientResponse;
+using ::testing::HasSubstr;
 using testing::MakeSelfSignedCert;
 using testing::TestClient;
 using testing::WriteFileOrDie;

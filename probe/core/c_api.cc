@@ -110,7 +110,8 @@ ProbeRuntime* Runtime() {
     cupti.log = [](std::string_view line) {
       // Debug: the reason also goes into CaptureFinished.gpu_activity_note,
       // and "no CUDA" is the normal case on CPU-only hosts.
-      ProbeLog(ProbeLogLevel::kDebug, absl::string_view(line.data(), line.size()));
+      ProbeLog(ProbeLogLevel::kDebug,
+               absl::string_view(line.data(), line.size()));
     };
     options.gpu_tracer = NewCuptiTracer(std::move(cupti));
   }
@@ -159,7 +160,9 @@ int32_t vp_init(const char* process_name, const char* python_version,
   std::lock_guard<std::mutex> lock(p::g_create_mu);
   p::ConfigLocked();
   if (p::g_disabled.load()) return -1;
-  auto s = [](const char* v) { return v == nullptr ? std::string() : std::string(v); };
+  auto s = [](const char* v) {
+    return v == nullptr ? std::string() : std::string(v);
+  };
   if (process_name) p::g_pending->process_name = s(process_name);
   if (python_version) p::g_pending->python_version = s(python_version);
   if (torch_version) p::g_pending->torch_version = s(torch_version);
@@ -182,7 +185,7 @@ void vp_step_end(void) {
   VP_GUARD_BEGIN
   ProbeRuntime* r = Existing();
   if (r != nullptr) r->StepEnd();
-  VP_GUARD_END("vp_step_end", return)
+  VP_GUARD_END("vp_step_end", return )
 }
 
 void vp_step_annotate(int64_t num_requests, int64_t num_tokens,
@@ -192,7 +195,7 @@ void vp_step_annotate(int64_t num_requests, int64_t num_tokens,
   if (r != nullptr && r->recorder().capturing()) {
     r->StepAnnotate(num_requests, num_tokens, num_prefill, num_decode);
   }
-  VP_GUARD_END("vp_step_annotate", return)
+  VP_GUARD_END("vp_step_annotate", return )
 }
 
 void vp_set_step_name(const char* name) {
@@ -203,7 +206,7 @@ void vp_set_step_name(const char* name) {
   p::g_pending->step_name = name;
   ProbeRuntime* r = p::g_runtime.load();
   if (r != nullptr) r->SetStepName(name);
-  VP_GUARD_END("vp_set_step_name", return)
+  VP_GUARD_END("vp_set_step_name", return )
 }
 
 int32_t vp_is_capturing(void) {
@@ -221,9 +224,9 @@ uint64_t vp_op_begin(const char* name, int64_t sequence_nr,
   VP_GUARD_BEGIN
   ProbeRuntime* r = Existing();
   if (r == nullptr || !r->recorder().capturing()) return 0;
-  static_assert(sizeof(vp_tensor_meta) ==
-                    sizeof(vllm_profiler::probe::InputArg),
-                "vp_tensor_meta and InputArg share a layout");
+  static_assert(
+      sizeof(vp_tensor_meta) == sizeof(vllm_profiler::probe::InputArg),
+      "vp_tensor_meta and InputArg share a layout");
   // vp_tensor_meta is {dims, ndim, dtype}; InputArg mirrors it.
   const auto* args =
       reinterpret_cast<const vllm_profiler::probe::InputArg*>(inputs);
@@ -247,28 +250,28 @@ void vp_op_end(uint64_t op_id) {
   if (r == nullptr) return;
   if ((op_id & kPushedBit) != 0) r->gpu_tracer()->PopExternalCorrelation();
   r->recorder().OpEnd(op_id & ~kPushedBit);
-  VP_GUARD_END("vp_op_end", return)
+  VP_GUARD_END("vp_op_end", return )
 }
 
 void vp_instant(const char* name) {
   VP_GUARD_BEGIN
   ProbeRuntime* r = Existing();
   if (r != nullptr) r->recorder().Instant(name);
-  VP_GUARD_END("vp_instant", return)
+  VP_GUARD_END("vp_instant", return )
 }
 
 void vp_counter(const char* name, double value) {
   VP_GUARD_BEGIN
   ProbeRuntime* r = Existing();
   if (r != nullptr) r->recorder().Counter(name, value);
-  VP_GUARD_END("vp_counter", return)
+  VP_GUARD_END("vp_counter", return )
 }
 
 void vp_set_thread_name(const char* name) {
   VP_GUARD_BEGIN
   ProbeRuntime* r = Existing();
   if (r != nullptr && name != nullptr) r->recorder().ThreadName(name);
-  VP_GUARD_END("vp_set_thread_name", return)
+  VP_GUARD_END("vp_set_thread_name", return )
 }
 
 void vp_set_capture_listener(vp_capture_listener listener, void* user) {
@@ -282,7 +285,7 @@ void vp_set_capture_listener(vp_capture_listener listener, void* user) {
     r = p::g_runtime.load();
   }
   if (r != nullptr) r->SetCaptureListener(listener, user);
-  VP_GUARD_END("vp_set_capture_listener", return)
+  VP_GUARD_END("vp_set_capture_listener", return )
 }
 
 int32_t vp_request_capture(uint32_t num_steps, uint32_t duration_ms,
@@ -290,8 +293,7 @@ int32_t vp_request_capture(uint32_t num_steps, uint32_t duration_ms,
   VP_GUARD_BEGIN
   ProbeRuntime* r = Runtime();
   if (r == nullptr) return -1;
-  return r->RequestCapture(num_steps, duration_ms, record_shapes != 0) ? 0
-                                                                       : -1;
+  return r->RequestCapture(num_steps, duration_ms, record_shapes != 0) ? 0 : -1;
   VP_GUARD_END("vp_request_capture", return -1)
 }
 
@@ -299,7 +301,7 @@ void vp_shutdown(uint32_t timeout_ms) {
   VP_GUARD_BEGIN
   ProbeRuntime* r = vllm_profiler::probe::g_runtime.load();
   if (r != nullptr) r->Shutdown(absl::Milliseconds(timeout_ms));
-  VP_GUARD_END("vp_shutdown", return)
+  VP_GUARD_END("vp_shutdown", return )
 }
 
 void vp_get_stats(vp_stats* out) {
@@ -317,7 +319,7 @@ void vp_get_stats(vp_stats* out) {
   out->captures_finished = s.captures_finished;
   out->batches_sent = s.batches_sent;
   out->connected = s.connected ? 1 : 0;
-  VP_GUARD_END("vp_get_stats", return)
+  VP_GUARD_END("vp_get_stats", return )
 }
 
 }  // extern "C"

@@ -101,8 +101,8 @@ bool CaptureController::OnStartCommand(const v1::StartCaptureCommand& command,
     // An all-default config means "the usual": operators on.
     p.spec.config.set_cpu_ops(true);
   }
-  p.first_step =
-      last_step + 1 + static_cast<int64_t>(command.config().start_after_steps());
+  p.first_step = last_step + 1 +
+                 static_cast<int64_t>(command.config().start_after_steps());
   pending_ = std::move(p);
   return true;
 }

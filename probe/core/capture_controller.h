@@ -26,13 +26,13 @@ struct CaptureSpec {
 class CaptureController {
  public:
   struct Options {
-    bool window = true;          // Run the env window once.
-    uint32_t start_step = 100;   // First captured step (1-based).
-    uint32_t num_steps = 50;     // 0: bounded by duration only.
-    uint32_t duration_ms = 0;    // 0: bounded by steps only.
+    bool window = true;         // Run the env window once.
+    uint32_t start_step = 100;  // First captured step (1-based).
+    uint32_t num_steps = 50;    // 0: bounded by duration only.
+    uint32_t duration_ms = 0;   // 0: bounded by steps only.
     bool record_shapes = true;
     bool gpu = true;
-    int64_t pid = 0;             // For window capture ids.
+    int64_t pid = 0;  // For window capture ids.
   };
   // A command with neither steps nor duration records this many steps
   // (TraceService.StartCapture's documented default).
@@ -66,9 +66,10 @@ class CaptureController {
   const CaptureSpec* active_spec() const {
     return active_ ? &active_->spec : nullptr;
   }
-  int64_t active_first_step() const { return active_ ? active_->first_step : 0; }
+  int64_t active_first_step() const {
+    return active_ ? active_->first_step : 0;
+  }
   bool pending() const { return pending_.has_value(); }
-
 
  private:
   struct Active {

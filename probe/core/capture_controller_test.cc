@@ -11,7 +11,7 @@ using Action = CaptureController::Action;
 
 // Runs steps 1..n (1 ms each) and returns the steps that were captured.
 std::vector<int64_t> RunSteps(CaptureController& c, int64_t from, int64_t to,
-                         int64_t* now) {
+                              int64_t* now) {
   std::vector<int64_t> captured;
   for (int64_t s = from; s <= to; ++s) {
     c.OnStepBegin(s, *now);
@@ -139,7 +139,8 @@ TEST(CaptureControllerTest, WindowSkippedWhileCommandRuns) {
   EXPECT_EQ(RunSteps(c, 1, 4, &now), (std::vector<int64_t>{1, 2, 3, 4}));
   CaptureController::Decision d = c.OnStepBegin(5, now);
   EXPECT_EQ(d.action, Action::kNone);
-  EXPECT_EQ(d.note, "step window at step 3 skipped: another capture was running");
+  EXPECT_EQ(d.note,
+            "step window at step 3 skipped: another capture was running");
 }
 
 }  // namespace

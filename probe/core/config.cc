@@ -3,9 +3,9 @@
 #include <limits>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 
 namespace vllm_profiler::probe {
 namespace {
@@ -34,8 +34,7 @@ absl::StatusOr<uint64_t> ParseUnsigned(absl::string_view name,
                                        absl::string_view value, uint64_t max) {
   absl::string_view v = absl::StripAsciiWhitespace(value);
   uint64_t out = 0;
-  if (v.empty() || v[0] == '-' || v[0] == '+' ||
-      !absl::SimpleAtoi(v, &out)) {
+  if (v.empty() || v[0] == '-' || v[0] == '+' || !absl::SimpleAtoi(v, &out)) {
     return absl::InvalidArgumentError(absl::StrCat(
         name, "=", Quote(value), " is not a non-negative integer"));
   }
@@ -78,8 +77,8 @@ ProbeConfig ParseProbeConfig(const EnvGetter& getenv,
     if (r.ok()) {
       *field = *r;
     } else if (problems != nullptr) {
-      problems->push_back(absl::StrCat(r.status().message(), "; using ",
-                                       *field ? "1" : "0"));
+      problems->push_back(
+          absl::StrCat(r.status().message(), "; using ", *field ? "1" : "0"));
     }
   };
   auto str = [&](const char* name, std::string* field) {

@@ -20,17 +20,17 @@
 namespace vllm_profiler::probe {
 
 struct ProbeConfig {
-  bool enabled = true;                 // VLLM_PROFILER_ENABLED
-  uint32_t start_step = 100;           // VLLM_PROFILER_START_STEP (1-based)
-  uint32_t num_steps = 50;             // VLLM_PROFILER_NUM_STEPS (0: none)
-  uint32_t duration_ms = 0;            // VLLM_PROFILER_DURATION_MS (0: off)
-  bool record_shapes = true;           // VLLM_PROFILER_RECORD_SHAPES
-  bool gpu = true;                     // VLLM_PROFILER_GPU
+  bool enabled = true;        // VLLM_PROFILER_ENABLED
+  uint32_t start_step = 100;  // VLLM_PROFILER_START_STEP (1-based)
+  uint32_t num_steps = 50;    // VLLM_PROFILER_NUM_STEPS (0: none)
+  uint32_t duration_ms = 0;   // VLLM_PROFILER_DURATION_MS (0: off)
+  bool record_shapes = true;  // VLLM_PROFILER_RECORD_SHAPES
+  bool gpu = true;            // VLLM_PROFILER_GPU
   std::string socket_path = "/home/vllm/profiler/collector.sock";
-  std::string address;                 // VLLM_PROFILER_ADDRESS (host:port)
+  std::string address;                      // VLLM_PROFILER_ADDRESS (host:port)
   uint64_t max_buffer_bytes = 64ull << 20;  // VLLM_PROFILER_MAX_BUFFER_MB
-  std::string requested_name;          // VLLM_TORCH_PROFILE
-  std::string log_level = "info";      // VLLM_PROFILER_LOG
+  std::string requested_name;               // VLLM_TORCH_PROFILE
+  std::string log_level = "info";           // VLLM_PROFILER_LOG
   // Identity (downward API and torch.distributed env).
   std::string pod_name, pod_namespace, node_name, container_name;
   int32_t rank = -1, local_rank = -1, world_size = -1;
@@ -55,8 +55,7 @@ ProbeConfig ParseProbeConfig(const EnvGetter& getenv,
 absl::StatusOr<uint64_t> ParseUnsigned(absl::string_view name,
                                        absl::string_view value, uint64_t max);
 // "1/0/true/false/yes/no/on/off" (case-insensitive).
-absl::StatusOr<bool> ParseBool(absl::string_view name,
-                               absl::string_view value);
+absl::StatusOr<bool> ParseBool(absl::string_view name, absl::string_view value);
 
 }  // namespace vllm_profiler::probe
 

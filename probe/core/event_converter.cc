@@ -2,8 +2,8 @@
 
 #include <fstream>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace vllm_profiler::probe {
 

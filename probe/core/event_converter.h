@@ -65,7 +65,8 @@ class EventConverter {
     int32_t ndim = -1;
     uint32_t dtype_id = 0;
   };
-  void EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns, v1::EventBatch* batch);
+  void EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns,
+              v1::EventBatch* batch);
   // Drops the shape pools' dead entries (all of them when nothing is open).
   void CompactPools();
   void NoteThread(uint32_t tid, v1::EventBatch* batch);

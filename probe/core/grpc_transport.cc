@@ -28,8 +28,8 @@ class GrpcStream final : public ProbeStream {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::ProbeService::Stub> stub_;
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::ProbeMessage,
-                                           v1::CollectorCommand>>
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::ProbeMessage, v1::CollectorCommand>>
       stream_;
 };
 
@@ -47,8 +47,7 @@ class GrpcTransport final : public ProbeTransport {
     args.SetInt(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, 64 << 20);
     auto channel = grpc::CreateCustomChannel(
         target_, grpc::InsecureChannelCredentials(), args);
-    if (!channel->WaitForConnected(
-            absl::ToChronoTime(absl::Now() + timeout))) {
+    if (!channel->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout))) {
       return absl::UnavailableError(
           absl::StrCat("collector not reachable at ", target_));
     }

@@ -87,13 +87,15 @@ TEST(GrpcTransportTest, StreamsACommandedCaptureOverUnixSocket) {
   // Wait until the command arrived (it is sent right after Hello).
   for (int i = 0; i < 500 && !probe.recorder().capturing(); ++i) {
     probe.StepBegin();
-    probe.recorder().OpEnd(probe.recorder().OpBegin("aten::add", -1, nullptr, 0));
+    probe.recorder().OpEnd(
+        probe.recorder().OpBegin("aten::add", -1, nullptr, 0));
     probe.StepEnd();
     absl::SleepFor(absl::Milliseconds(10));
   }
   for (int i = 0; i < 3; ++i) {
     probe.StepBegin();
-    probe.recorder().OpEnd(probe.recorder().OpBegin("aten::add", -1, nullptr, 0));
+    probe.recorder().OpEnd(
+        probe.recorder().OpBegin("aten::add", -1, nullptr, 0));
     probe.StepEnd();
   }
   probe.Shutdown(absl::Seconds(5));

@@ -38,12 +38,12 @@ inline bool FirstTime(std::atomic<bool>* flag) {
 
 }  // namespace vllm_profiler::probe
 
-#define VP_PROBE_LOG_ONCE(level, message)                        \
-  do {                                                           \
-    static std::atomic<bool> vp_logged_once{false};              \
-    if (::vllm_profiler::probe::FirstTime(&vp_logged_once)) {    \
-      ::vllm_profiler::probe::ProbeLog((level), (message));      \
-    }                                                            \
+#define VP_PROBE_LOG_ONCE(level, message)                     \
+  do {                                                        \
+    static std::atomic<bool> vp_logged_once{false};           \
+    if (::vllm_profiler::probe::FirstTime(&vp_logged_once)) { \
+      ::vllm_profiler::probe::ProbeLog((level), (message));   \
+    }                                                         \
   } while (0)
 
 #endif  // VLLM_PROFILER_PROBE_CORE_LOG_H_

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "probe/core/log.h"
 
 namespace vllm_profiler::probe {
@@ -132,8 +132,8 @@ bool ProbeRuntime::RequestCapture(uint32_t num_steps, uint32_t duration_ms,
     return false;
   }
   v1::StartCaptureCommand cmd;
-  cmd.set_capture_id(absl::StrCat("local-", options_.pid, "-",
-                                  next_generation_ + 1));
+  cmd.set_capture_id(
+      absl::StrCat("local-", options_.pid, "-", next_generation_ + 1));
   cmd.mutable_config()->set_num_steps(num_steps);
   cmd.mutable_config()->set_duration_ms(duration_ms);
   cmd.mutable_config()->set_record_shapes(record_shapes);
@@ -159,7 +159,8 @@ void ProbeRuntime::Apply(const CaptureController::Decision& d, int64_t step) {
 
 void ProbeRuntime::StartLocked(const CaptureSpec& spec, int64_t step) {
   const uint64_t gen = ++next_generation_;
-  capture_ = CaptureState{spec.capture_id, gen, step, "", spec.config.cpu_ops()};
+  capture_ =
+      CaptureState{spec.capture_id, gen, step, "", spec.config.cpu_ops()};
   auto msg = std::make_unique<v1::ProbeMessage>();
   v1::CaptureStarted* started = msg->mutable_capture_started();
   started->set_capture_id(spec.capture_id);
@@ -176,8 +177,8 @@ void ProbeRuntime::StartLocked(const CaptureSpec& spec, int64_t step) {
   record_shapes_.store(spec.config.record_shapes(), std::memory_order_relaxed);
   recorder_.Begin(gen);
   captures_started_.fetch_add(1, std::memory_order_relaxed);
-  ProbeLog(ProbeLogLevel::kDebug,
-           absl::StrCat("capture ", spec.capture_id, " started at step ", step));
+  ProbeLog(ProbeLogLevel::kDebug, absl::StrCat("capture ", spec.capture_id,
+                                               " started at step ", step));
   if (listener_ != nullptr && spec.config.cpu_ops()) {
     listener_(1, spec.config.record_shapes() ? 1 : 0, listener_user_);
   }
@@ -326,13 +327,13 @@ bool ProbeRuntime::TryConnect() {
     return false;
   }
   if (outage_logged_) {
-    ProbeLog(ProbeLogLevel::kInfo,
-             absl::StrCat("connected to the collector at ",
-                          transport_->target()));
+    ProbeLog(
+        ProbeLogLevel::kInfo,
+        absl::StrCat("connected to the collector at ", transport_->target()));
   } else {
-    ProbeLog(ProbeLogLevel::kDebug,
-             absl::StrCat("connected to the collector at ",
-                          transport_->target()));
+    ProbeLog(
+        ProbeLogLevel::kDebug,
+        absl::StrCat("connected to the collector at ", transport_->target()));
   }
   outage_logged_ = false;
   backoff_ = options_.initial_backoff;
@@ -448,9 +449,8 @@ void ProbeRuntime::Process(QueueItem& item) {
       // Not connected, or a record that raced with its capture's stop.
       // Counted in records (an operator is two: begin and end).
       dropped_send_total_.fetch_add(c->num_records);
-      send_.dropped_send += (c->generation == send_.generation)
-                                ? c->num_records
-                                : 0;
+      send_.dropped_send +=
+          (c->generation == send_.generation) ? c->num_records : 0;
     } else {
       {
         absl::MutexLock lock(&names_mu_);
@@ -467,8 +467,8 @@ void ProbeRuntime::Process(QueueItem& item) {
       ao.start_block_size = 64 << 10;
       ao.max_block_size = 1 << 20;
       google::protobuf::Arena arena(ao);
-      auto* msg = google::protobuf::Arena::CreateMessage<v1::ProbeMessage>(
-          &arena);
+      auto* msg =
+          google::protobuf::Arena::CreateMessage<v1::ProbeMessage>(&arena);
       send_.events_sent += converter_.Convert(*c, msg->mutable_batch());
       SendBatch(msg);
     }
@@ -496,8 +496,8 @@ void ProbeRuntime::Process(QueueItem& item) {
       return;
     }
     v1::ProbeMessage batch;
-    send_.events_sent += converter_.Flush(m.capture_finished().end_ns(),
-                                          batch.mutable_batch());
+    send_.events_sent +=
+        converter_.Flush(m.capture_finished().end_ns(), batch.mutable_batch());
     DrainGpuEvents(&batch);
     SendBatch(&batch);
     v1::CaptureFinished* f = m.mutable_capture_finished();

@@ -123,7 +123,8 @@ Summary Summarize(const std::vector<v1::ProbeMessage>& msgs) {
       s.last_finished = m.capture_finished();
     }
     if (m.has_batch()) {
-      for (const auto& str : m.batch().strings()) s.strings[str.id()] = str.value();
+      for (const auto& str : m.batch().strings())
+        s.strings[str.id()] = str.value();
       for (const auto& e : m.batch().events()) {
         if (e.kind() == v1::EVENT_KIND_STEP) {
           s.steps.push_back(e.step());
@@ -139,9 +140,9 @@ Summary Summarize(const std::vector<v1::ProbeMessage>& msgs) {
   for (const auto& op : ops) {
     bool inside = false;
     for (const auto& st : steps) {
-      inside |= op.start_ns() >= st.start_ns() &&
-                op.start_ns() + op.duration_ns() <=
-                    st.start_ns() + st.duration_ns();
+      inside |=
+          op.start_ns() >= st.start_ns() &&
+          op.start_ns() + op.duration_ns() <= st.start_ns() + st.duration_ns();
     }
     s.ops_nested &= inside;
   }
@@ -315,8 +316,7 @@ TEST(ProbeRuntimeTest, BufferFullDropsAreReported) {
   h.probe->Shutdown(absl::Seconds(10));
   Summary s = Summarize(h.state->Written());
   ASSERT_EQ(s.finished, 1);
-  const uint64_t dropped =
-      s.last_finished.drops().events_dropped_buffer_full();
+  const uint64_t dropped = s.last_finished.drops().events_dropped_buffer_full();
   EXPECT_GT(dropped, 0u);
   EXPECT_LE(h.probe->stats().peak_buffer_bytes, c.max_buffer_bytes);
 }

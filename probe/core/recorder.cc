@@ -146,9 +146,8 @@ Chunk* Recorder::AllocateChunk(uint64_t generation, uint32_t tid) {
   const int64_t total = chunks_in_use_.load(std::memory_order_relaxed) +
                         pooled_chunks_.load(std::memory_order_relaxed);
   int64_t peak = peak_chunks_.load(std::memory_order_relaxed);
-  while (total > peak &&
-         !peak_chunks_.compare_exchange_weak(peak, total,
-                                             std::memory_order_relaxed)) {
+  while (total > peak && !peak_chunks_.compare_exchange_weak(
+                             peak, total, std::memory_order_relaxed)) {
   }
   c = new (c) Chunk();
   c->generation = generation;
@@ -235,8 +234,11 @@ uint64_t Recorder::OpBegin(const char* name, int64_t sequence_nr,
   char* p = Reserve(slot, gen, bytes, &chunk);
   if (p == nullptr) return id;
   RecordHeader h{static_cast<uint16_t>(RecordType::kOpBegin),
-                 static_cast<uint16_t>(name_len), static_cast<uint32_t>(bytes),
-                 clock_->MonotonicNs(), id, sequence_nr};
+                 static_cast<uint16_t>(name_len),
+                 static_cast<uint32_t>(bytes),
+                 clock_->MonotonicNs(),
+                 id,
+                 sequence_nr};
   std::memcpy(p, &h, sizeof(h));
   char* q = p + sizeof(h);
   if (name_len > 0) std::memcpy(q, name, name_len);
@@ -276,8 +278,12 @@ void Recorder::AppendSimple(RecordType type, uint64_t id, int64_t arg,
   Chunk* chunk = nullptr;
   char* p = Reserve(slot, gen, bytes, &chunk);
   if (p == nullptr) return;
-  RecordHeader h{static_cast<uint16_t>(type), static_cast<uint16_t>(name_len),
-                 static_cast<uint32_t>(bytes), clock_->MonotonicNs(), id, arg};
+  RecordHeader h{static_cast<uint16_t>(type),
+                 static_cast<uint16_t>(name_len),
+                 static_cast<uint32_t>(bytes),
+                 clock_->MonotonicNs(),
+                 id,
+                 arg};
   std::memcpy(p, &h, sizeof(h));
   if (name_len > 0) std::memcpy(p + sizeof(h), name, name_len);
   if (n_extra > 0) {

@@ -55,10 +55,10 @@ enum class RecordType : uint16_t {
 struct RecordHeader {
   uint16_t type;
   uint16_t name_len;
-  uint32_t size;   // Whole record including this header, multiple of 8.
-  int64_t ts_ns;   // Clock::MonotonicNs().
-  uint64_t id;     // Op id (kOpBegin/kOpEnd) or step number (kStep*).
-  int64_t arg;     // Sequence number (kOpBegin); value bits (kCounter).
+  uint32_t size;  // Whole record including this header, multiple of 8.
+  int64_t ts_ns;  // Clock::MonotonicNs().
+  uint64_t id;    // Op id (kOpBegin/kOpEnd) or step number (kStep*).
+  int64_t arg;    // Sequence number (kOpBegin); value bits (kCounter).
 };
 static_assert(sizeof(RecordHeader) == 32, "compact header");
 
@@ -76,7 +76,7 @@ struct RecordView {
   uint64_t id;
   int64_t arg;
   std::string_view name;
-  std::vector<InputMeta> inputs;  // kOpBegin with shapes.
+  std::vector<InputMeta> inputs;            // kOpBegin with shapes.
   int64_t step_args[4] = {-1, -1, -1, -1};  // kStepArgs.
 };
 
@@ -195,8 +195,8 @@ class Recorder {
   void Publish(Slot* slot, Chunk* chunk, size_t bytes);
   void Handover(Chunk* chunk);
   Chunk* AllocateChunk(uint64_t generation, uint32_t tid);
-  void AppendSimple(RecordType type, uint64_t id, int64_t arg,
-                    const char* name, const int64_t* extra, int n_extra);
+  void AppendSimple(RecordType type, uint64_t id, int64_t arg, const char* name,
+                    const int64_t* extra, int n_extra);
 
   const Options options_;
   const Clock* const clock_;
@@ -226,8 +226,7 @@ bool ForEachRecord(const Chunk& chunk, Fn fn) {
   RecordView view;
   while (off < chunk.used) {
     size_t consumed = 0;
-    if (!DecodeRecord(chunk.data() + off, chunk.used - off, &view,
-                      &consumed)) {
+    if (!DecodeRecord(chunk.data() + off, chunk.used - off, &view, &consumed)) {
       return false;
     }
     fn(static_cast<const RecordView&>(view));

@@ -22,7 +22,8 @@ void BM_OpBeginEnd_Capturing(benchmark::State& state) {
     r.OpEnd(r.OpBegin("aten::mm", 12, nullptr, 0));
     if ((++n & 4095) == 0) {
       state.PauseTiming();
-      for (QueueItem& i : r.TakeQueued(absl::ZeroDuration())) r.Release(i.chunk);
+      for (QueueItem& i : r.TakeQueued(absl::ZeroDuration()))
+        r.Release(i.chunk);
       state.ResumeTiming();
     }
   }
@@ -43,7 +44,8 @@ void BM_OpBeginEnd_CapturingShapes(benchmark::State& state) {
     r.OpEnd(r.OpBegin("aten::mm", 12, in, 2));
     if ((++n & 1023) == 0) {
       state.PauseTiming();
-      for (QueueItem& i : r.TakeQueued(absl::ZeroDuration())) r.Release(i.chunk);
+      for (QueueItem& i : r.TakeQueued(absl::ZeroDuration()))
+        r.Release(i.chunk);
       state.ResumeTiming();
     }
   }

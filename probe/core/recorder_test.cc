@@ -14,9 +14,8 @@ std::vector<RecordView> Drain(Recorder& r, std::vector<Chunk*>* chunks) {
   for (QueueItem& item : r.TakeQueued(absl::ZeroDuration())) {
     if (item.chunk == nullptr) continue;
     chunks->push_back(item.chunk);
-    EXPECT_TRUE(ForEachRecord(*item.chunk, [&](const RecordView& v) {
-      out.push_back(v);
-    }));
+    EXPECT_TRUE(ForEachRecord(*item.chunk,
+                              [&](const RecordView& v) { out.push_back(v); }));
   }
   return out;
 }
@@ -63,7 +62,8 @@ TEST(RecorderTest, RecordsRoundTripWithShapes) {
   ASSERT_NE(items[1].message, nullptr);
   EXPECT_EQ(items[1].generation, 7u);
   std::vector<RecordView> v;
-  ForEachRecord(*items[0].chunk, [&](const RecordView& rv) { v.push_back(rv); });
+  ForEachRecord(*items[0].chunk,
+                [&](const RecordView& rv) { v.push_back(rv); });
   ASSERT_EQ(v.size(), 6u);
   EXPECT_EQ(v[0].type, RecordType::kStepBegin);
   EXPECT_EQ(v[0].id, 3u);

@@ -23,8 +23,8 @@ namespace vllm_profiler::probe {
 class ActivityBufferPool {
  public:
   struct Options {
-    size_t buffer_bytes = 4 << 20;   // One CUPTI activity buffer.
-    size_t max_bytes = 128 << 20;    // All buffers alive at once.
+    size_t buffer_bytes = 4 << 20;  // One CUPTI activity buffer.
+    size_t max_bytes = 128 << 20;   // All buffers alive at once.
   };
 
   explicit ActivityBufferPool(Options options);

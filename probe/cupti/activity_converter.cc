@@ -13,56 +13,85 @@ namespace {
 
 const char* CopyKindName(uint8_t kind) {
   switch (kind) {
-    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD: return "HtoD";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH: return "DtoH";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOA: return "HtoA";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_ATOH: return "AtoH";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_ATOA: return "AtoA";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_ATOD: return "AtoD";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOA: return "DtoA";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD: return "DtoD";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOH: return "HtoH";
-    case CUPTI_ACTIVITY_MEMCPY_KIND_PTOP: return "PtoP";
-    default: return "Unknown";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD:
+      return "HtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH:
+      return "DtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOA:
+      return "HtoA";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_ATOH:
+      return "AtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_ATOA:
+      return "AtoA";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_ATOD:
+      return "AtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOA:
+      return "DtoA";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD:
+      return "DtoD";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOH:
+      return "HtoH";
+    case CUPTI_ACTIVITY_MEMCPY_KIND_PTOP:
+      return "PtoP";
+    default:
+      return "Unknown";
   }
 }
 
 v1::CopyKind ToCopyKind(uint8_t kind) {
   switch (kind) {
-    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD: return v1::COPY_KIND_HTOD;
-    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH: return v1::COPY_KIND_DTOH;
-    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD: return v1::COPY_KIND_DTOD;
-    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOH: return v1::COPY_KIND_HTOH;
-    case CUPTI_ACTIVITY_MEMCPY_KIND_PTOP: return v1::COPY_KIND_PTOP;
-    default: return v1::COPY_KIND_UNKNOWN;
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOD:
+      return v1::COPY_KIND_HTOD;
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOH:
+      return v1::COPY_KIND_DTOH;
+    case CUPTI_ACTIVITY_MEMCPY_KIND_DTOD:
+      return v1::COPY_KIND_DTOD;
+    case CUPTI_ACTIVITY_MEMCPY_KIND_HTOH:
+      return v1::COPY_KIND_HTOH;
+    case CUPTI_ACTIVITY_MEMCPY_KIND_PTOP:
+      return v1::COPY_KIND_PTOP;
+    default:
+      return v1::COPY_KIND_UNKNOWN;
   }
 }
 
 const char* MemoryKindName(uint32_t kind) {
   switch (kind) {
-    case CUPTI_ACTIVITY_MEMORY_KIND_PAGEABLE: return "Pageable";
-    case CUPTI_ACTIVITY_MEMORY_KIND_PINNED: return "Pinned";
-    case CUPTI_ACTIVITY_MEMORY_KIND_DEVICE: return "Device";
-    case CUPTI_ACTIVITY_MEMORY_KIND_ARRAY: return "Array";
-    case CUPTI_ACTIVITY_MEMORY_KIND_MANAGED: return "Managed";
-    case CUPTI_ACTIVITY_MEMORY_KIND_DEVICE_STATIC: return "Device Static";
-    case CUPTI_ACTIVITY_MEMORY_KIND_MANAGED_STATIC: return "Managed Static";
-    default: return "Unknown";
+    case CUPTI_ACTIVITY_MEMORY_KIND_PAGEABLE:
+      return "Pageable";
+    case CUPTI_ACTIVITY_MEMORY_KIND_PINNED:
+      return "Pinned";
+    case CUPTI_ACTIVITY_MEMORY_KIND_DEVICE:
+      return "Device";
+    case CUPTI_ACTIVITY_MEMORY_KIND_ARRAY:
+      return "Array";
+    case CUPTI_ACTIVITY_MEMORY_KIND_MANAGED:
+      return "Managed";
+    case CUPTI_ACTIVITY_MEMORY_KIND_DEVICE_STATIC:
+      return "Device Static";
+    case CUPTI_ACTIVITY_MEMORY_KIND_MANAGED_STATIC:
+      return "Managed Static";
+    default:
+      return "Unknown";
   }
 }
 
 v1::MemoryKind ToMemoryKind(uint32_t kind) {
   switch (kind) {
-    case CUPTI_ACTIVITY_MEMORY_KIND_PAGEABLE: return v1::MEMORY_KIND_PAGEABLE;
-    case CUPTI_ACTIVITY_MEMORY_KIND_PINNED: return v1::MEMORY_KIND_PINNED;
+    case CUPTI_ACTIVITY_MEMORY_KIND_PAGEABLE:
+      return v1::MEMORY_KIND_PAGEABLE;
+    case CUPTI_ACTIVITY_MEMORY_KIND_PINNED:
+      return v1::MEMORY_KIND_PINNED;
     case CUPTI_ACTIVITY_MEMORY_KIND_DEVICE:
     case CUPTI_ACTIVITY_MEMORY_KIND_DEVICE_STATIC:
       return v1::MEMORY_KIND_DEVICE;
-    case CUPTI_ACTIVITY_MEMORY_KIND_ARRAY: return v1::MEMORY_KIND_ARRAY;
+    case CUPTI_ACTIVITY_MEMORY_KIND_ARRAY:
+      return v1::MEMORY_KIND_ARRAY;
     case CUPTI_ACTIVITY_MEMORY_KIND_MANAGED:
     case CUPTI_ACTIVITY_MEMORY_KIND_MANAGED_STATIC:
       return v1::MEMORY_KIND_MANAGED;
-    default: return v1::MEMORY_KIND_UNKNOWN;
+    default:
+      return v1::MEMORY_KIND_UNKNOWN;
   }
 }
 
@@ -258,9 +287,9 @@ uint32_t ActivityConverter::ApiName(CUpti_CallbackDomain domain,
   if (name != nullptr && name[0] != '\0') {
     text = StripVersionSuffix(name);
   } else {
-    text = absl::StrCat(domain == CUPTI_CB_DOMAIN_DRIVER_API ? "cuda driver"
-                                                             : "cuda runtime",
-                        " cbid ", cbid);
+    text = absl::StrCat(
+        domain == CUPTI_CB_DOMAIN_DRIVER_API ? "cuda driver" : "cuda runtime",
+        " cbid ", cbid);
   }
   const uint32_t id = Intern(text);
   api_names_.emplace(key, id);
@@ -354,9 +383,8 @@ void ActivityConverter::ProcessMemcpy(const CUpti_ActivityMemcpy6& r) {
   v1::Event event;
   event.set_kind(v1::EVENT_KIND_MEMCPY);
   event.set_name_id(Intern(absl::StrCat("Memcpy ", CopyKindName(r.copyKind),
-                                        " (", MemoryKindName(r.srcKind),
-                                        " -> ", MemoryKindName(r.dstKind),
-                                        ")")));
+                                        " (", MemoryKindName(r.srcKind), " -> ",
+                                        MemoryKindName(r.dstKind), ")")));
   SetTimes(r.start, r.end, &event);
   event.set_device(r.deviceId);
   event.set_stream(r.streamId);
@@ -379,9 +407,9 @@ void ActivityConverter::ProcessPeerMemcpy(const CUpti_ActivityMemcpyPtoP4& r) {
   }
   v1::Event event;
   event.set_kind(v1::EVENT_KIND_MEMCPY);
-  event.set_name_id(Intern(absl::StrCat("Memcpy PtoP (",
-                                        MemoryKindName(r.srcKind), " -> ",
-                                        MemoryKindName(r.dstKind), ")")));
+  event.set_name_id(
+      Intern(absl::StrCat("Memcpy PtoP (", MemoryKindName(r.srcKind), " -> ",
+                          MemoryKindName(r.dstKind), ")")));
   SetTimes(r.start, r.end, &event);
   event.set_device(r.deviceId);
   event.set_stream(r.streamId);
@@ -423,9 +451,9 @@ void ActivityConverter::ProcessApi(const CUpti_ActivityAPI& r) {
   v1::Event event;
   event.set_kind(driver ? v1::EVENT_KIND_CUDA_DRIVER
                         : v1::EVENT_KIND_CUDA_RUNTIME);
-  event.set_name_id(ApiName(
-      driver ? CUPTI_CB_DOMAIN_DRIVER_API : CUPTI_CB_DOMAIN_RUNTIME_API,
-      r.cbid));
+  event.set_name_id(
+      ApiName(driver ? CUPTI_CB_DOMAIN_DRIVER_API : CUPTI_CB_DOMAIN_RUNTIME_API,
+              r.cbid));
   SetTimes(r.start, r.end, &event);
   event.set_tid(r.threadId);
   event.set_correlation_id(r.correlationId);
@@ -474,10 +502,11 @@ void ActivityConverter::ProcessGraph(const CUpti_ActivityGraphTrace2& r) {
 }
 
 void ActivityConverter::ProcessMarker(const CUpti_ActivityMarker2& r) {
-  const uint32_t tid = RawEnum(&r.objectKind) == CUPTI_ACTIVITY_OBJECT_THREAD ||
-                               RawEnum(&r.objectKind) == CUPTI_ACTIVITY_OBJECT_PROCESS
-                           ? r.objectId.pt.threadId
-                           : 0;
+  const uint32_t tid =
+      RawEnum(&r.objectKind) == CUPTI_ACTIVITY_OBJECT_THREAD ||
+              RawEnum(&r.objectKind) == CUPTI_ACTIVITY_OBJECT_PROCESS
+          ? r.objectId.pt.threadId
+          : 0;
   if (RawEnum(&r.flags) & CUPTI_ACTIVITY_FLAG_MARKER_START) {
     if (open_markers_.size() >= options_.max_open_markers) {
       ++stats_.ignored;

@@ -68,9 +68,9 @@ class ActivityConverter {
       std::function<const char*(CUpti_CallbackDomain domain, uint32_t cbid)>;
 
   struct Stats {
-    uint64_t records = 0;          // Records seen.
-    uint64_t events = 0;           // Events sent to the sink.
-    uint64_t ignored = 0;          // Kinds not converted, malformed records.
+    uint64_t records = 0;  // Records seen.
+    uint64_t events = 0;   // Events sent to the sink.
+    uint64_t ignored = 0;  // Kinds not converted, malformed records.
     uint64_t correlations_dropped = 0;
     uint64_t pending_overflow = 0;  // Sent early without external id.
   };

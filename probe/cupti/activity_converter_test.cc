@@ -18,16 +18,17 @@ constexpr int64_t kOffset = 1000;
 class ActivityConverterTest : public ::testing::Test {
  protected:
   ActivityConverterTest()
-      : converter_(ActivityConverter::Options(),
-                   [](CUpti_CallbackDomain domain, uint32_t cbid) -> const char* {
-                     if (domain == CUPTI_CB_DOMAIN_RUNTIME_API && cbid == 211) {
-                       return "cudaLaunchKernel_v7000";
-                     }
-                     if (domain == CUPTI_CB_DOMAIN_DRIVER_API && cbid == 307) {
-                       return "cuLaunchKernel";
-                     }
-                     return nullptr;
-                   }) {
+      : converter_(
+            ActivityConverter::Options(),
+            [](CUpti_CallbackDomain domain, uint32_t cbid) -> const char* {
+              if (domain == CUPTI_CB_DOMAIN_RUNTIME_API && cbid == 211) {
+                return "cudaLaunchKernel_v7000";
+              }
+              if (domain == CUPTI_CB_DOMAIN_DRIVER_API && cbid == 307) {
+                return "cuLaunchKernel";
+              }
+              return nullptr;
+            }) {
     clock_.Reset({/*gpu_ns=*/0, /*monotonic_ns=*/kOffset});
     converter_.Begin(&sink_, &clock_);
   }
@@ -352,7 +353,8 @@ TEST_F(ActivityConverterTest, NvtxRangesBecomeUserSpans) {
   EXPECT_EQ(converter_.stats().ignored, 1u);
 }
 
-TEST_F(ActivityConverterTest, IgnoresUnknownKindsUntimedRecordsOtherCorrelationKinds) {
+TEST_F(ActivityConverterTest,
+       IgnoresUnknownKindsUntimedRecordsOtherCorrelationKinds) {
   auto k = Kernel("k", 0, 0, 0);  // CUPTI could not time it.
   Feed(k);
   auto other = External(9, 1);
@@ -387,7 +389,8 @@ TEST_F(ActivityConverterTest, TimestampsGoThroughTheClockMap) {
   EXPECT_EQ(offsetof(New, field), offsetof(Old, field)) << #field
 
 TEST(ActivityRecordLayoutTest, FieldsReadMatchPreviousVersions) {
-  EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, registersPerThread);
+  EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9,
+                     registersPerThread);
   EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, start);
   EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, end);
   EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, deviceId);
@@ -395,9 +398,12 @@ TEST(ActivityRecordLayoutTest, FieldsReadMatchPreviousVersions) {
   EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, streamId);
   EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, gridX);
   EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, blockZ);
-  EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, staticSharedMemory);
-  EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, dynamicSharedMemory);
-  EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, correlationId);
+  EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9,
+                     staticSharedMemory);
+  EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9,
+                     dynamicSharedMemory);
+  EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9,
+                     correlationId);
   EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, name);
   EXPECT_SAME_OFFSET(CUpti_ActivityKernel10, CUpti_ActivityKernel9, graphId);
   EXPECT_SAME_OFFSET(CUpti_ActivityMemcpy6, CUpti_ActivityMemcpy5, copyKind);
@@ -407,27 +413,42 @@ TEST(ActivityRecordLayoutTest, FieldsReadMatchPreviousVersions) {
   EXPECT_SAME_OFFSET(CUpti_ActivityMemcpy6, CUpti_ActivityMemcpy5, start);
   EXPECT_SAME_OFFSET(CUpti_ActivityMemcpy6, CUpti_ActivityMemcpy5, end);
   EXPECT_SAME_OFFSET(CUpti_ActivityMemcpy6, CUpti_ActivityMemcpy5, streamId);
-  EXPECT_SAME_OFFSET(CUpti_ActivityMemcpy6, CUpti_ActivityMemcpy5, correlationId);
+  EXPECT_SAME_OFFSET(CUpti_ActivityMemcpy6, CUpti_ActivityMemcpy5,
+                     correlationId);
   EXPECT_SAME_OFFSET(CUpti_ActivityMemset4, CUpti_ActivityMemset3, bytes);
   EXPECT_SAME_OFFSET(CUpti_ActivityMemset4, CUpti_ActivityMemset3, start);
   EXPECT_SAME_OFFSET(CUpti_ActivityMemset4, CUpti_ActivityMemset3, streamId);
-  EXPECT_SAME_OFFSET(CUpti_ActivityMemset4, CUpti_ActivityMemset3, correlationId);
+  EXPECT_SAME_OFFSET(CUpti_ActivityMemset4, CUpti_ActivityMemset3,
+                     correlationId);
   EXPECT_SAME_OFFSET(CUpti_ActivityMemset4, CUpti_ActivityMemset3, memoryKind);
-  EXPECT_SAME_OFFSET(CUpti_ActivityMemcpyPtoP4, CUpti_ActivityMemcpyPtoP3, srcDeviceId);
-  EXPECT_SAME_OFFSET(CUpti_ActivityMemcpyPtoP4, CUpti_ActivityMemcpyPtoP3, dstDeviceId);
-  EXPECT_SAME_OFFSET(CUpti_ActivityMemcpyPtoP4, CUpti_ActivityMemcpyPtoP3, correlationId);
-  EXPECT_SAME_OFFSET(CUpti_ActivitySynchronization2, CUpti_ActivitySynchronization, type);
-  EXPECT_SAME_OFFSET(CUpti_ActivitySynchronization2, CUpti_ActivitySynchronization, start);
-  EXPECT_SAME_OFFSET(CUpti_ActivitySynchronization2, CUpti_ActivitySynchronization, streamId);
-  EXPECT_SAME_OFFSET(CUpti_ActivitySynchronization2, CUpti_ActivitySynchronization, correlationId);
-  EXPECT_SAME_OFFSET(CUpti_ActivityOverhead3, CUpti_ActivityOverhead2, overheadKind);
-  EXPECT_SAME_OFFSET(CUpti_ActivityOverhead3, CUpti_ActivityOverhead2, objectId);
+  EXPECT_SAME_OFFSET(CUpti_ActivityMemcpyPtoP4, CUpti_ActivityMemcpyPtoP3,
+                     srcDeviceId);
+  EXPECT_SAME_OFFSET(CUpti_ActivityMemcpyPtoP4, CUpti_ActivityMemcpyPtoP3,
+                     dstDeviceId);
+  EXPECT_SAME_OFFSET(CUpti_ActivityMemcpyPtoP4, CUpti_ActivityMemcpyPtoP3,
+                     correlationId);
+  EXPECT_SAME_OFFSET(CUpti_ActivitySynchronization2,
+                     CUpti_ActivitySynchronization, type);
+  EXPECT_SAME_OFFSET(CUpti_ActivitySynchronization2,
+                     CUpti_ActivitySynchronization, start);
+  EXPECT_SAME_OFFSET(CUpti_ActivitySynchronization2,
+                     CUpti_ActivitySynchronization, streamId);
+  EXPECT_SAME_OFFSET(CUpti_ActivitySynchronization2,
+                     CUpti_ActivitySynchronization, correlationId);
+  EXPECT_SAME_OFFSET(CUpti_ActivityOverhead3, CUpti_ActivityOverhead2,
+                     overheadKind);
+  EXPECT_SAME_OFFSET(CUpti_ActivityOverhead3, CUpti_ActivityOverhead2,
+                     objectId);
   EXPECT_SAME_OFFSET(CUpti_ActivityOverhead3, CUpti_ActivityOverhead2, start);
   EXPECT_SAME_OFFSET(CUpti_ActivityOverhead3, CUpti_ActivityOverhead2, end);
-  EXPECT_SAME_OFFSET(CUpti_ActivityGraphTrace2, CUpti_ActivityGraphTrace, graphId);
-  EXPECT_SAME_OFFSET(CUpti_ActivityGraphTrace2, CUpti_ActivityGraphTrace, start);
-  EXPECT_SAME_OFFSET(CUpti_ActivityGraphTrace2, CUpti_ActivityGraphTrace, streamId);
-  EXPECT_SAME_OFFSET(CUpti_ActivityGraphTrace2, CUpti_ActivityGraphTrace, correlationId);
+  EXPECT_SAME_OFFSET(CUpti_ActivityGraphTrace2, CUpti_ActivityGraphTrace,
+                     graphId);
+  EXPECT_SAME_OFFSET(CUpti_ActivityGraphTrace2, CUpti_ActivityGraphTrace,
+                     start);
+  EXPECT_SAME_OFFSET(CUpti_ActivityGraphTrace2, CUpti_ActivityGraphTrace,
+                     streamId);
+  EXPECT_SAME_OFFSET(CUpti_ActivityGraphTrace2, CUpti_ActivityGraphTrace,
+                     correlationId);
 }
 
 }  // namespace

@@ -38,8 +38,7 @@ class CuptiApi {
       CUpti_BuffersCallbackRequestFunc requested,
       CUpti_BuffersCallbackCompleteFunc completed) = 0;
   virtual CUptiResult ActivityFlushAll(uint32_t flag) = 0;
-  virtual CUptiResult ActivityGetNextRecord(uint8_t* buffer,
-                                            size_t valid_bytes,
+  virtual CUptiResult ActivityGetNextRecord(uint8_t* buffer, size_t valid_bytes,
                                             CUpti_Activity** record) = 0;
   virtual CUptiResult ActivityGetNumDroppedRecords(CUcontext context,
                                                    uint32_t stream_id,

@@ -74,8 +74,7 @@ CuptiSearchInput CuptiSearchInput::FromProcess() {
     if (slash == std::string::npos) continue;
     std::string path = line.substr(slash);
     if (path.find("/torch/lib/") == std::string::npos) continue;
-    if (std::find(input.mapped_libraries.begin(),
-                  input.mapped_libraries.end(),
+    if (std::find(input.mapped_libraries.begin(), input.mapped_libraries.end(),
                   path) == input.mapped_libraries.end()) {
       input.mapped_libraries.push_back(std::move(path));
     }
@@ -194,8 +193,8 @@ class DlCuptiApi final : public CuptiApi {
                                            size_t* d) override {
     return dropped_(c, s, d);
   }
-  CUptiResult ActivityPushExternalCorrelationId(
-      CUpti_ExternalCorrelationKind k, uint64_t id) override {
+  CUptiResult ActivityPushExternalCorrelationId(CUpti_ExternalCorrelationKind k,
+                                                uint64_t id) override {
     return push_(k, id);
   }
   CUptiResult ActivityPopExternalCorrelationId(CUpti_ExternalCorrelationKind k,
@@ -238,7 +237,8 @@ class DlCuptiApi final : public CuptiApi {
   DeviceGetCountFn DeviceCountFn() {
     void* cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
     if (cuda == nullptr) return nullptr;
-    auto fn = reinterpret_cast<DeviceGetCountFn>(dlsym(cuda, "cuDeviceGetCount"));
+    auto fn =
+        reinterpret_cast<DeviceGetCountFn>(dlsym(cuda, "cuDeviceGetCount"));
     dlclose(cuda);  // Drops only our reference; the application holds one.
     return fn;
   }
@@ -303,8 +303,8 @@ absl::StatusOr<std::unique_ptr<CuptiApi>> LoadCuptiApi(
         " extras/CUPTI/lib64, lib64, lib and the loader path; set "
         "VLLM_PROFILER_CUPTI_LIB)"));
   }
-  return absl::UnavailableError(absl::StrCat(
-      "libcupti could not be loaded: ", absl::StrJoin(errors, "; ")));
+  return absl::UnavailableError(absl::StrCat("libcupti could not be loaded: ",
+                                             absl::StrJoin(errors, "; ")));
 }
 
 }  // namespace vllm_profiler::probe

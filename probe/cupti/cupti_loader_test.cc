@@ -51,8 +51,8 @@ class CuptiLoaderTest : public ::testing::Test {
 };
 
 TEST_F(CuptiLoaderTest, SearchOrderTorchWheelThenToolkits) {
-  const std::string wheel =
-      Touch("venv/lib/python3.11/site-packages/nvidia/cuda_cupti/lib/libcupti.so.12");
+  const std::string wheel = Touch(
+      "venv/lib/python3.11/site-packages/nvidia/cuda_cupti/lib/libcupti.so.12");
   const std::string cu13 =
       Touch("venv/lib/python3.11/site-packages/nvidia/cu13/lib/libcupti.so.13");
   const std::string extras = Touch("cuda-home/extras/CUPTI/lib64/libcupti.so");
@@ -125,7 +125,8 @@ TEST_F(CuptiLoaderTest, NoLibcuptiAnywhere) {
   EXPECT_EQ(api.status(),
             absl::UnavailableError(
                 "libcupti not found (searched nvidia/cuda_cupti beside "
-                "torch, " + root_ +
+                "torch, " +
+                root_ +
                 "/no-default-cuda extras/CUPTI/lib64, lib64, lib and the "
                 "loader path; set VLLM_PROFILER_CUPTI_LIB)"));
 }
@@ -157,14 +158,15 @@ TEST_F(CuptiLoaderTest, RealLibcuptiLoadsWithoutADriver) {
   EXPECT_FALSE((*api)->DriverLoaded());
   int count = -1;
   EXPECT_EQ((*api)->DeviceGetCount(&count), CUDA_ERROR_NOT_INITIALIZED);
-  EXPECT_EQ((*api)->ResultString(CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED),
-            "CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED");
+  EXPECT_EQ(
+      (*api)->ResultString(CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED),
+      "CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED");
   // What works without a driver: the callback name tables the converter
   // uses for API records, and the activity clock.
-  EXPECT_STREQ((*api)->CallbackName(
-                   CUPTI_CB_DOMAIN_RUNTIME_API,
-                   CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000),
-               "cudaLaunchKernel_v7000");
+  EXPECT_STREQ(
+      (*api)->CallbackName(CUPTI_CB_DOMAIN_RUNTIME_API,
+                           CUPTI_RUNTIME_TRACE_CBID_cudaLaunchKernel_v7000),
+      "cudaLaunchKernel_v7000");
   EXPECT_STREQ((*api)->CallbackName(CUPTI_CB_DOMAIN_DRIVER_API,
                                     CUPTI_DRIVER_TRACE_CBID_cuLaunchKernel),
                "cuLaunchKernel");

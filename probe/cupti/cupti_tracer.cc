@@ -11,8 +11,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/mutex.h"
 #include "common/logging.h"
+#include "common/mutex.h"
 #include "probe/cupti/activity_buffer_pool.h"
 #include "probe/cupti/activity_converter.h"
 #include "probe/cupti/cupti_api.h"
@@ -30,19 +30,30 @@ int64_t MonotonicNow() {
 
 const char* KindName(CUpti_ActivityKind kind) {
   switch (kind) {
-    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: return "CONCURRENT_KERNEL";
-    case CUPTI_ACTIVITY_KIND_MEMCPY: return "MEMCPY";
-    case CUPTI_ACTIVITY_KIND_MEMCPY2: return "MEMCPY2";
-    case CUPTI_ACTIVITY_KIND_MEMSET: return "MEMSET";
+    case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL:
+      return "CONCURRENT_KERNEL";
+    case CUPTI_ACTIVITY_KIND_MEMCPY:
+      return "MEMCPY";
+    case CUPTI_ACTIVITY_KIND_MEMCPY2:
+      return "MEMCPY2";
+    case CUPTI_ACTIVITY_KIND_MEMSET:
+      return "MEMSET";
     case CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION:
       return "EXTERNAL_CORRELATION";
-    case CUPTI_ACTIVITY_KIND_RUNTIME: return "RUNTIME";
-    case CUPTI_ACTIVITY_KIND_DRIVER: return "DRIVER";
-    case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION: return "SYNCHRONIZATION";
-    case CUPTI_ACTIVITY_KIND_OVERHEAD: return "OVERHEAD";
-    case CUPTI_ACTIVITY_KIND_GRAPH_TRACE: return "GRAPH_TRACE";
-    case CUPTI_ACTIVITY_KIND_MARKER: return "MARKER";
-    default: return "?";
+    case CUPTI_ACTIVITY_KIND_RUNTIME:
+      return "RUNTIME";
+    case CUPTI_ACTIVITY_KIND_DRIVER:
+      return "DRIVER";
+    case CUPTI_ACTIVITY_KIND_SYNCHRONIZATION:
+      return "SYNCHRONIZATION";
+    case CUPTI_ACTIVITY_KIND_OVERHEAD:
+      return "OVERHEAD";
+    case CUPTI_ACTIVITY_KIND_GRAPH_TRACE:
+      return "GRAPH_TRACE";
+    case CUPTI_ACTIVITY_KIND_MARKER:
+      return "MARKER";
+    default:
+      return "?";
   }
 }
 
@@ -75,9 +86,7 @@ class CuptiTracer final : public GpuTracer {
       options_.graph_trace = env != nullptr && std::string_view(env) == "1";
     }
     if (!options_.log) {
-      options_.log = [](std::string_view line) {
-        VP_LOG(WARNING) << line;
-      };
+      options_.log = [](std::string_view line) { VP_LOG(WARNING) << line; };
     }
     if (!options_.load_api) {
       options_.load_api = [] {
@@ -117,7 +126,8 @@ class CuptiTracer final : public GpuTracer {
     // Can't hold mu_ during this call: CUPTI delivers the remaining buffers
     // to BufferCompleted (which takes mu_) before it returns. Lock order is
     // control_mu_ -> mu_.
-    const CUptiResult flush = api->ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    const CUptiResult flush =
+        api->ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
     {
       MutexLock data_lock(&mu_);
       // The sink is the core's; whatever it throws must not leave the
@@ -146,10 +156,10 @@ class CuptiTracer final : public GpuTracer {
           "conversion");
     }
     if (flush != CUPTI_SUCCESS) {
-      LogLineOnceLocked(absl::StrCat(
-          "GPU events of this capture may be incomplete: "
-          "cuptiActivityFlushAll failed: ",
-          api->ResultString(flush)));
+      LogLineOnceLocked(
+          absl::StrCat("GPU events of this capture may be incomplete: "
+                       "cuptiActivityFlushAll failed: ",
+                       api->ResultString(flush)));
     }
     if (subscribed_) {
       api->Unsubscribe(subscriber_);
@@ -300,10 +310,10 @@ class CuptiTracer final : public GpuTracer {
     CuptiApi* api = api_.get();
     CUptiResult r = api->Subscribe(&subscriber_, &SubscriberCallback, this);
     if (r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "CUPTI is in use by another profiler (cuptiSubscribe: ",
-          api->ResultString(r),
-          "; torch.profiler with CUDA activity or nsys?)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("CUPTI is in use by another profiler (cuptiSubscribe: ",
+                       api->ResultString(r),
+                       "; torch.profiler with CUDA activity or nsys?)"));
     }
     if (r != CUPTI_SUCCESS) {
       return absl::UnavailableError(
@@ -368,8 +378,8 @@ class CuptiTracer final : public GpuTracer {
     return absl::OkStatus();
   }
 
-  void OnBufferCompleted(CUcontext context, uint32_t stream_id,
-                         uint8_t* buffer, size_t valid_size) {
+  void OnBufferCompleted(CUcontext context, uint32_t stream_id, uint8_t* buffer,
+                         size_t valid_size) {
     CuptiApi* api = api_raw_.load(std::memory_order_acquire);
     if (api == nullptr) return;
     size_t dropped = 0;

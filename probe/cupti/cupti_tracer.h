@@ -73,7 +73,7 @@ struct CuptiTracerOptions {
   // a graph launch shows as its cudaGraphLaunch call with a flow to every
   // kernel it ran, each kernel carrying the graph id.
   std::optional<bool> graph_trace;
-  bool nvtx = true;          // MARKER records; needs NVTX_INJECTION64_PATH.
+  bool nvtx = true;  // MARKER records; needs NVTX_INJECTION64_PATH.
   // GPU records waiting for their external correlation record are held at
   // most this many at a time; beyond, they are sent without external id.
   size_t max_pending_events = 1 << 18;

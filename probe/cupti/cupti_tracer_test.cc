@@ -77,8 +77,8 @@ class CuptiTracerTest : public ::testing::Test {
     fake_->QueueRecord(api);
   }
   void QueueKernel(uint32_t correlation, uint64_t start, uint64_t end) {
-    auto k = Zeroed<CUpti_ActivityKernel10>(
-        CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
+    auto k =
+        Zeroed<CUpti_ActivityKernel10>(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
     k.name = "_Z6matmulPKfS0_Pfi";
     k.correlationId = correlation;
     k.start = start;
@@ -97,17 +97,15 @@ class CuptiTracerTest : public ::testing::Test {
 TEST_F(CuptiTracerTest, CaptureTurnsRecordsIntoCorrelatedEvents) {
   auto tracer = MakeTracer({});
   ASSERT_TRUE(tracer->Start(&sink_).ok());
-  EXPECT_THAT(fake_->log().enabled,
-              ElementsAre(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
-                          CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
-                          CUPTI_ACTIVITY_KIND_MEMCPY,
-                          CUPTI_ACTIVITY_KIND_MEMSET,
-                          CUPTI_ACTIVITY_KIND_MEMCPY2,
-                          CUPTI_ACTIVITY_KIND_RUNTIME,
-                          CUPTI_ACTIVITY_KIND_DRIVER,
-                          CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,
-                          CUPTI_ACTIVITY_KIND_OVERHEAD,
-                          CUPTI_ACTIVITY_KIND_MARKER));
+  EXPECT_THAT(
+      fake_->log().enabled,
+      ElementsAre(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
+                  CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
+                  CUPTI_ACTIVITY_KIND_MEMCPY, CUPTI_ACTIVITY_KIND_MEMSET,
+                  CUPTI_ACTIVITY_KIND_MEMCPY2, CUPTI_ACTIVITY_KIND_RUNTIME,
+                  CUPTI_ACTIVITY_KIND_DRIVER,
+                  CUPTI_ACTIVITY_KIND_SYNCHRONIZATION,
+                  CUPTI_ACTIVITY_KIND_OVERHEAD, CUPTI_ACTIVITY_KIND_MARKER));
   EXPECT_EQ(fake_->log().subscribe_calls, 1);
   tracer->PushExternalCorrelation(9001);
   tracer->PopExternalCorrelation();
@@ -223,9 +221,8 @@ TEST_F(CuptiTracerTest, AnotherProfilerHoldsCupti) {
       "CUDA activity or nsys?)");
   EXPECT_EQ(tracer->Start(&sink_), expected);
   EXPECT_EQ(tracer->Start(&sink_), expected);
-  EXPECT_THAT(log_lines_,
-              ElementsAre("GPU activity off for this capture: " +
-                          std::string(expected.message())));
+  EXPECT_THAT(log_lines_, ElementsAre("GPU activity off for this capture: " +
+                                      std::string(expected.message())));
   EXPECT_THAT(fake_->log().enabled, IsEmpty());
   tracer->PushExternalCorrelation(1);  // Not capturing: no CUPTI call.
   tracer->PopExternalCorrelation();
@@ -368,7 +365,7 @@ TEST_F(CuptiTracerTest, ExceptionsInTheBufferPathAreContained) {
   EXPECT_TRUE(fake_->DeliverQueued());
   QueueKernel(0, kGpuNow + 3, kGpuNow + 4);
   QueueKernel(99, kGpuNow + 5, kGpuNow + 6);  // Held until Finish.
-  tracer->Stop();  // Must not throw.
+  tracer->Stop();                             // Must not throw.
   EXPECT_THAT(log_lines_,
               ElementsAre("GPU events of this capture are incomplete: an "
                           "exception in their conversion"));
@@ -473,8 +470,8 @@ TEST(CuptiTracerConcurrencyTest, PushPopBuffersAndStopRace) {
     });
   }
   threads.emplace_back([&] {
-    auto k = Zeroed<CUpti_ActivityKernel10>(
-        CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
+    auto k =
+        Zeroed<CUpti_ActivityKernel10>(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
     k.name = "k";
     k.start = kGpuNow + 1;
     k.end = kGpuNow + 2;

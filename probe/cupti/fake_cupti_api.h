@@ -44,8 +44,8 @@ class FakeCuptiApi final : public CuptiApi {
     int subscribe_calls = 0;
     int unsubscribe_calls = 0;
     int flush_calls = 0;
-    std::vector<CUpti_ActivityKind> enabled;   // Currently enabled.
-    std::vector<int64_t> correlation_ops;      // id pushed, -1 per pop.
+    std::vector<CUpti_ActivityKind> enabled;  // Currently enabled.
+    std::vector<int64_t> correlation_ops;     // id pushed, -1 per pop.
     int buffers_refused = 0;  // Requests answered with no buffer.
   };
 
@@ -86,8 +86,7 @@ class FakeCuptiApi final : public CuptiApi {
   CUptiResult ActivityPopExternalCorrelationId(
       CUpti_ExternalCorrelationKind kind, uint64_t* last_id) override;
   CUptiResult SetThreadIdType(CUpti_ActivityThreadIdType type) override;
-  const char* CallbackName(CUpti_CallbackDomain domain,
-                           uint32_t cbid) override;
+  const char* CallbackName(CUpti_CallbackDomain domain, uint32_t cbid) override;
   std::string ResultString(CUptiResult result) override;
   bool DriverLoaded() override;
   CUresult DeviceGetCount(int* count) override;

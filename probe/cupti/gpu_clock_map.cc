@@ -22,7 +22,8 @@ void GpuClockMap::Reset(GpuClockPair first) {
 }
 
 void GpuClockMap::AddPair(GpuClockPair pair) {
-  if (pair.gpu_ns <= first_.gpu_ns || pair.gpu_ns - first_.gpu_ns < kMinSpanNs) {
+  if (pair.gpu_ns <= first_.gpu_ns ||
+      pair.gpu_ns - first_.gpu_ns < kMinSpanNs) {
     return;
   }
   const double slope =
@@ -39,7 +40,8 @@ int64_t GpuClockMap::ToMonotonic(uint64_t gpu_ns) const {
   const double delta = gpu_ns >= first_.gpu_ns
                            ? static_cast<double>(gpu_ns - first_.gpu_ns)
                            : -static_cast<double>(first_.gpu_ns - gpu_ns);
-  return first_.monotonic_ns + static_cast<int64_t>(std::llround(delta * slope_));
+  return first_.monotonic_ns +
+         static_cast<int64_t>(std::llround(delta * slope_));
 }
 
 }  // namespace vllm_profiler::probe

@@ -19,7 +19,7 @@
 namespace vllm_profiler::probe {
 
 struct GpuClockPair {
-  uint64_t gpu_ns = 0;        // cuptiGetTimestamp.
+  uint64_t gpu_ns = 0;       // cuptiGetTimestamp.
   int64_t monotonic_ns = 0;  // CLOCK_MONOTONIC.
 };
 

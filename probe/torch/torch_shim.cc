@@ -11,10 +11,9 @@
 // under its control lock; addGlobalCallback/removeCallback do not call back
 // into the core). Torch calls OnBegin/OnEnd on the thread that runs the
 // operator; nothing thrown there escapes (it would unwind through torch).
-#include <dlfcn.h>
-
 #include <ATen/record_function.h>
 #include <c10/core/ScalarType.h>
+#include <dlfcn.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -120,8 +119,7 @@ std::unique_ptr<at::ObserverContext> OnBegin(const at::RecordFunction& fn) {
     if (kShapes) {
       vp_tensor_meta* metas = t_scratch.metas;
       const c10::ArrayRef<const c10::IValue> inputs = fn.inputs();
-      const size_t n =
-          std::min<size_t>(inputs.size(), Scratch::kMaxInputs);
+      const size_t n = std::min<size_t>(inputs.size(), Scratch::kMaxInputs);
       for (size_t i = 0; i < n; ++i) {
         vp_tensor_meta& m = metas[i];
         const c10::IValue& v = inputs[i];
@@ -138,8 +136,8 @@ std::unique_ptr<at::ObserverContext> OnBegin(const at::RecordFunction& fn) {
           m.dtype = "Scalar";
         }
       }
-      id = g_api.op_begin(fn.name(), fn.seqNr(), metas,
-                          static_cast<int32_t>(n));
+      id =
+          g_api.op_begin(fn.name(), fn.seqNr(), metas, static_cast<int32_t>(n));
     } else {
       id = g_api.op_begin(fn.name(), fn.seqNr(), nullptr, 0);
     }
@@ -163,8 +161,9 @@ void OnCapture(int32_t capturing, int32_t record_shapes, void*) {
   try {
     std::lock_guard<std::mutex> lock(g_mu);
     if (capturing && !g_registered && !g_failed.load()) {
-      auto cb = record_shapes ? at::RecordFunctionCallback(&OnBegin<true>, &OnEnd)
-                              : at::RecordFunctionCallback(&OnBegin<false>, &OnEnd);
+      auto cb = record_shapes
+                    ? at::RecordFunctionCallback(&OnBegin<true>, &OnEnd)
+                    : at::RecordFunctionCallback(&OnBegin<false>, &OnEnd);
       cb.needsInputs(record_shapes != 0);
       cb.scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
                  at::RecordScope::TORCHSCRIPT_FUNCTION,
@@ -201,8 +200,8 @@ __attribute__((visibility("default"))) int32_t vp_torch_shim_init(
       LogOnce("probe core library not loaded");
       return -1;
     }
-    g_api.op_begin = reinterpret_cast<decltype(&vp_op_begin)>(
-        dlsym(h, "vp_op_begin"));
+    g_api.op_begin =
+        reinterpret_cast<decltype(&vp_op_begin)>(dlsym(h, "vp_op_begin"));
     g_api.op_end =
         reinterpret_cast<decltype(&vp_op_end)>(dlsym(h, "vp_op_end"));
     g_api.set_listener = reinterpret_cast<decltype(&vp_set_capture_listener)>(

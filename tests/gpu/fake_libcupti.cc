@@ -91,14 +91,13 @@ CUptiResult cuptiActivityPushExternalCorrelationId(
     CUpti_ExternalCorrelationKind, uint64_t id) {
   std::lock_guard<std::mutex> lock(g_mu);
   if (g_launches.size() < 100000) {
-    g_launches.push_back(
-        {id, static_cast<uint32_t>(syscall(SYS_gettid)), Now(),
-         g_kernels_enabled});
+    g_launches.push_back({id, static_cast<uint32_t>(syscall(SYS_gettid)), Now(),
+                          g_kernels_enabled});
   }
   return CUPTI_SUCCESS;
 }
-CUptiResult cuptiActivityPopExternalCorrelationId(
-    CUpti_ExternalCorrelationKind, uint64_t* last) {
+CUptiResult cuptiActivityPopExternalCorrelationId(CUpti_ExternalCorrelationKind,
+                                                  uint64_t* last) {
   *last = 0;
   return CUPTI_SUCCESS;
 }

@@ -198,8 +198,8 @@ TEST(SyntheticCuptiTraceTest, KernelsFlowsAndOperatorsInTheChromeTrace) {
   launch.end = kGpuBase + 1'800;
   launch.threadId = kTid;
   launch.correlationId = 42;
-  auto kernel = Zeroed<CUpti_ActivityKernel10>(
-      CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
+  auto kernel =
+      Zeroed<CUpti_ActivityKernel10>(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
   kernel.name = "_Z6matmulPKfS0_Pfi";
   kernel.start = kGpuBase + 4'000;
   kernel.end = kGpuBase + 24'000;

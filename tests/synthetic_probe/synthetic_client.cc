@@ -34,9 +34,8 @@ struct Inbox {
 ProcessResult RunProcess(const ClientOptions& options, int index) {
   ProcessResult result;
   result.pid = (options.pid_base != 0 ? options.pid_base : ::getpid()) + index;
-  const std::string target = options.address.empty()
-                                 ? "unix:" + options.socket
-                                 : options.address;
+  const std::string target =
+      options.address.empty() ? "unix:" + options.socket : options.address;
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
@@ -50,8 +49,8 @@ ProcessResult RunProcess(const ClientOptions& options, int index) {
   std::unique_ptr<v1::ProbeService::Stub> stub =
       v1::ProbeService::NewStub(channel);
   grpc::ClientContext context;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::ProbeMessage,
-                                           v1::CollectorCommand>>
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::ProbeMessage, v1::CollectorCommand>>
       stream = stub->Connect(&context);
 
   Inbox inbox;

@@ -1,19 +1,18 @@
 #include "tests/synthetic_probe/synthetic_client.h"
 
 #include <grpcpp/grpcpp.h>
-
 #include <stdlib.h>
 
 #include <cstdlib>
-#include <set>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "common/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "common/mutex.h"
 #include "proto/profiler.grpc.pb.h"
 
 namespace vllm_profiler {

@@ -52,8 +52,7 @@ static_assert(sizeof(kStrings) / sizeof(kStrings[0]) ==
 }  // namespace
 
 SyntheticEvents::SyntheticEvents(Options options)
-    : options_(std::move(options)),
-      next_step_start_ns_(options_.start_ns) {}
+    : options_(std::move(options)), next_step_start_ns_(options_.start_ns) {}
 
 v1::ProbeMessage SyntheticEvents::Hello() const {
   v1::ProbeMessage m;
@@ -114,8 +113,7 @@ v1::ProbeMessage SyntheticEvents::CaptureFinished(uint64_t dropped) const {
   v1::ProbeMessage m;
   v1::CaptureFinished* f = m.mutable_capture_finished();
   f->set_capture_id(options_.capture_id);
-  f->set_last_step(options_.first_step + std::max<int64_t>(step_index_, 1) -
-                   1);
+  f->set_last_step(options_.first_step + std::max<int64_t>(step_index_, 1) - 1);
   f->set_end_ns(next_step_start_ns_);
   f->set_events_recorded(generated_);
   v1::DropCounters* d = f->mutable_drops();
@@ -150,9 +148,9 @@ bool SyntheticEvents::NextBatch(v1::EventBatch* batch) {
     t->set_name_id(kStrWorkerThread);
   }
   ++sequence_;
-  uint32_t room = static_cast<uint32_t>(std::min<uint64_t>(
-      std::max<uint32_t>(options_.batch_events, 1),
-      options_.total_events - generated_));
+  uint32_t room = static_cast<uint32_t>(
+      std::min<uint64_t>(std::max<uint32_t>(options_.batch_events, 1),
+                         options_.total_events - generated_));
   batch->mutable_events()->Reserve(static_cast<int>(room));
   while (room > 0) {
     if (step_events_done_ == step_events_total_) {
@@ -185,8 +183,7 @@ v1::Event* SyntheticEvents::NewEvent(v1::EventBatch* batch, v1::EventKind kind,
   return e;
 }
 
-uint32_t SyntheticEvents::EmitStepEvents(v1::EventBatch* batch,
-                                         uint32_t room) {
+uint32_t SyntheticEvents::EmitStepEvents(v1::EventBatch* batch, uint32_t room) {
   uint32_t emitted = 0;
   while (emitted < room && step_events_done_ < step_events_total_) {
     const uint64_t i = step_events_done_;
@@ -209,7 +206,8 @@ uint32_t SyntheticEvents::EmitStepEvents(v1::EventBatch* batch,
     // Groups: three events each; a group may straddle batches, so emit its
     // parts one at a time.
     const uint64_t g = (i - 1 - kExtraEventsPerStep) / 3;
-    const uint32_t part = static_cast<uint32_t>((i - 1 - kExtraEventsPerStep) % 3);
+    const uint32_t part =
+        static_cast<uint32_t>((i - 1 - kExtraEventsPerStep) % 3);
     const int64_t t0 = step_start_ns_ + kExtraNs + kGroupNs * g;
     const uint32_t flavor = static_cast<uint32_t>(g % 3);
     if (part == 0) {
@@ -239,8 +237,7 @@ uint32_t SyntheticEvents::EmitStepEvents(v1::EventBatch* batch,
       e->set_external_id(next_external_);
     } else {
       v1::Event* e = NewEvent(batch, v1::EVENT_KIND_KERNEL,
-                              kStrGemmKernel + flavor, t0 + 12 * kUs,
-                              15 * kUs);
+                              kStrGemmKernel + flavor, t0 + 12 * kUs, 15 * kUs);
       e->set_device(0);
       e->set_stream(kGpuStream);
       e->set_context(1);
@@ -346,8 +343,7 @@ void SyntheticEvents::AddExtra(v1::EventBatch* batch, uint32_t index) {
       e->set_stream(kCopyStream);
       break;
     case 7: {
-      e = NewEvent(batch, v1::EVENT_KIND_INSTANT, kStrInstant, s + 42 * kUs,
-                   0);
+      e = NewEvent(batch, v1::EVENT_KIND_INSTANT, kStrInstant, s + 42 * kUs, 0);
       e->set_tid(kMainTid);
       v1::Arg* a = e->add_args();
       a->set_key_id(kStrArgName);

@@ -119,8 +119,8 @@ class SyntheticEvents {
   void AddStep(v1::EventBatch* batch, uint64_t events_in_step);
   void AddGroup(v1::EventBatch* batch, uint32_t group);
   void AddExtra(v1::EventBatch* batch, uint32_t index);
-  v1::Event* NewEvent(v1::EventBatch* batch, v1::EventKind kind,
-                      uint32_t name, int64_t start, int64_t duration);
+  v1::Event* NewEvent(v1::EventBatch* batch, v1::EventKind kind, uint32_t name,
+                      int64_t start, int64_t duration);
 
   const Options options_;
   uint64_t generated_ = 0;
@@ -128,7 +128,7 @@ class SyntheticEvents {
   uint64_t next_correlation_ = 1;
   uint64_t next_external_ = 1;
   // Position within the current step.
-  int64_t step_index_ = 0;   // Steps started.
+  int64_t step_index_ = 0;          // Steps started.
   uint64_t step_events_total_ = 0;  // Events of the current step.
   uint64_t step_events_done_ = 0;
   int64_t step_start_ns_ = 0;

@@ -24,9 +24,8 @@ void BM_GenerateAndSerialize(benchmark::State& state) {
     events += message.batch().events_size();
     total_bytes += bytes.size();
   }
-  state.counters["events/s"] =
-      benchmark::Counter(static_cast<double>(events),
-                         benchmark::Counter::kIsRate);
+  state.counters["events/s"] = benchmark::Counter(static_cast<double>(events),
+                                                  benchmark::Counter::kIsRate);
   state.counters["bytes/event"] =
       static_cast<double>(total_bytes) / static_cast<double>(events);
 }

@@ -35,8 +35,7 @@ TEST(SyntheticEventsTest, ExactCountsBatchesAndSequence) {
   EXPECT_EQ(batches.back().events_size(), 7);
   EXPECT_EQ(total, 10007u);
   EXPECT_EQ(gen.events_generated(), 10007u);
-  EXPECT_EQ(gen.CaptureFinished().capture_finished().events_recorded(),
-            10007u);
+  EXPECT_EQ(gen.CaptureFinished().capture_finished().events_recorded(), 10007u);
 }
 
 TEST(SyntheticEventsTest, EveryKindAppears) {
@@ -140,8 +139,9 @@ TEST(SyntheticEventsTest, CpuEventsNestInsideTheirStep) {
   for (const auto& e : main_events) {
     bool inside = false;
     for (const auto& s : steps) {
-      inside |= e.start_ns() >= s.start_ns() &&
-                e.start_ns() + e.duration_ns() <= s.start_ns() + s.duration_ns();
+      inside |=
+          e.start_ns() >= s.start_ns() &&
+          e.start_ns() + e.duration_ns() <= s.start_ns() + s.duration_ns();
     }
     EXPECT_TRUE(inside) << e.ShortDebugString();
   }

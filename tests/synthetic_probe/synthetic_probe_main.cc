@@ -39,8 +39,7 @@ ABSL_FLAG(uint64_t, disconnect_after_events, 0,
           "CaptureFinished (simulates a crash). 0 = off.");
 ABSL_FLAG(bool, wait_for_command, false,
           "Wait for a StartCaptureCommand from the collector and answer it.");
-ABSL_FLAG(int, command_timeout_ms, 60000,
-          "How long --wait_for_command waits.");
+ABSL_FLAG(int, command_timeout_ms, 60000, "How long --wait_for_command waits.");
 ABSL_FLAG(uint64_t, dropped, 0,
           "Events reported as dropped in CaptureFinished.");
 
@@ -81,7 +80,8 @@ int main(int argc, char** argv) {
   if (o.requested_name.empty()) o.requested_name = env("VLLM_TORCH_PROFILE");
   o.disconnect_after_events = absl::GetFlag(FLAGS_disconnect_after_events);
   o.wait_for_command = absl::GetFlag(FLAGS_wait_for_command);
-  o.command_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_command_timeout_ms));
+  o.command_timeout =
+      absl::Milliseconds(absl::GetFlag(FLAGS_command_timeout_ms));
   o.dropped = absl::GetFlag(FLAGS_dropped);
 
   vllm_profiler::synthetic::RunResult r =

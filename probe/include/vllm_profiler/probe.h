@@ -64,8 +64,8 @@ int32_t vp_record_shapes(void);
 /* One operator input (shapes on). `dims` has `ndim` entries. */
 typedef struct vp_tensor_meta {
   const int64_t* dims;
-  int32_t ndim;         /* -1: not a tensor (scalar/other) */
-  const char* dtype;    /* e.g. "float", may be NULL */
+  int32_t ndim;      /* -1: not a tensor (scalar/other) */
+  const char* dtype; /* e.g. "float", may be NULL */
 } vp_tensor_meta;
 
 /* Operator begin: returns a non-zero id to pass to vp_op_end, or 0 when not
@@ -115,7 +115,7 @@ typedef struct vp_stats {
 void vp_get_stats(vp_stats* out);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
-#endif  /* VLLM_PROFILER_PROBE_INCLUDE_VLLM_PROFILER_PROBE_H_ */
+#endif /* VLLM_PROFILER_PROBE_INCLUDE_VLLM_PROFILER_PROBE_H_ */

@@ -35,9 +35,10 @@ CUpti_ActivityKernel10 Kernel(uint32_t correlation) {
   CUpti_ActivityKernel10 k;
   std::memset(&k, 0, sizeof(k));
   k.kind = CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL;
-  k.name = "_ZN2at6native18elementwise_kernelILi128ELi2EZNS0_22gpu_kernel_"
-           "implINS0_13AUnaryFunctorIfffNS0_15binary_internal10MulFunctorIfE"
-           "EEEEEvRNS_18TensorIteratorBaseERKT_EUliE_EEviT1_";
+  k.name =
+      "_ZN2at6native18elementwise_kernelILi128ELi2EZNS0_22gpu_kernel_"
+      "implINS0_13AUnaryFunctorIfffNS0_15binary_internal10MulFunctorIfE"
+      "EEEEEvRNS_18TensorIteratorBaseERKT_EUliE_EEviT1_";
   k.start = 1000;
   k.end = 2000;
   k.gridX = 128;

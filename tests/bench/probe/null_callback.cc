@@ -11,7 +11,6 @@
 //                                    3: minimal profiler with inputs),
 //   vp_bench_null_callback(0, 0)             removes it.
 #include <ATen/record_function.h>
-
 #include <time.h>
 
 #include <cstdint>
@@ -26,7 +25,8 @@ std::unique_ptr<at::ObserverContext> OnBegin(const at::RecordFunction&) {
 }
 
 // Touches every input's sizes (what any shape recorder must at least do).
-std::unique_ptr<at::ObserverContext> OnBeginTouch(const at::RecordFunction& fn) {
+std::unique_ptr<at::ObserverContext> OnBeginTouch(
+    const at::RecordFunction& fn) {
   int64_t sum = 0;
   for (const c10::IValue& v : fn.inputs()) {
     if (v.isTensor() && v.toTensor().defined()) {
@@ -84,14 +84,14 @@ vp_bench_null_callback(int32_t on, int32_t needs_inputs) {
     g_handle = 0;
   }
   if (!on) return 0;
-  at::RecordFunctionCallback cb(
-      needs_inputs == 3   ? &OnBeginMinimal
-      : needs_inputs == 2 ? &OnBeginTouch
-                          : &OnBegin,
-      needs_inputs == 3 ? &OnEndMinimal : &OnEnd);
+  at::RecordFunctionCallback cb(needs_inputs == 3   ? &OnBeginMinimal
+                                : needs_inputs == 2 ? &OnBeginTouch
+                                                    : &OnBegin,
+                                needs_inputs == 3 ? &OnEndMinimal : &OnEnd);
   cb.needsInputs(needs_inputs != 0);
   cb.scopes({at::RecordScope::FUNCTION, at::RecordScope::BACKWARD_FUNCTION,
-             at::RecordScope::TORCHSCRIPT_FUNCTION, at::RecordScope::USER_SCOPE});
+             at::RecordScope::TORCHSCRIPT_FUNCTION,
+             at::RecordScope::USER_SCOPE});
   g_handle = at::addGlobalCallback(cb);
   return 0;
 }

@@ -9,8 +9,8 @@
 //
 // Runs until SIGTERM/SIGINT. Not a product: the real collector is
 // //collector:collector; this keeps the probe tests independent of it.
-#include <grpcpp/grpcpp.h>
 #include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <atomic>
@@ -64,8 +64,8 @@ class Service final : public v1::ProbeService::Service {
             std::this_thread::sleep_for(
                 std::chrono::milliseconds(command_after_ms_));
             v1::CollectorCommand cmd;
-            cmd.mutable_start_capture()->set_capture_id(
-                "cmd-" + std::to_string(id));
+            cmd.mutable_start_capture()->set_capture_id("cmd-" +
+                                                        std::to_string(id));
             cmd.mutable_start_capture()->mutable_config()->set_num_steps(
                 command_steps_);
             cmd.mutable_start_capture()->mutable_config()->set_record_shapes(
@@ -106,12 +106,18 @@ int main(int argc, char** argv) {
   bool discard = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
-    if (k == "--socket") socket = v;
-    else if (k == "--out") out = v;
-    else if (k == "--command_steps") command_steps = std::atoi(v.c_str());
-    else if (k == "--command_after_ms") command_after_ms = std::atoi(v.c_str());
-    else if (k == "--ready_file") ready = v;
-    else if (k == "--discard") discard = v == "1";
+    if (k == "--socket")
+      socket = v;
+    else if (k == "--out")
+      out = v;
+    else if (k == "--command_steps")
+      command_steps = std::atoi(v.c_str());
+    else if (k == "--command_after_ms")
+      command_after_ms = std::atoi(v.c_str());
+    else if (k == "--ready_file")
+      ready = v;
+    else if (k == "--discard")
+      discard = v == "1";
   }
   if (socket.empty() || out.empty()) {
     std::fprintf(stderr, "usage: fake_collector --socket PATH --out FILE\n");
@@ -125,11 +131,13 @@ int main(int argc, char** argv) {
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
-    std::fprintf(stderr, "fake_collector: cannot listen on %s\n", socket.c_str());
+    std::fprintf(stderr, "fake_collector: cannot listen on %s\n",
+                 socket.c_str());
     return 1;
   }
   if (!ready.empty()) std::ofstream(ready) << "ready\n";
-  while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (!g_stop.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;
 }
