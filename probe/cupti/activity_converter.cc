@@ -348,19 +348,27 @@ void ActivityConverter::Process(const CUpti_Activity& record) {
   }
 }
 
-void ActivityConverter::ProcessKernel(const CUpti_ActivityKernel10& r) {
+// The fields every GPU operation record shares (kernel, memcpy, memset).
+template <class Record>
+bool ActivityConverter::StartGpuEvent(const Record& r, v1::EventKind kind,
+                                      v1::Event* event) {
   if (r.start == 0 || r.end < r.start) {
     ++stats_.ignored;  // CUPTI could not time it.
-    return;
+    return false;
   }
+  event->set_kind(kind);
+  SetTimes(r.start, r.end, event);
+  event->set_device(r.deviceId);
+  event->set_stream(r.streamId);
+  event->set_context(r.contextId);
+  event->set_correlation_id(r.correlationId);
+  return true;
+}
+
+void ActivityConverter::ProcessKernel(const CUpti_ActivityKernel10& r) {
   v1::Event event;
-  event.set_kind(v1::EVENT_KIND_KERNEL);
+  if (!StartGpuEvent(r, v1::EVENT_KIND_KERNEL, &event)) return;
   event.set_name_id(KernelName(r.name));
-  SetTimes(r.start, r.end, &event);
-  event.set_device(r.deviceId);
-  event.set_stream(r.streamId);
-  event.set_context(r.contextId);
-  event.set_correlation_id(r.correlationId);
   v1::KernelInfo* info = event.mutable_kernel_info();
   info->set_grid_x(static_cast<uint32_t>(r.gridX));
   info->set_grid_y(static_cast<uint32_t>(r.gridY));
@@ -376,20 +384,11 @@ void ActivityConverter::ProcessKernel(const CUpti_ActivityKernel10& r) {
 }
 
 void ActivityConverter::ProcessMemcpy(const CUpti_ActivityMemcpy6& r) {
-  if (r.start == 0 || r.end < r.start) {
-    ++stats_.ignored;
-    return;
-  }
   v1::Event event;
-  event.set_kind(v1::EVENT_KIND_MEMCPY);
+  if (!StartGpuEvent(r, v1::EVENT_KIND_MEMCPY, &event)) return;
   event.set_name_id(Intern(absl::StrCat("Memcpy ", CopyKindName(r.copyKind),
                                         " (", MemoryKindName(r.srcKind), " -> ",
                                         MemoryKindName(r.dstKind), ")")));
-  SetTimes(r.start, r.end, &event);
-  event.set_device(r.deviceId);
-  event.set_stream(r.streamId);
-  event.set_context(r.contextId);
-  event.set_correlation_id(r.correlationId);
   v1::MemcpyInfo* info = event.mutable_memcpy_info();
   info->set_copy_kind(ToCopyKind(r.copyKind));
   info->set_bytes(r.bytes);
@@ -401,20 +400,11 @@ void ActivityConverter::ProcessMemcpy(const CUpti_ActivityMemcpy6& r) {
 }
 
 void ActivityConverter::ProcessPeerMemcpy(const CUpti_ActivityMemcpyPtoP4& r) {
-  if (r.start == 0 || r.end < r.start) {
-    ++stats_.ignored;
-    return;
-  }
   v1::Event event;
-  event.set_kind(v1::EVENT_KIND_MEMCPY);
+  if (!StartGpuEvent(r, v1::EVENT_KIND_MEMCPY, &event)) return;
   event.set_name_id(
       Intern(absl::StrCat("Memcpy PtoP (", MemoryKindName(r.srcKind), " -> ",
                           MemoryKindName(r.dstKind), ")")));
-  SetTimes(r.start, r.end, &event);
-  event.set_device(r.deviceId);
-  event.set_stream(r.streamId);
-  event.set_context(r.contextId);
-  event.set_correlation_id(r.correlationId);
   v1::MemcpyInfo* info = event.mutable_memcpy_info();
   info->set_copy_kind(v1::COPY_KIND_PTOP);
   info->set_bytes(r.bytes);
@@ -426,19 +416,10 @@ void ActivityConverter::ProcessPeerMemcpy(const CUpti_ActivityMemcpyPtoP4& r) {
 }
 
 void ActivityConverter::ProcessMemset(const CUpti_ActivityMemset4& r) {
-  if (r.start == 0 || r.end < r.start) {
-    ++stats_.ignored;
-    return;
-  }
   v1::Event event;
-  event.set_kind(v1::EVENT_KIND_MEMSET);
+  if (!StartGpuEvent(r, v1::EVENT_KIND_MEMSET, &event)) return;
   event.set_name_id(
       Intern(absl::StrCat("Memset (", MemoryKindName(r.memoryKind), ")")));
-  SetTimes(r.start, r.end, &event);
-  event.set_device(r.deviceId);
-  event.set_stream(r.streamId);
-  event.set_context(r.contextId);
-  event.set_correlation_id(r.correlationId);
   v1::MemsetInfo* info = event.mutable_memset_info();
   info->set_bytes(r.bytes);
   info->set_value(r.value);

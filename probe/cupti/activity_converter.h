@@ -108,6 +108,10 @@ class ActivityConverter {
   uint32_t KernelName(const char* mangled);
   uint32_t ApiName(CUpti_CallbackDomain domain, uint32_t cbid);
   void SetTimes(uint64_t start, uint64_t end, v1::Event* event) const;
+  // Kind, times, device, stream, context and correlation of a GPU operation;
+  // false (counted as ignored) when CUPTI could not time it.
+  template <class Record>
+  bool StartGpuEvent(const Record& r, v1::EventKind kind, v1::Event* event);
 
   void ProcessKernel(const CUpti_ActivityKernel10& r);
   void ProcessMemcpy(const CUpti_ActivityMemcpy6& r);
