@@ -15,7 +15,7 @@ PACKAGES=(
   # Probe: libtorch for the operator shim, Debian's torch for the test workload.
   libtorch-dev python3-torch python3-numpy
   # Webhook tests and benchmarks, image checks.
-  python3-jsonpatch curl openssl wrk skopeo umoci jq
+  python3-jsonpatch curl openssl wrk skopeo umoci jq kubectl
 )
 
 missing=()
