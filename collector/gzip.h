@@ -1,11 +1,6 @@
-// Streaming gzip (RFC 1952) compression and decompression over zlib.
-//
-// Used to store traces as .json.gz (GzipWritableFile) and to convert on the
-// fly when a client asks for the other encoding than the one stored
-// (GzipCompressor / GzipDecompressor in the download paths).
-//
-// Thread safety: none; one object per stream. Errors: corrupt input to
-// GzipDecompressor returns DATA_LOSS naming zlib's message.
+// Traces stored as .json.gz: a WritableFile that gzips as it writes. The
+// compressor itself (and the decompressor the download paths use) is
+// common/gzip.h.
 #ifndef VLLM_PROFILER_COLLECTOR_GZIP_H_
 #define VLLM_PROFILER_COLLECTOR_GZIP_H_
 
@@ -15,44 +10,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "collector/filesystem.h"
+#include "common/gzip.h"
 
 namespace vllm_profiler {
 namespace collector {
-
-class GzipCompressor {
- public:
-  // `level`: zlib level, 1 (fast, the default: traces compress well anyway)
-  // to 9.
-  explicit GzipCompressor(int level = 1);
-  ~GzipCompressor();
-  GzipCompressor(const GzipCompressor&) = delete;
-  GzipCompressor& operator=(const GzipCompressor&) = delete;
-
-  // Compresses `in`, appending output to `out`. With `finish` the gzip
-  // trailer is written; no call may follow.
-  absl::Status Compress(absl::string_view in, bool finish, std::string* out);
-
- private:
-  struct State;
-  std::unique_ptr<State> state_;
-};
-
-class GzipDecompressor {
- public:
-  GzipDecompressor();
-  ~GzipDecompressor();
-  GzipDecompressor(const GzipDecompressor&) = delete;
-  GzipDecompressor& operator=(const GzipDecompressor&) = delete;
-
-  // Appends the decompressed bytes of `in` to `out`.
-  absl::Status Decompress(absl::string_view in, std::string* out);
-  // True once the gzip trailer was seen.
-  bool done() const;
-
- private:
-  struct State;
-  std::unique_ptr<State> state_;
-};
 
 // A WritableFile that gzips into `inner`. Close() finishes the stream and
 // closes `inner`.

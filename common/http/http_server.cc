@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <atomic>
 #include <cerrno>
@@ -25,6 +24,7 @@
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/ssl.hpp"
+#include "common/gzip.h"
 #include "common/http/tls_context.h"
 #include "common/logging.h"
 #include "common/mutex.h"
@@ -183,48 +183,32 @@ class StringBodySource : public BodySource {
 class GzipBodySource : public BodySource {
  public:
   GzipBodySource(std::shared_ptr<BodySource> inner, int level, size_t chunk)
-      : inner_(std::move(inner)), in_(chunk) {
-    std::memset(&z_, 0, sizeof(z_));
-    // 15 + 16: gzip wrapper; memLevel 8 is zlib's default.
-    ok_ = deflateInit2(&z_, level, Z_DEFLATED, 15 + 16, 8,
-                       Z_DEFAULT_STRATEGY) == Z_OK;
-  }
-  ~GzipBodySource() override {
-    if (ok_) deflateEnd(&z_);
-  }
+      : inner_(std::move(inner)), compressor_(level), in_(chunk) {}
   int64_t size() const override { return -1; }
 
   absl::StatusOr<size_t> Read(char* buffer, size_t capacity) override {
-    if (!ok_) return absl::InternalError("zlib deflateInit2 failed");
-    if (finished_) return 0;
-    z_.next_out = reinterpret_cast<Bytef*>(buffer);
-    z_.avail_out = static_cast<uInt>(capacity);
-    while (z_.avail_out == capacity) {
-      if (z_.avail_in == 0 && !inner_eof_) {
-        absl::StatusOr<size_t> n = inner_->Read(in_.data(), in_.size());
-        if (!n.ok()) return n.status();
-        if (*n == 0) inner_eof_ = true;
-        z_.next_in = reinterpret_cast<Bytef*>(in_.data());
-        z_.avail_in = static_cast<uInt>(*n);
-      }
-      int rc = deflate(&z_, inner_eof_ ? Z_FINISH : Z_NO_FLUSH);
-      if (rc == Z_STREAM_END) {
-        finished_ = true;
-        break;
-      }
-      if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        return absl::InternalError(absl::StrCat("zlib deflate failed: ", rc));
-      }
+    while (pos_ == out_.size() && !finished_) {
+      out_.clear();
+      pos_ = 0;
+      absl::StatusOr<size_t> n = inner_->Read(in_.data(), in_.size());
+      if (!n.ok()) return n.status();
+      finished_ = *n == 0;  // The inner source is done: write the trailer.
+      absl::Status s = compressor_.Compress(absl::string_view(in_.data(), *n),
+                                            finished_, &out_);
+      if (!s.ok()) return s;
     }
-    return capacity - z_.avail_out;
+    const size_t n = std::min(capacity, out_.size() - pos_);
+    std::memcpy(buffer, out_.data() + pos_, n);
+    pos_ += n;
+    return n;
   }
 
  private:
   std::shared_ptr<BodySource> inner_;
+  GzipCompressor compressor_;
   std::vector<char> in_;
-  z_stream z_;
-  bool ok_ = false;
-  bool inner_eof_ = false;
+  std::string out_;  // Compressed bytes not yet handed out, from pos_.
+  size_t pos_ = 0;
   bool finished_ = false;
 };
 

@@ -1,11 +1,10 @@
-#include "collector/gzip.h"
+#include "common/gzip.h"
 
 #include <string>
 
 #include "gtest/gtest.h"
 
 namespace vllm_profiler {
-namespace collector {
 namespace {
 
 TEST(Gzip, RoundTripInPieces) {
@@ -42,5 +41,4 @@ TEST(Gzip, CorruptInputIsDataLoss) {
 }
 
 }  // namespace
-}  // namespace collector
 }  // namespace vllm_profiler
