@@ -241,6 +241,7 @@ void Capture::Join(const ProbeStream& stream, const v1::CaptureStarted& started,
     p->disconnected = false;
   }
   p->hello = stream.hello();
+  p->state = stream.state();
   p->started = started;
   p->clock_offset_ns = stream.ToWallNs(0);
   WriteProcessMetadataLocked(*p);
@@ -825,6 +826,14 @@ void Capture::WriteMetadataLocked() {
     w->String(h.cuda_version());
     w->Key("cupti_version");
     w->String(h.cupti_version());
+    w->Key("op_source");
+    w->String(p->state.op_source());
+    w->Key("op_source_detail");
+    w->String(p->state.op_source_detail());
+    w->Key("wrapped_targets");
+    w->BeginArray();
+    for (const std::string& t : p->state.wrapped_targets()) w->String(t);
+    w->EndArray();
     w->Key("capture_config");
     WriteConfig(w, p->started.config());
     w->Key("requested_name");

@@ -142,6 +142,7 @@ class Capture {
     int64_t pid = 0;
     int index = 0;  // Join order: namespaces flow ids.
     v1::Hello hello;
+    v1::ProbeState state;
     v1::CaptureStarted started;
     v1::CaptureFinished finished_msg;
     bool finished = false;

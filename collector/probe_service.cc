@@ -51,6 +51,9 @@ struct ProbeServiceImpl::Connection {
   std::string capture_id ABSL_GUARDED_BY(stat_mu);
   v1::DropCounters drops ABSL_GUARDED_BY(stat_mu);
   std::string gpu_note ABSL_GUARDED_BY(stat_mu);
+  // Hello as updated by ProbeState messages, and the latest state.
+  v1::Hello current_hello ABSL_GUARDED_BY(stat_mu);
+  v1::ProbeState state ABSL_GUARDED_BY(stat_mu);
 
   // Serialises writes; `stream` is null once the handler is returning.
   Mutex write_mu;
@@ -133,6 +136,10 @@ grpc::Status ProbeServiceImpl::Connect(
         conn->pid = ps.pid();
         conn->hello = ps.hello();
         {
+          MutexLock lock(&conn->stat_mu);
+          conn->current_hello = ps.hello();
+        }
+        {
           MutexLock lock(&mu_);
           connections_[conn->id] = conn;
         }
@@ -180,6 +187,17 @@ grpc::Status ProbeServiceImpl::Connect(
           conn->gpu_note = finished.gpu_activity_note();
         }
         if (conn->capture_id == finished.capture_id()) conn->capture_id.clear();
+        break;
+      }
+      case v1::ProbeMessage::kState: {
+        const v1::ProbeState& state = message.state();
+        if (!state.idle_reason().empty()) {
+          VP_LOG(INFO) << "probe pid " << conn->pid
+                       << " is idle: " << state.idle_reason();
+        }
+        MutexLock lock(&conn->stat_mu);
+        conn->current_hello = ps.hello();
+        conn->state = state;
         break;
       }
       case v1::ProbeMessage::PAYLOAD_NOT_SET:
@@ -235,11 +253,12 @@ std::vector<v1::ProbeStatus> ProbeServiceImpl::Probes() const {
   std::vector<v1::ProbeStatus> out;
   for (const auto& c : conns) {
     v1::ProbeStatus s;
-    *s.mutable_hello() = c->hello;
     s.set_connected_unix_ms(absl::ToUnixMillis(c->connected));
     s.set_events_received(c->events.load(std::memory_order_relaxed));
     s.set_batches_received(c->batches.load(std::memory_order_relaxed));
     MutexLock lock(&c->stat_mu);
+    *s.mutable_hello() = c->current_hello;
+    *s.mutable_state() = c->state;
     s.set_capture_id(c->capture_id);
     *s.mutable_drops() = c->drops;
     s.set_gpu_activity_note(c->gpu_note);

@@ -54,6 +54,8 @@ absl::string_view PayloadName(const v1::ProbeMessage& message) {
       return "capture_started";
     case v1::ProbeMessage::kCaptureFinished:
       return "capture_finished";
+    case v1::ProbeMessage::kState:
+      return "state";
     case v1::ProbeMessage::PAYLOAD_NOT_SET:
       break;
   }
@@ -144,11 +146,63 @@ absl::Status ProbeStream::Accept(const v1::ProbeMessage& message,
       open_captures_.erase(finished.capture_id());
       return absl::OkStatus();
     }
+    case v1::ProbeMessage::kState:
+      return AcceptState(message.state());
     case v1::ProbeMessage::PAYLOAD_NOT_SET:
       break;
   }
   return absl::InvalidArgumentError(
       "message with no payload (unknown field or newer protocol?)");
+}
+
+absl::Status ProbeStream::AcceptState(const v1::ProbeState& state) {
+  constexpr size_t kMaxText = 1024, kMaxName = 256, kMaxTargets = 16;
+  const struct {
+    const std::string& value;
+    size_t max;
+    const char* name;
+  } texts[] = {{state.idle_reason(), kMaxText, "idle_reason"},
+               {state.process_name(), kMaxName, "process_name"},
+               {state.op_source(), kMaxName, "op_source"},
+               {state.op_source_detail(), kMaxText, "op_source_detail"}};
+  for (const auto& t : texts) {
+    if (t.value.size() > t.max) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("state.", t.name, " is ", t.value.size(),
+                       " bytes, over the limit of ", t.max));
+    }
+  }
+  if (static_cast<size_t>(state.wrapped_targets_size()) > kMaxTargets) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("state.wrapped_targets has ",
+                     state.wrapped_targets_size(), " entries, over the limit of ",
+                     kMaxTargets));
+  }
+  for (const std::string& t : state.wrapped_targets()) {
+    if (t.size() > kMaxName) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("state.wrapped_targets entry is ", t.size(),
+                       " bytes, over the limit of ", kMaxName));
+    }
+  }
+  for (int32_t v : {state.rank(), state.local_rank(), state.world_size()}) {
+    if (v < -1 || v > (1 << 24)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "state rank/local_rank/world_size out of range: ", v));
+    }
+  }
+  state_ = state;
+  if (!state.process_name().empty()) {
+    hello_.set_process_name(state.process_name());
+  }
+  // 0 is "not set" on the wire for the proto3 ints: only >0 ranks of an
+  // older probe would be lost, and rank 0 comes with world_size > 0.
+  if (state.world_size() > 0 || state.rank() > 0) {
+    hello_.set_rank(state.rank());
+    hello_.set_local_rank(state.local_rank());
+    hello_.set_world_size(state.world_size());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ProbeStream::CheckClock(const v1::ClockPair& clock,

@@ -63,6 +63,8 @@ class ProbeStream {
 
   bool has_hello() const { return has_hello_; }
   const v1::Hello& hello() const { return hello_; }
+  // The latest ProbeState (empty until one arrived).
+  const v1::ProbeState& state() const { return state_; }
   int64_t pid() const { return hello_.pid(); }
 
   // The interned string `id` ("" for 0 or unknown ids; Accept() guarantees
@@ -95,6 +97,9 @@ class ProbeStream {
 
  private:
   absl::Status AcceptHello(const v1::Hello& hello);
+  // Validates a ProbeState and applies it: the latest counts, and its
+  // identity fields replace the Hello's.
+  absl::Status AcceptState(const v1::ProbeState& state);
   absl::Status AcceptBatch(const v1::EventBatch& batch, size_t wire_bytes);
   absl::Status CheckEvent(
       const v1::EventBatch& batch, int index, const v1::Event& event,
@@ -106,6 +111,7 @@ class ProbeStream {
   const Options options_;
   bool has_hello_ = false;
   v1::Hello hello_;
+  v1::ProbeState state_;
   // Interned strings: ids below kDenseLimit in a vector, others in a map.
   static constexpr uint32_t kDenseLimit = 1 << 16;
   std::vector<std::string> dense_;

@@ -4,11 +4,14 @@
 # VLLM_PROFILER_* env), streamed to a local collector.
 #
 #   tools/profile_local.sh [--steps N] [--start-step S] [--num-steps K]
+#                          [--vllm-api 0.10|0.11|async|pooling]
+#                          [--layout inline|engine-core|ray] [--tp N]
 #                          [--spawn 2 | --fork 2] [--out DIR]
 #
-# Defaults: 200 steps, the seed's window (step 100, 50 steps). Prints where
-# the trace is, how to open it, and a short summary (top operators by self
-# time, step durations).
+# Defaults: 200 steps of today's vLLM shape (execute_model + sample_tokens),
+# the seed's window (step 100, 50 steps). Prints where the trace is, how to
+# open it, and a short summary (step time split into execute_model,
+# sample_tokens and the engine's gap; top operators by self time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,9 +22,9 @@ while [ $# -gt 0 ]; do
     --steps) STEPS=$2; shift 2 ;;
     --start-step) START=$2; shift 2 ;;
     --num-steps) NUM=$2; shift 2 ;;
-    --spawn|--fork) EXTRA+=("$1" "$2"); shift 2 ;;
+    --spawn|--fork|--vllm-api|--layout|--tp) EXTRA+=("$1" "$2"); shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done

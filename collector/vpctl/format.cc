@@ -128,8 +128,9 @@ std::string FormatStatus(const v1::GetStatusResponse& s) {
     out += "  none connected\n";
   } else {
     std::vector<std::vector<std::string>> rows;
-    rows.push_back({"  PID", "PROCESS", "RANK", "POD", "EVENTS", "DROPPED",
-                    "CAPTURE", "CONNECTED (UTC)"});
+    rows.push_back({"  PID", "PROCESS", "RANK", "POD", "STATE", "OPERATORS",
+                    "EVENTS", "DROPPED", "CAPTURE", "CONNECTED (UTC)"});
+    std::vector<std::string> notes;
     for (const auto& p : s.probes()) {
       const v1::Hello& h = p.hello();
       const uint64_t dropped = p.drops().events_dropped_buffer_full() +
@@ -140,14 +141,32 @@ std::string FormatStatus(const v1::GetStatusResponse& s) {
                             : (h.pod_namespace().empty()
                                    ? h.pod_name()
                                    : h.pod_namespace() + "/" + h.pod_name());
-      rows.push_back({absl::StrCat("  ", h.pid()), h.process_name(),
-                      h.rank() >= 0 ? absl::StrCat(h.rank()) : "-",
+      const v1::ProbeState& st = p.state();
+      std::string rank = "-";
+      if (h.rank() >= 0 && h.world_size() > 0) {
+        rank = absl::StrCat(h.rank(), "/", h.world_size());
+      } else if (h.rank() >= 0) {
+        rank = absl::StrCat(h.rank());
+      }
+      if (!st.idle_reason().empty()) {
+        notes.push_back(absl::StrCat("  pid ", h.pid(), " idle: ",
+                                     st.idle_reason()));
+      }
+      if (!st.op_source_detail().empty()) {
+        notes.push_back(absl::StrCat("  pid ", h.pid(), " operators: ",
+                                     st.op_source(), " (",
+                                     st.op_source_detail(), ")"));
+      }
+      rows.push_back({absl::StrCat("  ", h.pid()), h.process_name(), rank,
                       pod.empty() ? "-" : pod,
+                      st.idle_reason().empty() ? "active" : "idle",
+                      st.op_source().empty() ? "-" : st.op_source(),
                       absl::StrCat(p.events_received()), absl::StrCat(dropped),
                       p.capture_id().empty() ? "-" : p.capture_id(),
                       UnixMs(p.connected_unix_ms())});
     }
     out += Table(rows);
+    for (const std::string& n : notes) absl::StrAppend(&out, n, "\n");
   }
   absl::StrAppend(&out, "\ncaptures (", s.captures_size(), "):\n");
   if (s.captures().empty()) {

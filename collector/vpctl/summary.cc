@@ -67,6 +67,25 @@ absl::StatusOr<std::string> ReadMaybeGzip(const std::string& path,
   return out;
 }
 
+// Adds the durations of `step`'s execute_model / sample_tokens child spans
+// (python_function spans inside it on the same thread; `spans` is sorted by
+// start).
+void SumPhases(const std::vector<Span>& spans, const Span& step,
+               double* exec_us, double* sample_us) {
+  auto it = std::lower_bound(
+      spans.begin(), spans.end(), step.ts,
+      [](const Span& a, double ts) { return a.ts < ts; });
+  const double end = step.ts + step.dur + 1e-9;
+  for (; it != spans.end() && it->ts <= end; ++it) {
+    if (*it->cat != "python_function" || it->ts + it->dur > end) continue;
+    if (*it->name == "execute_model") {
+      *exec_us += it->dur;
+    } else if (*it->name == "sample_tokens") {
+      *sample_us += it->dur;
+    }
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> SummarizeTraceFile(const std::string& path,
@@ -141,6 +160,10 @@ absl::StatusOr<std::string> SummarizeTraceJson(const std::string& text,
   std::map<std::string, Agg> ops, kernels;
   std::vector<double> steps;
   std::string step_name;
+  // Per step: time in its execute_model and sample_tokens child spans (the
+  // rest of the step is the engine's gap between and around them).
+  std::vector<double> exec_us, sample_us;
+  bool has_phases = false;
   for (auto& [key, spans] : threads) {
     std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
       return a.ts != b.ts ? a.ts < b.ts : a.dur > b.dur;
@@ -167,6 +190,11 @@ absl::StatusOr<std::string> SummarizeTraceJson(const std::string& text,
       } else if (*s.cat == "step") {
         steps.push_back(s.dur);
         step_name = *s.name;
+        double e = 0, x = 0;
+        SumPhases(spans, s, &e, &x);
+        has_phases = has_phases || e > 0 || x > 0;
+        exec_us.push_back(e);
+        sample_us.push_back(x);
       }
     }
   }
@@ -182,6 +210,31 @@ absl::StatusOr<std::string> SummarizeTraceJson(const std::string& text,
                     Ms(sorted[sorted.size() / 2]), " ms  min ",
                     Ms(sorted.front()), " ms  max ", Ms(sorted.back()),
                     " ms\n");
+    if (has_phases) {
+      std::vector<double> gap(steps.size());
+      for (size_t i = 0; i < steps.size(); ++i) {
+        gap[i] = std::max(0.0, steps[i] - exec_us[i] - sample_us[i]);
+      }
+      std::vector<std::vector<std::string>> rows;
+      rows.push_back({"  STEP PART", "MEAN ms", "MEDIAN ms", "MAX ms", "SHARE"});
+      const std::pair<const char*, const std::vector<double>*> parts[] = {
+          {"execute_model", &exec_us},
+          {"sample_tokens", &sample_us},
+          {"gap (engine)", &gap}};
+      for (const auto& [label, v] : parts) {
+        std::vector<double> sorted_part = *v;
+        std::sort(sorted_part.begin(), sorted_part.end());
+        double part_sum = 0;
+        for (double d : *v) part_sum += d;
+        rows.push_back({absl::StrCat("  ", label),
+                        Ms(part_sum / v->size()),
+                        Ms(sorted_part[sorted_part.size() / 2]),
+                        Ms(sorted_part.back()),
+                        absl::StrFormat("%.1f%%", sum > 0 ? 100.0 * part_sum / sum
+                                                          : 0.0)});
+      }
+      absl::StrAppend(&out, Table(rows));
+    }
   } else {
     out += "Steps: none recorded\n";
   }

@@ -14,7 +14,10 @@ cat out.txt err.txt
 [[ $rc == 0 ]] || { echo "FAIL: exit $rc"; exit 1; }
 grep -q "^vpctl: trace written to $T/t.json (.*, 1 process(es), complete)" out.txt ||
   { echo "FAIL: no trace line"; exit 1; }
-grep -q "^Steps (.*execute_model): 4 " out.txt || { echo "FAIL: steps"; exit 1; }
+grep -q "^Steps (Worker.execute_model+sample_tokens): 4 " out.txt || { echo "FAIL: steps"; exit 1; }
+for part in execute_model sample_tokens "gap (engine)"; do
+  grep -q "^  $part  " out.txt || { echo "FAIL: step split has no $part row"; exit 1; }
+done
 grep -q "aten::mm" out.txt || { echo "FAIL: no aten::mm"; exit 1; }
 /usr/bin/python3 - "$T/t.json" <<'PY' || { echo "FAIL: trace content"; exit 1; }
 import json, sys

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "probe/core/config.h"
 #include "probe/core/log.h"
@@ -37,6 +38,10 @@ std::atomic<bool> g_forked_after_grpc{false};
 
 struct PendingNames {
   std::string process_name, python_version, torch_version, step_name;
+  // ProbeState parts set before the runtime exists.
+  int32_t rank = -1, local_rank = -1, world_size = -1;
+  std::string op_source, op_source_detail;
+  std::vector<std::string> wrapped_targets;
   ProbeRuntime::CaptureListener listener = nullptr;
   void* listener_user = nullptr;
 };
@@ -117,6 +122,17 @@ ProbeRuntime* Runtime() {
   }
   r = new ProbeRuntime(std::move(options));  // Never deleted (see header).
   if (!g_pending->step_name.empty()) r->SetStepName(g_pending->step_name);
+  if (g_pending->rank >= 0 || g_pending->local_rank >= 0 ||
+      g_pending->world_size >= 0) {
+    r->SetIdentity(g_pending->rank, g_pending->local_rank,
+                   g_pending->world_size);
+  }
+  if (!g_pending->op_source.empty()) {
+    r->SetOpSource(g_pending->op_source, g_pending->op_source_detail);
+  }
+  for (const std::string& t : g_pending->wrapped_targets) {
+    r->AddWrappedTarget(t);
+  }
   if (g_pending->listener != nullptr) {
     r->SetCaptureListener(g_pending->listener, g_pending->listener_user);
   }
@@ -186,6 +202,94 @@ void vp_step_end(void) {
   ProbeRuntime* r = Existing();
   if (r != nullptr) r->StepEnd();
   VP_GUARD_END("vp_step_end", return )
+}
+
+void vp_step_end_error(const char* error) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr) r->StepEndError(error);
+  VP_GUARD_END("vp_step_end_error", return )
+}
+
+void vp_step_arg_int(const char* key, int64_t value) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr && key != nullptr) r->StepArgInt(key, value);
+  VP_GUARD_END("vp_step_arg_int", return )
+}
+
+void vp_step_arg_str(const char* key, const char* value) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr && key != nullptr) r->StepArgStr(key, value);
+  VP_GUARD_END("vp_step_arg_str", return )
+}
+
+uint64_t vp_span_begin(const char* name) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  return r == nullptr ? 0 : r->recorder().SpanBegin(name);
+  VP_GUARD_END("vp_span_begin", return 0)
+}
+
+void vp_span_end(uint64_t span_id) {
+  VP_GUARD_BEGIN
+  if (span_id == 0) return;
+  ProbeRuntime* r = Existing();
+  if (r != nullptr) r->recorder().SpanEnd(span_id);
+  VP_GUARD_END("vp_span_end", return )
+}
+
+void vp_set_identity(int32_t rank, int32_t local_rank, int32_t world_size) {
+  VP_GUARD_BEGIN
+  namespace p = vllm_profiler::probe;
+  ProbeRuntime* r;
+  {
+    std::lock_guard<std::mutex> lock(p::g_create_mu);
+    p::g_pending->rank = rank;
+    p::g_pending->local_rank = local_rank;
+    p::g_pending->world_size = world_size;
+    r = p::g_runtime.load();
+  }
+  if (r != nullptr) r->SetIdentity(rank, local_rank, world_size);
+  VP_GUARD_END("vp_set_identity", return )
+}
+
+void vp_set_idle_reason(const char* reason) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Runtime();  // Connects: the reason is for the collector.
+  if (r != nullptr) r->SetIdleReason(reason == nullptr ? "" : reason);
+  VP_GUARD_END("vp_set_idle_reason", return )
+}
+
+void vp_set_op_source(const char* source, const char* detail) {
+  VP_GUARD_BEGIN
+  namespace p = vllm_profiler::probe;
+  const std::string s = source == nullptr ? "" : source;
+  const std::string d = detail == nullptr ? "" : detail;
+  ProbeRuntime* r;
+  {
+    std::lock_guard<std::mutex> lock(p::g_create_mu);
+    p::g_pending->op_source = s;
+    p::g_pending->op_source_detail = d;
+    r = p::g_runtime.load();
+  }
+  if (r != nullptr) r->SetOpSource(s, d);
+  VP_GUARD_END("vp_set_op_source", return )
+}
+
+void vp_add_wrapped_target(const char* target) {
+  VP_GUARD_BEGIN
+  if (target == nullptr || *target == '\0') return;
+  namespace p = vllm_profiler::probe;
+  ProbeRuntime* r;
+  {
+    std::lock_guard<std::mutex> lock(p::g_create_mu);
+    p::g_pending->wrapped_targets.push_back(target);
+    r = p::g_runtime.load();
+  }
+  if (r != nullptr) r->AddWrappedTarget(target);
+  VP_GUARD_END("vp_add_wrapped_target", return )
 }
 
 void vp_step_annotate(int64_t num_requests, int64_t num_tokens,

@@ -84,37 +84,72 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         break;
       }
       case RecordType::kStepBegin: {
-        v1::Event e;
-        e.set_kind(v1::EVENT_KIND_STEP);
-        e.set_name_id(Intern(options_.step_name));
-        e.set_start_ns(r.ts_ns);
-        e.set_tid(tid);
-        e.set_step(static_cast<int64_t>(r.id));
-        open_steps_[tid] = std::move(e);
+        OpenStep& st = open_steps_[r.id];
+        st.begun = true;
+        st.event.set_kind(v1::EVENT_KIND_STEP);
+        st.event.set_name_id(Intern(options_.step_name));
+        st.event.set_start_ns(r.ts_ns);
+        st.event.set_tid(tid);
+        st.event.set_step(static_cast<int64_t>(r.id));
+        if (st.ended) emitted += EmitStep(r.id, st.end_ns, batch);
         break;
       }
       case RecordType::kStepArgs: {
-        auto it = open_steps_.find(tid);
-        if (it == open_steps_.end()) break;
         static constexpr const char* kKeys[4] = {
             "num_scheduled_requests", "num_scheduled_tokens",
             "num_prefill_requests", "num_decode_requests"};
+        OpenStep& st = open_steps_[r.id];
         for (int i = 0; i < 4; ++i) {
           if (r.step_args[i] < 0) continue;
-          v1::Arg* a = it->second.add_args();
+          v1::Arg* a = st.event.add_args();
           a->set_key_id(Intern(kKeys[i]));
           a->set_int_value(r.step_args[i]);
         }
         break;
       }
+      case RecordType::kStepArgInt: {
+        v1::Arg* a = open_steps_[r.id].event.add_args();
+        a->set_key_id(Intern(r.name));
+        a->set_int_value(r.arg);
+        break;
+      }
+      case RecordType::kStepArgStr:
+      case RecordType::kStepError: {
+        std::string_view key = "error", value = r.name;
+        if (r.type == RecordType::kStepArgStr) {
+          const size_t nul = r.name.find('\0');
+          if (nul == std::string_view::npos) break;
+          key = r.name.substr(0, nul);
+          value = r.name.substr(nul + 1);
+        }
+        v1::Arg* a = open_steps_[r.id].event.add_args();
+        a->set_key_id(Intern(key));
+        a->set_string_id(Intern(value));
+        break;
+      }
       case RecordType::kStepEnd: {
-        auto it = open_steps_.find(tid);
-        if (it == open_steps_.end()) break;
+        // Begin and end may be recorded on different threads, whose chunks
+        // arrive in any order: an end seen first waits for its begin.
+        OpenStep& st = open_steps_[r.id];
+        st.ended = true;
+        st.end_ns = r.ts_ns;
+        if (st.begun) emitted += EmitStep(r.id, r.ts_ns, batch);
+        break;
+      }
+      case RecordType::kSpanBegin: {
+        OpenSpan sp;
+        sp.start_ns = r.ts_ns;
+        sp.tid = tid;
+        sp.name_id = Intern(r.name);
+        open_spans_[r.id] = sp;
+        break;
+      }
+      case RecordType::kSpanEnd: {
+        auto it = open_spans_.find(r.id);
+        if (it == open_spans_.end()) break;
         NoteThread(tid, batch);
-        v1::Event* e = batch->add_events();
-        *e = std::move(it->second);
-        e->set_duration_ns(std::max<int64_t>(0, r.ts_ns - e->start_ns()));
-        open_steps_.erase(it);
+        EmitSpan(it->second, r.ts_ns, batch);
+        open_spans_.erase(it);
         ++emitted;
         break;
       }
@@ -202,13 +237,44 @@ void EventConverter::CompactPools() {
   open_dims_.swap(dims);
 }
 
+size_t EventConverter::EmitStep(uint64_t step, int64_t end_ns,
+                                v1::EventBatch* batch) {
+  auto it = open_steps_.find(step);
+  if (it == open_steps_.end()) return 0;
+  v1::Event& e = it->second.event;
+  NoteThread(e.tid(), batch);
+  v1::Event* out = batch->add_events();
+  *out = std::move(e);
+  out->set_duration_ns(std::max<int64_t>(0, end_ns - out->start_ns()));
+  open_steps_.erase(it);
+  return 1;
+}
+
+void EventConverter::EmitSpan(const OpenSpan& span, int64_t end_ns,
+                              v1::EventBatch* batch) {
+  v1::Event* e = batch->add_events();
+  e->set_kind(v1::EVENT_KIND_PYTHON);
+  e->set_name_id(span.name_id);
+  e->set_start_ns(span.start_ns);
+  e->set_duration_ns(std::max<int64_t>(0, end_ns - span.start_ns));
+  e->set_tid(span.tid);
+}
+
 size_t EventConverter::Flush(int64_t end_ns, v1::EventBatch* batch) {
   size_t emitted = 0;
-  for (auto& [id, e] : open_steps_) {
-    NoteThread(e.tid(), batch);
+  // Steps still open close at the capture's end; an end whose begin never
+  // arrived (dropped) is forgotten.
+  for (auto& [step, st] : open_steps_) {
+    if (!st.begun) continue;
+    NoteThread(st.event.tid(), batch);
     v1::Event* out = batch->add_events();
-    *out = std::move(e);
+    *out = std::move(st.event);
     out->set_duration_ns(std::max<int64_t>(0, end_ns - out->start_ns()));
+    ++emitted;
+  }
+  for (auto& [id, span] : open_spans_) {
+    NoteThread(span.tid, batch);
+    EmitSpan(span, end_ns, batch);
     ++emitted;
   }
   for (auto& [id, op] : open_ops_) {
@@ -225,6 +291,7 @@ void EventConverter::ResetOpen() {
   open_inputs_.clear();
   open_dims_.clear();
   open_steps_.clear();
+  open_spans_.clear();
 }
 
 void EventConverter::Reset() {

@@ -3,7 +3,7 @@
 // Begin/end records are paired here, off the hot path: an operator becomes
 // one CPU_OP event with its duration when its end record arrives (chunks of
 // one thread arrive in order); a step becomes one STEP event with its batch
-// shape args. What is still open when a capture ends is closed at the
+// shape args, its child spans PYTHON events. What is still open when a capture ends is closed at the
 // capture's end time by Flush().
 //
 // Cost: an open operator is a small POD (its input shapes in flat pools),
@@ -65,8 +65,23 @@ class EventConverter {
     int32_t ndim = -1;
     uint32_t dtype_id = 0;
   };
+  // A step by number: begin, args and end may arrive in any order.
+  struct OpenStep {
+    v1::Event event;
+    bool begun = false;
+    bool ended = false;
+    int64_t end_ns = 0;
+  };
+  struct OpenSpan {
+    int64_t start_ns = 0;
+    uint32_t tid = 0;
+    uint32_t name_id = 0;
+  };
   void EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns,
               v1::EventBatch* batch);
+  // Emits and forgets open step `step`; returns the events emitted (0/1).
+  size_t EmitStep(uint64_t step, int64_t end_ns, v1::EventBatch* batch);
+  void EmitSpan(const OpenSpan& span, int64_t end_ns, v1::EventBatch* batch);
   // Drops the shape pools' dead entries (all of them when nothing is open).
   void CompactPools();
   void NoteThread(uint32_t tid, v1::EventBatch* batch);
@@ -77,7 +92,8 @@ class EventConverter {
   absl::flat_hash_map<uint64_t, OpenOp> open_ops_;
   std::vector<OpenInput> open_inputs_;
   std::vector<int64_t> open_dims_;
-  absl::flat_hash_map<uint32_t, v1::Event> open_steps_;  // By tid.
+  absl::flat_hash_map<uint64_t, OpenStep> open_steps_;  // By step number.
+  absl::flat_hash_map<uint64_t, OpenSpan> open_spans_;  // By span id.
   absl::flat_hash_set<uint32_t> threads_reported_;
   absl::flat_hash_map<uint32_t, std::string> thread_names_;
   absl::flat_hash_map<std::string, uint32_t> intern_cache_;

@@ -60,6 +60,9 @@ ProbeRuntime::ProbeRuntime(Options options)
   if (options_.pid == 0) options_.pid = getpid();
   {
     absl::MutexLock lock(&names_mu_);
+    state_.set_rank(-1);
+    state_.set_local_rank(-1);
+    state_.set_world_size(-1);
     process_name_ = options_.process_name;
     python_version_ = options_.python_version;
     torch_version_ = options_.torch_version;
@@ -80,6 +83,55 @@ void ProbeRuntime::SetNames(std::string process_name,
   if (!process_name.empty()) process_name_ = std::move(process_name);
   if (!python_version.empty()) python_version_ = std::move(python_version);
   if (!torch_version.empty()) torch_version_ = std::move(torch_version);
+}
+
+void ProbeRuntime::SetIdentity(int32_t rank, int32_t local_rank,
+                               int32_t world_size) {
+  absl::MutexLock lock(&names_mu_);
+  state_.set_rank(rank);
+  state_.set_local_rank(local_rank);
+  state_.set_world_size(world_size);
+  ++state_version_;
+}
+
+void ProbeRuntime::SetIdleReason(std::string reason) {
+  absl::MutexLock lock(&names_mu_);
+  state_.set_idle_reason(std::move(reason));
+  ++state_version_;
+}
+
+void ProbeRuntime::SetOpSource(std::string source, std::string detail) {
+  absl::MutexLock lock(&names_mu_);
+  state_.set_op_source(std::move(source));
+  state_.set_op_source_detail(std::move(detail));
+  ++state_version_;
+}
+
+void ProbeRuntime::AddWrappedTarget(std::string target) {
+  absl::MutexLock lock(&names_mu_);
+  for (const std::string& t : state_.wrapped_targets()) {
+    if (t == target) return;
+  }
+  state_.add_wrapped_targets(std::move(target));
+  ++state_version_;
+}
+
+v1::ProbeState ProbeRuntime::state() const {
+  absl::MutexLock lock(&names_mu_);
+  return state_;
+}
+
+void ProbeRuntime::SendStateIfChanged(bool force) {
+  if (stream_ == nullptr) return;
+  v1::ProbeMessage m;
+  {
+    absl::MutexLock lock(&names_mu_);
+    if (!force && state_version_ == state_version_sent_) return;
+    state_version_sent_ = state_version_;
+    *m.mutable_state() = state_;
+    m.mutable_state()->set_process_name(process_name_);
+  }
+  Send(m);
 }
 
 void ProbeRuntime::SetStepName(std::string name) {
@@ -117,6 +169,19 @@ void ProbeRuntime::StepEnd() {
   absl::MutexLock lock(&control_mu_);
   if (shut_down_) return;
   Apply(controller_.OnStepEnd(step, clock_->MonotonicNs()), step);
+}
+
+void ProbeRuntime::StepEndError(const char* error) {
+  recorder_.StepError(last_step_.load(std::memory_order_relaxed), error);
+  StepEnd();
+}
+
+void ProbeRuntime::StepArgInt(const char* key, int64_t value) {
+  recorder_.StepArgInt(last_step_.load(std::memory_order_relaxed), key, value);
+}
+
+void ProbeRuntime::StepArgStr(const char* key, const char* value) {
+  recorder_.StepArgStr(last_step_.load(std::memory_order_relaxed), key, value);
 }
 
 void ProbeRuntime::StepAnnotate(int64_t num_requests, int64_t num_tokens,
@@ -252,15 +317,20 @@ v1::Hello ProbeRuntime::BuildHello() const {
     absl::MutexLock lock(&names_mu_);
     std::string name = process_name_;
     if (name.empty()) name = ReadFirstLine("/proc/self/comm");
-    if (c.rank >= 0) name = absl::StrCat("rank ", c.rank, " (", name, ")");
     h.set_process_name(name);
     h.set_python_version(python_version_);
     h.set_torch_version(torch_version_);
   }
   for (std::string& a : ReadCmdline()) h.add_cmdline(std::move(a));
-  h.set_rank(c.rank);
-  h.set_local_rank(c.local_rank);
-  h.set_world_size(c.world_size);
+  {
+    // vLLM's own identity (learnt at the first step) wins over the env's.
+    absl::MutexLock lock(&names_mu_);
+    h.set_rank(state_.rank() >= 0 ? state_.rank() : c.rank);
+    h.set_local_rank(state_.local_rank() >= 0 ? state_.local_rank()
+                                              : c.local_rank);
+    h.set_world_size(state_.world_size() >= 0 ? state_.world_size()
+                                              : c.world_size);
+  }
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) == 0) h.set_hostname(host);
   h.set_pod_name(c.pod_name);
@@ -326,6 +396,7 @@ bool ProbeRuntime::TryConnect() {
     backoff_ = std::min(backoff_ * 2, options_.max_backoff);
     return false;
   }
+  SendStateIfChanged(/*force=*/true);
   if (outage_logged_) {
     ProbeLog(
         ProbeLogLevel::kInfo,
@@ -478,6 +549,7 @@ void ProbeRuntime::Process(QueueItem& item) {
   if (item.message == nullptr) return;
   v1::ProbeMessage& m = *item.message;
   if (m.has_capture_started()) {
+    SendStateIfChanged(/*force=*/false);  // Identity first: it names tracks.
     send_ = SendState{};
     converter_.ResetOpen();
     if (stream_ != nullptr && Send(m)) {
@@ -543,6 +615,7 @@ void ProbeRuntime::SenderLoop() {
       if (stream_ == nullptr && !stopping && absl::Now() >= next_connect_) {
         TryConnect();
       }
+      SendStateIfChanged(/*force=*/false);
       std::deque<QueueItem> items =
           recorder_.TakeQueued(stopping ? absl::ZeroDuration() : options_.tick);
       for (QueueItem& item : items) Process(item);

@@ -84,6 +84,10 @@ class ProbeRuntime final : public GpuEventSink {
   // Application thread API (see probe.h).
   int64_t StepBegin();
   void StepEnd();
+  // Ends the open step with an "error" arg (exception type).
+  void StepEndError(const char* error);
+  void StepArgInt(const char* key, int64_t value);
+  void StepArgStr(const char* key, const char* value);
   void StepAnnotate(int64_t num_requests, int64_t num_tokens,
                     int64_t num_prefill, int64_t num_decode);
   bool RequestCapture(uint32_t num_steps, uint32_t duration_ms,
@@ -92,6 +96,14 @@ class ProbeRuntime final : public GpuEventSink {
   void SetStepName(std::string name);
   void SetNames(std::string process_name, std::string python_version,
                 std::string torch_version);
+
+  // ProbeState (sent after the Hello and whenever it changes, in order
+  // before the next CaptureStarted). Any thread.
+  void SetIdentity(int32_t rank, int32_t local_rank, int32_t world_size);
+  void SetIdleReason(std::string reason);
+  void SetOpSource(std::string source, std::string detail);
+  void AddWrappedTarget(std::string target);
+  v1::ProbeState state() const;
 
   Recorder& recorder() { return recorder_; }
   bool record_shapes() const {
@@ -163,6 +175,9 @@ class ProbeRuntime final : public GpuEventSink {
   // Sends msg's batch (with the strings not sent yet) and clears it.
   void SendBatch(v1::ProbeMessage* msg);
   void DrainGpuEvents(v1::ProbeMessage* msg);
+  // Sends the ProbeState when it changed since the last one sent (or
+  // always when `force`, after a Hello).
+  void SendStateIfChanged(bool force);
 
   Options options_;
   const Clock* const clock_;
@@ -200,6 +215,9 @@ class ProbeRuntime final : public GpuEventSink {
   std::string torch_version_ ABSL_GUARDED_BY(names_mu_);
   std::string step_name_ ABSL_GUARDED_BY(names_mu_) = "execute_model";
   bool step_name_changed_ ABSL_GUARDED_BY(names_mu_) = false;
+  v1::ProbeState state_ ABSL_GUARDED_BY(names_mu_);
+  uint64_t state_version_ ABSL_GUARDED_BY(names_mu_) = 0;
+  uint64_t state_version_sent_ = 0;  // Sender thread only.
 
   absl::Mutex gpu_mu_;
   std::vector<v1::Event> gpu_events_ ABSL_GUARDED_BY(gpu_mu_);

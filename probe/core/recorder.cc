@@ -313,6 +313,63 @@ void Recorder::StepArgs(int64_t step, const int64_t args[4]) {
                args, 4);
 }
 
+void Recorder::StepArgInt(int64_t step, const char* key, int64_t value) {
+  AppendSimple(RecordType::kStepArgInt, static_cast<uint64_t>(step), value,
+               key, nullptr, 0);
+}
+
+void Recorder::StepArgStr(int64_t step, const char* key, const char* value) {
+  if (generation() == 0 || key == nullptr) return;
+  // "key\0value", each part bounded, so one record carries both.
+  char buf[kMaxNameBytes + 1 + kMaxArgValueBytes];
+  const size_t kl = BoundedLen(key, kMaxNameBytes);
+  const size_t vl = BoundedLen(value, kMaxArgValueBytes);
+  std::memcpy(buf, key, kl);
+  buf[kl] = '\0';
+  if (vl > 0) std::memcpy(buf + kl + 1, value, vl);
+  AppendNamed(RecordType::kStepArgStr, static_cast<uint64_t>(step), 0, buf,
+              kl + 1 + vl);
+}
+
+void Recorder::StepError(int64_t step, const char* error) {
+  AppendSimple(RecordType::kStepError, static_cast<uint64_t>(step), 0,
+               error == nullptr ? "error" : error, nullptr, 0);
+}
+
+uint64_t Recorder::SpanBegin(const char* name) {
+  if (generation() == 0) return 0;
+  Slot* slot = LocalSlot();
+  const uint64_t id = (static_cast<uint64_t>(slot->tid) << 32) |
+                      (slot->next_op++ & 0xffffffffu);
+  AppendSimple(RecordType::kSpanBegin, id, 0, name, nullptr, 0);
+  return id;
+}
+
+void Recorder::SpanEnd(uint64_t span_id) {
+  if (span_id == 0) return;
+  AppendSimple(RecordType::kSpanEnd, span_id, 0, nullptr, nullptr, 0);
+}
+
+void Recorder::AppendNamed(RecordType type, uint64_t id, int64_t arg,
+                           const char* name, size_t name_len) {
+  const uint64_t gen = generation();
+  if (gen == 0) return;
+  Slot* slot = LocalSlot();
+  const size_t bytes = sizeof(RecordHeader) + Pad8(name_len);
+  Chunk* chunk = nullptr;
+  char* p = Reserve(slot, gen, bytes, &chunk);
+  if (p == nullptr) return;
+  RecordHeader h{static_cast<uint16_t>(type),
+                 static_cast<uint16_t>(name_len),
+                 static_cast<uint32_t>(bytes),
+                 clock_->MonotonicNs(),
+                 id,
+                 arg};
+  std::memcpy(p, &h, sizeof(h));
+  if (name_len > 0) std::memcpy(p + sizeof(h), name, name_len);
+  Publish(slot, chunk, bytes);
+}
+
 void Recorder::Instant(const char* name) {
   AppendSimple(RecordType::kInstant, 0, 0, name, nullptr, 0);
 }

@@ -49,6 +49,11 @@ enum class RecordType : uint16_t {
   kInstant = 6,
   kCounter = 7,
   kThreadName = 8,
+  kSpanBegin = 9,    // A named span of the thread (id from the op counter).
+  kSpanEnd = 10,
+  kStepArgInt = 11,  // name: key; arg: value.
+  kStepArgStr = 12,  // name: key '\0' value.
+  kStepError = 13,   // name: error text; ends nothing by itself.
 };
 
 // Fixed part of every record; records are 8-byte aligned in a chunk.
@@ -57,7 +62,7 @@ struct RecordHeader {
   uint16_t name_len;
   uint32_t size;  // Whole record including this header, multiple of 8.
   int64_t ts_ns;  // Clock::MonotonicNs().
-  uint64_t id;    // Op id (kOpBegin/kOpEnd) or step number (kStep*).
+  uint64_t id;    // Op/span id (kOp*, kSpan*) or step number (kStep*).
   int64_t arg;    // Sequence number (kOpBegin); value bits (kCounter).
 };
 static_assert(sizeof(RecordHeader) == 32, "compact header");
@@ -120,6 +125,7 @@ class Recorder {
   };
   // Limits applied to one operator record.
   static constexpr size_t kMaxNameBytes = 512;
+  static constexpr size_t kMaxArgValueBytes = 8192;  // A string step arg.
   static constexpr int32_t kMaxInputs = 32;
   static constexpr int32_t kMaxDims = 12;
   static constexpr size_t kMaxDtypeBytes = 24;
@@ -157,6 +163,12 @@ class Recorder {
   void StepBegin(int64_t step);
   void StepEnd(int64_t step);
   void StepArgs(int64_t step, const int64_t args[4]);
+  void StepArgInt(int64_t step, const char* key, int64_t value);
+  void StepArgStr(int64_t step, const char* key, const char* value);
+  void StepError(int64_t step, const char* error);
+  // Returns the span id for SpanEnd (0: not capturing).
+  uint64_t SpanBegin(const char* name);
+  void SpanEnd(uint64_t span_id);
   void Instant(const char* name);
   void Counter(const char* name, double value);
   void ThreadName(const char* name);
@@ -197,6 +209,9 @@ class Recorder {
   Chunk* AllocateChunk(uint64_t generation, uint32_t tid);
   void AppendSimple(RecordType type, uint64_t id, int64_t arg, const char* name,
                     const int64_t* extra, int n_extra);
+  // As AppendSimple, with an explicit name length (may hold a '\0').
+  void AppendNamed(RecordType type, uint64_t id, int64_t arg, const char* name,
+                   size_t name_len);
 
   const Options options_;
   const Clock* const clock_;

@@ -29,10 +29,16 @@ class BatchShapeTest(unittest.TestCase):
                  scheduled_cached_reqs=Obj(req_ids=["a", "b"]))
         self.assertEqual(probe.batch_shape(so), (3, 32, 1, 2))
 
-    def test_older_layout_lists_and_missing_total(self):
-        so = Obj(num_scheduled_tokens={"a": 2, "b": 3},
+    def test_more_than_one_token_is_prefill_unless_speculative(self):
+        so = Obj(num_scheduled_tokens={"a": 2, "b": 3, "c": 1},
+                 scheduled_spec_decode_tokens={"b": [7, 8]},
                  scheduled_new_reqs=[], scheduled_cached_reqs=["a", "b"])
-        self.assertEqual(probe.batch_shape(so), (2, 5, 0, 2))
+        self.assertEqual(probe.batch_shape(so), (3, 6, 1, 2))
+
+    def test_without_per_request_tokens_new_and_cached_count(self):
+        so = Obj(scheduled_new_reqs=[1], scheduled_cached_reqs=Obj(
+            req_ids=["a", "b"]))
+        self.assertEqual(probe.batch_shape(so), (3, -1, 1, 2))
 
     def test_missing_attributes_are_left_out(self):
         self.assertEqual(probe.batch_shape(object()), (-1, -1, -1, -1))
@@ -41,7 +47,212 @@ class BatchShapeTest(unittest.TestCase):
                          (-1, -1, -1, -1))
 
 
+class ScheduleArgsTest(unittest.TestCase):
+
+    def test_counts_and_ids(self):
+        from vllm_profiler_probe import _schedule
+        ids = ["r%d" % i for i in range(70)]
+        so = Obj(num_scheduled_tokens={i: 1 for i in ids},
+                 scheduled_new_reqs=[1, 2],
+                 scheduled_cached_reqs=Obj(req_ids=ids, resumed_req_ids={"r1"}),
+                 finished_req_ids={"x", "y", "z"})
+        self.assertEqual(_schedule.request_counts(so), [
+            ("num_new_requests", 2), ("num_resumed_requests", 1),
+            ("num_finished_requests", 3)])
+        text, total = _schedule.request_ids(so)
+        self.assertEqual(total, 70)
+        self.assertEqual(text.split(","), ids[:64])
+
+    def test_older_resumed_flags_and_odd_objects(self):
+        from vllm_profiler_probe import _schedule
+        so = Obj(scheduled_cached_reqs=Obj(
+            resumed_from_preemption=[True, False, True]))
+        self.assertEqual(_schedule.request_counts(so),
+                         [("num_resumed_requests", 2)])
+        self.assertEqual(_schedule.request_counts(object()), [])
+        self.assertIsNone(_schedule.request_ids(object()))
+        self.assertEqual(_schedule.request_ids(
+            Obj(num_scheduled_tokens={"a,b": 1}))[0], "a%2Cb")
+
+
+class FakeLib(object):
+    """Records the C ABI calls the step model makes."""
+
+    def __init__(self, capturing=False):
+        self.calls = []
+        self.step = 0
+        self.capturing = capturing
+        self.next_span = 0
+
+    def vp_step_begin(self):
+        self.step += 1
+        self.calls.append(("begin", self.step))
+        return self.step
+
+    def vp_step_end(self):
+        self.calls.append(("end",))
+
+    def vp_step_end_error(self, error):
+        self.calls.append(("end_error", error))
+
+    def vp_is_capturing(self):
+        return 1 if self.capturing else 0
+
+    def vp_set_step_name(self, name):
+        self.calls.append(("name", name))
+
+    def vp_span_begin(self, name):
+        self.next_span += 1
+        self.calls.append(("span", name))
+        return self.next_span
+
+    def vp_span_end(self, span):
+        self.calls.append(("span_end",))
+
+    def vp_step_annotate(self, *a):
+        pass
+
+    def vp_step_arg_int(self, *a):
+        pass
+
+    def vp_step_arg_str(self, *a):
+        pass
+
+
+class StepModelTest(unittest.TestCase):
+    """The state machine of _steps.py against a fake library."""
+
+    def make(self, paired=True, capturing=False, returns=None):
+        from vllm_profiler_probe import _steps
+        lib = FakeLib(capturing)
+        model = _steps.StepModel()
+        model.lib = lib
+        calls = []
+
+        class W(object):
+            def execute_model(self, so):
+                """doc"""
+                calls.append("exec")
+                if isinstance(returns, Exception):
+                    raise returns
+                return returns
+
+            def sample_tokens(self, g):
+                calls.append("sample")
+                return "out"
+
+        W.execute_model = _steps.make_execute_wrapper(
+            model, W.execute_model, b"W.step", paired)
+        if paired:
+            W.sample_tokens = _steps.make_sample_wrapper(model, W.sample_tokens)
+        return model, lib, W(), calls
+
+    def test_pair_is_one_step(self):
+        model, lib, w, _ = self.make()
+        self.assertIsNone(w.execute_model(1))
+        self.assertEqual(w.sample_tokens(2), "out")
+        self.assertEqual(lib.calls, [("name", b"W.step"), ("begin", 1),
+                                     ("end",)])
+
+    def test_child_spans_while_capturing(self):
+        model, lib, w, _ = self.make(capturing=True)
+        w.execute_model(1)
+        w.sample_tokens(2)
+        self.assertEqual(lib.calls[1:], [
+            ("begin", 1), ("span", b"execute_model"), ("span_end",),
+            ("span", b"sample_tokens"), ("span_end",), ("end",)])
+
+    def test_next_execute_model_ends_an_unsampled_step(self):
+        model, lib, w, _ = self.make()
+        w.execute_model(1)
+        w.execute_model(2)
+        self.assertEqual(lib.calls[1:], [("begin", 1), ("end",), ("begin", 2)])
+        model.close_pending()
+        self.assertEqual(lib.calls[-1], ("end",))
+
+    def test_output_from_execute_model_ends_the_step(self):
+        model, lib, w, _ = self.make(returns="pooled")
+        self.assertEqual(w.execute_model(1), "pooled")
+        self.assertEqual(lib.calls[1:], [("begin", 1), ("end",)])
+
+    def test_single_call_shape_is_one_step_per_call(self):
+        model, lib, w, _ = self.make(paired=False)
+        w.execute_model(1)
+        self.assertEqual(lib.calls[1:], [("begin", 1), ("end",)])
+
+    def test_exception_ends_with_error_and_propagates(self):
+        err = KeyError("boom")
+        model, lib, w, _ = self.make(returns=err)
+        with self.assertRaises(KeyError) as ctx:
+            w.execute_model(1)
+        self.assertIs(ctx.exception, err)
+        self.assertEqual(lib.calls[1:], [("begin", 1),
+                                         ("end_error", b"KeyError")])
+        self.assertFalse(model.open_step)
+
+    def test_orphan_sample_counts_nothing(self):
+        model, lib, w, calls = self.make(capturing=True)
+        self.assertEqual(w.sample_tokens(1), "out")
+        self.assertEqual(lib.calls, [("span", b"sample_tokens"),
+                                     ("span_end",)])
+
+    def test_nested_calls_belong_to_the_outer_one(self):
+        from vllm_profiler_probe import _steps
+        model, lib, w, _ = self.make()
+
+        class Outer(object):
+            def execute_model(self, so):
+                return w.execute_model(so)
+
+            def sample_tokens(self, g):
+                return w.sample_tokens(g)
+        Outer.execute_model = _steps.make_execute_wrapper(
+            model, Outer.execute_model, b"Outer.step", True)
+        Outer.sample_tokens = _steps.make_sample_wrapper(
+            model, Outer.sample_tokens)
+        o = Outer()
+        o.execute_model(1)
+        o.sample_tokens(2)
+        self.assertEqual(lib.calls, [("name", b"Outer.step"), ("begin", 1),
+                                     ("end",)])
+
+    def test_wrapper_keeps_name_doc_signature(self):
+        import inspect
+        model, lib, w, _ = self.make()
+        self.assertEqual(type(w).execute_model.__name__, "execute_model")
+        self.assertEqual(type(w).execute_model.__doc__, "doc")
+        self.assertEqual(list(inspect.signature(type(w).execute_model)
+                              .parameters), ["self", "so"])
+
+    def test_hook_failure_turns_off_and_host_runs(self):
+        model, lib, w, calls = self.make()
+        errors = []
+        model.on_error = errors.append
+
+        def broken():
+            raise OSError("lib gone")
+        lib.vp_step_begin = broken
+        self.assertIsNone(w.execute_model(1))
+        self.assertEqual(calls, ["exec"])
+        self.assertEqual(len(errors), 1)
+        self.assertIsNone(model.lib)
+        w.execute_model(1)
+        self.assertEqual(calls, ["exec", "exec"])
+
+
 class TargetTest(unittest.TestCase):
+
+    def test_parse_targets(self):
+        ts = probe.parse_targets(probe.DEFAULT_TARGETS, explicit=False)
+        self.assertEqual([t.text() for t in ts], [
+            "vllm.v1.worker.gpu_worker:Worker.execute_model+sample_tokens",
+            "vllm.v1.worker.gpu_model_runner:GPUModelRunner.execute_model+"
+            "sample_tokens",
+            "vllm.v1.worker.gpu.model_runner:GPUModelRunner.execute_model+"
+            "sample_tokens"])
+        self.assertEqual(probe.parse_targets("m:A.b")[0].methods, ("b",))
+        for bad in ("m:A.b+", "m:A.a+b+c", "m:A.b,garbage"):
+            self.assertIsNone(probe.parse_targets(bad), bad)
 
     def test_parse(self):
         self.assertEqual(probe._parse_target(

@@ -1,12 +1,38 @@
 #!/usr/bin/env python3
-"""Drives the sample vLLM-shaped worker: N steps of execute_model.
+"""Drives the sample vLLM-shaped engine: N engine steps.
 
-  run_workload.py --steps 200 [--spawn 2 | --fork 2] [--out results.json]
-                  [--sleep-ms 0]
+  run_workload.py --steps 200 [--vllm-api 0.10|0.11|async|pooling|v0]
+                  [--layout inline|engine-core|ray] [--tp N]
+                  [--spawn N | --fork N] [--empty-every K]
+                  [--out results.json] [--sleep-ms 0]
 
-Builds SchedulerOutput-like objects (a mix of prefill and decode requests)
-and prints/writes the per-step results, so runs with and without the probe
-can be compared. Imports nothing from the probe.
+Shaped after vLLM's own code:
+  * --vllm-api: 0.10 = one execute_model per step; 0.11 (default, vLLM >=
+    0.11.1) = execute_model returns None, then sample_tokens returns the
+    output; async = the pair with engine work between the two calls and
+    after sample_tokens (async scheduling); pooling = execute_model returns
+    the output; v0 = vLLM's V0 engine (vllm.worker.worker_base, never the
+    V1 worker).
+  * --layout: inline = the steps run in this process; engine-core = this
+    process plays the API server (imports vllm.entrypoints, never the
+    worker) and the engine runs in a spawned process named EngineCore_DP0,
+    as `vllm serve` does; ray = the model runner is driven through a
+    RayWorkerWrapper-like execute_model_ray, never through Worker.
+  * --tp N: the engine drives N spawned processes VllmWorker-0..N-1 (rank,
+    local rank and world size on their Worker) over pipes, as vLLM's
+    multiproc executor does; the output comes from rank 0.
+  * --spawn/--fork N: N independent replicas (each its own engine).
+  * --empty-every K: every K-th step schedules no tokens.
+  * --raise-in execute_model:K / sample_tokens:K: that call of step K
+    raises RuntimeError("injected failure at step K"); the engine records
+    the exception text as the step's result and goes on.
+  * --skip-sample-at K: step K's sample_tokens is never called (the next
+    execute_model comes first); --orphan-sample-at K: a sample_tokens call
+    with no execute_model before it, ahead of step K (it raises, as vLLM's
+    model runner does; recorded and ignored).
+
+Prints/writes each process's per-step results, so runs with and without the
+probe can be compared. Imports nothing from the probe.
 """
 import argparse
 import json
@@ -15,84 +41,289 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from vllm.v1.worker.gpu_worker import Worker  # noqa: E402
-
-
-class NewRequestData:
-    def __init__(self, req_id, prompt_len):
-        self.req_id = req_id
-        self.prompt_token_ids = list(range(prompt_len))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
 
-class CachedRequestData:
-    def __init__(self, req_ids):
-        self.req_ids = req_ids
+def _set_api(api):
+    # The sample vllm package reads its API shape at import (like a vLLM
+    # release); children inherit it through the environment.
+    os.environ["SAMPLE_VLLM_API"] = api
 
 
-class SchedulerOutput:
-    """The attributes of vllm.v1.core.sched.output.SchedulerOutput we use."""
+def _engine_work(so):
+    """The engine's own Python between and after the worker calls (async
+    scheduling): builds the next batch, updates request states. No torch."""
+    acc = 0
+    for _ in range(200):
+        for req_id, n in so.num_scheduled_tokens.items():
+            acc += n + len(req_id)
+    return acc
 
-    def __init__(self, step):
-        n_new = 1 if step % 10 == 0 else 0
-        decode_ids = ["req-%d" % i for i in range(4)]
-        new = [NewRequestData("new-%d" % step, 32)] if n_new else []
-        self.scheduled_new_reqs = new
-        self.scheduled_cached_reqs = CachedRequestData(decode_ids)
-        self.num_scheduled_tokens = {r: 1 for r in decode_ids}
-        for r in new:
-            self.num_scheduled_tokens[r.req_id] = len(r.prompt_token_ids)
-        self.total_num_scheduled_tokens = sum(self.num_scheduled_tokens.values())
+
+class InProcExecutor(object):
+    """The worker in this process (vLLM's UniProcExecutor)."""
+
+    def __init__(self, rank=0, world_size=1):
+        from vllm.v1.worker.gpu_worker import Worker
+        self.worker = Worker(rank=rank, local_rank=rank,
+                             world_size=world_size, seed=rank)
+
+    def execute_model(self, so):
+        return self.worker.execute_model(so)
+
+    def sample_tokens(self, grammar):
+        return self.worker.sample_tokens(grammar)
+
+    def results(self):
+        return [{"rank": 0, "pid": os.getpid()}]
+
+    def shutdown(self):
+        pass
+
+
+class RayExecutor(InProcExecutor):
+    """Steps through RayWorkerWrapper.execute_model_ray (model runner only)."""
+
+    def __init__(self):
+        super().__init__()
+        from vllm.v1.executor.ray_utils import RayWorkerWrapper
+        self.wrapper = RayWorkerWrapper(self.worker)
+        self.pending = None
+
+    def execute_model(self, so):
+        from vllm.v1.core.sched.output import GrammarOutput
+        return self.wrapper.execute_model_ray((so, GrammarOutput()))
+
+
+def _worker_proc(rank, world_size, conn):
+    """A VllmWorker-N process: runs the RPCs the engine sends."""
+    from vllm.v1.worker.gpu_worker import Worker
+    worker = Worker(rank=rank, local_rank=rank, world_size=world_size,
+                    seed=0)
+    results = []
+    while True:
+        method, arg = conn.recv()
+        if method == "shutdown":
+            conn.send((os.getpid(), results))
+            return
+        out = getattr(worker, method)(arg)
+        value = None if out is None else out.value
+        if value is not None:
+            results.append(value)
+        conn.send(value)
+
+
+class _Value(object):
+    def __init__(self, value):
+        self.value = value
+
+
+class MultiProcExecutor(object):
+    """N spawned VllmWorker-N processes (vLLM's MultiprocExecutor)."""
+
+    def __init__(self, world_size):
+        ctx = multiprocessing.get_context("spawn")
+        self.conns, self.procs = [], []
+        for rank in range(world_size):
+            parent, child = ctx.Pipe()
+            p = ctx.Process(target=_worker_proc, args=(rank, world_size, child),
+                            name="VllmWorker-%d" % rank)
+            p.start()
+            self.conns.append(parent)
+            self.procs.append(p)
+
+    def _rpc(self, method, arg):
+        for c in self.conns:
+            c.send((method, arg))
+        outs = [c.recv() for c in self.conns]
+        return None if outs[0] is None else _Value(outs[0])
+
+    def execute_model(self, so):
+        return self._rpc("execute_model", so)
+
+    def sample_tokens(self, grammar):
+        return self._rpc("sample_tokens", grammar)
+
+    def results(self):
+        out = []
+        for rank, c in enumerate(self.conns):
+            c.send(("shutdown", None))
+            pid, res = c.recv()
+            out.append({"rank": rank, "pid": pid, "results": res})
+        return out
+
+    def shutdown(self):
+        for p in self.procs:
+            p.join(timeout=60)
+
+
+def _faults(executor, raise_in):
+    """Makes the worker's model runner raise at chosen calls."""
+    if not raise_in:
+        return
+    runner = executor.worker.model_runner
+    for spec in raise_in:
+        method, _, step = spec.partition(":")
+        step = int(step)
+        orig = getattr(runner, method)
+
+        def failing(*args, _orig=orig, _step=step, **kwargs):
+            if executor.current_step == _step:
+                raise RuntimeError("injected failure at step %d" % _step)
+            return _orig(*args, **kwargs)
+        setattr(runner, method, failing)
+
+
+def _one_step(executor, so, api, skip_sample):
+    from vllm.v1.core.sched.output import GrammarOutput
+    try:
+        out = executor.execute_model(so)
+        if api == "async":
+            _engine_work(so)
+        if out is None:
+            if skip_sample:
+                return "sample skipped"
+            out = executor.sample_tokens(GrammarOutput())
+        if api == "async":
+            _engine_work(so)
+        return out.value
+    except RuntimeError as e:
+        return "%s: %s" % (type(e).__name__, e)
+
+
+def run_engine(steps, api="0.11", layout="inline", tp=1, sleep_ms=0.0,
+               empty_every=0, raise_in=(), skip_sample_at=0,
+               orphan_sample_at=0):
+    """Runs `steps` engine steps; returns [{"rank", "pid", "results"}]."""
+    from vllm.v1.core.sched.output import GrammarOutput, SchedulerOutput
+    if api == "v0":
+        return _run_v0(steps, sleep_ms)
+    if tp > 1:
+        executor = MultiProcExecutor(tp)
+    elif layout == "ray":
+        executor = RayExecutor()
+    else:
+        executor = InProcExecutor()
+    _faults(executor, raise_in)
+    results = []
+    for step in range(1, steps + 1):
+        so = SchedulerOutput(step, empty=bool(empty_every) and
+                             step % empty_every == 0)
+        executor.current_step = step
+        if step == orphan_sample_at:
+            try:
+                executor.sample_tokens(GrammarOutput())
+            except RuntimeError as e:
+                results.append("orphan: %s" % e)
+        results.append(_one_step(executor, so, api, step == skip_sample_at))
+        if sleep_ms:
+            time.sleep(sleep_ms / 1000.0)
+    procs = executor.results()
+    executor.shutdown()
+    if tp == 1:
+        procs[0]["results"] = results
+    return procs
+
+
+def _run_v0(steps, sleep_ms):
+    from vllm.v1.core.sched.output import SchedulerOutput
+    from vllm.worker.worker_base import LocalOrDistributedWorkerBase
+    worker = LocalOrDistributedWorkerBase()
+    results = []
+    for step in range(1, steps + 1):
+        results.append(worker.execute_model(SchedulerOutput(step)).value)
+        if sleep_ms:
+            time.sleep(sleep_ms / 1000.0)
+    return [{"rank": 0, "pid": os.getpid(), "results": results}]
 
 
 def run(steps, sleep_ms=0.0, rank=0):
-    worker = Worker(seed=rank)
-    results = []
-    times = []
+    """One in-process engine of today's shape (used by other test scripts):
+    (per-step results, per-step seconds)."""
+    from vllm.v1.core.sched.output import GrammarOutput, SchedulerOutput
+    executor = InProcExecutor(rank=rank)
+    results, times = [], []
     for step in range(1, steps + 1):
         so = SchedulerOutput(step)
         t0 = time.perf_counter()
-        results.append(worker.execute_model(so))
+        out = executor.execute_model(so)
+        if out is None:
+            out = executor.sample_tokens(GrammarOutput())
         times.append(time.perf_counter() - t0)
+        results.append(out.value)
         if sleep_ms:
             time.sleep(sleep_ms / 1000.0)
     return results, times
 
 
-def _child(steps, sleep_ms, rank, queue):
+def _engine_core_proc(kwargs, queue):
+    queue.put(run_engine(**kwargs))
+
+
+def _replica(steps, sleep_ms, rank, queue):
     os.environ["RANK"] = str(rank)
     results, _ = run(steps, sleep_ms, rank)
     queue.put((rank, os.getpid(), results))
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--vllm-api", default="0.11",
+                   choices=["0.10", "0.11", "async", "pooling", "v0"])
+    p.add_argument("--layout", default="inline",
+                   choices=["inline", "engine-core", "ray"])
+    p.add_argument("--tp", type=int, default=1)
     p.add_argument("--spawn", type=int, default=0)
     p.add_argument("--fork", type=int, default=0)
+    p.add_argument("--empty-every", type=int, default=0)
+    p.add_argument("--raise-in", action="append", default=[],
+                   metavar="METHOD:STEP")
+    p.add_argument("--skip-sample-at", type=int, default=0)
+    p.add_argument("--orphan-sample-at", type=int, default=0)
     p.add_argument("--sleep-ms", type=float, default=0.0)
     p.add_argument("--out", default="")
     a = p.parse_args(argv)
+    _set_api(a.vllm_api)
+    out = {"api": a.vllm_api, "layout": a.layout, "tp": a.tp}
     if a.spawn or a.fork:
         ctx = multiprocessing.get_context("spawn" if a.spawn else "fork")
         n = a.spawn or a.fork
         q = ctx.Queue()
-        procs = [ctx.Process(target=_child, args=(a.steps, a.sleep_ms, r, q))
+        procs = [ctx.Process(target=_replica, args=(a.steps, a.sleep_ms, r, q))
                  for r in range(n)]
         for pr in procs:
             pr.start()
         got = sorted(q.get(timeout=600) for _ in procs)
         for pr in procs:
             pr.join(timeout=120)
-        out = {"processes": [{"rank": r, "pid": pid, "results": res}
-                             for r, pid, res in got],
-               "exitcodes": [pr.exitcode for pr in procs]}
+        out["processes"] = [{"rank": r, "pid": pid, "results": res}
+                            for r, pid, res in got]
+        out["exitcodes"] = [pr.exitcode for pr in procs]
     else:
-        results, times = run(a.steps, a.sleep_ms)
-        out = {"processes": [{"rank": 0, "pid": os.getpid(),
-                              "results": results}],
-               "mean_step_ms": 1000 * sum(times) / len(times)}
+        kwargs = dict(steps=a.steps, api=a.vllm_api, layout=a.layout,
+                      tp=a.tp, sleep_ms=a.sleep_ms, empty_every=a.empty_every,
+                      raise_in=a.raise_in, skip_sample_at=a.skip_sample_at,
+                      orphan_sample_at=a.orphan_sample_at)
+        if a.layout == "engine-core":
+            # This process is the API server: it never imports the worker.
+            import vllm.entrypoints.api_server  # noqa: F401
+            ctx = multiprocessing.get_context("spawn")
+            q = ctx.Queue()
+            engine = ctx.Process(target=_engine_core_proc, args=(kwargs, q),
+                                 name="EngineCore_DP0")
+            engine.start()
+            out["processes"] = q.get(timeout=600)
+            engine.join(timeout=120)
+            out["api_server_pid"] = os.getpid()
+            out["engine_pid"] = engine.pid
+            out["api_server_threads"] = len(os.listdir("/proc/self/task"))
+            out["worker_imported_in_api_server"] = (
+                "vllm.v1.worker.gpu_worker" in sys.modules)
+        else:
+            out["processes"] = run_engine(**kwargs)
     text = json.dumps(out)
     if a.out:
         with open(a.out, "w") as f:

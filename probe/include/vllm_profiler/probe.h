@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define VP_ABI_VERSION 1
+#define VP_ABI_VERSION 2 /* 2: spans, step args/errors, identity, state */
 
 /* Version string of the probe ("0.1.0"); static storage. */
 const char* vp_version(void);
@@ -41,12 +41,47 @@ int32_t vp_abi_version(void);
 int32_t vp_init(const char* process_name, const char* python_version,
                 const char* torch_version);
 
-/* Step (one call of the wrapped execute_model). vp_step_begin decides at this
- * boundary whether a capture starts (window, command) and returns the 1-based
- * step number (0 when disabled); vp_step_end may stop it (step count,
- * duration, stop command). Steps are counted per process. */
+/* Step: one engine step (vLLM >= 0.11.1: execute_model and the
+ * sample_tokens that follows; before: one execute_model call). The caller
+ * (Python) decides where a step begins and ends. vp_step_begin decides at
+ * this boundary whether a capture starts (window, command) and returns the
+ * 1-based step number (0 when disabled); vp_step_end may stop it (step
+ * count, duration, stop command). Steps are counted per process and at most
+ * one is open at a time; begin and end may come from different threads. */
 int64_t vp_step_begin(void);
 void vp_step_end(void);
+/* Ends the open step like vp_step_end, recording `error` (e.g. the Python
+ * exception's type name; copied, may be NULL) as the step's "error" arg. */
+void vp_step_end_error(const char* error);
+
+/* One named argument of the open step (when capturing; copied: the key
+ * truncated at 512 bytes, a string value at 8 KiB). */
+void vp_step_arg_int(const char* key, int64_t value);
+void vp_step_arg_str(const char* key, const char* value);
+
+/* A span of the calling thread (e.g. a step's "execute_model" and
+ * "sample_tokens" calls): recorded only while capturing. Returns an id for
+ * vp_span_end, 0 when not recording. `name` is copied. */
+uint64_t vp_span_begin(const char* name);
+void vp_span_end(uint64_t span_id);
+
+/* What the process is in vLLM (learnt at its first step): rank, local rank
+ * and world size (-1 = unknown). Sent to the collector (ProbeState). */
+void vp_set_identity(int32_t rank, int32_t local_rank, int32_t world_size);
+
+/* The probe is loaded but will not record steps here, and why (NULL or ""
+ * clears it). Starts the probe's connection so that the collector and
+ * `vpctl status` can show the reason. */
+void vp_set_idle_reason(const char* reason);
+
+/* Where operator events come from ("bundled shim", "built shim", "torch
+ * profiler", "off") and why; copied. Shown in the trace metadata and
+ * `vpctl status`. */
+void vp_set_op_source(const char* source, const char* detail);
+
+/* The step methods the Python side wrapped ("module:Class.a+b"); appended,
+ * copied. */
+void vp_add_wrapped_target(const char* target);
 
 /* Batch shape of the step begun last on this thread, when capturing (call
  * only after vp_is_capturing() returned 1; -1 = unknown, left out). */

@@ -1,27 +1,61 @@
 """vllm-profiler probe, Python side.
 
-install() (called by our sitecustomize.py) arranges for the target method
-(env VLLM_PROFILER_TARGET, default
-"vllm.v1.worker.gpu_worker:Worker.execute_model") to be wrapped when its
-module is imported, or at once when it already is. The wrapper marks each
-call as a step of the native probe (libvllm_profiler_probe.so, loaded with
-ctypes; it decides when captures run and streams them to the collector) and
-passes the batch shape of a vLLM SchedulerOutput-like argument.
+install() (called by our sitecustomize.py) arranges for the step methods of
+vLLM (env VLLM_PROFILER_TARGET, default: see DEFAULT_TARGETS) to be wrapped
+when their module is imported, or at once when it already is. The wrappers
+mark engine steps for the native probe (libvllm_profiler_probe.so, loaded
+with ctypes; it decides when captures run and streams them to the collector)
+following the step model of _steps.py, and pass the batch read from vLLM's
+SchedulerOutput (_schedule.py).
 
 Rules: the host never sees an exception from us; every problem is logged
-once ("vllm-profiler: ..."); nothing is wrapped twice; the wrapped method
-keeps its name, docstring and inspect.signature (functools.wraps).
+once ("vllm-profiler: ..."); nothing is wrapped twice; wrapped methods keep
+their name, docstring and inspect.signature (functools.wraps). A process
+that never imports a target (vLLM's API server) never loads the library:
+no thread, no connection.
 """
 import atexit
-import functools
 import importlib.abc
 import os
 import sys
 
-__all__ = ["install", "batch_shape", "native"]
+from . import _schedule
+from . import _steps
 
-_TARGET_DEFAULT = "vllm.v1.worker.gpu_worker:Worker.execute_model"
-_MARK = "__vllm_profiler_wrapped__"
+__all__ = ["install", "batch_shape", "native", "DEFAULT_TARGETS"]
+
+# One engine step of every vLLM shape: the worker (multiproc and uniproc
+# executors) and the model runners it calls (which Ray's execute_model_ray
+# and other direct callers reach without the worker). Nested calls belong
+# to the outer one, so wrapping both never counts a step twice.
+DEFAULT_TARGETS = (
+    "vllm.v1.worker.gpu_worker:Worker.execute_model+sample_tokens,"
+    "vllm.v1.worker.gpu_model_runner:GPUModelRunner.execute_model+"
+    "sample_tokens,"
+    "vllm.v1.worker.gpu.model_runner:GPUModelRunner.execute_model+"
+    "sample_tokens")
+
+# vLLM's V0 engine (0.6 to 0.10 with VLLM_USE_V1=0) steps through this
+# method and never imports the V1 worker: seeing it called means the probe
+# has nothing to record in this process, which must be said, not left silent.
+V0_WORKER = ("vllm.worker.worker_base", "LocalOrDistributedWorkerBase",
+             "execute_model")
+
+batch_shape = _schedule.batch_shape
+
+
+class Target(object):
+    """One `module:Class.method[+method2]` entry of VLLM_PROFILER_TARGET."""
+
+    def __init__(self, module, cls, methods, explicit):
+        self.module = module
+        self.cls = cls
+        self.methods = methods      # (execute[, sample])
+        self.explicit = explicit    # Named by the user: log what is missing.
+        self.wrapped = False
+
+    def text(self):
+        return "%s:%s.%s" % (self.module, self.cls, "+".join(self.methods))
 
 
 class _State(object):
@@ -32,12 +66,13 @@ class _State(object):
     shim = None
     shim_tried = False
     pid = None
-    target = None          # (module, class, method)
-    wrapped = False
+    targets = ()           # Target objects
+    v0_seen = False
     logged = set()
 
 
 _state = _State()
+_model = _steps.StepModel()
 
 
 def _quiet():
@@ -73,46 +108,37 @@ def _enabled():
 
 
 def _parse_target(text):
-    module, sep, attr = text.partition(":")
+    """(module, class, method) of 'module:Class.method', else None (kept for
+    callers of the single-method form)."""
+    t = _parse_one(text, True)
+    if t is None or len(t.methods) != 1:
+        return None
+    return t.module, t.cls, t.methods[0]
+
+
+def _parse_one(text, explicit):
+    module, sep, attr = text.strip().partition(":")
     parts = attr.split(".") if attr else []
     if not sep or not module or len(parts) != 2 or not all(parts):
         return None
-    return module.strip(), parts[0].strip(), parts[1].strip()
+    methods = tuple(m.strip() for m in parts[1].split("+"))
+    if not 1 <= len(methods) <= 2 or not all(methods):
+        return None
+    return Target(module.strip(), parts[0].strip(), methods, explicit)
 
 
-def batch_shape(scheduler_output):
-    """(num_requests, num_tokens, num_prefill, num_decode), -1 = unknown.
-
-    Reads what vLLM's v1 SchedulerOutput has: num_scheduled_tokens (dict
-    req_id -> tokens), total_num_scheduled_tokens, scheduled_new_reqs
-    (prefills), scheduled_cached_reqs. Missing attributes stay -1.
-    """
-    so = scheduler_output
-    n_req = n_tok = n_pre = n_dec = -1
-    try:
-        per_req = getattr(so, "num_scheduled_tokens", None)
-        if isinstance(per_req, dict):
-            n_req = len(per_req)
-        total = getattr(so, "total_num_scheduled_tokens", None)
-        if isinstance(total, int):
-            n_tok = total
-        elif isinstance(per_req, dict):
-            n_tok = int(sum(per_req.values()))
-        new = getattr(so, "scheduled_new_reqs", None)
-        if new is not None:
-            n_pre = len(new)
-        cached = getattr(so, "scheduled_cached_reqs", None)
-        if cached is not None:
-            ids = getattr(cached, "req_ids", cached)
-            try:
-                n_dec = len(ids)
-            except TypeError:
-                n_dec = -1
-        if n_req < 0 and n_pre >= 0 and n_dec >= 0:
-            n_req = n_pre + n_dec
-    except Exception:
-        pass
-    return n_req, n_tok, n_pre, n_dec
+def parse_targets(text, explicit=True):
+    """Targets of a comma-separated VLLM_PROFILER_TARGET, or None if any
+    entry is malformed."""
+    out = []
+    for entry in text.split(","):
+        if not entry.strip():
+            continue
+        t = _parse_one(entry, explicit)
+        if t is None:
+            return None
+        out.append(t)
+    return out or None
 
 
 def native():
@@ -125,9 +151,6 @@ def native():
         lib = _native.load_core(path)
         lib.vp_init(_process_name().encode("utf-8", "replace"),
                     sys.version.split()[0].encode(), None)
-        if _state.target is not None:
-            lib.vp_set_step_name(
-                ("%s.%s" % (_state.target[1], _state.target[2])).encode())
         _state.native = lib
         _state.core_file = path
     except Exception as e:
@@ -158,14 +181,15 @@ def _flush():
     lib = _state.native
     if lib is not None:
         try:
+            _model.close_pending()
             lib.vp_shutdown(3000)
         except Exception:
             pass
 
 
 def _process_name():
-    """vLLM names its worker processes (e.g. "VllmWorker-0"): use that name
-    when multiprocessing has one, else the script's name."""
+    """vLLM names its processes ("EngineCore_DP0", "VllmWorker-1"): use that
+    name when multiprocessing has one, else the script's name."""
     mp = sys.modules.get("multiprocessing")
     if mp is not None:
         try:
@@ -178,11 +202,49 @@ def _process_name():
     return os.path.basename(arg0) if arg0 and arg0 != "-c" else "python"
 
 
-def _on_new_process(lib):
-    """First step in this process (also after fork)."""
+def _int_or(value, default=-1):
+    try:
+        return int(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def vllm_identity(obj):
+    """(rank, local_rank, world_size) of this process in vLLM, -1 = unknown:
+    from the worker object (Worker.rank, .local_rank, .parallel_config), else
+    from vllm.distributed.parallel_state's world group when it exists."""
+    rank = _int_or(getattr(obj, "rank", None))
+    local_rank = _int_or(getattr(obj, "local_rank", None))
+    world = -1
+    pc = getattr(obj, "parallel_config", None)
+    if pc is not None:
+        world = _int_or(getattr(pc, "world_size", None))
+    ps = sys.modules.get("vllm.distributed.parallel_state")
+    group = getattr(ps, "_WORLD", None) if ps is not None else None
+    if group is not None:
+        if rank < 0:
+            rank = _int_or(getattr(group, "rank", None))
+        if local_rank < 0:
+            local_rank = _int_or(getattr(group, "local_rank", None))
+        if world < 0:
+            world = _int_or(getattr(group, "world_size", None))
+    return rank, local_rank, world
+
+
+def _first_step(lib, obj):
+    """Before the first step of this process (also after fork): names the
+    process, tells vLLM's identity, loads the torch shim."""
+    if _state.pid == os.getpid():
+        return
     _state.pid = os.getpid()
     try:
         lib.vp_init(_process_name().encode("utf-8", "replace"), None, None)
+        rank, local_rank, world = vllm_identity(obj)
+        if rank >= 0 or local_rank >= 0 or world >= 0:
+            lib.vp_set_identity(rank, local_rank, world)
+        for t in _state.targets:
+            if t.wrapped:
+                lib.vp_add_wrapped_target(t.text().encode())
     except Exception:
         pass
     mp = sys.modules.get("multiprocessing")
@@ -194,71 +256,103 @@ def _on_new_process(lib):
             util.Finalize(None, _flush, exitpriority=-100)
         except Exception:
             pass
-
-
-def _step_begin(args, kwargs):
-    lib = _state.native
-    if _state.pid != os.getpid():
-        _on_new_process(lib)
     if not _state.shim_tried:
         _load_shim(lib)
-    step = lib.vp_step_begin()
-    if step > 0 and lib.vp_is_capturing():
-        so = args[1] if len(args) > 1 else kwargs.get("scheduler_output")
-        if so is not None:
-            lib.vp_step_annotate(*batch_shape(so))
 
 
-def _make_wrapper(fn):
-    @functools.wraps(fn)
-    def execute_model_profiled(*args, **kwargs):
-        if _state.native is None:
-            return fn(*args, **kwargs)
-        try:
-            _step_begin(args, kwargs)
-        except Exception as e:
-            log("step hook failed (%r); profiling stops for this process" % (e,),
-                key="step")
-            _state.native = None
-            return fn(*args, **kwargs)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            try:
-                _state.native.vp_step_end()
-            except Exception:
-                pass
+def _hook_failed(e):
+    log("step hook failed (%r); profiling stops for this process" % (e,),
+        key="step")
 
-    setattr(execute_model_profiled, _MARK, True)
-    return execute_model_profiled
+
+def _wrap_target(module, target):
+    """Wraps target's methods on module's class; logs what is missing when
+    the user named the target."""
+    cls = getattr(module, target.cls, None)
+    if cls is None:
+        if target.explicit:
+            log("target class %s not found in module %s; nothing profiled"
+                % (target.cls, module.__name__))
+        return
+    execute = cls.__dict__.get(target.methods[0])
+    if execute is None:
+        if target.explicit:
+            log("target method %s.%s not found in module %s; nothing profiled"
+                % (target.cls, target.methods[0], module.__name__))
+        return
+    if getattr(execute, _steps._MARK, False):
+        return
+    if not callable(execute):
+        log("target %s.%s is not a function; nothing profiled"
+            % (target.cls, target.methods[0]))
+        return
+    sample = None
+    if len(target.methods) == 2:
+        sample = cls.__dict__.get(target.methods[1])
+        if sample is not None and not callable(sample):
+            sample = None
+    if native() is None:
+        return
+    if not _model.dead:
+        _model.lib = _state.native
+    paired = sample is not None
+    # The single-call shape keeps the step's name of old ("Worker.execute_model").
+    step_name = ("%s.%s" % (target.cls, "+".join(target.methods)) if paired
+                 else "%s.%s" % (target.cls, target.methods[0])).encode()
+    setattr(cls, target.methods[0],
+            _steps.make_execute_wrapper(_model, execute, step_name, paired))
+    if paired and not getattr(sample, _steps._MARK, False):
+        setattr(cls, target.methods[1],
+                _steps.make_sample_wrapper(_model, sample))
+    target.wrapped = True
 
 
 def _wrap_module(module):
     try:
-        _, cls_name, meth_name = _state.target
-        cls = getattr(module, cls_name, None)
-        if cls is None:
-            log("target class %s not found in module %s; nothing profiled"
-                % (cls_name, module.__name__))
-            return
-        fn = cls.__dict__.get(meth_name)
-        if fn is None:
-            log("target method %s.%s not found in module %s; nothing profiled"
-                % (cls_name, meth_name, module.__name__))
-            return
-        if getattr(fn, _MARK, False):
-            return
-        if not callable(fn):
-            log("target %s.%s is not a function; nothing profiled"
-                % (cls_name, meth_name))
-            return
-        if native() is None:
-            return
-        setattr(cls, meth_name, _make_wrapper(fn))
-        _state.wrapped = True
+        for target in _state.targets:
+            if target.module == module.__name__ and not target.wrapped:
+                _wrap_target(module, target)
+        if module.__name__ == V0_WORKER[0]:
+            _watch_v0(module)
     except Exception as e:
         log("could not wrap the target (%r); the process runs unprofiled"
             % (e,), key="wrap")
+
+
+def _watch_v0(module):
+    """Reports the probe idle, once, when vLLM's V0 engine steps here."""
+    cls = getattr(module, V0_WORKER[1], None)
+    fn = cls.__dict__.get(V0_WORKER[2]) if cls is not None else None
+    if fn is None or not callable(fn) or getattr(fn, _steps._MARK, False):
+        return
+
+    def execute_model_v0(self, *args, **kwargs):
+        setattr(cls, V0_WORKER[2], fn)  # Once is enough: unwrap.
+        # Idle only if no V1 step ever ran here (_first_step sets pid).
+        if not _state.v0_seen and _state.pid is None:
+            _state.v0_seen = True
+            _report_idle(
+                "vLLM's V0 engine runs here (%s.%s): the target %s was never "
+                "imported, so no step is recorded; profile vLLM's V1 engine "
+                "(VLLM_USE_V1=1, vLLM >= 0.8)" % (
+                    V0_WORKER[1], V0_WORKER[2],
+                    _state.targets[0].module if _state.targets else "?"))
+        return fn(self, *args, **kwargs)
+
+    setattr(execute_model_v0, _steps._MARK, True)
+    setattr(cls, V0_WORKER[2], execute_model_v0)
+
+
+def _report_idle(reason):
+    log("idle: %s" % reason, key="idle")
+    lib = native()
+    if lib is None:
+        return
+    try:
+        lib.vp_init(_process_name().encode("utf-8", "replace"), None, None)
+        lib.vp_set_idle_reason(reason.encode("utf-8", "replace"))
+    except Exception:
+        pass
 
 
 class _WrappingLoader(importlib.abc.Loader):
@@ -278,13 +372,13 @@ class _WrappingLoader(importlib.abc.Loader):
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    """Wraps the target when its module is imported (the seed's hook)."""
+    """Wraps the targets when their modules are imported (the seed's hook)."""
 
-    def __init__(self, module):
-        self.module = module
+    def __init__(self, modules):
+        self.modules = frozenset(modules)
 
     def find_spec(self, fullname, path, target=None):
-        if fullname != self.module:
+        if fullname not in self.modules:
             return None
         try:
             for finder in sys.meta_path:
@@ -309,11 +403,12 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 def _at_exit():
-    if not _state.wrapped and _state.target is not None and \
-            _state.target[0] not in sys.modules:
-        if os.environ.get("VLLM_PROFILER_TARGET"):
+    explicit = [t for t in _state.targets if t.explicit]
+    if explicit and not any(t.wrapped for t in _state.targets):
+        missing = [t.module for t in explicit if t.module not in sys.modules]
+        if len(missing) == len(explicit):
             log("target module %s was never imported; nothing was profiled "
-                "(check VLLM_PROFILER_TARGET)" % _state.target[0])
+                "(check VLLM_PROFILER_TARGET)" % ", ".join(missing))
     _flush()
 
 
@@ -326,19 +421,24 @@ def install():
         _state.installed = True
         if not _enabled():
             return
-        text = os.environ.get("VLLM_PROFILER_TARGET") or _TARGET_DEFAULT
-        target = _parse_target(text)
-        if target is None:
-            log("VLLM_PROFILER_TARGET=%r is not 'module:Class.method'; "
-                "nothing profiled" % text)
+        text = os.environ.get("VLLM_PROFILER_TARGET")
+        targets = parse_targets(text or DEFAULT_TARGETS, explicit=bool(text))
+        if targets is None:
+            log("VLLM_PROFILER_TARGET=%r is not 'module:Class.method' (or "
+                "'module:Class.execute+sample', comma-separated); nothing "
+                "profiled" % text)
             return
-        _state.target = target
+        _state.targets = targets
+        _model.on_first_step = _first_step
+        _model.on_error = _hook_failed
         atexit.register(_at_exit)
-        module = sys.modules.get(target[0])
-        if module is not None:
-            _wrap_module(module)
+        modules = [t.module for t in targets] + [V0_WORKER[0]]
+        for name in modules:
+            module = sys.modules.get(name)
+            if module is not None:
+                _wrap_module(module)
         if not any(isinstance(f, _Finder) for f in sys.meta_path):
-            sys.meta_path.insert(0, _Finder(target[0]))
+            sys.meta_path.insert(0, _Finder(modules))
     except Exception as e:
         log("hook not installed (%r); the process runs unprofiled" % (e,),
             key="install")

@@ -52,6 +52,16 @@ def load_core(path):
         "vp_request_capture": (i32, [u32, u32, i32]),
         "vp_shutdown": (None, [u32]),
         "vp_get_stats": (None, [ctypes.POINTER(Stats)]),
+        # ABI 2: the step model and the probe's state.
+        "vp_step_end_error": (None, [cp]),
+        "vp_step_arg_int": (None, [cp, i64]),
+        "vp_step_arg_str": (None, [cp, cp]),
+        "vp_span_begin": (u64, [cp]),
+        "vp_span_end": (None, [u64]),
+        "vp_set_identity": (None, [i32, i32, i32]),
+        "vp_set_idle_reason": (None, [cp]),
+        "vp_set_op_source": (None, [cp, cp]),
+        "vp_add_wrapped_target": (None, [cp]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)

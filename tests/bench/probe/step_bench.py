@@ -39,12 +39,15 @@ CHILD = r"""
 import json, os, resource, sys, time
 sys.path.insert(0, %(workload)r)
 import run_workload
+from vllm.v1.core.sched.output import GrammarOutput, SchedulerOutput
 from vllm.v1.worker.gpu_worker import Worker
 mode, steps, warm = %(mode)r, %(steps)d, %(warm)d
 w = Worker()
-sos = [run_workload.SchedulerOutput(i) for i in range(1, steps + warm + 1)]
+sos = [SchedulerOutput(i) for i in range(1, steps + warm + 1)]
+g = GrammarOutput()
 for so in sos[:warm]:
     w.execute_model(so)
+    w.sample_tokens(g)
 rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 prof = None
 if mode in ("null_cb", "minimal_cb"):
@@ -62,6 +65,7 @@ for so in sos[warm:]:
     c0 = time.thread_time()
     t0 = time.perf_counter()
     w.execute_model(so)
+    w.sample_tokens(g)  # One step of vLLM >= 0.11.1.
     times.append(time.perf_counter() - t0)
     cpu.append(time.thread_time() - c0)
 proc_cpu = (time.process_time() - p0) / steps

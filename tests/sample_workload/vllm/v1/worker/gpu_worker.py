@@ -1,44 +1,37 @@
 """A vLLM-shaped stand-in for vllm.v1.worker.gpu_worker (tests only).
 
-Worker.execute_model(self, scheduler_output) runs a few torch CPU operators
-per step, shaped like one transformer layer (matmul, layer norm, softmax,
-scaled dot-product attention), and returns a deterministic result. It
-imports nothing from the probe: it stands for the real vLLM.
+Worker delegates to its GPUModelRunner as vLLM's does: execute_model, and
+sample_tokens where the API shape has it (see gpu_model_runner.py). It
+carries vLLM's identity attributes (rank, local_rank, parallel_config).
+It imports nothing from the probe: it stands for the real vLLM.
 """
-import torch
+from vllm.v1.worker.gpu_model_runner import PAIRED, GPUModelRunner
 
 
-class Worker:
-    """One model worker (a tiny transformer layer on CPU)."""
+class ParallelConfig(object):
+    def __init__(self, world_size):
+        self.world_size = world_size
+        self.tensor_parallel_size = world_size
 
-    def __init__(self, hidden=256, heads=4, seed=0):
-        g = torch.Generator().manual_seed(seed)
-        self.hidden = hidden
-        self.heads = heads
-        self.w_qkv = torch.randn(hidden, 3 * hidden, generator=g) / hidden ** 0.5
-        self.w_out = torch.randn(hidden, hidden, generator=g) / hidden ** 0.5
-        self.w_mlp = torch.randn(hidden, 2 * hidden, generator=g) / hidden ** 0.5
-        self.w_down = torch.randn(2 * hidden, hidden, generator=g) / hidden ** 0.5
-        self.norm = torch.nn.LayerNorm(hidden)
-        self.steps = 0
+
+class Worker(object):
+    """One model worker."""
+
+    def __init__(self, rank=0, local_rank=0, world_size=1, seed=0):
+        self.rank = rank
+        self.local_rank = local_rank
+        self.parallel_config = ParallelConfig(world_size)
+        self.model_runner = GPUModelRunner(seed=seed)
+
+    @property
+    def steps(self):
+        return self.model_runner.steps
 
     def execute_model(self, scheduler_output):
-        """Runs one step for the scheduled tokens; returns a float checksum."""
-        self.steps += 1
-        tokens = max(1, int(scheduler_output.total_num_scheduled_tokens))
-        with torch.no_grad():
-            x = torch.sin(torch.arange(tokens * self.hidden, dtype=torch.float32)
-                          .reshape(tokens, self.hidden) * 0.01 + self.steps)
-            h = self.norm(x)
-            q, k, v = torch.matmul(h, self.w_qkv).chunk(3, dim=-1)
-            d = self.hidden // self.heads
-            q = q.reshape(tokens, self.heads, d).transpose(0, 1)
-            k = k.reshape(tokens, self.heads, d).transpose(0, 1)
-            v = v.reshape(tokens, self.heads, d).transpose(0, 1)
-            att = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) / d ** 0.5,
-                                dim=-1)
-            o = torch.matmul(att, v).transpose(0, 1).reshape(tokens, self.hidden)
-            x = x + torch.matmul(o, self.w_out)
-            x = x + torch.matmul(torch.relu(torch.matmul(self.norm(x), self.w_mlp)),
-                                 self.w_down)
-            return float(x.sum())
+        """Runs one step for the scheduled tokens (see GPUModelRunner)."""
+        return self.model_runner.execute_model(scheduler_output, None)
+
+    if PAIRED:
+        def sample_tokens(self, grammar_output):
+            """Samples the tokens of the step execute_model ran."""
+            return self.model_runner.sample_tokens(grammar_output)
