@@ -174,9 +174,8 @@ absl::Status ProbeStream::AcceptState(const v1::ProbeState& state) {
   }
   if (static_cast<size_t>(state.wrapped_targets_size()) > kMaxTargets) {
     return absl::InvalidArgumentError(
-        absl::StrCat("state.wrapped_targets has ",
-                     state.wrapped_targets_size(), " entries, over the limit of ",
-                     kMaxTargets));
+        absl::StrCat("state.wrapped_targets has ", state.wrapped_targets_size(),
+                     " entries, over the limit of ", kMaxTargets));
   }
   for (const std::string& t : state.wrapped_targets()) {
     if (t.size() > kMaxName) {
@@ -187,8 +186,8 @@ absl::Status ProbeStream::AcceptState(const v1::ProbeState& state) {
   }
   for (int32_t v : {state.rank(), state.local_rank(), state.world_size()}) {
     if (v < -1 || v > (1 << 24)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "state rank/local_rank/world_size out of range: ", v));
+      return absl::InvalidArgumentError(
+          absl::StrCat("state rank/local_rank/world_size out of range: ", v));
     }
   }
   state_ = state;

@@ -1,6 +1,7 @@
 /* The public header compiles as C and the C ABI behaves as documented when
  * no collector is there: nothing captured until asked, a requested capture
  * starts at the next step and runs for its steps, nothing blocks. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +50,28 @@ int main(void) {
     vp_op_end(id);
     vp_step_end();
   }
+  /* ABI 2: the step model's calls, capturing and not. */
+  vp_set_identity(1, 1, 2);
+  vp_add_wrapped_target("m:W.execute_model+sample_tokens");
+  vp_set_op_source("off", "test");
+  CHECK(vp_step_begin_ex() == 6 * 2); /* Step 6, not capturing. */
+  CHECK(vp_span_begin("execute_model") == 0);
+  vp_step_end();
+  CHECK(vp_request_capture(1, 0, 0) == 0);
+  CHECK(vp_step_begin_ex() == 7 * 2 + 1); /* Step 7 captures. */
+  uint64_t span = vp_span_begin("execute_model");
+  CHECK(span != 0);
+  vp_step_arg_int("num_new_requests", 3);
+  vp_step_arg_str("request_ids", "a,b");
+  vp_span_end(span);
+  vp_step_end_error("RuntimeError");
+  CHECK(vp_is_capturing() == 0);
+  vp_span_end(0); /* Ignored. */
   vp_stats st;
   vp_get_stats(&st);
   CHECK(st.enabled == 1);
-  CHECK(st.captures_started == 1);
-  CHECK(st.captures_finished == 1);
+  CHECK(st.captures_started == 2);
+  CHECK(st.captures_finished == 2);
   CHECK(st.connected == 0);
   vp_shutdown(2000);
   vp_shutdown(2000); /* Twice is fine. */

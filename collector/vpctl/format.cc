@@ -149,12 +149,12 @@ std::string FormatStatus(const v1::GetStatusResponse& s) {
         rank = absl::StrCat(h.rank());
       }
       if (!st.idle_reason().empty()) {
-        notes.push_back(absl::StrCat("  pid ", h.pid(), " idle: ",
-                                     st.idle_reason()));
+        notes.push_back(
+            absl::StrCat("  pid ", h.pid(), " idle: ", st.idle_reason()));
       }
       if (!st.op_source_detail().empty()) {
-        notes.push_back(absl::StrCat("  pid ", h.pid(), " operators: ",
-                                     st.op_source(), " (",
+        notes.push_back(absl::StrCat("  pid ", h.pid(),
+                                     " operators: ", st.op_source(), " (",
                                      st.op_source_detail(), ")"));
       }
       rows.push_back({absl::StrCat("  ", h.pid()), h.process_name(), rank,

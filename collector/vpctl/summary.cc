@@ -72,9 +72,9 @@ absl::StatusOr<std::string> ReadMaybeGzip(const std::string& path,
 // start).
 void SumPhases(const std::vector<Span>& spans, const Span& step,
                double* exec_us, double* sample_us) {
-  auto it = std::lower_bound(
-      spans.begin(), spans.end(), step.ts,
-      [](const Span& a, double ts) { return a.ts < ts; });
+  auto it =
+      std::lower_bound(spans.begin(), spans.end(), step.ts,
+                       [](const Span& a, double ts) { return a.ts < ts; });
   const double end = step.ts + step.dur + 1e-9;
   for (; it != spans.end() && it->ts <= end; ++it) {
     if (*it->cat != "python_function" || it->ts + it->dur > end) continue;
@@ -216,7 +216,8 @@ absl::StatusOr<std::string> SummarizeTraceJson(const std::string& text,
         gap[i] = std::max(0.0, steps[i] - exec_us[i] - sample_us[i]);
       }
       std::vector<std::vector<std::string>> rows;
-      rows.push_back({"  STEP PART", "MEAN ms", "MEDIAN ms", "MAX ms", "SHARE"});
+      rows.push_back(
+          {"  STEP PART", "MEAN ms", "MEDIAN ms", "MAX ms", "SHARE"});
       const std::pair<const char*, const std::vector<double>*> parts[] = {
           {"execute_model", &exec_us},
           {"sample_tokens", &sample_us},
@@ -226,12 +227,11 @@ absl::StatusOr<std::string> SummarizeTraceJson(const std::string& text,
         std::sort(sorted_part.begin(), sorted_part.end());
         double part_sum = 0;
         for (double d : *v) part_sum += d;
-        rows.push_back({absl::StrCat("  ", label),
-                        Ms(part_sum / v->size()),
+        rows.push_back({absl::StrCat("  ", label), Ms(part_sum / v->size()),
                         Ms(sorted_part[sorted_part.size() / 2]),
                         Ms(sorted_part.back()),
-                        absl::StrFormat("%.1f%%", sum > 0 ? 100.0 * part_sum / sum
-                                                          : 0.0)});
+                        absl::StrFormat(
+                            "%.1f%%", sum > 0 ? 100.0 * part_sum / sum : 0.0)});
       }
       absl::StrAppend(&out, Table(rows));
     }

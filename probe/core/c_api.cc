@@ -197,6 +197,16 @@ int64_t vp_step_begin(void) {
   VP_GUARD_END("vp_step_begin", return 0)
 }
 
+int64_t vp_step_begin_ex(void) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Runtime();
+  if (r == nullptr) return 0;
+  const int64_t step = r->StepBegin();
+  if (step <= 0) return 0;
+  return step * 2 + (r->recorder().capturing() ? 1 : 0);
+  VP_GUARD_END("vp_step_begin_ex", return 0)
+}
+
 void vp_step_end(void) {
   VP_GUARD_BEGIN
   ProbeRuntime* r = Existing();

@@ -45,6 +45,7 @@ void EventConverter::NoteThread(uint32_t tid, v1::EventBatch* batch) {
 
 size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
   size_t emitted = 0;
+  std::vector<uint64_t> ended_early;
   const uint32_t tid = chunk.tid;
   ForEachRecord(chunk, [&](const RecordView& r) {
     switch (r.type) {
@@ -91,7 +92,9 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         st.event.set_start_ns(r.ts_ns);
         st.event.set_tid(tid);
         st.event.set_step(static_cast<int64_t>(r.id));
-        if (st.ended) emitted += EmitStep(r.id, st.end_ns, batch);
+        // Its end came first (other thread): emit after this chunk, whose
+        // later records may still carry the step's args.
+        if (st.ended) ended_early.push_back(r.id);
         break;
       }
       case RecordType::kStepArgs: {
@@ -172,6 +175,11 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
       }
     }
   });
+  for (uint64_t step : ended_early) {
+    auto it = open_steps_.find(step);
+    if (it != open_steps_.end())
+      emitted += EmitStep(step, it->second.end_ns, batch);
+  }
   CompactPools();
   return emitted;
 }

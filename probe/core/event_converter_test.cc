@@ -1,5 +1,10 @@
 #include "probe/core/event_converter.h"
 
+#include <algorithm>
+#include <map>
+#include <set>
+#include <thread>
+
 #include "gtest/gtest.h"
 
 namespace vllm_profiler::probe {
@@ -10,6 +15,91 @@ std::string Name(const v1::EventBatch& b, uint32_t id) {
     if (s.id() == id) return s.value();
   }
   return "?";
+}
+
+// Converts every queued chunk, in the order given by `order` (indices into
+// the queue), into one batch with its strings.
+v1::EventBatch ConvertQueued(Recorder& r, EventConverter& conv,
+                             StringTable& strings, bool reverse) {
+  std::deque<QueueItem> items = r.TakeQueued(absl::ZeroDuration());
+  if (reverse) std::reverse(items.begin(), items.end());
+  v1::EventBatch batch;
+  for (QueueItem& item : items) {
+    if (item.chunk == nullptr) continue;
+    conv.Convert(*item.chunk, &batch);
+    r.Release(item.chunk);
+  }
+  uint32_t wm = 0;
+  strings.AppendNew(&wm, &batch);
+  return batch;
+}
+
+TEST(EventConverterTest, StepEndedOnAnotherThreadArrivingFirst) {
+  // execute_model on one thread, sample_tokens on another: the end's chunk
+  // may reach the converter before the begin's.
+  FakeClock clock(1000);
+  Recorder r(Recorder::Options{}, &clock);
+  StringTable strings;
+  EventConverter::Options o;
+  o.step_name = "W.execute_model+sample_tokens";
+  o.thread_name = [](uint32_t) { return std::string("t"); };
+  EventConverter conv(o, &strings);
+  r.Begin(1);
+  r.StepBegin(7);
+  r.StepArgInt(7, "num_new_requests", 2);
+  std::thread other([&] {
+    clock.AdvanceNs(40);
+    r.StepArgStr(7, "request_ids", "a,b");
+    r.StepError(7, "RuntimeError");
+    r.StepEnd(7);
+  });
+  other.join();
+  r.End(nullptr, 1);
+  v1::EventBatch batch = ConvertQueued(r, conv, strings, /*reverse=*/true);
+  ASSERT_EQ(batch.events_size(), 1);
+  const v1::Event& step = batch.events(0);
+  EXPECT_EQ(step.step(), 7);
+  EXPECT_EQ(step.duration_ns(), 40);
+  EXPECT_EQ(Name(batch, step.name_id()), "W.execute_model+sample_tokens");
+  std::map<std::string, std::string> args;
+  for (const v1::Arg& a : step.args()) {
+    args[Name(batch, a.key_id())] = a.has_string_id()
+                                        ? Name(batch, a.string_id())
+                                        : std::to_string(a.int_value());
+  }
+  EXPECT_EQ(args, (std::map<std::string, std::string>{{"error", "RuntimeError"},
+                                                      {"num_new_requests", "2"},
+                                                      {"request_ids", "a,b"}}));
+}
+
+TEST(EventConverterTest, SpansArePythonEventsAndOpenOnesCloseAtFlush) {
+  FakeClock clock(1000);
+  Recorder r(Recorder::Options{}, &clock);
+  StringTable strings;
+  EventConverter::Options o;
+  o.thread_name = [](uint32_t) { return std::string("t"); };
+  EventConverter conv(o, &strings);
+  r.Begin(1);
+  r.StepBegin(1);
+  uint64_t exec = r.SpanBegin("execute_model");
+  ASSERT_NE(exec, 0u);
+  clock.AdvanceNs(10);
+  r.SpanEnd(exec);
+  uint64_t sample = r.SpanBegin("sample_tokens");
+  clock.AdvanceNs(5);
+  r.End(nullptr, 1);
+  EXPECT_EQ(r.SpanBegin("late"), 0u);  // Not capturing.
+  v1::EventBatch batch = ConvertQueued(r, conv, strings, false);
+  ASSERT_EQ(batch.events_size(), 1);
+  EXPECT_EQ(batch.events(0).kind(), v1::EVENT_KIND_PYTHON);
+  EXPECT_EQ(Name(batch, batch.events(0).name_id()), "execute_model");
+  EXPECT_EQ(batch.events(0).duration_ns(), 10);
+  v1::EventBatch tail;
+  EXPECT_EQ(conv.Flush(1100, &tail), 2u);  // The step and sample_tokens.
+  (void)sample;
+  std::set<int> kinds;
+  for (const v1::Event& e : tail.events()) kinds.insert(e.kind());
+  EXPECT_EQ(kinds, (std::set<int>{v1::EVENT_KIND_STEP, v1::EVENT_KIND_PYTHON}));
 }
 
 TEST(EventConverterTest, PairsOpsAndStepsWithArgsAndShapes) {

@@ -314,8 +314,8 @@ void Recorder::StepArgs(int64_t step, const int64_t args[4]) {
 }
 
 void Recorder::StepArgInt(int64_t step, const char* key, int64_t value) {
-  AppendSimple(RecordType::kStepArgInt, static_cast<uint64_t>(step), value,
-               key, nullptr, 0);
+  AppendSimple(RecordType::kStepArgInt, static_cast<uint64_t>(step), value, key,
+               nullptr, 0);
 }
 
 void Recorder::StepArgStr(int64_t step, const char* key, const char* value) {

@@ -49,7 +49,7 @@ enum class RecordType : uint16_t {
   kInstant = 6,
   kCounter = 7,
   kThreadName = 8,
-  kSpanBegin = 9,    // A named span of the thread (id from the op counter).
+  kSpanBegin = 9,  // A named span of the thread (id from the op counter).
   kSpanEnd = 10,
   kStepArgInt = 11,  // name: key; arg: value.
   kStepArgStr = 12,  // name: key '\0' value.

@@ -84,10 +84,10 @@ class FakeLib(object):
         self.capturing = capturing
         self.next_span = 0
 
-    def vp_step_begin(self):
+    def vp_step_begin_ex(self):
         self.step += 1
         self.calls.append(("begin", self.step))
-        return self.step
+        return self.step * 2 + (1 if self.capturing else 0)
 
     def vp_step_end(self):
         self.calls.append(("end",))
@@ -231,7 +231,7 @@ class StepModelTest(unittest.TestCase):
 
         def broken():
             raise OSError("lib gone")
-        lib.vp_step_begin = broken
+        lib.vp_step_begin_ex = broken
         self.assertIsNone(w.execute_model(1))
         self.assertEqual(calls, ["exec"])
         self.assertEqual(len(errors), 1)

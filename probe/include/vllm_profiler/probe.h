@@ -50,6 +50,9 @@ int32_t vp_init(const char* process_name, const char* python_version,
  * one is open at a time; begin and end may come from different threads. */
 int64_t vp_step_begin(void);
 void vp_step_end(void);
+/* vp_step_begin and vp_is_capturing in one call (the step path's only call
+ * at a step's start): returns step << 1 | capturing (0 when disabled). */
+int64_t vp_step_begin_ex(void);
 /* Ends the open step like vp_step_end, recording `error` (e.g. the Python
  * exception's type name; copied, may be NULL) as the step's "error" arg. */
 void vp_step_end_error(const char* error);

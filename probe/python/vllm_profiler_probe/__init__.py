@@ -234,8 +234,6 @@ def vllm_identity(obj):
 def _first_step(lib, obj):
     """Before the first step of this process (also after fork): names the
     process, tells vLLM's identity, loads the torch shim."""
-    if _state.pid == os.getpid():
-        return
     _state.pid = os.getpid()
     try:
         lib.vp_init(_process_name().encode("utf-8", "replace"), None, None)
@@ -431,6 +429,8 @@ def install():
         _state.targets = targets
         _model.on_first_step = _first_step
         _model.on_error = _hook_failed
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_model.after_fork_in_child)
         atexit.register(_at_exit)
         modules = [t.module for t in targets] + [V0_WORKER[0]]
         for name in modules:

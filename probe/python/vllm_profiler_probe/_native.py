@@ -53,6 +53,7 @@ def load_core(path):
         "vp_shutdown": (None, [u32]),
         "vp_get_stats": (None, [ctypes.POINTER(Stats)]),
         # ABI 2: the step model and the probe's state.
+        "vp_step_begin_ex": (i64, []),
         "vp_step_end_error": (None, [cp]),
         "vp_step_arg_int": (None, [cp, i64]),
         "vp_step_arg_str": (None, [cp, cp]),

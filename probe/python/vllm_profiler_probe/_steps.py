@@ -25,9 +25,11 @@ Steps are counted per process. The step span has child spans
 between them shows on the timeline.
 
 Cost when no capture runs: the execute_model wrapper makes one ctypes call
-(vp_step_begin) and, for the single-call shape, one more (vp_step_end); the
-pair shape moves vp_step_end into the sample_tokens wrapper. Everything else
-is attribute access on one object.
+(vp_step_begin_ex: step number and capturing flag together) and, for the
+single-call shape, one more (vp_step_end); the pair shape moves vp_step_end
+into the sample_tokens wrapper, whose fast path is inlined (a step open, no
+capture). Everything else is attribute access on one object. Fork is seen
+through os.register_at_fork, not a getpid per step.
 """
 import functools
 
@@ -49,21 +51,28 @@ class StepModel(object):
         self.capturing = False    # Decided at the open step's begin.
         self.step_name = None     # Last name given to vp_set_step_name.
         self.on_first_step = None  # Callable(lib, self_obj) once per process.
-        self.pid = None
+        self.first_pending = True  # on_first_step not yet run here.
         self.on_error = None      # Callable(exc): the hook failed (log, off).
         self.dead = False         # Failed once: stays off in this process.
 
     # -- step boundaries --------------------------------------------------
 
+    def after_fork_in_child(self):
+        """A forked child is a new process: first-step work runs again."""
+        self.first_pending = True
+        self.open_step = False
+        self.busy = False
+
     def _begin(self, name, obj, args, kwargs):
         lib = self.lib
-        if self.on_first_step is not None:
-            self.on_first_step(lib, obj)
+        if self.first_pending:
+            self.first_pending = False
+            if self.on_first_step is not None:
+                self.on_first_step(lib, obj)
         if name is not self.step_name:
             lib.vp_set_step_name(name)
             self.step_name = name
-        step = lib.vp_step_begin()
-        self.capturing = capturing = step > 0 and bool(lib.vp_is_capturing())
+        self.capturing = capturing = bool(lib.vp_step_begin_ex() & 1)
         if capturing:
             so = args[0] if args else kwargs.get("scheduler_output")
             if so is not None:
@@ -200,9 +209,26 @@ def make_sample_wrapper(model, fn):
     """The sample_tokens wrapper (keeps fn's name, doc and signature)."""
     @functools.wraps(fn)
     def sample_tokens_profiled(self, *args, **kwargs):
-        if model.lib is None or model.busy:
+        m = model
+        if m.lib is None or m.busy:
             return fn(self, *args, **kwargs)
-        return model.sample(fn, self, args, kwargs)
+        if not m.open_step or m.capturing:
+            return m.sample(fn, self, args, kwargs)
+        # The common case, inlined: the step's second call, no capture.
+        m.open_step = False
+        m.busy = True
+        try:
+            out = fn(self, *args, **kwargs)
+        except BaseException as e:
+            m.busy = False
+            m._safe(0, e)
+            raise
+        m.busy = False
+        try:
+            m.lib.vp_step_end()
+        except Exception as e:
+            m._failed(e)
+        return out
 
     setattr(sample_tokens_profiled, _MARK, True)
     return sample_tokens_profiled
