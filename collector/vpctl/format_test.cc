@@ -74,6 +74,29 @@ TEST(FormatTest, StatusMentionsEverything) {
           "  cap-1    command  5 steps, no gpu  42    0       running  -\n"));
 }
 
+TEST(FormatTest, StatusShowsIdleProbesWithTheirReasonAndRankOfWorld) {
+  v1::GetStatusResponse s;
+  v1::ProbeStatus* idle = s.add_probes();
+  idle->mutable_hello()->set_pid(7);
+  idle->mutable_hello()->set_rank(-1);
+  idle->mutable_hello()->set_process_name("python");
+  idle->mutable_state()->set_idle_reason("vLLM's V0 engine runs here");
+  v1::ProbeStatus* w = s.add_probes();
+  w->mutable_hello()->set_pid(8);
+  w->mutable_hello()->set_process_name("VllmWorker-1");
+  w->mutable_hello()->set_rank(1);
+  w->mutable_hello()->set_world_size(2);
+  w->mutable_state()->set_op_source("torch profiler");
+  w->mutable_state()->set_op_source_detail("no C++ compiler");
+  std::string out = FormatStatus(s);
+  EXPECT_THAT(out, HasSubstr("  7    python        -     -    idle"));
+  EXPECT_THAT(out, HasSubstr("  8    VllmWorker-1  1/2   -    active  torch "
+                             "profiler"));
+  EXPECT_THAT(out, HasSubstr("  pid 7 idle: vLLM's V0 engine runs here\n"));
+  EXPECT_THAT(out, HasSubstr("  pid 8 operators: torch profiler (no C++ "
+                             "compiler)\n"));
+}
+
 }  // namespace
 }  // namespace vpctl
 }  // namespace vllm_profiler

@@ -15,6 +15,10 @@ interleaved over rounds so machine noise hits them alike:
 No capture runs (the probe's steady state); no collector is needed.
 Prints the median ns per step of each mode and the pair's added cost over
 one wrapper (the issue's target: under 1 us per step).
+
+--instructions also counts instructions per step with valgrind's callgrind
+(the difference between a run of 2N and one of N steps, divided by N):
+repeatable whatever else the machine is doing.
 """
 import argparse
 import os
@@ -53,7 +57,22 @@ TARGETS = {
 }
 
 
-def run(mode, bundle, moddir, steps):
+def instructions(mode, bundle, moddir, steps):
+    """Instructions per step of `mode` under callgrind."""
+    def total(n):
+        env, code = _child(mode, bundle, moddir, n)
+        out = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+             "/usr/bin/python3", "-c", code], env=env, capture_output=True,
+            text=True, check=True)
+        for line in out.stderr.splitlines():
+            if "Collected :" in line:
+                return int(line.split(":")[-1].strip())
+        raise RuntimeError("no callgrind total in:\n" + out.stderr)
+    return (total(2 * steps) - total(steps)) / steps
+
+
+def _child(mode, bundle, moddir, steps):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("VLLM_PROFILER") and k != "PYTHONPATH"}
     path = [moddir]
@@ -64,7 +83,12 @@ def run(mode, bundle, moddir, steps):
         env["VLLM_PROFILER_SOCKET"] = os.path.join(moddir, "absent.sock")
         env["VLLM_PROFILER_START_STEP"] = str(10 ** 9)
     env["PYTHONPATH"] = os.pathsep.join(path)
-    out = subprocess.run(["/usr/bin/python3", "-c", CHILD % {"steps": steps}],
+    return env, CHILD % {"steps": steps}
+
+
+def run(mode, bundle, moddir, steps):
+    env, code = _child(mode, bundle, moddir, steps)
+    out = subprocess.run(["/usr/bin/python3", "-c", code],
                          env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -75,6 +99,7 @@ def main():
     p.add_argument("--bundle", required=True)
     p.add_argument("--steps", type=int, default=200000)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--instructions", action="store_true")
     a = p.parse_args()
     moddir = tempfile.mkdtemp(prefix="vp-wb-")
     with open(os.path.join(moddir, "bench_mod.py"), "w") as f:
@@ -92,6 +117,12 @@ def main():
           (med["one"] - med["none"]))
     print("pair adds         %6.0f ns/step over one wrapper (target < 1000)" %
           (med["pair"] - med["one"]))
+    if a.instructions:
+        ins = {m: instructions(m, a.bundle, moddir, 20000) for m in modes}
+        for m in modes:
+            print("%-5s %8.0f instructions/step (callgrind)" % (m, ins[m]))
+        print("pair adds         %6.0f instructions/step over one wrapper" %
+              (ins["pair"] - ins["one"]))
 
 
 if __name__ == "__main__":

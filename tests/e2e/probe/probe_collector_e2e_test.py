@@ -122,6 +122,31 @@ class ProbeWithCollectorTest(unittest.TestCase):
             self.assertTrue(any(e.get("pid") == pid and e.get("cat") == "cpu_op"
                                 for e in ev))
 
+    def test_tp2_engine_one_trace_ranked_workers_with_step_parts(self):
+        self.run_workload(["--steps", "10", "--layout", "engine-core", "--tp",
+                           "2", "--vllm-api", "async"],
+                          VLLM_PROFILER_START_STEP=3, VLLM_PROFILER_NUM_STEPS=4)
+        (name,) = self.wait_traces(1)
+        ev = self.load(name)
+        procs = sorted(e["args"]["name"] for e in ev
+                       if e.get("ph") == "M" and e["name"] == "process_name")
+        self.assertEqual(procs, ["VllmWorker-0 \u00b7 rank 0",
+                                 "VllmWorker-1 \u00b7 rank 1"])
+        for pid in set(e["pid"] for e in ev if e.get("cat") == "step"):
+            mine = [e for e in ev if e.get("pid") == pid and e.get("ph") == "X"]
+            self.assertEqual(sorted(e["args"]["step"] for e in mine
+                                    if e["cat"] == "step"), [3, 4, 5, 6])
+            parts = sorted(e["name"] for e in mine
+                           if e["cat"] == "python_function")
+            self.assertEqual(parts, ["execute_model"] * 4 +
+                             ["sample_tokens"] * 4)
+        with open(os.path.join(self.traces, name)) as f:
+            meta = json.load(f)["metadata"]
+        for p in meta["processes"]:
+            self.assertEqual(p["world_size"], 2)
+            self.assertIn("vllm.v1.worker.gpu_worker:Worker.execute_model+"
+                          "sample_tokens", p["wrapped_targets"])
+
     def test_spawn_two_workers_one_trace(self):
         self._two("--spawn")
 
