@@ -43,6 +43,7 @@ struct PendingNames {
   std::string op_source, op_source_detail;
   std::vector<std::string> wrapped_targets;
   ProbeRuntime::CaptureListener listener = nullptr;
+  ProbeRuntime::GpuGate gpu_gate = nullptr;
   void* listener_user = nullptr;
 };
 PendingNames* g_pending = new PendingNames();  // Guarded by g_create_mu.
@@ -136,6 +137,7 @@ ProbeRuntime* Runtime() {
   if (g_pending->listener != nullptr) {
     r->SetCaptureListener(g_pending->listener, g_pending->listener_user);
   }
+  if (g_pending->gpu_gate != nullptr) r->SetGpuGate(g_pending->gpu_gate);
   g_runtime.store(r, std::memory_order_release);
   return r;
 }
@@ -400,6 +402,19 @@ void vp_set_capture_listener(vp_capture_listener listener, void* user) {
   }
   if (r != nullptr) r->SetCaptureListener(listener, user);
   VP_GUARD_END("vp_set_capture_listener", return )
+}
+
+void vp_set_gpu_gate(vp_gpu_gate gate) {
+  VP_GUARD_BEGIN
+  namespace p = vllm_profiler::probe;
+  ProbeRuntime* r;
+  {
+    std::lock_guard<std::mutex> lock(p::g_create_mu);
+    p::g_pending->gpu_gate = gate;
+    r = p::g_runtime.load();
+  }
+  if (r != nullptr) r->SetGpuGate(gate);
+  VP_GUARD_END("vp_set_gpu_gate", return )
 }
 
 int32_t vp_request_capture(uint32_t num_steps, uint32_t duration_ms,

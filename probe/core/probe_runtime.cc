@@ -140,6 +140,11 @@ void ProbeRuntime::SetStepName(std::string name) {
   step_name_changed_ = true;
 }
 
+void ProbeRuntime::SetGpuGate(GpuGate gate) {
+  absl::MutexLock lock(&control_mu_);
+  gpu_gate_ = gate;
+}
+
 void ProbeRuntime::SetCaptureListener(CaptureListener listener, void* user) {
   absl::MutexLock lock(&control_mu_);
   listener_ = listener;
@@ -248,8 +253,21 @@ void ProbeRuntime::StartLocked(const CaptureSpec& spec, int64_t step) {
     listener_(1, spec.config.record_shapes() ? 1 : 0, listener_user_);
   }
   if (spec.config.gpu_activity()) {
+    char reason[512] = {0};
     if (gpu_tracer_ == nullptr) {
       capture_.gpu_note = "GPU activity tracer not built into this probe";
+    } else if (gpu_gate_ != nullptr &&
+               gpu_gate_(reason, static_cast<int32_t>(sizeof(reason) - 1)) ==
+                   0) {
+      // Another profiler owns CUPTI right now: taking it would steal its
+      // buffers. This capture keeps its CPU events.
+      reason[sizeof(reason) - 1] = '\0';
+      capture_.gpu_note = reason[0] != '\0'
+                              ? std::string(reason)
+                              : "another profiler is active in this process";
+      ProbeLog(ProbeLogLevel::kInfo,
+               absl::StrCat("capture ", spec.capture_id,
+                            " records no GPU activity: ", capture_.gpu_note));
     } else {
       absl::Status s = gpu_tracer_->Start(this);
       if (s.ok()) {

@@ -93,6 +93,9 @@ class ProbeRuntime final : public GpuEventSink {
   bool RequestCapture(uint32_t num_steps, uint32_t duration_ms,
                       bool record_shapes);
   void SetCaptureListener(CaptureListener listener, void* user);
+  // See vp_gpu_gate in probe.h.
+  using GpuGate = int32_t (*)(char* reason, int32_t reason_len);
+  void SetGpuGate(GpuGate gate);
   void SetStepName(std::string name);
   void SetNames(std::string process_name, std::string python_version,
                 std::string torch_version);
@@ -206,6 +209,7 @@ class ProbeRuntime final : public GpuEventSink {
   uint64_t next_generation_ ABSL_GUARDED_BY(control_mu_) = 0;
   CaptureListener listener_ ABSL_GUARDED_BY(control_mu_) = nullptr;
   void* listener_user_ ABSL_GUARDED_BY(control_mu_) = nullptr;
+  GpuGate gpu_gate_ ABSL_GUARDED_BY(control_mu_) = nullptr;
   std::string requested_name_ ABSL_GUARDED_BY(control_mu_);
   bool shut_down_ ABSL_GUARDED_BY(control_mu_) = false;
 

@@ -35,6 +35,23 @@ CUpti_BuffersCallbackCompleteFunc g_completed = nullptr;
 std::vector<Launch> g_launches;  // Since the last flush.
 uint32_t g_next_correlation = 1;
 bool g_kernels_enabled = false;
+// What the process holds of CUPTI: written at exit to $FAKE_CUPTI_REPORT,
+// so a test can check the probe released everything after its captures.
+int g_subscribed = 0;
+int g_subscribes_total = 0;
+std::vector<int> g_enabled_kinds;
+
+__attribute__((destructor)) void WriteReport() {
+  const char* path = std::getenv("FAKE_CUPTI_REPORT");
+  if (path == nullptr) return;
+  FILE* f = std::fopen(path, "w");
+  if (f == nullptr) return;
+  std::fprintf(f,
+               "{\"subscribed\": %d, \"subscribes_total\": %d, "
+               "\"enabled_kinds\": %zu}\n",
+               g_subscribed, g_subscribes_total, g_enabled_kinds.size());
+  std::fclose(f);
+}
 
 uint64_t Now() {
   timespec ts;
@@ -66,17 +83,31 @@ CUptiResult cuptiGetTimestamp(uint64_t* timestamp) {
 CUptiResult cuptiSubscribe(CUpti_SubscriberHandle* s, CUpti_CallbackFunc,
                            void*) {
   *s = reinterpret_cast<CUpti_SubscriberHandle>(&g_mu);
+  std::lock_guard<std::mutex> lock(g_mu);
+  ++g_subscribed;
+  ++g_subscribes_total;
   return CUPTI_SUCCESS;
 }
-CUptiResult cuptiUnsubscribe(CUpti_SubscriberHandle) { return CUPTI_SUCCESS; }
+CUptiResult cuptiUnsubscribe(CUpti_SubscriberHandle) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  --g_subscribed;
+  return CUPTI_SUCCESS;
+}
 CUptiResult cuptiActivityEnable(CUpti_ActivityKind kind) {
   std::lock_guard<std::mutex> lock(g_mu);
   if (kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) g_kernels_enabled = true;
+  g_enabled_kinds.push_back(kind);
   return CUPTI_SUCCESS;
 }
 CUptiResult cuptiActivityDisable(CUpti_ActivityKind kind) {
   std::lock_guard<std::mutex> lock(g_mu);
   if (kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) g_kernels_enabled = false;
+  for (size_t i = 0; i < g_enabled_kinds.size(); ++i) {
+    if (g_enabled_kinds[i] == kind) {
+      g_enabled_kinds.erase(g_enabled_kinds.begin() + i);
+      break;
+    }
+  }
   return CUPTI_SUCCESS;
 }
 CUptiResult cuptiActivityRegisterCallbacks(

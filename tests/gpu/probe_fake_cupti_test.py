@@ -52,7 +52,7 @@ class ProbeFakeCuptiTest(unittest.TestCase):
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def run_workload(self, **extra):
+    def run_workload(self, args=(), **extra):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("VLLM_PROFILER") and k != "PYTHONPATH"}
         env.update({
@@ -66,7 +66,7 @@ class ProbeFakeCuptiTest(unittest.TestCase):
         p = subprocess.run(
             ["/usr/bin/python3",
              os.path.abspath("tests/sample_workload/run_workload.py"),
-             "--steps", "8"],
+             "--steps", "8"] + list(args),
             env=env, capture_output=True, text=True, timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr)
         return p
@@ -170,6 +170,43 @@ class ProbeFakeCuptiTest(unittest.TestCase):
                       json.dumps(trace["metadata"]))
         lines = [l for l in p.stderr.splitlines() if "GPU activity off" in l]
         self.assertEqual(len(lines), 1, p.stderr)
+
+
+    def test_other_profiler_keeps_cupti_and_ours_releases_it(self):
+        # torch.profiler runs around steps 2..6 (as vLLM's /start_profile):
+        # our window (3..5) must leave CUPTI to it and say so; and after the
+        # run nothing of CUPTI is held (fake libcupti's exit report).
+        report = os.path.join(self.tmp, "cupti.json")
+        p = self.run_workload(
+            ["--torch-profiler-at", "2:6"],
+            VLLM_PROFILER_CUPTI_LIB=os.path.abspath(ARGS["cupti"]),
+            LD_PRELOAD=os.path.abspath(ARGS["cuda"]),
+            FAKE_CUPTI_REPORT=report)
+        self.assertRegex(p.stdout, r"torch.profiler events: [1-9]")
+        trace = self.read_trace()
+        xs = [e for e in trace["traceEvents"] if e.get("ph") == "X"]
+        self.assertTrue(any(e.get("cat") == "cpu_op" for e in xs))
+        self.assertFalse(any(e.get("cat") == "kernel" for e in xs))
+        notes = [m["gpu_activity_note"] for m in trace["metadata"]["processes"]]
+        self.assertEqual(notes, ["torch.profiler is running on this thread; "
+                                 "this capture records no GPU activity"])
+        lines = [l for l in p.stderr.splitlines()
+                 if "records no GPU activity" in l]
+        self.assertEqual(len(lines), 1, p.stderr)
+        # libcupti is loaded at the first capture that takes it: never here.
+        self.assertFalse(os.path.exists(report))
+
+    def test_cupti_released_after_a_capture(self):
+        report = os.path.join(self.tmp, "cupti.json")
+        self.run_workload(
+            VLLM_PROFILER_CUPTI_LIB=os.path.abspath(ARGS["cupti"]),
+            LD_PRELOAD=os.path.abspath(ARGS["cuda"]),
+            FAKE_CUPTI_REPORT=report)
+        self.read_trace()
+        with open(report) as f:
+            held = json.load(f)
+        self.assertEqual(held, {"subscribed": 0, "subscribes_total": 1,
+                                "enabled_kinds": 0})
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ Shaped after vLLM's own code:
   * --raise-in execute_model:K / sample_tokens:K: that call of step K
     raises RuntimeError("injected failure at step K"); the engine records
     the exception text as the step's result and goes on.
+  * --torch-profiler-at A:B: torch.profiler (CPU) runs around steps A..B,
+    as vLLM's /start_profile would; prints how many events it got.
   * --skip-sample-at K: step K's sample_tokens is never called (the next
     execute_model comes first); --orphan-sample-at K: a sample_tokens call
     with no execute_model before it, ahead of step K (it raises, as vLLM's
@@ -194,7 +196,7 @@ def _one_step(executor, so, api, skip_sample):
 
 def run_engine(steps, api="0.11", layout="inline", tp=1, sleep_ms=0.0,
                empty_every=0, raise_in=(), skip_sample_at=0,
-               orphan_sample_at=0):
+               orphan_sample_at=0, torch_profiler_at=""):
     """Runs `steps` engine steps; returns [{"rank", "pid", "results"}]."""
     from vllm.v1.core.sched.output import GrammarOutput, SchedulerOutput
     if api == "v0":
@@ -206,8 +208,15 @@ def run_engine(steps, api="0.11", layout="inline", tp=1, sleep_ms=0.0,
     else:
         executor = InProcExecutor()
     _faults(executor, raise_in)
+    prof_from, _, prof_to = torch_profiler_at.partition(":")
+    prof = None
     results = []
     for step in range(1, steps + 1):
+        if prof_from and step == int(prof_from):
+            import torch.profiler
+            prof = torch.profiler.profile(
+                activities=[torch.profiler.ProfilerActivity.CPU])
+            prof.__enter__()
         so = SchedulerOutput(step, empty=bool(empty_every) and
                              step % empty_every == 0)
         executor.current_step = step
@@ -217,6 +226,10 @@ def run_engine(steps, api="0.11", layout="inline", tp=1, sleep_ms=0.0,
             except RuntimeError as e:
                 results.append("orphan: %s" % e)
         results.append(_one_step(executor, so, api, step == skip_sample_at))
+        if prof is not None and step == int(prof_to):
+            prof.__exit__(None, None, None)
+            print("torch.profiler events: %d" % len(prof.events()))
+            prof = None
         if sleep_ms:
             time.sleep(sleep_ms / 1000.0)
     procs = executor.results()
@@ -283,6 +296,7 @@ def main(argv=None):
                    metavar="METHOD:STEP")
     p.add_argument("--skip-sample-at", type=int, default=0)
     p.add_argument("--orphan-sample-at", type=int, default=0)
+    p.add_argument("--torch-profiler-at", default="", metavar="A:B")
     p.add_argument("--sleep-ms", type=float, default=0.0)
     p.add_argument("--out", default="")
     a = p.parse_args(argv)
@@ -306,7 +320,8 @@ def main(argv=None):
         kwargs = dict(steps=a.steps, api=a.vllm_api, layout=a.layout,
                       tp=a.tp, sleep_ms=a.sleep_ms, empty_every=a.empty_every,
                       raise_in=a.raise_in, skip_sample_at=a.skip_sample_at,
-                      orphan_sample_at=a.orphan_sample_at)
+                      orphan_sample_at=a.orphan_sample_at,
+                      torch_profiler_at=a.torch_profiler_at)
         if a.layout == "engine-core":
             # This process is the API server: it never imports the worker.
             import vllm.entrypoints.api_server  # noqa: F401

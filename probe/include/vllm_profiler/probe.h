@@ -129,6 +129,15 @@ typedef void (*vp_capture_listener)(int32_t capturing, int32_t record_shapes,
                                     void* user);
 void vp_set_capture_listener(vp_capture_listener listener, void* user);
 
+/* Asked at each capture start, before the probe takes CUPTI: returns 1 to
+ * record GPU activity, or 0 to leave CUPTI alone for this capture, writing
+ * why into `reason` (NUL-terminated, at most reason_len bytes), e.g. because
+ * torch.profiler is running in the process (vLLM's /start_profile). Called
+ * with the probe's control lock held, on the thread starting the capture:
+ * it must not call back into the probe. One gate; NULL clears. */
+typedef int32_t (*vp_gpu_gate)(char* reason, int32_t reason_len);
+void vp_set_gpu_gate(vp_gpu_gate gate);
+
 /* On-demand local capture: starts at the next step boundary for num_steps
  * steps (0: bounded by duration_ms only). Returns 0, or -1 when disabled or
  * a capture is already pending/running. */

@@ -172,9 +172,23 @@ def _load_shim(lib):
         version = os.environ.get("VLLM_PROFILER_TEST_TORCH_VERSION", version)
         lib.vp_init(None, None, version.encode())
         _state.shim = _native.load_torch_shim(_state.core_file, version, log)
+        if _state.shim is not None:
+            _set_op_source(lib, "bundled shim", "torch %s" % version)
+        else:
+            _set_op_source(lib, "off", "no torch shim for torch %s" % version)
     except Exception as e:
         log("torch shim not loaded (%s); capturing without operator events"
             % (e,), key="shim")
+        _set_op_source(lib, "off", "torch shim not loaded: %s" % (e,))
+
+
+def _set_op_source(lib, source, detail):
+    """Names where this process's operator events come from (trace
+    metadata, vpctl status)."""
+    try:
+        lib.vp_set_op_source(source.encode(), detail.encode("utf-8", "replace"))
+    except Exception:
+        pass
 
 
 def _flush():
@@ -256,6 +270,59 @@ def _first_step(lib, obj):
             pass
     if not _state.shim_tried:
         _load_shim(lib)
+    _install_gpu_gate(lib)
+
+
+def other_profiler():
+    """Why CUPTI belongs to someone else right now, or None: torch's
+    profiler (vLLM's /start_profile, a user's torch.profiler) collects CUDA
+    activity through kineto, and taking CUPTI under it would steal its
+    buffers. Detected by feature, not version: the global flag of torch >=
+    2.0's autograd profiler, then the calling thread's profiler state."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    try:
+        prof = getattr(getattr(torch, "autograd", None), "profiler", None)
+        if getattr(prof, "_is_profiler_enabled", False) is True:
+            return "torch.profiler is running in this process"
+        autograd_c = getattr(getattr(torch, "_C", None), "_autograd", None)
+        enabled = getattr(autograd_c, "_profiler_enabled", None)
+        if enabled is not None and enabled():
+            return "torch.profiler is running on this thread"
+    except Exception:
+        return None
+    return None
+
+
+def _gpu_gate(buf, size):
+    """vp_gpu_gate: 1 = the capture may take CUPTI; 0 = leave it (reason in
+    buf). Runs on the step thread at capture start; never raises."""
+    try:
+        reason = other_profiler()
+        if reason is None:
+            return 1
+        import ctypes
+        data = (reason + "; this capture records no GPU activity").encode()
+        data = data[:max(0, size - 1)]
+        ctypes.memmove(buf, data, len(data))
+        return 0
+    except Exception:
+        return 1
+
+
+_gate = None  # Keeps the ctypes callback alive.
+
+
+def _install_gpu_gate(lib):
+    global _gate
+    try:
+        from . import _native
+        if _gate is None:
+            _gate = _native.GpuGate(_gpu_gate)
+        lib.vp_set_gpu_gate(_gate)
+    except Exception as e:
+        log("cannot watch for other profilers (%r)" % (e,), key="gate")
 
 
 def _hook_failed(e):

@@ -21,6 +21,10 @@ class Stats(ctypes.Structure):
     ]
 
 
+# int32_t gate(char* reason, int32_t reason_len) (probe.h vp_gpu_gate).
+GpuGate = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32)
+
+
 def default_lib_dir():
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,6 +67,7 @@ def load_core(path):
         "vp_set_idle_reason": (None, [cp]),
         "vp_set_op_source": (None, [cp, cp]),
         "vp_add_wrapped_target": (None, [cp]),
+        "vp_set_gpu_gate": (None, [GpuGate]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)

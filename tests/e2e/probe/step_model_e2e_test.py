@@ -105,6 +105,9 @@ class StepModelTest(base.ProbeHarness):
         p, _, streams = self.run_shape("0.11")
         self.assertEqual(self.probe_lines(p.stderr), [])
         (hello, events, strings), = self.stepping_streams(streams).values()
+        (sid,) = self.stepping_streams(streams)
+        state = [m["state"] for m in streams.by_stream[sid] if "state" in m]
+        self.assertEqual(state[-1]["op_source"], "bundled shim")
         steps = self.check_window(events, paired=True)
         args = step_args(steps[5], strings)  # Step 10: a new prompt.
         self.assertEqual(args["num_scheduled_requests"], 5)
