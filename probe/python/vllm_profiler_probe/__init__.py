@@ -171,10 +171,20 @@ def _load_shim(lib):
         # Tests simulate a torch the shim was not built for.
         version = os.environ.get("VLLM_PROFILER_TEST_TORCH_VERSION", version)
         lib.vp_init(None, None, version.encode())
-        _state.shim = _native.load_torch_shim(_state.core_file, version, log)
+        # issue 9 call site: the bundled shim, else one built in-process
+        # (_native.load_or_build_torch_shim; it arrives on the build thread).
+        _state.shim = _native.load_or_build_torch_shim(
+            _state.core_file, torch, version, log, _on_shim_built)
     except Exception as e:
         log("torch shim not loaded (%s); capturing without operator events"
             % (e,), key="shim")
+
+
+def _on_shim_built(shim, info):
+    """issue 9: called once on the shim build thread (_shim_build.start)."""
+    _state.shim_build = info
+    if shim is not None:
+        _state.shim = shim
 
 
 def _flush():
