@@ -192,6 +192,19 @@ class ShimBuildTest(unittest.TestCase):
         self.assertIn("(the cached one was rebuilt: does not load", line)
         self.assertEqual(self.compiles(), 3)
 
+    def test_leftovers_of_killed_builds_are_removed(self):
+        os.makedirs(self.cache)
+        old = os.path.join(self.cache, ".build-killed.so")
+        fresh = os.path.join(self.cache, ".build-running.so")
+        for path in (old, fresh):
+            with open(path, "w") as f:
+                f.write("partial")
+        os.utime(old, (1, 1))
+        info, _ = self.run_child(CXX=self.copying())
+        self.assertEqual(info["outcome"], "built")
+        self.assertFalse(os.path.exists(old))
+        self.assertTrue(os.path.exists(fresh))  # maybe another live build
+
     def test_no_compiler(self):
         empty = os.path.join(self.dir, "bin")
         os.makedirs(empty)

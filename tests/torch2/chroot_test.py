@@ -61,6 +61,10 @@ def setUpModule():
     if os.getuid() != 0:
         raise unittest.SkipTest("torch2 chroot tests need root (chroot, "
                                 "mounts); skipped")
+    if subprocess.run(["unshare", "--mount", "true"]).returncode != 0:
+        raise unittest.SkipTest("torch2 chroot tests need mount namespaces "
+                                "(CAP_SYS_ADMIN), which this root lacks; "
+                                "skipped")
     t0 = time.monotonic()
     p = subprocess.run([ARGS["rootfs_sh"]], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)

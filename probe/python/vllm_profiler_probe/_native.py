@@ -123,7 +123,9 @@ def load_torch_shim(core_file, torch_version, log, path=None):
 
 
 def load_or_build_torch_shim(core_file, torch_module, torch_version, log,
-                             on_built):
+                             on_built,
+                             failure_note="capturing steps without operator "
+                             "events"):
     """The bundled shim when it fits this torch; else builds one in-process.
 
     Returns the bundled shim (connected to the core), or None. When it
@@ -131,8 +133,9 @@ def load_or_build_torch_shim(core_file, torch_module, torch_version, log,
     at nice 19), on_built(shim_or_None, info) is called later on that
     thread, with the built shim already connected to the core (it records
     from the next capture start) and info as _shim_build.build_or_load
-    documents it. Exactly one log line per outcome. An explicit
-    VLLM_PROFILER_TORCH_SHIM is loaded as given, never rebuilt.
+    documents it. Exactly one log line per outcome; `failure_note` says
+    what happens without a shim (e.g. the torch-profiler fallback). An
+    explicit VLLM_PROFILER_TORCH_SHIM is loaded as given, never rebuilt.
     """
     if os.environ.get("VLLM_PROFILER_TORCH_SHIM"):
         return load_torch_shim(core_file, torch_version, log)
@@ -143,18 +146,17 @@ def load_or_build_torch_shim(core_file, torch_module, torch_version, log,
     probe_dir = os.path.dirname(os.path.abspath(core_file))
     cannot = _shim_build.precheck(torch_module, probe_dir, torch_version)
     if cannot is not None:
-        log("%s; capturing steps without operator events (no shim build: "
-            "%s)" % (why, cannot))
+        log("%s; %s (no shim build: %s)" % (why, failure_note, cannot))
         return None
 
     def done(path, info):
         built = None
         if path is not None:
-            built, why_not = _open_shim(path, torch_version)
+            built, _ = _open_shim(path, torch_version)
             if built is not None:
                 built = _init_shim(built, core_file)
         on_built(built, info)
 
     _shim_build.start(torch_module, probe_dir, log, done,
-                      torch_version=torch_version)
+                      torch_version=torch_version, failure_note=failure_note)
     return None

@@ -352,8 +352,9 @@ class _Entry(object):
                 pass
 
 
-def _acquire(fd, deadline):
-    """Waits for the POSIX lock; returns seconds waited."""
+def _acquire(fd, path, deadline):
+    """Waits for the POSIX lock on `fd` (open on `path`); returns seconds
+    waited."""
     t0 = time.monotonic()
     while True:
         try:
@@ -361,7 +362,8 @@ def _acquire(fd, deadline):
             return time.monotonic() - t0
         except OSError as e:
             if e.errno not in (errno.EACCES, errno.EAGAIN):
-                raise _Stop("failed", "cannot lock %s (%s)" % (fd, e.strerror))
+                raise _Stop("failed", "cannot lock %s (%s)" % (path,
+                                                              e.strerror))
         if time.monotonic() > deadline:
             raise _Stop("timeout", "another process held the build lock for "
                         "%.0f s" % (time.monotonic() - t0))
@@ -417,6 +419,20 @@ class _Plan(object):
         return "%s (%s)" % (" ".join(self.compiler), self.compiler_version)
 
 
+def _remove_orphans(folder, timeout):
+    """Temporary files of builds killed mid-way (older than any live build
+    can be: twice the time limit)."""
+    limit = time.time() - 2 * timeout - 60
+    try:
+        for name in os.listdir(folder):
+            if name.startswith((".build-", ".meta-")):
+                path = os.path.join(folder, name)
+                if os.stat(path).st_mtime < limit:
+                    os.unlink(path)
+    except OSError:
+        pass
+
+
 def _compile(plan, entry, folder):
     """Builds into a temporary file and renames it into place; returns the
     build's seconds. The metadata file is written last."""
@@ -460,7 +476,8 @@ def _load_or_build(plan, folder, info):
             return entry.so
         fd = os.open(entry.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
-            waited = _acquire(fd, time.monotonic() + plan.timeout + 30.0)
+            waited = _acquire(fd, entry.lock,
+                              time.monotonic() + plan.timeout + 30.0)
             meta, why = entry.read(plan.version)
             if meta is not None:
                 info.update(outcome="waited" if waited > 0.05 else "cached",
@@ -469,6 +486,7 @@ def _load_or_build(plan, folder, info):
             if why is not None:
                 entry.remove()
                 info["rebuilt_because"] = why
+            _remove_orphans(folder, plan.timeout)
             meta = _compile(plan, entry, folder)
             info.update(outcome="built", build_seconds=meta["build_seconds"])
             return entry.so
