@@ -13,8 +13,9 @@
 # renamed into place when complete, under a flock, so an interrupted or
 # concurrent build never leaves a half tree that looks finished.
 #
-# Needs root (debootstrap, chroot). Cost, first run on 2 cores: about 6 min
-# (1 min 40 s base + 4 min packages), 2 GB; later runs: instant.
+# Needs root (debootstrap, chroot). Cost of the first run on 2 cores: 6 to
+# 9 min (measured 3 min 19 s base + 5 min 49 s packages at load average 7;
+# about 1 min 40 s + 4 min on a quiet machine), 1.6 GB; later runs: 0.1 s.
 # Exit codes: 0 ok; 77 the mirror cannot be reached (callers skip);
 # 1 any other failure (the log says which step).
 set -euo pipefail
