@@ -14,7 +14,9 @@ Cases:
   (a) the shim built in-process with g++ against torch 2.6, then loaded from
       the cache by a second process: operator events, inside steps, with
       shapes;
-  (b) VLLM_PROFILER_SHIM_BUILD=0: see FALLBACK_HAS_OPS.
+  (b) VLLM_PROFILER_SHIM_BUILD=0: see FALLBACK_HAS_OPS;
+  (c) the vLLM API shapes of the step model (--vllm-api 0.10, 0.11, async,
+      pooling) with the shim: operator events inside steps, with shapes.
 
 Needs root (chroot, mounts). Without root, or when rootfs.sh cannot reach
 the Debian mirror (its exit code 77), every case is skipped with a line
@@ -206,10 +208,10 @@ class ChrootTorch2Test(unittest.TestCase):
         self.assertTrue(names & {"aten::mm", "aten::addmm", "aten::linear"},
                         sorted(names))
 
-    def run_with_shim(self, expect, trace):
+    def run_with_shim(self, expect, trace, args=()):
         t0 = time.monotonic()
-        proc = self.chroot(["--steps", "1000000", "--sleep-ms", "2"],
-                           VLLM_PROFILER_START_STEP=1000000000)
+        proc = self.chroot(["--steps", "1000000", "--sleep-ms", "2"] +
+                           list(args), VLLM_PROFILER_START_STEP=1000000000)
         try:
             lines = self.lines_until(proc, r"torch shim", timeout=600)
             ready = time.monotonic() - t0
@@ -239,6 +241,17 @@ class ChrootTorch2Test(unittest.TestCase):
             r"^vllm-profiler: torch shim for torch 2\.6\.0\S* from the cache: "
             r"/vp/cache/torch-shim-\w+\.so \(built with .* in \d+\.\d s\)$",
             "cached.json")
+
+    def test_c_vllm_api_shapes(self):
+        # The step model's API shapes (one execute_model per step; vLLM >=
+        # 0.11.1's execute_model + sample_tokens; the async pair; pooling)
+        # with the shim of (a), built here if (a) did not run first.
+        for api in ("0.10", "0.11", "async", "pooling"):
+            with self.subTest(api=api):
+                self.run_with_shim(
+                    r"^vllm-profiler: (built the torch shim|torch shim for "
+                    r"torch 2\.6\.0\S* from the cache)", "api-%s.json" % api,
+                    args=["--vllm-api", api])
 
     def test_b_build_off(self):
         proc = self.chroot(["--steps", "8"], VLLM_PROFILER_SHIM_BUILD="0",
