@@ -65,6 +65,7 @@ class _State(object):
     core_file = None
     shim = None
     shim_tried = False
+    shim_build = None      # issue 9: _shim_build info dict, once known
     pid = None
     targets = ()           # Target objects
     v0_seen = False
