@@ -16,6 +16,8 @@ PACKAGES=(
   libtorch-dev python3-torch python3-numpy
   # Webhook tests and benchmarks, image checks.
   python3-jsonpatch curl openssl wrk skopeo umoci jq kubectl
+  # The torch 2.x root filesystem of tests/torch2 (rootfs.sh).
+  debootstrap
 )
 
 missing=()

@@ -65,6 +65,8 @@ class _State(object):
     core_file = None
     shim = None
     shim_tried = False
+    shim_build = None      # _shim_build's info dict, once a build ended
+    shim_building = False  # A build thread runs
     pid = None
     targets = ()           # Target objects
     v0_seen = False
@@ -171,11 +173,19 @@ def _load_shim(lib):
         # Tests simulate a torch the shim was not built for.
         version = os.environ.get("VLLM_PROFILER_TEST_TORCH_VERSION", version)
         lib.vp_init(None, None, version.encode())
-        _state.shim = _native.load_torch_shim(_state.core_file, version, log)
+        # The bundled shim, else one built in-process: it arrives later on
+        # the build thread (_on_shim_built) and records from the next
+        # capture start.
+        _state.shim = _native.load_or_build_torch_shim(
+            _state.core_file, torch, version, log, _on_shim_built,
+            on_start=lambda: _building(
+                lib, "the torch shim for torch %s is being built; "
+                "operators from the capture after it is ready" % version))
         if _state.shim is not None:
             _set_op_source(lib, "bundled shim", "torch %s" % version)
-        else:
-            _set_op_source(lib, "off", "no torch shim for torch %s" % version)
+        elif _state.shim_build is None and not _state.shim_building:
+            _set_op_source(lib, "off", "no torch shim for torch %s and none "
+                           "can be built here (see the log)" % version)
     except Exception as e:
         log("torch shim not loaded (%s); capturing without operator events"
             % (e,), key="shim")
@@ -189,6 +199,27 @@ def _set_op_source(lib, source, detail):
         lib.vp_set_op_source(source.encode(), detail.encode("utf-8", "replace"))
     except Exception:
         pass
+
+
+def _building(lib, detail):
+    _state.shim_building = True
+    _set_op_source(lib, "off", detail)
+
+
+def _on_shim_built(shim, info):
+    """Called once on the shim build thread (_shim_build.start)."""
+    _state.shim_build = info
+    _state.shim_building = False
+    if shim is not None:
+        _state.shim = shim
+    lib = _state.native
+    if lib is None:
+        return
+    line = info.get("line") or info.get("reason") or ""
+    if shim is not None:
+        _set_op_source(lib, "built shim", line)
+    else:
+        _set_op_source(lib, "off", line)
 
 
 def _flush():
@@ -323,6 +354,15 @@ def _install_gpu_gate(lib):
         lib.vp_set_gpu_gate(_gate)
     except Exception as e:
         log("cannot watch for other profilers (%r)" % (e,), key="gate")
+
+
+def _after_fork_in_child():
+    _model.after_fork_in_child()
+    if _state.shim is None:
+        # A build running in the parent has no thread here: try again (the
+        # child waits on the parent's build lock and loads its result).
+        _state.shim_tried = False
+        _state.shim_building = False
 
 
 def _hook_failed(e):
@@ -497,7 +537,7 @@ def install():
         _model.on_first_step = _first_step
         _model.on_error = _hook_failed
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_model.after_fork_in_child)
+            os.register_at_fork(after_in_child=_after_fork_in_child)
         atexit.register(_at_exit)
         modules = [t.module for t in targets] + [V0_WORKER[0]]
         for name in modules:

@@ -83,32 +83,89 @@ def _version_tuple(text):
     return tuple(int(x or 0) for x in m.groups())
 
 
-def load_torch_shim(core_file, torch_version, log):
-    """Loads the shim next to the core when it was built for this torch.
-
-    Returns the shim or None (mismatch or failure, logged once by `log`).
-    """
-    path = os.environ.get("VLLM_PROFILER_TORCH_SHIM") or os.path.join(
+def _shim_path(core_file):
+    return os.environ.get("VLLM_PROFILER_TORCH_SHIM") or os.path.join(
         os.path.dirname(os.path.abspath(core_file)), SHIM_NAME)
+
+
+def _open_shim(path, torch_version):
+    """(shim, None) when `path` loads and was built for this torch, else
+    (None, why) with a complete sentence for the log."""
     if not os.path.exists(path):
-        log("torch shim %s not found; capturing steps without operator "
-            "events" % path)
-        return None
+        return None, "torch shim %s not found" % path
     try:
         shim = ctypes.CDLL(path)
     except OSError as e:
-        log("cannot load the torch shim (%s); capturing steps without "
-            "operator events" % (e,))
-        return None
+        return None, "cannot load the torch shim (%s)" % (e,)
     shim.vp_torch_shim_built_for.restype = ctypes.c_char_p
     built = (shim.vp_torch_shim_built_for() or b"").decode("utf-8", "replace")
     if _version_tuple(built) != _version_tuple(torch_version):
-        log("torch shim was built for torch %s but this process runs torch "
-            "%s; capturing without operator events (rebuild it with "
-            "probe/torch/build_shim.sh)" % (built, torch_version))
-        return None
+        return None, ("torch shim was built for torch %s but this process "
+                      "runs torch %s" % (built, torch_version))
+    return shim, None
+
+
+def _init_shim(shim, core_file):
     shim.vp_torch_shim_init.restype = ctypes.c_int32
     shim.vp_torch_shim_init.argtypes = [ctypes.c_char_p]
     if shim.vp_torch_shim_init(os.fsencode(core_file)) != 0:
         return None
     return shim
+
+
+def load_torch_shim(core_file, torch_version, log, path=None):
+    """Loads the shim at `path` (default: next to the core, or
+    VLLM_PROFILER_TORCH_SHIM) when it was built for this torch.
+
+    Returns the shim or None (mismatch or failure, logged once by `log`).
+    """
+    shim, why = _open_shim(path or _shim_path(core_file), torch_version)
+    if shim is None:
+        hint = (" (rebuild it with probe/torch/build_shim.sh)"
+                if "was built for" in why else "")
+        log("%s; capturing steps without operator events%s" % (why, hint))
+        return None
+    return _init_shim(shim, core_file)
+
+
+def load_or_build_torch_shim(core_file, torch_module, torch_version, log,
+                             on_built,
+                             failure_note="capturing steps without operator "
+                             "events", on_start=None):
+    """The bundled shim when it fits this torch; else builds one in-process.
+
+    Returns the bundled shim (connected to the core), or None. When it
+    returns None after starting a build (_shim_build.start, a daemon thread
+    at nice 19), on_built(shim_or_None, info) is called later on that
+    thread, with the built shim already connected to the core (it records
+    from the next capture start) and info as _shim_build.build_or_load
+    documents it. Exactly one log line per outcome; `failure_note` says
+    what happens without a shim (e.g. the torch-profiler fallback);
+    on_start() is called just before a build starts. An
+    explicit VLLM_PROFILER_TORCH_SHIM is loaded as given, never rebuilt.
+    """
+    if os.environ.get("VLLM_PROFILER_TORCH_SHIM"):
+        return load_torch_shim(core_file, torch_version, log)
+    shim, why = _open_shim(_shim_path(core_file), torch_version)
+    if shim is not None:
+        return _init_shim(shim, core_file)
+    from . import _shim_build
+    probe_dir = os.path.dirname(os.path.abspath(core_file))
+    cannot = _shim_build.precheck(torch_module, probe_dir, torch_version)
+    if cannot is not None:
+        log("%s; %s (no shim build: %s)" % (why, failure_note, cannot))
+        return None
+
+    def done(path, info):
+        built = None
+        if path is not None:
+            built, _ = _open_shim(path, torch_version)
+            if built is not None:
+                built = _init_shim(built, core_file)
+        on_built(built, info)
+
+    if on_start is not None:
+        on_start()
+    _shim_build.start(torch_module, probe_dir, log, done,
+                      torch_version=torch_version, failure_note=failure_note)
+    return None
