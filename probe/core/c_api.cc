@@ -404,6 +404,35 @@ void vp_set_capture_listener(vp_capture_listener listener, void* user) {
   VP_GUARD_END("vp_set_capture_listener", return )
 }
 
+int64_t vp_external_ops_expect(void) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  return r == nullptr ? 0 : static_cast<int64_t>(r->ExpectExternalOps());
+  VP_GUARD_END("vp_external_ops_expect", return 0)
+}
+
+void vp_op_complete(int64_t handle, const char* name, int64_t sequence_nr,
+                    int64_t start_ns, int64_t end_ns, uint32_t tid,
+                    const vp_tensor_meta* inputs, int32_t num_inputs) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r == nullptr || handle <= 0) return;
+  r->recorder().OpComplete(
+      static_cast<uint64_t>(handle), name, sequence_nr, start_ns, end_ns, tid,
+      reinterpret_cast<const vllm_profiler::probe::InputArg*>(inputs),
+      inputs == nullptr ? 0 : num_inputs);
+  VP_GUARD_END("vp_op_complete", return )
+}
+
+void vp_external_ops_done(int64_t handle) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr && handle > 0) {
+    r->ExternalOpsDone(static_cast<uint64_t>(handle));
+  }
+  VP_GUARD_END("vp_external_ops_done", return )
+}
+
 void vp_set_gpu_gate(vp_gpu_gate gate) {
   VP_GUARD_BEGIN
   namespace p = vllm_profiler::probe;

@@ -139,6 +139,25 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         if (st.begun) emitted += EmitStep(r.id, r.ts_ns, batch);
         break;
       }
+      case RecordType::kOpComplete: {
+        NoteThread(r.op_tid, batch);
+        v1::Event* e = batch->add_events();
+        e->set_kind(v1::EVENT_KIND_CPU_OP);
+        e->set_name_id(Intern(r.name));
+        e->set_start_ns(r.ts_ns);
+        e->set_duration_ns(std::max<int64_t>(0, r.end_ns - r.ts_ns));
+        e->set_tid(r.op_tid);
+        e->set_external_id(r.id);
+        if (r.arg >= 0) e->set_sequence_number(static_cast<uint64_t>(r.arg));
+        for (const InputMeta& in : r.inputs) {
+          v1::Shape* shape = e->add_input_shapes();
+          if (in.ndim > 0)
+            shape->mutable_dims()->Add(in.dims, in.dims + in.ndim);
+          e->add_input_dtype_ids(in.dtype.empty() ? 0 : Intern(in.dtype));
+        }
+        ++emitted;
+        break;
+      }
       case RecordType::kSpanBegin: {
         OpenSpan sp;
         sp.start_ns = r.ts_ns;

@@ -3,8 +3,8 @@
 // Begin/end records are paired here, off the hot path: an operator becomes
 // one CPU_OP event with its duration when its end record arrives (chunks of
 // one thread arrive in order); a step becomes one STEP event with its batch
-// shape args, its child spans PYTHON events. What is still open when a capture ends is closed at the
-// capture's end time by Flush().
+// shape args, its child spans PYTHON events. What is still open when a capture
+// ends is closed at the capture's end time by Flush().
 //
 // Cost: an open operator is a small POD (its input shapes in flat pools),
 // not a protobuf message; the wire Event is built once, directly in the

@@ -227,7 +227,38 @@ void ProbeRuntime::Apply(const CaptureController::Decision& d, int64_t step) {
   }
 }
 
+uint64_t ProbeRuntime::ExpectExternalOps() {
+  absl::MutexLock lock(&control_mu_);
+  if (capture_.generation == 0 || !capture_.cpu_ops) return 0;
+  capture_.external_ops = true;
+  return capture_.generation;
+}
+
+void ProbeRuntime::ExternalOpsDone(uint64_t generation) {
+  recorder_.HandOverLocal();  // This thread's chunk of `generation`.
+  absl::MutexLock lock(&control_mu_);
+  if (deferred_.message != nullptr && deferred_.generation == generation) {
+    ReleaseDeferredLocked("");
+  }
+}
+
+void ProbeRuntime::ReleaseDeferredLocked(const std::string& error) {
+  if (deferred_.message == nullptr) return;
+  if (!error.empty()) {
+    deferred_.message->mutable_capture_finished()->set_error(error);
+    ProbeLog(ProbeLogLevel::kInfo, error);
+  }
+  recorder_.QueueMessage(std::move(deferred_.message), deferred_.generation);
+  deferred_ = DeferredFinish{};
+}
+
 void ProbeRuntime::StartLocked(const CaptureSpec& spec, int64_t step) {
+  // A capture still waiting for its external operators ends now: its late
+  // operators are dropped (counted) rather than mixed into this one.
+  ReleaseDeferredLocked(deferred_.message == nullptr
+                            ? ""
+                            : "a new capture started before the torch "
+                              "profiler's operators of the last one arrived");
   const uint64_t gen = ++next_generation_;
   capture_ =
       CaptureState{spec.capture_id, gen, step, "", spec.config.cpu_ops()};
@@ -298,7 +329,15 @@ void ProbeRuntime::StopLocked(const CaptureSpec& spec) {
   const uint64_t gen = capture_.generation;
   // Buffer-full drops are read after recording stopped (End) below, by the
   // sender, which adds them when it sends this message.
-  recorder_.End(std::move(msg), gen);
+  if (capture_.external_ops) {
+    // The fallback's operators come after the steps: the finish waits for
+    // them (ExternalOpsDone), at most 30 s.
+    recorder_.End(nullptr, gen);
+    deferred_ = DeferredFinish{std::move(msg), gen,
+                               clock_->MonotonicNs() + 30'000'000'000};
+  } else {
+    recorder_.End(std::move(msg), gen);
+  }
   captures_finished_.fetch_add(1, std::memory_order_relaxed);
   capture_ = CaptureState{};
   ProbeLog(ProbeLogLevel::kDebug,
@@ -645,8 +684,14 @@ void ProbeRuntime::SenderLoop() {
       if (!stopping) {
         absl::MutexLock lock(&control_mu_);
         if (!shut_down_) {
-          Apply(controller_.OnTick(clock_->MonotonicNs()),
+          const int64_t now = clock_->MonotonicNs();
+          Apply(controller_.OnTick(now),
                 last_step_.load(std::memory_order_relaxed));
+          if (deferred_.message != nullptr && now > deferred_.deadline_ns) {
+            ReleaseDeferredLocked(
+                "the torch profiler's operator events did not arrive within "
+                "30 s of the capture's end; the trace has none");
+          }
         }
       }
       if (stopping && items.empty()) break;
@@ -670,6 +715,10 @@ void ProbeRuntime::Shutdown(absl::Duration timeout) {
       Apply(controller_.OnTick(clock_->MonotonicNs()),
             last_step_.load(std::memory_order_relaxed));
     }
+    ReleaseDeferredLocked(deferred_.message == nullptr
+                              ? ""
+                              : "the process exited before the torch "
+                                "profiler's operator events were converted");
     shut_down_ = true;
   }
   stop_.store(true);

@@ -100,6 +100,11 @@ class ProbeRuntime final : public GpuEventSink {
   void SetNames(std::string process_name, std::string python_version,
                 std::string torch_version);
 
+  // Operators from another source (the torch-profiler fallback), see
+  // vp_external_ops_expect in probe.h. Any thread.
+  uint64_t ExpectExternalOps();
+  void ExternalOpsDone(uint64_t generation);
+
   // ProbeState (sent after the Hello and whenever it changes, in order
   // before the next CaptureStarted). Any thread.
   void SetIdentity(int32_t rank, int32_t local_rank, int32_t world_size);
@@ -153,6 +158,13 @@ class ProbeRuntime final : public GpuEventSink {
     int64_t last_step = 0;
     std::string gpu_note;
     bool cpu_ops = true;
+    bool external_ops = false;  // Its finish waits for ExternalOpsDone.
+  };
+  // A finished capture waiting for its external operators.
+  struct DeferredFinish {
+    std::unique_ptr<v1::ProbeMessage> message;
+    uint64_t generation = 0;
+    int64_t deadline_ns = 0;
   };
   // Per-stream sending state (sender thread only).
   struct SendState {
@@ -167,6 +179,9 @@ class ProbeRuntime final : public GpuEventSink {
   void StopLocked(const CaptureSpec& spec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
   void Apply(const CaptureController::Decision& d, int64_t step)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // Queues the deferred CaptureFinished (with `error` when not empty).
+  void ReleaseDeferredLocked(const std::string& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
 
   void SenderLoop();
@@ -210,6 +225,7 @@ class ProbeRuntime final : public GpuEventSink {
   CaptureListener listener_ ABSL_GUARDED_BY(control_mu_) = nullptr;
   void* listener_user_ ABSL_GUARDED_BY(control_mu_) = nullptr;
   GpuGate gpu_gate_ ABSL_GUARDED_BY(control_mu_) = nullptr;
+  DeferredFinish deferred_ ABSL_GUARDED_BY(control_mu_);
   std::string requested_name_ ABSL_GUARDED_BY(control_mu_);
   bool shut_down_ ABSL_GUARDED_BY(control_mu_) = false;
 

@@ -219,17 +219,11 @@ uint64_t Recorder::OpBegin(const char* name, int64_t sequence_nr,
   const uint64_t id = (static_cast<uint64_t>(slot->tid) << 32) |
                       (slot->next_op++ & 0xffffffffu);
   const size_t name_len = BoundedLen(name, kMaxNameBytes);
-  size_t bytes = sizeof(RecordHeader) + Pad8(name_len);
-  int32_t n = 0;
-  if (inputs != nullptr && num_inputs > 0) {
-    n = std::min(num_inputs, kMaxInputs);
-    bytes += 8;
-    for (int32_t i = 0; i < n; ++i) {
-      const int32_t nd = std::min(inputs[i].ndim, kMaxDims);
-      bytes += 8 + Pad8(BoundedLen(inputs[i].dtype, kMaxDtypeBytes)) +
-               8 * static_cast<size_t>(std::max(nd, 0));
-    }
-  }
+  const int32_t n = inputs != nullptr && num_inputs > 0
+                        ? std::min(num_inputs, kMaxInputs)
+                        : 0;
+  const size_t bytes =
+      sizeof(RecordHeader) + Pad8(name_len) + InputsBytes(inputs, n);
   Chunk* chunk = nullptr;
   char* p = Reserve(slot, gen, bytes, &chunk);
   if (p == nullptr) return id;
@@ -243,27 +237,87 @@ uint64_t Recorder::OpBegin(const char* name, int64_t sequence_nr,
   char* q = p + sizeof(h);
   if (name_len > 0) std::memcpy(q, name, name_len);
   q += Pad8(name_len);
-  if (n > 0) {
-    const uint32_t header[2] = {static_cast<uint32_t>(n), 0};
-    std::memcpy(q, header, 8);
-    q += 8;
-    for (int32_t i = 0; i < n; ++i) {
-      const int32_t nd = std::min(inputs[i].ndim, kMaxDims);
-      const uint32_t dl =
-          static_cast<uint32_t>(BoundedLen(inputs[i].dtype, kMaxDtypeBytes));
-      std::memcpy(q, &nd, 4);
-      std::memcpy(q + 4, &dl, 4);
-      q += 8;
-      if (dl > 0) std::memcpy(q, inputs[i].dtype, dl);
-      q += Pad8(dl);
-      if (nd > 0) {
-        std::memcpy(q, inputs[i].dims, 8 * static_cast<size_t>(nd));
-        q += 8 * static_cast<size_t>(nd);
-      }
-    }
-  }
+  WriteInputs(q, inputs, n);
   Publish(slot, chunk, bytes);
   return id;
+}
+
+size_t Recorder::InputsBytes(const InputArg* inputs, int32_t n) {
+  if (n <= 0) return 0;
+  size_t bytes = 8;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t nd = std::min(inputs[i].ndim, kMaxDims);
+    bytes += 8 + Pad8(BoundedLen(inputs[i].dtype, kMaxDtypeBytes)) +
+             8 * static_cast<size_t>(std::max(nd, 0));
+  }
+  return bytes;
+}
+
+char* Recorder::WriteInputs(char* q, const InputArg* inputs, int32_t n) {
+  if (n <= 0) return q;
+  const uint32_t header[2] = {static_cast<uint32_t>(n), 0};
+  std::memcpy(q, header, 8);
+  q += 8;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t nd = std::min(inputs[i].ndim, kMaxDims);
+    const uint32_t dl =
+        static_cast<uint32_t>(BoundedLen(inputs[i].dtype, kMaxDtypeBytes));
+    std::memcpy(q, &nd, 4);
+    std::memcpy(q + 4, &dl, 4);
+    q += 8;
+    if (dl > 0) std::memcpy(q, inputs[i].dtype, dl);
+    q += Pad8(dl);
+    if (nd > 0) {
+      std::memcpy(q, inputs[i].dims, 8 * static_cast<size_t>(nd));
+      q += 8 * static_cast<size_t>(nd);
+    }
+  }
+  return q;
+}
+
+void Recorder::OpComplete(uint64_t generation, const char* name,
+                          int64_t sequence_nr, int64_t start_ns, int64_t end_ns,
+                          uint32_t tid, const InputArg* inputs,
+                          int32_t num_inputs) {
+  if (generation == 0) return;
+  Slot* slot = LocalSlot();
+  // Ids in the op tid's space, above the shim's (bit 31 of the counter).
+  const uint64_t id = (static_cast<uint64_t>(tid) << 32) |
+                      (0x80000000u | (slot->next_op++ & 0x7fffffffu));
+  const size_t name_len = BoundedLen(name, kMaxNameBytes);
+  const int32_t n = inputs != nullptr && num_inputs > 0
+                        ? std::min(num_inputs, kMaxInputs)
+                        : 0;
+  const size_t bytes =
+      sizeof(RecordHeader) + Pad8(name_len) + 16 + InputsBytes(inputs, n);
+  Chunk* chunk = nullptr;
+  char* p = Reserve(slot, generation, bytes, &chunk);
+  if (p == nullptr) return;
+  RecordHeader h{static_cast<uint16_t>(RecordType::kOpComplete),
+                 static_cast<uint16_t>(name_len),
+                 static_cast<uint32_t>(bytes),
+                 start_ns,
+                 id,
+                 sequence_nr};
+  std::memcpy(p, &h, sizeof(h));
+  char* q = p + sizeof(h);
+  if (name_len > 0) std::memcpy(q, name, name_len);
+  q += Pad8(name_len);
+  const int64_t tail[2] = {end_ns, static_cast<int64_t>(tid)};
+  std::memcpy(q, tail, 16);
+  WriteInputs(q + 16, inputs, n);
+  Publish(slot, chunk, bytes);
+}
+
+void Recorder::HandOverLocal() {
+  Slot* slot = LocalSlot();
+  Chunk* c = slot->chunk.exchange(nullptr, std::memory_order_acquire);
+  if (c == nullptr) return;
+  if (c->used > 0) {
+    Handover(c);
+  } else {
+    Release(c);
+  }
 }
 
 void Recorder::AppendSimple(RecordType type, uint64_t id, int64_t arg,
@@ -436,7 +490,17 @@ bool DecodeRecord(const char* p, size_t avail, RecordView* out,
   out->inputs.clear();
   const char* q = p + name_end;
   const char* end = p + h.size;
-  if (out->type == RecordType::kOpBegin && q < end) {
+  if (out->type == RecordType::kOpComplete) {
+    if (end - q < 16) return false;
+    int64_t tail[2];
+    std::memcpy(tail, q, 16);
+    out->end_ns = tail[0];
+    out->op_tid = static_cast<uint32_t>(tail[1]);
+    q += 16;
+  }
+  if ((out->type == RecordType::kOpBegin ||
+       out->type == RecordType::kOpComplete) &&
+      q < end) {
     if (end - q < 8) return false;
     uint32_t n;
     std::memcpy(&n, q, 4);

@@ -54,6 +54,7 @@ enum class RecordType : uint16_t {
   kStepArgInt = 11,  // name: key; arg: value.
   kStepArgStr = 12,  // name: key '\0' value.
   kStepError = 13,   // name: error text; ends nothing by itself.
+  kOpComplete = 14,  // A timed operator from another source (end_ns, tid).
 };
 
 // Fixed part of every record; records are 8-byte aligned in a chunk.
@@ -81,7 +82,9 @@ struct RecordView {
   uint64_t id;
   int64_t arg;
   std::string_view name;
-  std::vector<InputMeta> inputs;            // kOpBegin with shapes.
+  std::vector<InputMeta> inputs;            // kOpBegin/kOpComplete with shapes.
+  int64_t end_ns = 0;                       // kOpComplete.
+  uint32_t op_tid = 0;                      // kOpComplete.
   int64_t step_args[4] = {-1, -1, -1, -1};  // kStepArgs.
 };
 
@@ -166,6 +169,14 @@ class Recorder {
   void StepArgInt(int64_t step, const char* key, int64_t value);
   void StepArgStr(int64_t step, const char* key, const char* value);
   void StepError(int64_t step, const char* error);
+  // An operator timed by another source (the torch-profiler fallback),
+  // recorded into capture `generation` even after End() (the capture's
+  // finish waits for it); `tid` is the thread it ran on.
+  void OpComplete(uint64_t generation, const char* name, int64_t sequence_nr,
+                  int64_t start_ns, int64_t end_ns, uint32_t tid,
+                  const InputArg* inputs, int32_t num_inputs);
+  // Queues the calling thread's chunk (whatever its generation).
+  void HandOverLocal();
   // Returns the span id for SpanEnd (0: not capturing).
   uint64_t SpanBegin(const char* name);
   void SpanEnd(uint64_t span_id);
@@ -209,6 +220,9 @@ class Recorder {
   Chunk* AllocateChunk(uint64_t generation, uint32_t tid);
   void AppendSimple(RecordType type, uint64_t id, int64_t arg, const char* name,
                     const int64_t* extra, int n_extra);
+  // Bytes and layout of an operator's inputs block (kOpBegin/kOpComplete).
+  static size_t InputsBytes(const InputArg* inputs, int32_t n);
+  static char* WriteInputs(char* q, const InputArg* inputs, int32_t n);
   // As AppendSimple, with an explicit name length (may hold a '\0').
   void AppendNamed(RecordType type, uint64_t id, int64_t arg, const char* name,
                    size_t name_len);

@@ -138,6 +138,19 @@ void vp_set_capture_listener(vp_capture_listener listener, void* user);
 typedef int32_t (*vp_gpu_gate)(char* reason, int32_t reason_len);
 void vp_set_gpu_gate(vp_gpu_gate gate);
 
+/* Operators from another source than the shim: the torch-profiler fallback
+ * (Python), which gets its events only after the capture's steps.
+ * vp_external_ops_expect(), on a capture's first step, returns a handle (0:
+ * no capture with operators is running) and makes that capture's finish
+ * wait, at most 30 s, for vp_external_ops_done(handle); in between,
+ * vp_op_complete records timed operators into it from any one thread
+ * (times in CLOCK_MONOTONIC ns, `tid` the OS thread they ran on). */
+int64_t vp_external_ops_expect(void);
+void vp_op_complete(int64_t handle, const char* name, int64_t sequence_nr,
+                    int64_t start_ns, int64_t end_ns, uint32_t tid,
+                    const vp_tensor_meta* inputs, int32_t num_inputs);
+void vp_external_ops_done(int64_t handle);
+
 /* On-demand local capture: starts at the next step boundary for num_steps
  * steps (0: bounded by duration_ms only). Returns 0, or -1 when disabled or
  * a capture is already pending/running. */
