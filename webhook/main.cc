@@ -139,8 +139,9 @@ int Serve(const Config& config) {
   VP_LOG(INFO) << "webhook: listening https=" << (*server)->address()
                << " targets="
                << absl::StrJoin(config.injection.target_namespaces, ",")
-               << " label=" << config.injection.target_label_key << "="
-               << config.injection.target_label_value << " sidecar="
+               << " labels="
+               << absl::StrJoin(config.injection.target_label_keys, ",")
+               << "=" << config.injection.target_label_value << " sidecar="
                << (config.injection.native_sidecar ? "native" : "container");
   if (!config.port_file.empty() &&
       !WritePortFile(config.port_file, (*server)->port())) {
