@@ -472,6 +472,17 @@ case("47_default_container_without_vllm", review(pod(
     containers=[{"name": "proxy", "image": "envoyproxy/envoy:v1.30"},
                 {"name": "server", "image": "registry.example/llm-server:1",
                  "command": ["python3", "-m", "server"]}]), "uid-47"))
+# Guaranteed with a native sidecar already present: llm-d decode with
+# resources on the routing proxy too.
+_proxy = routing_proxy()
+_proxy["resources"] = res(cpu="500m", memory="256Mi", lim_cpu="500m",
+                          lim_memory="256Mi")
+case("48_llmd_decode_guaranteed_with_native_sidecar", review(pod(
+    name="ms-qwen-llm-d-modelservice-decode-5d9c7b-gq7rn",
+    labels=llmd_labels("decode"),
+    containers=[llmd_vllm("decode", res(
+        cpu="16", memory="64Gi", gpu="1", lim_cpu="16", lim_memory="64Gi"))],
+    initContainers=[_proxy], volumes=LLMD_VOLUMES), "uid-48"))
 
 # Reinvocation (reinvocationPolicy: IfNeeded): the pod as injected by us
 # (golden 01's patched pod), then changed by another webhook that added a
