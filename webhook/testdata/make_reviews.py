@@ -318,9 +318,10 @@ case("36_lws_ray_worker", review(pod(
     containers=[lws_container("vllm-worker", "worker")],
     volumes=LWS_VOLUMES), "uid-36"))
 
-# vLLM production-stack: disaggregated prefill (hostIPC/hostPID, LMCache
-# from a virtualenv: python-hook pythonpath, see webhook/README.md) and a
-# LoRA deployment (envFrom, hardened, with the Python `sidecar`).
+# vLLM production-stack: disaggregated prefill (hostIPC/hostPID; its vllm
+# runs from /opt/venv, where the user site may be off: python-hook
+# pythonpath, see webhook/README.md) and a LoRA deployment (envFrom,
+# hardened, with the Python `sidecar`).
 case("37_prodstack_disagg_prefill_host_ipc", review(pod(
     name="vllm-llama-prefill-deployment-vllm-6b8f9d-2xk8d",
     labels=dict(LABEL, **{"model": "llama-prefill", "helm-release-name": "vllm"}),
@@ -372,9 +373,9 @@ case("38_prodstack_lora_sidecar_envfrom_hardened", review(pod(
              {"name": "tmp", "emptyDir": {}}]), "uid-38"))
 
 # KServe's Hugging Face server with the vLLM backend (raw deployment,
-# KServe's default resources: Guaranteed). The server package is found
-# through the image's PYTHONPATH only; its image runs Python from a
-# virtualenv, so the image's value is given by annotation.
+# requests equal to limits: Guaranteed). The server package is found
+# through the image's PYTHONPATH only; here the image's value is given by
+# annotation (the pythonpath hook, which works in a virtualenv too).
 case("39_kserve_huggingfaceserver", review(pod(
     name="huggingface-llama3-predictor-6d7c8f5b9-4lqkz",
     labels=dict(HYPHEN, **{
