@@ -11,8 +11,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -227,16 +227,15 @@ std::string CheckPod(const json& pod, PodView* view) {
     for (const auto& [array, field] :
          {std::pair{view->init_containers, ".initContainers"},
           std::pair{view->containers, ".containers"}}) {
-      for (size_t i = 0; array != nullptr && i < array->size() && t.ok();
-           ++i) {
+      for (size_t i = 0; array != nullptr && i < array->size() && t.ok(); ++i) {
         std::string cp = absl::StrCat(s, field, "[", i, "]");
-        const json* res = t.Optional((*array)[i], "resources",
-                                     json::value_t::object, cp);
+        const json* res =
+            t.Optional((*array)[i], "resources", json::value_t::object, cp);
         if (res == nullptr) continue;
         for (const char* kind : {"requests", "limits"}) {
-          t.StringMap(t.Optional(*res, kind, json::value_t::object,
-                                 cp + ".resources"),
-                      absl::StrCat(cp, ".resources.", kind));
+          t.StringMap(
+              t.Optional(*res, kind, json::value_t::object, cp + ".resources"),
+              absl::StrCat(cp, ".resources.", kind));
         }
       }
     }
@@ -554,10 +553,11 @@ std::optional<std::string> ImagePythonPath(const PodView& pod,
   bool control = false;
   for (char c : *v) control = control || absl::ascii_iscntrl(c);
   if (v->empty() || control) {
-    warnings->push_back(absl::StrCat(
-        kWarningPrefix, "annotation ", kImagePythonPathAnnotation, ": ",
-        Quote(*v), " is not a search path (empty or control characters); "
-        "ignored"));
+    warnings->push_back(
+        absl::StrCat(kWarningPrefix, "annotation ", kImagePythonPathAnnotation,
+                     ": ", Quote(*v),
+                     " is not a search path (empty or control characters); "
+                     "ignored"));
     return std::nullopt;
   }
   return v;
@@ -593,7 +593,8 @@ HookPlan PlanHook(const ContainerEnv& e, Hook requested,
                   const InjectionConfig& config) {
   const std::string& dir = config.inject_env_value;
   const std::string& var = config.inject_env_name;
-  const json* path_entry = e.path_index >= 0 ? &(*e.env)[e.path_index] : nullptr;
+  const json* path_entry =
+      e.path_index >= 0 ? &(*e.env)[e.path_index] : nullptr;
   const bool path_from_ref =
       path_entry != nullptr && Member(*path_entry, "valueFrom") != nullptr;
   Hook hook = requested;
@@ -609,9 +610,9 @@ HookPlan PlanHook(const ContainerEnv& e, Hook requested,
         {"PYTHONNOUSERSITE", "which disables the usercustomize hook"}};
     for (const auto& [blocker, why] : kBlockers) {
       if (e.names.count(blocker) != 0) {
-        plan.skip_reason = absl::StrCat("sets ", blocker, ", ", why,
-                                        "; annotate ", kPythonHookAnnotation,
-                                        ": pythonpath");
+        plan.skip_reason =
+            absl::StrCat("sets ", blocker, ", ", why, "; annotate ",
+                         kPythonHookAnnotation, ": pythonpath");
         return plan;
       }
     }
@@ -644,7 +645,8 @@ HookPlan PlanHook(const ContainerEnv& e, Hook requested,
   for (absl::string_view part : absl::StrSplit(old, ':')) {
     present = present || TrimSlash(std::string(part)) == dir;
   }
-  if (!present) plan.path_value = old.empty() ? dir : absl::StrCat(dir, ":", old);
+  if (!present)
+    plan.path_value = old.empty() ? dir : absl::StrCat(dir, ":", old);
   return plan;
 }
 
@@ -714,8 +716,8 @@ struct Admitter::Fragments {
     std::string collector;
   };
   static size_t Index(const Key& k) {
-    return (k.host_network ? 2 * kNumQos : 0) +
-           2 * static_cast<size_t>(k.qos) + (k.runs_as_root ? 1 : 0);
+    return (k.host_network ? 2 * kNumQos : 0) + 2 * static_cast<size_t>(k.qos) +
+           (k.runs_as_root ? 1 : 0);
   }
   Variant variant[2 * kNumQos * 2];
   // The probe volume's mount in an application container.
@@ -756,9 +758,8 @@ Admitter::Fragments::Variant BuildVariant(const InjectionConfig& config,
   // the port file and the start-up log line say which).
   const std::string port_file = dir + "/collector-ports.json";
   const std::string grpc_address =
-      k.host_network
-          ? absl::StrCat("unix:", dir, "/", kControlSocket)
-          : absl::StrCat("127.0.0.1:", config.collector_grpc_port);
+      k.host_network ? absl::StrCat("unix:", dir, "/", kControlSocket)
+                     : absl::StrCat("127.0.0.1:", config.collector_grpc_port);
   const int http_port = k.host_network ? 0 : config.collector_http_port;
   json collector = json::object();
   collector["name"] = kCollectorContainer;
@@ -937,11 +938,11 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
   if (!opted_in) {
     bool matched = false;
     for (const std::string& key : config_.target_label_keys) {
-      const json* label = pod.labels ? Member(*pod.labels, key.c_str())
-                                     : nullptr;
-      matched = matched || (label != nullptr &&
-                            label->get_ref<const std::string&>() ==
-                                config_.target_label_value);
+      const json* label =
+          pod.labels ? Member(*pod.labels, key.c_str()) : nullptr;
+      matched = matched ||
+                (label != nullptr && label->get_ref<const std::string&>() ==
+                                         config_.target_label_value);
     }
     if (!matched) return skip(Outcome::kSkipped, "label_not_matched");
   }
@@ -1020,8 +1021,8 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       r.warnings.push_back(
           absl::StrCat(kWarningPrefix, "container ", Quote(cname),
                        " already mounts a volume at ", dir, "; not injected"));
-      sel.skipped.emplace_back(cname,
-                               absl::StrCat("already mounts a volume at ", dir));
+      sel.skipped.emplace_back(
+          cname, absl::StrCat("already mounts a volume at ", dir));
       continue;
     }
     ContainerEnv e;
@@ -1104,9 +1105,9 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
   const Fragments::Variant& f = fragments_->variant[Fragments::Index(
       {pod.host_network, qos, pod.runs_as_root})];
   const std::string& c = f.collector;
-  const std::string collector = absl::StrCat(
-      absl::string_view(c).substr(0, c.size() - 1), ",\"env\":[",
-      Dump(EnvLiteral(kInjectionEnv, status_text)), "]}");
+  const std::string collector =
+      absl::StrCat(absl::string_view(c).substr(0, c.size() - 1), ",\"env\":[",
+                   Dump(EnvLiteral(kInjectionEnv, status_text)), "]}");
   std::vector<std::string> pod_ops;
   pod_ops.reserve(ops.size() + 8);
   AppendAll(pod.volumes, "/spec/volumes", f.volumes, &pod_ops);

@@ -338,8 +338,8 @@ TEST_F(AdmissionTest, RunAsUserOnlyWhenConfiguredOrForRootPods) {
   InjectionConfig config;
   config.run_as_user = 1001;
   Admitter fixed(config);
-  sc = Response(fixed.Review(Review(Pod()).dump()))["patch"][1]["value"][0]
-               ["securityContext"];
+  sc = Response(fixed.Review(
+      Review(Pod()).dump()))["patch"][1]["value"][0]["securityContext"];
   EXPECT_EQ(sc["runAsUser"], 1001);
   EXPECT_EQ(sc["runAsGroup"], 1001);
 }

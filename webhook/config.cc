@@ -260,8 +260,8 @@ std::optional<long double> ParseQuantity(absl::string_view q) {
     }
   }
   if (!digits) return std::nullopt;
-  long double number = std::strtold(std::string(q.substr(0, i)).c_str(),
-                                    nullptr);
+  long double number =
+      std::strtold(std::string(q.substr(0, i)).c_str(), nullptr);
   absl::string_view suffix = q.substr(i);
   static constexpr struct {
     absl::string_view suffix;

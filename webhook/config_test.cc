@@ -65,8 +65,8 @@ TEST(ConfigTest, FlagBeatsEnvBeatsDefault) {
 }
 
 TEST(ConfigTest, LabelKeysAndRunAsUser) {
-  absl::StatusOr<Config> c = Load(
-      {}, {{"TARGET_LABEL_KEY", " app/serve "}, {"INJECT_RUN_AS_USER", "1001"}});
+  absl::StatusOr<Config> c = Load({}, {{"TARGET_LABEL_KEY", " app/serve "},
+                                       {"INJECT_RUN_AS_USER", "1001"}});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->injection.target_label_keys,
             std::vector<std::string>{"app/serve"});

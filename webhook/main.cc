@@ -140,8 +140,8 @@ int Serve(const Config& config) {
                << " targets="
                << absl::StrJoin(config.injection.target_namespaces, ",")
                << " labels="
-               << absl::StrJoin(config.injection.target_label_keys, ",")
-               << "=" << config.injection.target_label_value << " sidecar="
+               << absl::StrJoin(config.injection.target_label_keys, ",") << "="
+               << config.injection.target_label_value << " sidecar="
                << (config.injection.native_sidecar ? "native" : "container");
   if (!config.port_file.empty() &&
       !WritePortFile(config.port_file, (*server)->port())) {

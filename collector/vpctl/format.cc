@@ -37,9 +37,8 @@ std::string Injection(const std::string& text) {
   for (const json& c : j["containers"]) {
     std::string name = str(c);
     auto hook = hooks.is_object() ? hooks.find(name) : hooks.end();
-    injected.push_back(hook != hooks.end()
-                           ? absl::StrCat(name, " (", str(*hook), ")")
-                           : name);
+    injected.push_back(
+        hook != hooks.end() ? absl::StrCat(name, " (", str(*hook), ")") : name);
   }
   std::string out =
       absl::StrCat("webhook: injected ", absl::StrJoin(injected, ", "), "\n");
