@@ -131,6 +131,7 @@ absl::Status CollectorServer::StartImpl() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   TraceServiceImpl::Options to;
   to.collector_version = kCollectorVersion;
+  to.injection = options_.injection;
   trace_service_ = std::make_unique<TraceServiceImpl>(
       to, store_.get(), manager_.get(), probe_service_.get());
   grpc::ServerBuilder builder;

@@ -51,6 +51,8 @@ class CollectorServer {
     // When set, {"grpc_port":N,"http_port":M} is written there atomically
     // once every listener is up.
     std::string port_file;
+    // Reported by GetStatus (the webhook's status annotation).
+    std::string injection;
     int http_threads = 4;
     // Filesystem for the trace directory (tests inject faults); null = the
     // real one.

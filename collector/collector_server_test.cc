@@ -130,6 +130,7 @@ class CollectorServerTest : public ::testing::Test {
     o.window_linger = absl::ZeroDuration();
     o.stream.max_batch_bytes = max_batch;
     o.port_file = TestDir("ports.json");
+    o.injection = R"({"containers":["vllm"]})";
     o.fs = fs;
     auto server = CollectorServer::Start(o);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -280,6 +281,7 @@ TEST_F(CollectorServerTest, ProbeCaptureIsServedOverGrpcAndHttp) {
   EXPECT_EQ(status.traces_written(), 1u);
   EXPECT_EQ(status.disk().trace_count(), 1u);
   EXPECT_EQ(status.disk().last_error(), "");
+  EXPECT_EQ(status.injection(), R"({"containers":["vllm"]})");
   grpc::ClientContext dctx;
   v1::DeleteTraceRequest del;
   del.set_id("trace4242");

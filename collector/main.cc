@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -78,6 +79,8 @@ int main(int argc, char** argv) {
   o.port_file = absl::GetFlag(FLAGS_port_file);
   o.window_linger = absl::Milliseconds(absl::GetFlag(FLAGS_window_linger_ms));
   o.stream.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
+  // The webhook's status annotation, shown by `vpctl status`.
+  if (const char* v = std::getenv("VLLM_PROFILER_INJECTION")) o.injection = v;
 
   auto server = vllm_profiler::collector::CollectorServer::Start(o);
   if (!server.ok()) {

@@ -32,6 +32,8 @@ class TraceServiceImpl : public v1::TraceService::Service {
  public:
   struct Options {
     std::string collector_version = "0.1.0";
+    // GetStatusResponse.injection (the webhook's status annotation).
+    std::string injection;
     // StartCapture(wait) without timeout_ms waits this long. Default 120 s.
     absl::Duration default_wait = absl::Seconds(120);
   };

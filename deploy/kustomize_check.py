@@ -35,8 +35,33 @@ def check_cert_manager(path):
     mwc = [d for d in docs if d["kind"] == "MutatingWebhookConfiguration"][0]
     assert mwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == \
         "vllm-profiler/vllm-profiler-webhook"
-    assert "caBundle" not in mwc["webhooks"][0]["clientConfig"]
+    assert len(mwc["webhooks"]) == 2
+    for wh in mwc["webhooks"]:
+        assert "caBundle" not in wh["clientConfig"]
     print(f"cert-manager overlay OK ({len(docs)} objects)")
+
+
+def check_webhook(wh, svc, certs):
+    assert wh["sideEffects"] == "None"
+    assert wh["failurePolicy"] == "Ignore"
+    assert wh["reinvocationPolicy"] == "IfNeeded"
+    assert wh["admissionReviewVersions"] == ["v1"]
+    assert 1 <= wh["timeoutSeconds"] <= 10
+    assert wh["rules"] == [{"operations": ["CREATE"], "apiGroups": [""],
+                            "apiVersions": ["v1"], "resources": ["pods"],
+                            "scope": "Namespaced"}]
+    ref = wh["clientConfig"]["service"]
+    assert ref["name"] == svc["metadata"]["name"]
+    assert ref["namespace"] == svc["metadata"]["namespace"]
+    assert ref["port"] == svc["spec"]["ports"][0]["port"]
+    assert ref["path"] == "/mutate"
+    assert b64(wh["clientConfig"]["caBundle"]) == open(f"{certs}/ca.crt", "rb").read()
+    exprs = wh["namespaceSelector"]["matchExpressions"]
+    assert {"key": "kubernetes.io/metadata.name", "operator": "In",
+            "values": ["downstream-llm-d"]} in exprs
+    excluded = [e for e in exprs if e["operator"] == "NotIn"][0]["values"]
+    for n in ("kube-system", "kube-public", "kube-node-lease", "vllm-profiler"):
+        assert n in excluded, n
 
 
 def main():
@@ -71,7 +96,8 @@ def main():
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     env = {e["name"]: e.get("value") for e in c["env"]}
     seed = {"TARGET_NAMESPACE": "downstream-llm-d",
-            "TARGET_LABEL_KEY": "llm-d.ai/inferenceServing",
+            "TARGET_LABEL_KEY":
+                "llm-d.ai/inference-serving,llm-d.ai/inferenceServing",
             "TARGET_LABEL_VALUE": "true", "INJECT_ENV_NAME": "PYTHONPATH",
             "INJECT_ENV_VALUE": "/home/vllm/profiler"}
     for k, v in seed.items():
@@ -95,28 +121,18 @@ def main():
     assert svc["spec"]["ports"][0]["targetPort"] == "https"
 
     mwc = by_kind["MutatingWebhookConfiguration"]
-    (wh,) = mwc["webhooks"]
-    assert wh["sideEffects"] == "None"
-    assert wh["failurePolicy"] == "Ignore"
-    assert wh["reinvocationPolicy"] == "IfNeeded"
-    assert wh["admissionReviewVersions"] == ["v1"]
-    assert 1 <= wh["timeoutSeconds"] <= 10
-    assert wh["rules"] == [{"operations": ["CREATE"], "apiGroups": [""],
-                            "apiVersions": ["v1"], "resources": ["pods"],
-                            "scope": "Namespaced"}]
-    ref = wh["clientConfig"]["service"]
-    assert ref["name"] == svc["metadata"]["name"]
-    assert ref["namespace"] == svc["metadata"]["namespace"]
-    assert ref["port"] == svc["spec"]["ports"][0]["port"]
-    assert ref["path"] == "/mutate"
-    assert b64(wh["clientConfig"]["caBundle"]) == open(f"{certs}/ca.crt", "rb").read()
-    assert wh["objectSelector"] == {"matchLabels": {"llm-d.ai/inferenceServing": "true"}}
-    exprs = wh["namespaceSelector"]["matchExpressions"]
-    assert {"key": "kubernetes.io/metadata.name", "operator": "In",
-            "values": ["downstream-llm-d"]} in exprs
-    excluded = [e for e in exprs if e["operator"] == "NotIn"][0]["values"]
-    for n in ("kube-system", "kube-public", "kube-node-lease", "vllm-profiler"):
-        assert n in excluded, n
+    # One entry per TARGET_LABEL_KEY key, otherwise identical.
+    keys = env["TARGET_LABEL_KEY"].split(",")
+    assert [wh["objectSelector"] for wh in mwc["webhooks"]] == [
+        {"matchLabels": {k: env["TARGET_LABEL_VALUE"]}} for k in keys]
+    names = [wh["name"] for wh in mwc["webhooks"]]
+    assert len(set(names)) == len(names), names
+    first = dict(mwc["webhooks"][0], name=None, objectSelector=None)
+    for other in mwc["webhooks"][1:]:
+        assert dict(other, name=None, objectSelector=None) == first
+    for wh in mwc["webhooks"]:
+        check_webhook(wh, svc, certs)
+    ref = mwc["webhooks"][0]["clientConfig"]["service"]
 
     # The serving certificate matches the Service DNS names and the CA.
     subprocess.run(["openssl", "verify", "-CAfile", f"{certs}/ca.crt",

@@ -22,7 +22,8 @@ readelf -d "$SO" | grep -q '(RPATH).*\$ORIGIN' || fail "no RPATH \$ORIGIN"
 
 dir=$(mktemp -d)
 tar -xf "$BUNDLE" -C "$dir"
-for f in sitecustomize.py vllm_profiler_probe/__init__.py vllm_profiler_probe/_shim_build.py torch_shim/torch_shim.cc torch_shim/vllm_profiler/probe.h libvllm_profiler_probe.so libvllm_profiler_torch.so libprotobuf.so.32 libre2.so.9; do
+for f in sitecustomize.py vllm_profiler_probe/__init__.py vllm_profiler_probe/_shim_build.py torch_shim/torch_shim.cc torch_shim/vllm_profiler/probe.h libvllm_profiler_probe.so libvllm_profiler_torch.so libprotobuf.so.32 libre2.so.9 \
+    lib/python3.8/site-packages/usercustomize.py lib/python3.14/site-packages/usercustomize.py; do
   [ -e "$dir/$f" ] || fail "bundle lacks $f"
 done
 # Every bundled-kind dependency resolves inside the bundle folder.

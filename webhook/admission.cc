@@ -1,6 +1,8 @@
 #include "webhook/admission.h"
 
+#include <cmath>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -9,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -125,6 +128,8 @@ class TypeChecker {
         return v.is_string();
       case json::value_t::boolean:
         return v.is_boolean();
+      case json::value_t::number_integer:
+        return v.is_number_integer();
       default:
         return false;
     }
@@ -139,6 +144,8 @@ class TypeChecker {
         return "string";
       case json::value_t::boolean:
         return "boolean";
+      case json::value_t::number_integer:
+        return "integer";
       default:
         return "value";
     }
@@ -163,6 +170,8 @@ struct PodView {
   const json* init_containers = nullptr;
   const json* volumes = nullptr;
   bool host_network = false;
+  // spec.securityContext.runAsUser == 0.
+  bool runs_as_root = false;
   std::string name;
   std::string generate_name;
   std::string ns;
@@ -204,13 +213,39 @@ std::string CheckPod(const json& pod, PodView* view) {
     const json* hn =
         t.Optional(*view->spec, "hostNetwork", json::value_t::boolean, s);
     view->host_network = hn != nullptr && hn->get<bool>();
+    const json* sc =
+        t.Optional(*view->spec, "securityContext", json::value_t::object, s);
+    const json* uid =
+        sc ? t.Optional(*sc, "runAsUser", json::value_t::number_integer,
+                        s + ".securityContext")
+           : nullptr;
+    view->runs_as_root = uid != nullptr && uid->get<int64_t>() == 0;
     t.NamedObjects(view->init_containers, s + ".initContainers");
     t.NamedObjects(view->volumes, s + ".volumes");
     t.NamedObjects(view->containers, s + ".containers");
+    // Resources of every container (the QoS class).
+    for (const auto& [array, field] :
+         {std::pair{view->init_containers, ".initContainers"},
+          std::pair{view->containers, ".containers"}}) {
+      for (size_t i = 0; array != nullptr && i < array->size() && t.ok(); ++i) {
+        std::string cp = absl::StrCat(s, field, "[", i, "]");
+        const json* res =
+            t.Optional((*array)[i], "resources", json::value_t::object, cp);
+        if (res == nullptr) continue;
+        for (const char* kind : {"requests", "limits"}) {
+          t.StringMap(
+              t.Optional(*res, kind, json::value_t::object, cp + ".resources"),
+              absl::StrCat(cp, ".resources.", kind));
+        }
+      }
+    }
     if (view->containers != nullptr) {
       for (size_t i = 0; i < view->containers->size() && t.ok(); ++i) {
         const json& c = (*view->containers)[i];
         std::string cp = absl::StrCat(s, ".containers[", i, "]");
+        t.Optional(c, "image", json::value_t::string, cp);
+        t.Optional(c, "command", json::value_t::array, cp);
+        t.Optional(c, "args", json::value_t::array, cp);
         const json* env = t.Optional(c, "env", json::value_t::array, cp);
         t.NamedObjects(env, cp + ".env", {"value"});
         if (env != nullptr) {
@@ -298,21 +333,89 @@ constexpr ProbeSetting kProbeSettings[] = {
     {"gpu", "VLLM_PROFILER_GPU", 0, 1, true},
 };
 
-json Resources(const ContainerResources& r) {
+// A pod's QoS class, as the kubelet computes it (GetPodQOS): only cpu and
+// memory count, summed over init and regular containers.
+enum class Qos { kBestEffort = 0, kBurstable = 1, kGuaranteed = 2 };
+constexpr int kNumQos = 3;
+
+const char* QosName(Qos q) {
+  switch (q) {
+    case Qos::kBestEffort:
+      return "BestEffort";
+    case Qos::kBurstable:
+      return "Burstable";
+    case Qos::kGuaranteed:
+      return "Guaranteed";
+  }
+  return "Burstable";
+}
+
+Qos PodQos(const json* init_containers, const json* containers) {
+  static constexpr const char* kCompute[] = {"cpu", "memory"};
+  std::map<std::string, long double> requests, limits;
+  bool guaranteed = true;
+  // A positive quantity at resources.<kind>.<name>, else 0 (an invalid one
+  // is left to the API server's validation, which rejects the pod).
+  auto quantity = [](const json& c, const char* kind, const char* name) {
+    const json* res = Member(c, "resources");
+    const json* m = res ? Member(*res, kind) : nullptr;
+    const json* q = m ? Member(*m, name) : nullptr;
+    if (q == nullptr) return 0.0L;
+    return ParseQuantity(q->get_ref<const std::string&>()).value_or(0.0L);
+  };
+  for (const json* array : {init_containers, containers}) {
+    if (array == nullptr) continue;
+    for (const json& c : *array) {
+      int limits_found = 0;
+      for (const char* name : kCompute) {
+        if (long double q = quantity(c, "requests", name); q > 0) {
+          requests[name] += q;
+        }
+        if (long double q = quantity(c, "limits", name); q > 0) {
+          limits[name] += q;
+          ++limits_found;
+        }
+      }
+      guaranteed = guaranteed && limits_found == 2;
+    }
+  }
+  if (requests.empty() && limits.empty()) return Qos::kBestEffort;
+  if (!guaranteed || requests.size() != limits.size()) return Qos::kBurstable;
+  for (const auto& [name, request] : requests) {
+    auto it = limits.find(name);
+    // Relative: a long double carries the sums of decimal quantities to
+    // about 18 digits.
+    if (it == limits.end() ||
+        std::fabs(it->second - request) > 1e-12L * it->second) {
+      return Qos::kBurstable;
+    }
+  }
+  return Qos::kGuaranteed;
+}
+
+// The injected containers' resources keep the pod's QoS class: Guaranteed
+// pods get requests equal to the limits, BestEffort pods get none.
+json Resources(const ContainerResources& r, Qos qos) {
   json j = json::object();
-  j["requests"]["cpu"] = r.cpu_request;
-  j["requests"]["memory"] = r.memory_request;
+  if (qos == Qos::kBestEffort) return j;
+  const bool guaranteed = qos == Qos::kGuaranteed;
+  j["requests"]["cpu"] = guaranteed ? r.cpu_limit : r.cpu_request;
+  j["requests"]["memory"] = guaranteed ? r.memory_limit : r.memory_request;
   j["limits"]["cpu"] = r.cpu_limit;
   j["limits"]["memory"] = r.memory_limit;
   return j;
 }
 
-// Pod Security Standards "restricted" for every injected container.
-json RestrictedSecurityContext(int64_t uid) {
+// Pod Security Standards "restricted" for every injected container. No
+// runAsUser unless one is given: the pod's, the platform's (OpenShift) or
+// the image's numeric non-root USER applies.
+json RestrictedSecurityContext(std::optional<int64_t> uid) {
   json j = json::object();
   j["runAsNonRoot"] = true;
-  j["runAsUser"] = uid;
-  j["runAsGroup"] = uid;
+  if (uid.has_value()) {
+    j["runAsUser"] = *uid;
+    j["runAsGroup"] = *uid;
+  }
   j["allowPrivilegeEscalation"] = false;
   j["readOnlyRootFilesystem"] = true;
   j["capabilities"]["drop"] = json::array({"ALL"});
@@ -338,6 +441,213 @@ json EmptyDir(const char* name, const std::string& size_limit) {
 std::string TrimSlash(std::string s) {
   while (s.size() > 1 && s.back() == '/') s.pop_back();
   return s;
+}
+
+// --- Which containers (default: those that name vLLM). ---
+
+bool NamesVllm(const json& c) {
+  auto has = [](const json& v) {
+    return v.is_string() &&
+           absl::StrContains(
+               absl::AsciiStrToLower(v.get_ref<const std::string&>()), "vllm");
+  };
+  if (const json* image = Member(c, "image"); image && has(*image)) {
+    return true;
+  }
+  for (const char* field : {"command", "args"}) {
+    const json* a = Member(c, field);
+    if (a == nullptr) continue;
+    for (const json& e : *a) {
+      if (has(e)) return true;
+    }
+  }
+  return false;
+}
+
+struct Selection {
+  std::vector<size_t> targets;  // Indexes into spec.containers, ascending.
+  // Containers not targeted, with the reason (status annotation).
+  std::vector<std::pair<std::string, std::string>> skipped;
+};
+
+// The containers annotation, else the containers whose image, command or
+// args name vLLM, else kubectl's default container, else the first one.
+Selection SelectContainers(const PodView& pod,
+                           std::vector<std::string>* warnings) {
+  const json& cs = *pod.containers;
+  auto name = [&cs](size_t i) { return StringOr(Member(cs[i], "name")); };
+  std::vector<bool> chosen(cs.size(), false);
+  std::string why_not;
+  if (std::optional<std::string> names =
+          pod.Annotation(kContainersAnnotation)) {
+    why_not = absl::StrCat("not named in ", kContainersAnnotation);
+    for (absl::string_view n : absl::StrSplit(*names, ',')) {
+      n = absl::StripAsciiWhitespace(n);
+      if (n.empty()) continue;
+      bool found = false;
+      for (size_t i = 0; i < cs.size(); ++i) {
+        if (name(i) == n) found = chosen[i] = true;
+      }
+      if (!found) {
+        warnings->push_back(absl::StrCat(kWarningPrefix, "annotation ",
+                                         kContainersAnnotation, " names ",
+                                         Quote(n),
+                                         ", which is not a container "
+                                         "of this pod"));
+      }
+    }
+  } else {
+    bool any = false;
+    for (size_t i = 0; i < cs.size(); ++i) {
+      any = (chosen[i] = NamesVllm(cs[i])) || any;
+    }
+    if (any) {
+      why_not = "its image, command and args do not name vLLM";
+    } else {
+      size_t pick = 0;
+      why_not = "no container names vLLM and it is not the first container";
+      if (std::optional<std::string> d =
+              pod.Annotation(kDefaultContainerAnnotation)) {
+        for (size_t i = 0; i < cs.size(); ++i) {
+          if (name(i) == *d) {
+            pick = i;
+            why_not = absl::StrCat("no container names vLLM and it is not the ",
+                                   kDefaultContainerAnnotation);
+            break;
+          }
+        }
+      }
+      chosen[pick] = true;
+    }
+  }
+  Selection sel;
+  for (size_t i = 0; i < cs.size(); ++i) {
+    if (chosen[i]) {
+      sel.targets.push_back(i);
+    } else {
+      sel.skipped.emplace_back(name(i), why_not);
+    }
+  }
+  return sel;
+}
+
+// --- How Python loads the probe. ---
+
+enum class Hook { kAuto, kPythonPath, kUserCustomize };
+
+Hook RequestedHook(const PodView& pod, std::vector<std::string>* warnings) {
+  std::optional<std::string> v = pod.Annotation(kPythonHookAnnotation);
+  if (!v.has_value() || *v == "auto") return Hook::kAuto;
+  if (*v == "pythonpath") return Hook::kPythonPath;
+  if (*v == "usercustomize") return Hook::kUserCustomize;
+  warnings->push_back(absl::StrCat(
+      kWarningPrefix, "annotation ", kPythonHookAnnotation, ": ", Quote(*v),
+      " is not one of auto, pythonpath, usercustomize; auto is used"));
+  return Hook::kAuto;
+}
+
+std::optional<std::string> ImagePythonPath(const PodView& pod,
+                                           std::vector<std::string>* warnings) {
+  std::optional<std::string> v = pod.Annotation(kImagePythonPathAnnotation);
+  if (!v.has_value()) return std::nullopt;
+  bool control = false;
+  for (char c : *v) control = control || absl::ascii_iscntrl(c);
+  if (v->empty() || control) {
+    warnings->push_back(
+        absl::StrCat(kWarningPrefix, "annotation ", kImagePythonPathAnnotation,
+                     ": ", Quote(*v),
+                     " is not a search path (empty or control characters); "
+                     "ignored"));
+    return std::nullopt;
+  }
+  return v;
+}
+
+// One container's env as the hook needs it.
+struct ContainerEnv {
+  const json* env = nullptr;
+  std::set<std::string> names;
+  int path_index = -1;  // Of inject_env_name (PYTHONPATH).
+  bool env_from = false;
+};
+
+// The Python hook of one container: which, and the env changes; or why the
+// container cannot get one (hook == nullptr).
+struct HookPlan {
+  const char* hook = nullptr;
+  std::string skip_reason;
+  // A new value for the existing PYTHONPATH entry (env[path_index].value).
+  std::optional<std::string> path_value;
+  std::vector<std::string> new_env;
+};
+
+// pythonpath: the probe folder first in PYTHONPATH, where Python imports our
+// sitecustomize. It replaces the image's PYTHONPATH when the spec has none
+// (the webhook cannot read image ENV), so auto uses it only when the spec
+// sets PYTHONPATH or the pod gives the image's value by annotation.
+// usercustomize: PYTHONUSERBASE=<probe folder>, whose
+// lib/python3.X/site-packages/usercustomize.py Python imports when the user
+// site is enabled; PYTHONPATH is left alone.
+HookPlan PlanHook(const ContainerEnv& e, Hook requested,
+                  const std::optional<std::string>& image_path,
+                  const InjectionConfig& config) {
+  const std::string& dir = config.inject_env_value;
+  const std::string& var = config.inject_env_name;
+  const json* path_entry =
+      e.path_index >= 0 ? &(*e.env)[e.path_index] : nullptr;
+  const bool path_from_ref =
+      path_entry != nullptr && Member(*path_entry, "valueFrom") != nullptr;
+  Hook hook = requested;
+  if (hook == Hook::kAuto) {
+    hook = (path_entry != nullptr && !path_from_ref) || image_path.has_value()
+               ? Hook::kPythonPath
+               : Hook::kUserCustomize;
+  }
+  HookPlan plan;
+  if (hook == Hook::kUserCustomize) {
+    static constexpr std::pair<const char*, const char*> kBlockers[] = {
+        {"PYTHONUSERBASE", "which the usercustomize hook would replace"},
+        {"PYTHONNOUSERSITE", "which disables the usercustomize hook"}};
+    for (const auto& [blocker, why] : kBlockers) {
+      if (e.names.count(blocker) != 0) {
+        plan.skip_reason =
+            absl::StrCat("sets ", blocker, ", ", why, "; annotate ",
+                         kPythonHookAnnotation, ": pythonpath");
+        return plan;
+      }
+    }
+    plan.hook = "usercustomize";
+    plan.new_env.push_back(Dump(EnvLiteral("PYTHONUSERBASE", dir)));
+    return plan;
+  }
+  plan.hook = "pythonpath";
+  if (path_entry == nullptr) {
+    // A PYTHONPATH from envFrom is kept through $(VAR) expansion; an
+    // undefined reference stays literal, which Python ignores as a missing
+    // folder.
+    std::string value = dir;
+    if (image_path.has_value()) {
+      absl::StrAppend(&value, ":", *image_path);
+    } else if (e.env_from) {
+      absl::StrAppend(&value, ":$(", var, ")");
+    }
+    plan.new_env.push_back(Dump(EnvLiteral(var, value)));
+    return plan;
+  }
+  if (path_from_ref) {
+    plan.hook = nullptr;
+    plan.skip_reason = absl::StrCat(
+        "sets ", var, " with valueFrom, which cannot be prepended to");
+    return plan;
+  }
+  std::string old = StringOr(Member(*path_entry, "value"));
+  bool present = false;
+  for (absl::string_view part : absl::StrSplit(old, ':')) {
+    present = present || TrimSlash(std::string(part)) == dir;
+  }
+  if (!present)
+    plan.path_value = old.empty() ? dir : absl::StrCat(dir, ":", old);
+  return plan;
 }
 
 AdmissionResult BadRequest(std::string reason, std::string message) {
@@ -392,13 +702,24 @@ std::string EscapeJsonPointer(absl::string_view token) {
 }
 
 struct Admitter::Fragments {
+  // What a pod's injected parts depend on besides the configuration.
+  struct Key {
+    bool host_network = false;
+    Qos qos = Qos::kBurstable;
+    bool runs_as_root = false;
+  };
   struct Variant {
     std::vector<std::string> volumes;
-    std::vector<std::string> init_containers;
+    std::string init;
+    // The collector without its env; Review() adds the status (kInjectionEnv)
+    // before the closing brace.
     std::string collector;
   };
-  // [0] regular pods, [1] hostNetwork pods.
-  Variant variant[2];
+  static size_t Index(const Key& k) {
+    return (k.host_network ? 2 * kNumQos : 0) + 2 * static_cast<size_t>(k.qos) +
+           (k.runs_as_root ? 1 : 0);
+  }
+  Variant variant[2 * kNumQos * 2];
   // The probe volume's mount in an application container.
   std::string app_mount;
 };
@@ -406,11 +727,14 @@ struct Admitter::Fragments {
 namespace {
 
 Admitter::Fragments::Variant BuildVariant(const InjectionConfig& config,
-                                          bool host_network) {
+                                          const Admitter::Fragments::Key& k) {
   const std::string& dir = config.inject_env_value;
   Admitter::Fragments::Variant v;
   v.volumes = {Dump(EmptyDir(kProbeVolume, config.probe_volume_size_limit)),
                Dump(EmptyDir(kTraceVolume, config.trace_volume_size_limit))};
+  // A root pod's UID would make runAsNonRoot reject our containers.
+  std::optional<int64_t> uid = config.run_as_user;
+  if (!uid.has_value() && k.runs_as_root) uid = kImageUser;
 
   json init = json::object();
   init["name"] = kInitContainer;
@@ -422,22 +746,28 @@ Admitter::Fragments::Variant BuildVariant(const InjectionConfig& config,
   }
   init["command"] = std::move(cmd);
   init["volumeMounts"] = json::array({Mount(kProbeVolume, dir, false)});
-  init["resources"] = Resources(config.init_resources);
-  init["securityContext"] = RestrictedSecurityContext(config.run_as_user);
+  json init_resources = Resources(config.init_resources, k.qos);
+  if (!init_resources.empty()) init["resources"] = std::move(init_resources);
+  init["securityContext"] = RestrictedSecurityContext(uid);
   init["terminationMessagePolicy"] = "FallbackToLogsOnError";
 
-  // hostNetwork pods share the node's loopback: fixed ports would collide
-  // between pods, so the collector picks free ones (see its port file).
+  // hostNetwork pods share the node's loopback, and with it every
+  // hostNetwork process on the node: the unauthenticated control plane
+  // (gRPC) moves to a Unix socket in the pod's volume, and the read-only
+  // HTTP side takes a free port (fixed ports would collide between pods;
+  // the port file and the start-up log line say which).
   const std::string port_file = dir + "/collector-ports.json";
-  const int grpc_port = host_network ? 0 : config.collector_grpc_port;
-  const int http_port = host_network ? 0 : config.collector_http_port;
+  const std::string grpc_address =
+      k.host_network ? absl::StrCat("unix:", dir, "/", kControlSocket)
+                     : absl::StrCat("127.0.0.1:", config.collector_grpc_port);
+  const int http_port = k.host_network ? 0 : config.collector_http_port;
   json collector = json::object();
   collector["name"] = kCollectorContainer;
   collector["image"] = config.collector_image;
   collector["imagePullPolicy"] = config.image_pull_policy;
   collector["args"] = json::array({
       absl::StrCat("--probe_socket=", dir, "/collector.sock"),
-      absl::StrCat("--grpc_address=127.0.0.1:", grpc_port),
+      absl::StrCat("--grpc_address=", grpc_address),
       absl::StrCat("--http_address=127.0.0.1:", http_port),
       absl::StrCat("--trace_dir=", kTraceDir),
       absl::StrCat("--max_traces=", config.collector_max_traces),
@@ -455,13 +785,15 @@ Admitter::Fragments::Variant BuildVariant(const InjectionConfig& config,
   collector["readinessProbe"]["periodSeconds"] = 10;
   collector["readinessProbe"]["timeoutSeconds"] = 2;
   collector["readinessProbe"]["failureThreshold"] = 3;
-  collector["resources"] = Resources(config.collector_resources);
-  collector["securityContext"] = RestrictedSecurityContext(config.run_as_user);
+  json collector_resources = Resources(config.collector_resources, k.qos);
+  if (!collector_resources.empty()) {
+    collector["resources"] = std::move(collector_resources);
+  }
+  collector["securityContext"] = RestrictedSecurityContext(uid);
   collector["terminationMessagePolicy"] = "FallbackToLogsOnError";
 
-  v.init_containers = {Dump(init)};
+  v.init = Dump(init);
   v.collector = Dump(collector);
-  if (config.native_sidecar) v.init_containers.push_back(v.collector);
   return v;
 }
 
@@ -469,8 +801,14 @@ Admitter::Fragments::Variant BuildVariant(const InjectionConfig& config,
 
 Admitter::Admitter(InjectionConfig config) : config_(std::move(config)) {
   auto f = std::make_unique<Fragments>();
-  f->variant[0] = BuildVariant(config_, /*host_network=*/false);
-  f->variant[1] = BuildVariant(config_, /*host_network=*/true);
+  for (bool host_network : {false, true}) {
+    for (Qos qos : {Qos::kBestEffort, Qos::kBurstable, Qos::kGuaranteed}) {
+      for (bool root : {false, true}) {
+        const Fragments::Key key{host_network, qos, root};
+        f->variant[Fragments::Index(key)] = BuildVariant(config_, key);
+      }
+    }
+  }
   f->app_mount =
       Dump(Mount(kProbeVolume, config_.inject_env_value, /*read_only=*/true));
   fragments_ = std::move(f);
@@ -598,16 +936,30 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
     }
   }
   if (!opted_in) {
-    const json* label =
-        pod.labels ? Member(*pod.labels, config_.target_label_key.c_str())
-                   : nullptr;
-    if (label == nullptr ||
-        label->get_ref<const std::string&>() != config_.target_label_value) {
-      return skip(Outcome::kSkipped, "label_not_matched");
+    bool matched = false;
+    for (const std::string& key : config_.target_label_keys) {
+      const json* label =
+          pod.labels ? Member(*pod.labels, key.c_str()) : nullptr;
+      matched = matched ||
+                (label != nullptr && label->get_ref<const std::string&>() ==
+                                         config_.target_label_value);
     }
+    if (!matched) return skip(Outcome::kSkipped, "label_not_matched");
   }
   if (pod.Annotation(kStatusAnnotation).has_value()) {
     return skip(Outcome::kSkipped, "already_injected");
+  }
+  if (pod.host_network) {
+    std::optional<std::string> allow = pod.Annotation(kHostNetworkAnnotation);
+    if (allow != "true") {
+      r.warnings.push_back(absl::StrCat(
+          kWarningPrefix,
+          "hostNetwork pod not injected: the collector would serve on the "
+          "node's loopback; annotate ",
+          kHostNetworkAnnotation,
+          ": \"true\" to inject it with the control plane on a Unix socket"));
+      return skip(Outcome::kSkipped, "host_network");
+    }
   }
   if (HasName(pod.volumes, kProbeVolume) ||
       HasName(pod.volumes, kTraceVolume) ||
@@ -621,34 +973,12 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
     return skip(Outcome::kFailOpen, "name_conflict");
   }
 
-  // --- Which containers. ---
+  // --- Which containers, and how. ---
   const std::string dir = config_.inject_env_value;
-  std::vector<size_t> targets;
-  if (std::optional<std::string> names =
-          pod.Annotation(kContainersAnnotation)) {
-    for (absl::string_view n : absl::StrSplit(*names, ',')) {
-      n = absl::StripAsciiWhitespace(n);
-      if (n.empty()) continue;
-      bool found = false;
-      for (size_t i = 0; i < pod.containers->size(); ++i) {
-        if (StringOr(Member((*pod.containers)[i], "name")) == n) {
-          found = true;
-          bool dup = false;
-          for (size_t t : targets) dup = dup || t == i;
-          if (!dup) targets.push_back(i);
-        }
-      }
-      if (!found) {
-        r.warnings.push_back(absl::StrCat(kWarningPrefix, "annotation ",
-                                          kContainersAnnotation, " names ",
-                                          Quote(n),
-                                          ", which is not a container "
-                                          "of this pod"));
-      }
-    }
-  } else {
-    for (size_t i = 0; i < pod.containers->size(); ++i) targets.push_back(i);
-  }
+  Selection sel = SelectContainers(pod, &r.warnings);
+  const Hook requested_hook = RequestedHook(pod, &r.warnings);
+  const std::optional<std::string> image_path =
+      ImagePythonPath(pod, &r.warnings);
 
   // Probe env from annotations, validated once for all containers.
   std::vector<std::pair<std::string, std::string>> probe_env;
@@ -674,11 +1004,11 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
 
   std::vector<std::string> ops;
   std::vector<std::string> injected;
-  for (size_t i : targets) {
+  json hooks = json::object();
+  for (size_t i : sel.targets) {
     const json& c = (*pod.containers)[i];
     const std::string cname = StringOr(Member(c, "name"));
     const std::string base = absl::StrCat("/spec/containers/", i);
-    const json* env = Member(c, "env");
     const json* mounts = Member(c, "volumeMounts");
     bool mount_conflict = false;
     if (mounts != nullptr) {
@@ -691,49 +1021,35 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
       r.warnings.push_back(
           absl::StrCat(kWarningPrefix, "container ", Quote(cname),
                        " already mounts a volume at ", dir, "; not injected"));
+      sel.skipped.emplace_back(
+          cname, absl::StrCat("already mounts a volume at ", dir));
       continue;
     }
-    std::set<std::string> names;
-    int path_index = -1;
-    if (env != nullptr) {
-      for (size_t k = 0; k < env->size(); ++k) {
-        std::string n = StringOr(Member((*env)[k], "name"));
-        if (n == config_.inject_env_name) path_index = static_cast<int>(k);
-        names.insert(std::move(n));
+    ContainerEnv e;
+    e.env = Member(c, "env");
+    e.env_from = Member(c, "envFrom") != nullptr;
+    if (e.env != nullptr) {
+      for (size_t k = 0; k < e.env->size(); ++k) {
+        std::string n = StringOr(Member((*e.env)[k], "name"));
+        if (n == config_.inject_env_name) e.path_index = static_cast<int>(k);
+        e.names.insert(std::move(n));
       }
     }
-    std::vector<std::string> new_env;
-    if (path_index >= 0) {
-      const json& entry = (*env)[path_index];
-      if (Member(entry, "valueFrom") != nullptr) {
-        r.warnings.push_back(absl::StrCat(
-            kWarningPrefix, "container ", Quote(cname), " sets ",
-            config_.inject_env_name,
-            " with valueFrom, which cannot be prepended to; not injected"));
-        continue;
-      }
-      std::string old = StringOr(Member(entry, "value"));
-      bool present = false;
-      for (absl::string_view part : absl::StrSplit(old, ':')) {
-        present = present || TrimSlash(std::string(part)) == dir;
-      }
-      if (!present) {
-        ops.push_back(
-            AddOp(absl::StrCat(base, "/env/", path_index, "/value"),
-                  json(old.empty() ? dir : absl::StrCat(dir, ":", old))));
-      }
-    } else {
-      // A PYTHONPATH from envFrom is kept through $(VAR) expansion; an
-      // undefined reference stays literal, which Python ignores as a
-      // missing folder.
-      new_env.push_back(Dump(EnvLiteral(
-          config_.inject_env_name,
-          Member(c, "envFrom") != nullptr
-              ? absl::StrCat(dir, ":$(", config_.inject_env_name, ")")
-              : dir)));
+    HookPlan plan = PlanHook(e, requested_hook, image_path, config_);
+    if (plan.hook == nullptr) {
+      r.warnings.push_back(absl::StrCat(kWarningPrefix, "container ",
+                                        Quote(cname), " ", plan.skip_reason,
+                                        "; not injected"));
+      sel.skipped.emplace_back(cname, std::move(plan.skip_reason));
+      continue;
     }
+    if (plan.path_value.has_value()) {
+      ops.push_back(AddOp(absl::StrCat(base, "/env/", e.path_index, "/value"),
+                          json(*plan.path_value)));
+    }
+    std::vector<std::string>& new_env = plan.new_env;
     for (const auto& [name, value] : probe_env) {
-      if (names.count(name) == 0) {
+      if (e.names.count(name) == 0) {
         new_env.push_back(Dump(EnvLiteral(name, value)));
       }
     }
@@ -742,49 +1058,71 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
         {"POD_NAMESPACE", "metadata.namespace"},
         {"NODE_NAME", "spec.nodeName"}};
     for (const auto& [name, field] : kIdentity) {
-      if (names.count(name) == 0) {
+      if (e.names.count(name) == 0) {
         new_env.push_back(Dump(EnvField(name, field)));
       }
     }
-    if (names.count("CONTAINER_NAME") == 0) {
+    if (e.names.count("CONTAINER_NAME") == 0) {
       new_env.push_back(Dump(EnvLiteral("CONTAINER_NAME", cname)));
     }
-    AppendAll(env, base + "/env", new_env, &ops);
+    AppendAll(e.env, base + "/env", new_env, &ops);
     AppendAll(mounts, base + "/volumeMounts", {fragments_->app_mount}, &ops);
     injected.push_back(cname);
+    hooks[cname] = plan.hook;
   }
   if (injected.empty()) {
-    if (targets.empty() && r.warnings.empty()) {
+    if (sel.targets.empty() && r.warnings.empty()) {
       r.warnings.push_back(
           absl::StrCat(kWarningPrefix, "no container to inject"));
     }
     return skip(Outcome::kFailOpen, "no_injectable_container");
   }
 
-  // --- Pod-level additions: volumes, init container, collector. ---
-  const Fragments::Variant& f = fragments_->variant[pod.host_network ? 1 : 0];
-  std::vector<std::string> pod_ops;
-  pod_ops.reserve(ops.size() + 8);
-  AppendAll(pod.volumes, "/spec/volumes", f.volumes, &pod_ops);
-  AppendAll(pod.init_containers, "/spec/initContainers", f.init_containers,
-            &pod_ops);
-  for (std::string& op : ops) pod_ops.push_back(std::move(op));
-  if (!config_.native_sidecar) {
-    pod_ops.push_back(AddOpRaw("/spec/containers/-", f.collector));
-  }
-
-  // --- Annotations. ---
+  // --- The status annotation (also the collector's kInjectionEnv). ---
+  const Qos qos = PodQos(pod.init_containers, pod.containers);
   json status = json::object();
   status["version"] = kWebhookVersion;
   status["containers"] = injected;
+  status["pythonHook"] = std::move(hooks);
+  if (!sel.skipped.empty()) {
+    json skipped = json::object();
+    for (const auto& [name, why] : sel.skipped) skipped[name] = why;
+    status["skipped"] = std::move(skipped);
+  }
   status["initContainers"] =
       config_.native_sidecar
           ? json::array({kInitContainer, kCollectorContainer})
           : json::array({kInitContainer});
   status["sidecar"] = config_.native_sidecar ? "native" : "container";
   status["volumes"] = json::array({kProbeVolume, kTraceVolume});
+  status["qosClass"] = QosName(qos);
+  if (pod.host_network) {
+    status["controlSocket"] = absl::StrCat(dir, "/", kControlSocket);
+  }
+  const std::string status_text = Dump(status);
+
+  // --- Pod-level additions: volumes, init container, collector. ---
+  const Fragments::Variant& f = fragments_->variant[Fragments::Index(
+      {pod.host_network, qos, pod.runs_as_root})];
+  const std::string& c = f.collector;
+  const std::string collector =
+      absl::StrCat(absl::string_view(c).substr(0, c.size() - 1), ",\"env\":[",
+                   Dump(EnvLiteral(kInjectionEnv, status_text)), "]}");
+  std::vector<std::string> pod_ops;
+  pod_ops.reserve(ops.size() + 8);
+  AppendAll(pod.volumes, "/spec/volumes", f.volumes, &pod_ops);
+  AppendAll(pod.init_containers, "/spec/initContainers",
+            config_.native_sidecar ? std::vector<std::string>{f.init, collector}
+                                   : std::vector<std::string>{f.init},
+            &pod_ops);
+  for (std::string& op : ops) pod_ops.push_back(std::move(op));
+  if (!config_.native_sidecar) {
+    pod_ops.push_back(AddOpRaw("/spec/containers/-", collector));
+  }
+
+  // --- Annotations. ---
   std::vector<std::pair<std::string, std::string>> annotations = {
-      {kStatusAnnotation, Dump(status)}};
+      {kStatusAnnotation, status_text}};
   if (!pod.Annotation(kDefaultContainerAnnotation).has_value()) {
     annotations.emplace_back(kDefaultContainerAnnotation,
                              StringOr(Member((*pod.containers)[0], "name")));

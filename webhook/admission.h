@@ -14,6 +14,7 @@
 #ifndef VLLM_PROFILER_WEBHOOK_ADMISSION_H_
 #define VLLM_PROFILER_WEBHOOK_ADMISSION_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +31,17 @@ inline constexpr char kStatusAnnotation[] = "vllm-profiler.llm-d.ai/status";
 inline constexpr char kInjectAnnotation[] = "vllm-profiler.llm-d.ai/inject";
 inline constexpr char kContainersAnnotation[] =
     "vllm-profiler.llm-d.ai/containers";
+// auto (default) | pythonpath | usercustomize: how Python loads the probe.
+inline constexpr char kPythonHookAnnotation[] =
+    "vllm-profiler.llm-d.ai/python-hook";
+// The image's own PYTHONPATH, which the webhook cannot read: when given, the
+// pythonpath hook keeps it after the probe folder.
+inline constexpr char kImagePythonPathAnnotation[] =
+    "vllm-profiler.llm-d.ai/image-pythonpath";
+// "true": inject a hostNetwork pod (skipped otherwise); its collector then
+// serves gRPC on a Unix socket only.
+inline constexpr char kHostNetworkAnnotation[] =
+    "vllm-profiler.llm-d.ai/host-network";
 inline constexpr char kDefaultContainerAnnotation[] =
     "kubectl.kubernetes.io/default-container";
 inline constexpr char kMirrorAnnotation[] = "kubernetes.io/config.mirror";
@@ -39,6 +51,13 @@ inline constexpr char kTraceDir[] = "/var/lib/vllm-profiler/traces";
 inline constexpr char kInitContainer[] = "vllm-profiler-probe-init";
 inline constexpr char kCollectorContainer[] = "vllm-profiler-collector";
 inline constexpr char kWebhookVersion[] = "0.1.0";
+// The collector's copy of the status annotation (vpctl status shows it).
+inline constexpr char kInjectionEnv[] = "VLLM_PROFILER_INJECTION";
+// The collector's gRPC control socket in the probe folder (hostNetwork pods).
+inline constexpr char kControlSocket[] = "collector-control.sock";
+// The numeric USER of our images; written as runAsUser only for pods that
+// run as root (runAsNonRoot would reject our containers otherwise).
+inline constexpr int64_t kImageUser = 65532;
 
 // How a review ended, for metrics and logs.
 enum class Outcome {
@@ -81,9 +100,9 @@ class Admitter {
 
   const InjectionConfig& config() const { return config_; }
 
-  // The injected volumes and containers depend only on the configuration
-  // (and hostNetwork): serialised once at construction, copied into each
-  // patch. Defined in admission.cc.
+  // The injected volumes and containers depend only on the configuration,
+  // hostNetwork, the pod's QoS class and whether it runs as root: serialised
+  // once at construction, copied into each patch. Defined in admission.cc.
   struct Fragments;
 
  private:

@@ -273,12 +273,90 @@ TEST_F(AdmissionTest, ContainerModeAppendsCollectorAsContainer) {
   EXPECT_EQ(ops[1]["value"].size(), 1u);
 }
 
-TEST_F(AdmissionTest, HostNetworkCollectorPicksPorts) {
+TEST_F(AdmissionTest, HostNetworkIsSkippedUnlessOptedIn) {
   json review = Review(Pod());
   review["request"]["object"]["spec"]["hostNetwork"] = true;
+  AdmissionResult skipped = Run(review);
+  EXPECT_EQ(skipped.outcome, Outcome::kSkipped);
+  EXPECT_EQ(skipped.reason, "host_network");
+  EXPECT_THAT(
+      Response(skipped)["warnings"],
+      ElementsAre("vllm-profiler: hostNetwork pod not injected: the collector "
+                  "would serve on the node's loopback; annotate "
+                  "vllm-profiler.llm-d.ai/host-network: \"true\" to inject "
+                  "it with the control plane on a Unix socket"));
+
+  review["request"]["object"]["metadata"]["annotations"] = {
+      {"vllm-profiler.llm-d.ai/host-network", "true"}};
   json args = Response(Run(review))["patch"][1]["value"][1]["args"];
-  EXPECT_EQ(args[1], "--grpc_address=127.0.0.1:0");
+  EXPECT_EQ(args[1],
+            "--grpc_address=unix:/home/vllm/profiler/collector-control.sock");
   EXPECT_EQ(args[2], "--http_address=127.0.0.1:0");
+}
+
+TEST_F(AdmissionTest, EitherLabelKeySelects) {
+  for (const char* key :
+       {"llm-d.ai/inference-serving", "llm-d.ai/inferenceServing"}) {
+    EXPECT_EQ(Run(Review(Pod({{key, "true"}}))).outcome, Outcome::kInjected)
+        << key;
+  }
+  EXPECT_EQ(Run(Review(Pod({{"llm-d.ai/inference-serving", "false"}}))).reason,
+            "label_not_matched");
+}
+
+// The injected containers' resources and the pod's QoS class afterwards.
+json InjectedResources(const AdmissionResult& r) {
+  return Response(r)["patch"][1]["value"][1]["resources"];
+}
+
+TEST_F(AdmissionTest, QosClassIsKept) {
+  json review = Review(Pod());
+  json& c = review["request"]["object"]["spec"]["containers"][0];
+  // BestEffort: no resources at all.
+  EXPECT_EQ(InjectedResources(Run(review)), json());
+  // Guaranteed: requests == limits.
+  c["resources"] = {{"requests", {{"cpu", "4"}, {"memory", "16Gi"}}},
+                    {"limits", {{"cpu", "4000m"}, {"memory", "16Gi"}}}};
+  EXPECT_EQ(InjectedResources(Run(review)),
+            json({{"requests", {{"cpu", "1"}, {"memory", "512Mi"}}},
+                  {"limits", {{"cpu", "1"}, {"memory", "512Mi"}}}}));
+  // Burstable: the configured requests.
+  c["resources"]["limits"]["memory"] = "32Gi";
+  EXPECT_EQ(InjectedResources(Run(review)),
+            json({{"requests", {{"cpu", "50m"}, {"memory", "64Mi"}}},
+                  {"limits", {{"cpu", "1"}, {"memory", "512Mi"}}}}));
+}
+
+TEST_F(AdmissionTest, RunAsUserOnlyWhenConfiguredOrForRootPods) {
+  json review = Review(Pod());
+  json sc = Response(Run(review))["patch"][1]["value"][0]["securityContext"];
+  EXPECT_EQ(sc["runAsNonRoot"], true);
+  EXPECT_FALSE(sc.contains("runAsUser"));
+  review["request"]["object"]["spec"]["securityContext"] = {{"runAsUser", 0}};
+  sc = Response(Run(review))["patch"][1]["value"][0]["securityContext"];
+  EXPECT_EQ(sc["runAsUser"], 65532);
+  InjectionConfig config;
+  config.run_as_user = 1001;
+  Admitter fixed(config);
+  sc = Response(fixed.Review(
+      Review(Pod()).dump()))["patch"][1]["value"][0]["securityContext"];
+  EXPECT_EQ(sc["runAsUser"], 1001);
+  EXPECT_EQ(sc["runAsGroup"], 1001);
+}
+
+TEST_F(AdmissionTest, BadHookAnnotationsWarn) {
+  json review = Review(Pod());
+  review["request"]["object"]["metadata"]["annotations"] = {
+      {"vllm-profiler.llm-d.ai/python-hook", "site"},
+      {"vllm-profiler.llm-d.ai/image-pythonpath", ""}};
+  EXPECT_THAT(
+      Response(Run(review))["warnings"],
+      ElementsAre("vllm-profiler: annotation vllm-profiler.llm-d.ai/"
+                  "python-hook: \"site\" is not one of auto, pythonpath, "
+                  "usercustomize; auto is used",
+                  "vllm-profiler: annotation vllm-profiler.llm-d.ai/"
+                  "image-pythonpath: \"\" is not a search path (empty or "
+                  "control characters); ignored"));
 }
 
 TEST_F(AdmissionTest, NoInjectableContainerFailsOpen) {

@@ -1,5 +1,6 @@
 #include "webhook/config.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -21,7 +22,9 @@
 
 VP_WEBHOOK_FLAG(target_namespace,
                 "namespaces to inject (comma-separated, * = all)");
-VP_WEBHOOK_FLAG(target_label_key, "pod label key that selects pods");
+VP_WEBHOOK_FLAG(target_label_key,
+                "pod label keys that select pods (comma-separated, any "
+                "matches)");
 VP_WEBHOOK_FLAG(target_label_value, "pod label value that selects pods");
 VP_WEBHOOK_FLAG(inject_env_name,
                 "variable that gets the probe folder prepended");
@@ -41,7 +44,9 @@ VP_WEBHOOK_FLAG(collector_readiness_command,
 VP_WEBHOOK_FLAG(
     sidecar_mode,
     "native (init container, restartPolicy Always; k8s 1.29+) or container");
-VP_WEBHOOK_FLAG(run_as_user, "uid of the injected containers");
+VP_WEBHOOK_FLAG(run_as_user,
+                "uid of the injected containers (empty = the pod's or the "
+                "platform's)");
 VP_WEBHOOK_FLAG(collector_cpu_request, "collector cpu request");
 VP_WEBHOOK_FLAG(collector_memory_request, "collector memory request");
 VP_WEBHOOK_FLAG(collector_cpu_limit, "collector cpu limit");
@@ -75,7 +80,8 @@ struct Setting {
 // The single table of settings: flag, env fallback, default.
 constexpr Setting kSettings[] = {
     {"target_namespace", "TARGET_NAMESPACE", "downstream-llm-d"},
-    {"target_label_key", "TARGET_LABEL_KEY", "llm-d.ai/inferenceServing"},
+    {"target_label_key", "TARGET_LABEL_KEY",
+     "llm-d.ai/inference-serving,llm-d.ai/inferenceServing"},
     {"target_label_value", "TARGET_LABEL_VALUE", "true"},
     {"inject_env_name", "INJECT_ENV_NAME", "PYTHONPATH"},
     {"inject_env_value", "INJECT_ENV_VALUE", "/home/vllm/profiler"},
@@ -89,7 +95,7 @@ constexpr Setting kSettings[] = {
     {"collector_readiness_command", "COLLECTOR_READINESS_COMMAND",
      "/usr/local/bin/vp-healthcheck,--port_file={port_file}"},
     {"sidecar_mode", "SIDECAR_MODE", "native"},
-    {"run_as_user", "INJECT_RUN_AS_USER", "65532"},
+    {"run_as_user", "INJECT_RUN_AS_USER", ""},
     {"collector_cpu_request", "COLLECTOR_CPU_REQUEST", "50m"},
     {"collector_memory_request", "COLLECTOR_MEMORY_REQUEST", "64Mi"},
     {"collector_cpu_limit", "COLLECTOR_CPU_LIMIT", "1"},
@@ -239,7 +245,7 @@ absl::Status ResourcesFrom(const Resolver& r, absl::string_view prefix,
 
 }  // namespace
 
-bool IsValidQuantity(absl::string_view q) {
+std::optional<long double> ParseQuantity(absl::string_view q) {
   // <number><suffix>: number is digits with at most one '.', suffix one of
   // the binary/decimal SI suffixes or an exponent.
   size_t i = 0;
@@ -253,21 +259,43 @@ bool IsValidQuantity(absl::string_view q) {
       break;
     }
   }
-  if (!digits) return false;
+  if (!digits) return std::nullopt;
+  long double number =
+      std::strtold(std::string(q.substr(0, i)).c_str(), nullptr);
   absl::string_view suffix = q.substr(i);
-  static constexpr absl::string_view kSuffixes[] = {
-      "",  "m",  "k",  "M",  "G",  "T",  "P",
-      "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
-  for (absl::string_view s : kSuffixes) {
-    if (suffix == s) return true;
+  static constexpr struct {
+    absl::string_view suffix;
+    long double factor;
+  } kSuffixes[] = {{"", 1},
+                   {"m", 1e-3L},
+                   {"k", 1e3L},
+                   {"M", 1e6L},
+                   {"G", 1e9L},
+                   {"T", 1e12L},
+                   {"P", 1e15L},
+                   {"E", 1e18L},
+                   {"Ki", 1024.0L},
+                   {"Mi", 1048576.0L},
+                   {"Gi", 1073741824.0L},
+                   {"Ti", 1099511627776.0L},
+                   {"Pi", 1125899906842624.0L},
+                   {"Ei", 1152921504606846976.0L}};
+  for (const auto& s : kSuffixes) {
+    if (suffix == s.suffix) return number * s.factor;
   }
   if (suffix.size() >= 2 && (suffix[0] == 'e' || suffix[0] == 'E')) {
+    int exponent = 0;
     for (char c : suffix.substr(1)) {
-      if (!absl::ascii_isdigit(c)) return false;
+      if (!absl::ascii_isdigit(c) || exponent > 100) return std::nullopt;
+      exponent = exponent * 10 + (c - '0');
     }
-    return true;
+    return number * std::pow(10.0L, exponent);
   }
-  return false;
+  return std::nullopt;
+}
+
+bool IsValidQuantity(absl::string_view q) {
+  return ParseQuantity(q).has_value();
 }
 
 absl::StatusOr<Config> LoadConfig(const FlagLookup& flags,
@@ -289,9 +317,16 @@ absl::StatusOr<Config> LoadConfig(const FlagLookup& flags,
                                   "alone selects all namespaces)"));
     }
   }
-  inj.target_label_key = r.Get("target_label_key");
-  if (!IsLabelKey(inj.target_label_key)) {
-    return r.Error("target_label_key", "is not a valid label key");
+  inj.target_label_keys = SplitList(r.Get("target_label_key"));
+  if (inj.target_label_keys.empty()) {
+    return r.Error("target_label_key", "names no label key");
+  }
+  for (const std::string& key : inj.target_label_keys) {
+    if (!IsLabelKey(key)) {
+      return r.Error("target_label_key",
+                     absl::StrCat("contains \"", key,
+                                  "\", which is not a valid label key"));
+    }
   }
   inj.target_label_value = r.Get("target_label_value");
   if (!IsLabelValue(inj.target_label_value)) {
@@ -351,9 +386,11 @@ absl::StatusOr<Config> LoadConfig(const FlagLookup& flags,
   } else {
     return r.Error("sidecar_mode", "is not one of native, container");
   }
-  auto uid = r.Int("run_as_user", 1, 2147483647);
-  if (!uid.ok()) return uid.status();
-  inj.run_as_user = *uid;
+  if (!r.Get("run_as_user").empty()) {
+    auto uid = r.Int("run_as_user", 1, 2147483647);
+    if (!uid.ok()) return uid.status();
+    inj.run_as_user = *uid;
+  }
   absl::Status s = ResourcesFrom(r, "collector", &inj.collector_resources);
   if (!s.ok()) return s;
   s = ResourcesFrom(r, "init", &inj.init_resources);

@@ -35,7 +35,11 @@ struct InjectionConfig {
   // Namespaces whose pods are considered; "*" alone means every namespace
   // except the system ones and the webhook's own.
   std::vector<std::string> target_namespaces = {"downstream-llm-d"};
-  std::string target_label_key = "llm-d.ai/inferenceServing";
+  // A pod is selected when any of these labels has target_label_value:
+  // llm-d-modelservice labels pods `llm-d.ai/inference-serving` since chart
+  // v0.4, earlier charts (and the seed) `llm-d.ai/inferenceServing`.
+  std::vector<std::string> target_label_keys = {"llm-d.ai/inference-serving",
+                                                "llm-d.ai/inferenceServing"};
   std::string target_label_value = "true";
   // The variable that gets the probe folder prepended, and that folder (also
   // the mount path of the shared volume in every container).
@@ -60,7 +64,13 @@ struct InjectionConfig {
   // true: the collector is a native sidecar (init container with
   // restartPolicy: Always, Kubernetes 1.29+); false: a regular container.
   bool native_sidecar = true;
-  int64_t run_as_user = 65532;
+  // runAsUser/runAsGroup of the injected containers. Unset: none is written,
+  // so the pod's or the platform's UID applies (OpenShift's restricted SCC
+  // assigns one from the namespace's range) and the images' numeric non-root
+  // USER otherwise; see kImageUser in admission.h for root pods.
+  std::optional<int64_t> run_as_user;
+  // Burstable pods get these; Guaranteed pods get requests equal to the
+  // limits; BestEffort pods get none (the pod's QoS class never changes).
   ContainerResources collector_resources = {"50m", "64Mi", "1", "512Mi"};
   ContainerResources init_resources = {"10m", "16Mi", "200m", "64Mi"};
   std::string probe_volume_size_limit = "256Mi";
@@ -111,6 +121,11 @@ std::string DescribeSettings();
 // Validates a Kubernetes resource quantity ("100m", "1", "1.5", "64Mi",
 // "2Gi", "1e3").
 bool IsValidQuantity(absl::string_view q);
+
+// The value of a valid quantity ("100m" -> 0.1, "64Mi" -> 67108864), or
+// std::nullopt. Precise to the 18 digits a long double holds, which is
+// enough to compare a pod's requests with its limits.
+std::optional<long double> ParseQuantity(absl::string_view q);
 
 }  // namespace vllm_profiler::webhook
 

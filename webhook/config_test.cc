@@ -27,7 +27,10 @@ TEST(ConfigTest, DefaultsKeepTheSeedsValues) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->injection.target_namespaces,
             std::vector<std::string>{"downstream-llm-d"});
-  EXPECT_EQ(c->injection.target_label_key, "llm-d.ai/inferenceServing");
+  EXPECT_EQ(c->injection.target_label_keys,
+            (std::vector<std::string>{"llm-d.ai/inference-serving",
+                                      "llm-d.ai/inferenceServing"}));
+  EXPECT_FALSE(c->injection.run_as_user.has_value());
   EXPECT_EQ(c->injection.target_label_value, "true");
   EXPECT_EQ(c->injection.inject_env_name, "PYTHONPATH");
   EXPECT_EQ(c->injection.inject_env_value, "/home/vllm/profiler");
@@ -61,6 +64,15 @@ TEST(ConfigTest, FlagBeatsEnvBeatsDefault) {
   EXPECT_FALSE(c->injection.native_sidecar);
 }
 
+TEST(ConfigTest, LabelKeysAndRunAsUser) {
+  absl::StatusOr<Config> c = Load({}, {{"TARGET_LABEL_KEY", " app/serve "},
+                                       {"INJECT_RUN_AS_USER", "1001"}});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->injection.target_label_keys,
+            std::vector<std::string>{"app/serve"});
+  EXPECT_EQ(c->injection.run_as_user, 1001);
+}
+
 TEST(ConfigTest, BadValuesNameFlagAndEnv) {
   struct Case {
     Map env;
@@ -76,9 +88,12 @@ TEST(ConfigTest, BadValuesNameFlagAndEnv) {
       {{{"TARGET_NAMESPACE", " , "}},
        "--target_namespace (env TARGET_NAMESPACE): \" , \" names no "
        "namespace"},
-      {{{"TARGET_LABEL_KEY", "a/b/c"}},
-       "--target_label_key (env TARGET_LABEL_KEY): \"a/b/c\" is not a valid "
+      {{{"TARGET_LABEL_KEY", "llm-d.ai/inference-serving, a/b/c"}},
+       "--target_label_key (env TARGET_LABEL_KEY): \"llm-d.ai/"
+       "inference-serving, a/b/c\" contains \"a/b/c\", which is not a valid "
        "label key"},
+      {{{"TARGET_LABEL_KEY", ","}},
+       "--target_label_key (env TARGET_LABEL_KEY): \",\" names no label key"},
       {{{"INJECT_ENV_VALUE", "relative/path"}},
        "--inject_env_value (env INJECT_ENV_VALUE): \"relative/path\" must be "
        "an absolute folder path without ':' or a trailing '/'"},
@@ -116,6 +131,18 @@ TEST(ConfigTest, Quantities) {
   for (const char* bad : {"", "Mi", "1.2.3", "1MB", "-1", "1e", "1 Gi"}) {
     EXPECT_FALSE(IsValidQuantity(bad)) << bad;
   }
+}
+
+TEST(ConfigTest, QuantityValues) {
+  auto value = [](const char* q) {
+    return static_cast<double>(ParseQuantity(q).value_or(-1));
+  };
+  EXPECT_DOUBLE_EQ(value("100m"), 0.1);
+  EXPECT_DOUBLE_EQ(value("1000m"), 1);
+  EXPECT_DOUBLE_EQ(value("64Mi"), 67108864);
+  EXPECT_DOUBLE_EQ(value("1e3"), 1000);
+  EXPECT_DOUBLE_EQ(value("1E"), 1e18);
+  EXPECT_EQ(ParseQuantity("1Gb"), std::nullopt);
 }
 
 TEST(ConfigTest, StarAloneSelectsAll) {

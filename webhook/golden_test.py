@@ -11,7 +11,11 @@ server sends it):
   3. the patched pod, admitted again, gets no patch (idempotence);
   4. every op is an `add` that never replaces an array or object of the
      user's pod, and every injected container meets Pod Security Standards
-     "restricted" and has requests and limits.
+     "restricted" and has requests and limits (none in BestEffort pods);
+  5. the patched pod passes the API server's validation rules that the patch
+     can break (validate_pod: names, env, mounts, volumes, quantities,
+     restartPolicy), and keeps its QoS class (qos_class: the kubelet's
+     algorithm, written again here).
 
 Usage: golden_test.py WEBHOOK_BINARY [--update]   (--update rewrites the
 expected files in the source tree; review the diff).
@@ -19,6 +23,8 @@ expected files in the source tree; review the diff).
 import base64
 import copy
 import glob
+import re
+from fractions import Fraction
 import json
 import os
 import subprocess
@@ -75,20 +81,119 @@ def check_patch_ops(pod, ops, name):
             f"{name}: {path} replaces an existing value")
 
 
-def check_injected_containers(pod, name):
+def check_injected_containers(pod, name, qos):
     spec = pod["spec"]
+    pod_uid = spec.get("securityContext", {}).get("runAsUser")
     for c in spec.get("initContainers", []) + spec["containers"]:
         if c["name"] not in INJECTED:
             continue
         sc = c["securityContext"]
         assert sc["runAsNonRoot"] is True, name
+        assert sc.get("runAsUser", pod_uid) != 0, name
         assert sc["allowPrivilegeEscalation"] is False, name
         assert sc["capabilities"]["drop"] == ["ALL"], name
         assert sc["seccompProfile"]["type"] == "RuntimeDefault", name
         assert sc["readOnlyRootFilesystem"] is True, name
+        if qos == "BestEffort":
+            assert "resources" not in c, (name, c["name"])
+            continue
         for kind in ("requests", "limits"):
             for res in ("cpu", "memory"):
                 assert c["resources"][kind][res], (name, c["name"], kind, res)
+
+
+_SUFFIX = {"": 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+           "P": 1e15, "E": 1e18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
+           "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)([eE][0-9]+|[a-zA-Z]*)$")
+
+
+def quantity(q):
+    m = _QUANTITY.match(q)
+    assert m and (m.group(2) in _SUFFIX or m.group(2)[:1] in "eE"), (
+        f"{q!r} is not a quantity")
+    suffix = m.group(2)
+    if suffix in _SUFFIX:
+        return Fraction(m.group(1)) * Fraction(_SUFFIX[suffix])
+    return Fraction(m.group(1)) * 10 ** int(suffix[1:])
+
+
+def qos_class(pod):
+    """The kubelet's GetPodQOS: cpu and memory, summed over all containers."""
+    spec = pod["spec"]
+    requests, limits, guaranteed = {}, {}, True
+    for c in spec.get("initContainers", []) + spec["containers"]:
+        r = c.get("resources", {})
+        found = set()
+        for kind, acc in (("requests", requests), ("limits", limits)):
+            for res, q in r.get(kind, {}).items():
+                if res in ("cpu", "memory") and quantity(q) > 0:
+                    acc[res] = acc.get(res, 0) + quantity(q)
+                    if kind == "limits":
+                        found.add(res)
+        if found != {"cpu", "memory"}:
+            guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    if guaranteed and requests == limits:
+        return "Guaranteed"
+    return "Burstable"
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+
+def validate_pod(pod, name):
+    """The API server's pod validation, as far as the patch can break it."""
+    spec = pod["spec"]
+    volumes = [v["name"] for v in spec.get("volumes", [])]
+    assert len(volumes) == len(set(volumes)), f"{name}: duplicate volume"
+    for v in spec.get("volumes", []):
+        assert _DNS_LABEL.match(v["name"]) and len(v["name"]) <= 63, name
+        sources = [k for k in v if k != "name"]
+        assert len(sources) == 1, f"{name}: volume {v['name']}: {sources}"
+        if "emptyDir" in v and "sizeLimit" in v["emptyDir"]:
+            quantity(v["emptyDir"]["sizeLimit"])
+    inits = spec.get("initContainers", [])
+    all_names = [c["name"] for c in inits + spec["containers"]]
+    assert len(all_names) == len(set(all_names)), f"{name}: duplicate container"
+    for c in inits + spec["containers"]:
+        where = f"{name}: container {c['name']}"
+        assert _DNS_LABEL.match(c["name"]) and len(c["name"]) <= 63, where
+        assert isinstance(c.get("image"), str) and c["image"], where
+        for field in ("command", "args"):
+            assert all(isinstance(a, str) for a in c.get(field, [])), where
+        for e in c.get("env", []):
+            assert _ENV_NAME.match(e["name"]), f"{where}: env {e['name']}"
+            assert set(e) <= {"name", "value", "valueFrom"}, where
+            assert not ("value" in e and "valueFrom" in e), where
+            if "value" in e:
+                assert isinstance(e["value"], str), where
+        paths = [m["mountPath"] for m in c.get("volumeMounts", [])]
+        assert len(paths) == len(set(paths)), f"{where}: duplicate mountPath"
+        for m in c.get("volumeMounts", []):
+            assert m["name"] in volumes, f"{where}: mounts unknown {m['name']}"
+        if "restartPolicy" in c:
+            assert c in inits and c["restartPolicy"] == "Always", where
+        r = c.get("resources", {})
+        assert set(r) <= {"requests", "limits", "claims"}, where
+        for kind in ("requests", "limits"):
+            for q in r.get(kind, {}).values():
+                quantity(q)
+        for res, q in r.get("requests", {}).items():
+            if res in r.get("limits", {}):
+                assert quantity(q) <= quantity(r["limits"][res]), (
+                    f"{where}: request {res} above its limit")
+        for field in ("readinessProbe", "livenessProbe", "startupProbe"):
+            if field in c:
+                handlers = [k for k in ("exec", "httpGet", "tcpSocket", "grpc")
+                            if k in c[field]]
+                assert len(handlers) == 1, f"{where}: {field}"
+    for k, v in pod["metadata"].get("annotations", {}).items():
+        assert isinstance(v, str), f"{name}: annotation {k}"
+    assert sum(len(k) + len(v) for k, v in
+               pod["metadata"].get("annotations", {}).items()) < 256 * 1024
 
 
 def load(path):
@@ -112,6 +217,7 @@ def main():
     tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
     again_files = []
     injected = 0
+    qos_checked = {}  # QoS class -> first golden pod of that class
     for path, got in zip(reviews, results):
         name = os.path.basename(path)[: -len(".review.json")]
         expected_path = os.path.join(GOLDEN, name + ".response.json")
@@ -124,7 +230,18 @@ def main():
             injected += 1
             check_patch_ops(pod, ops, name)
             patched = jsonpatch.JsonPatch(ops).apply(pod)
-            check_injected_containers(patched, name)
+            qos = qos_class(pod)
+            check_injected_containers(patched, name, qos)
+            validate_pod(patched, name)
+            if qos_class(patched) != qos:
+                failures.append(f"{name}: QoS class {qos} became "
+                                f"{qos_class(patched)}")
+            status = json.loads(patched["metadata"]["annotations"][
+                "vllm-profiler.llm-d.ai/status"])
+            if status["qosClass"] != qos:
+                failures.append(f"{name}: status says {status['qosClass']}, "
+                                f"the pod is {qos}")
+            qos_checked.setdefault(qos, name)
         if update:
             dump(expected_path, got)
             if ops is not None:
@@ -153,6 +270,8 @@ def main():
         if first["http_status"] != second["http_status"]:
             failures.append(f"{name}: status changed on re-admission")
     assert injected >= 10, f"only {injected} cases inject"
+    assert set(qos_checked) == {"BestEffort", "Burstable", "Guaranteed"}, (
+        qos_checked)
     if failures:
         print("\n\n".join(failures))
         sys.exit(1)

@@ -139,7 +139,8 @@ int Serve(const Config& config) {
   VP_LOG(INFO) << "webhook: listening https=" << (*server)->address()
                << " targets="
                << absl::StrJoin(config.injection.target_namespaces, ",")
-               << " label=" << config.injection.target_label_key << "="
+               << " labels="
+               << absl::StrJoin(config.injection.target_label_keys, ",") << "="
                << config.injection.target_label_value << " sidecar="
                << (config.injection.native_sidecar ? "native" : "container");
   if (!config.port_file.empty() &&

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "nlohmann/json.hpp"
 
 namespace vllm_profiler {
 namespace vpctl {
@@ -15,6 +16,40 @@ std::string UnixMs(int64_t ms) {
   if (ms <= 0) return "-";
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(ms),
                           absl::UTCTimeZone());
+}
+
+// The webhook's status annotation (GetStatusResponse.injection), e.g.
+//   webhook: injected vllm (usercustomize)
+//     skipped sidecar: its image, command and args do not name vLLM
+// Anything that is not the expected JSON is shown as it is.
+std::string Injection(const std::string& text) {
+  using json = nlohmann::json;
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  auto str = [](const json& v) {
+    return v.is_string() ? v.get<std::string>() : v.dump();
+  };
+  if (!j.is_object() || !j.contains("containers") ||
+      !j["containers"].is_array()) {
+    return absl::StrCat("webhook: ", text, "\n");
+  }
+  const json hooks = j.value("pythonHook", json::object());
+  std::vector<std::string> injected;
+  for (const json& c : j["containers"]) {
+    std::string name = str(c);
+    auto hook = hooks.is_object() ? hooks.find(name) : hooks.end();
+    injected.push_back(
+        hook != hooks.end() ? absl::StrCat(name, " (", str(*hook), ")") : name);
+  }
+  std::string out =
+      absl::StrCat("webhook: injected ", absl::StrJoin(injected, ", "), "\n");
+  const json skipped = j.value("skipped", json::object());
+  if (skipped.is_object()) {
+    for (auto it = skipped.begin(); it != skipped.end(); ++it) {
+      absl::StrAppend(&out, "  skipped ", it.key(), ": ", str(it.value()),
+                      "\n");
+    }
+  }
+  return out;
 }
 
 std::string Pids(const google::protobuf::RepeatedField<int64_t>& pids) {
@@ -123,9 +158,16 @@ std::string FormatStatus(const v1::GetStatusResponse& s) {
   if (!d.last_error().empty()) {
     absl::StrAppend(&out, "disk error: ", d.last_error(), "\n");
   }
+  if (!s.injection().empty()) out += Injection(s.injection());
   absl::StrAppend(&out, "\nprobes (", s.probes_size(), "):\n");
   if (s.probes().empty()) {
     out += "  none connected\n";
+    if (!s.injection().empty()) {
+      out +=
+          "  (a Python process that runs the step target connects at its "
+          "first step;\n   if the server is serving, the Python hook did not "
+          "load: see webhook/README.md)\n";
+    }
   } else {
     std::vector<std::vector<std::string>> rows;
     rows.push_back({"  PID", "PROCESS", "RANK", "POD", "STATE", "OPERATORS",

@@ -23,7 +23,8 @@ std::string Table(const std::vector<std::vector<std::string>>& rows);
 // has one. "No traces yet." when empty.
 std::string FormatTraceList(const v1::ListTracesResponse& list);
 
-// `vpctl status`: collector version, totals, disk, probes, captures.
+// `vpctl status`: collector version, totals, disk, what the webhook
+// injected (and skipped, and why), probes, captures.
 std::string FormatStatus(const v1::GetStatusResponse& status);
 
 // One trace's line for `vpctl capture` / `vpctl run` results.

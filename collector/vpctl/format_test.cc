@@ -8,6 +8,7 @@ namespace vpctl {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(FormatTest, HumanBytes) {
   EXPECT_EQ(HumanBytes(0), "0 B");
@@ -72,6 +73,23 @@ TEST(FormatTest, StatusMentionsEverything) {
       out,
       HasSubstr(
           "  cap-1    command  5 steps, no gpu  42    0       running  -\n"));
+  EXPECT_THAT(out, Not(HasSubstr("webhook:")));
+}
+
+TEST(FormatTest, StatusShowsWhatTheWebhookInjectedAndSkipped) {
+  v1::GetStatusResponse s;
+  s.set_collector_version("0.1.0");
+  s.set_injection(
+      R"({"containers":["vllm"],"pythonHook":{"vllm":"usercustomize"},)"
+      R"("skipped":{"sidecar":"its image, command and args do not name )"
+      R"(vLLM"},"version":"0.1.0"})");
+  std::string out = FormatStatus(s);
+  EXPECT_THAT(out, HasSubstr("webhook: injected vllm (usercustomize)\n"
+                             "  skipped sidecar: its image, command and args "
+                             "do not name vLLM\n\nprobes (0):\n"
+                             "  none connected\n  (a Python process"));
+  s.set_injection("not json");
+  EXPECT_THAT(FormatStatus(s), HasSubstr("webhook: not json\n"));
 }
 
 TEST(FormatTest, StatusShowsIdleProbesWithTheirReasonAndRankOfWorld) {

@@ -26,6 +26,8 @@ contains() {  # contains TEXT NEEDLE
 }
 
 mkdir -p "$T/traces"
+# As the webhook injects it (the pod's status annotation).
+VLLM_PROFILER_INJECTION='{"containers":["vllm"],"pythonHook":{"vllm":"usercustomize"},"skipped":{"sidecar":"its image, command and args do not name vLLM"},"version":"0.1.0"}' \
 "$COLLECTOR" --probe_socket="$T/c.sock" --grpc_address=127.0.0.1:0 \
   --http_address=127.0.0.1:0 --trace_dir="$T/traces" \
   --port_file="$T/ports.json" --window_linger_ms=200 >"$T/collector.log" 2>&1 &
@@ -77,6 +79,8 @@ echo "== status"
 out="$(V status)" || fail "status failed"
 contains "$out" "disk: $T/traces  1/"
 contains "$out" "probes (0):"
+contains "$out" "webhook: injected vllm (usercustomize)
+  skipped sidecar: its image, command and args do not name vLLM"
 
 echo "== capture without probes"
 if V capture --steps 3 2>"$T/err"; then fail "capture without probes"; fi

@@ -2,17 +2,22 @@
 # Builds the three OCI images offline with umoci, from scratch (no base
 # image): each holds its binaries plus exactly the shared libraries they load
 # (their ldd closure, copied at the same paths, with the dynamic loader),
-# runs as 65532:65532, and nothing else.
+# runs as 65532:65532, and nothing else. Any UID works as well (OpenShift's
+# restricted SCC picks one, with group 0): every file is owned by 0:0 and
+# readable (folders searchable) by group and others; nothing is written
+# outside the volumes the webhook mounts.
 #   webhook    /usr/local/bin/webhook                      entrypoint webhook serve
-#   collector  /usr/local/bin/collector, /usr/local/bin/vp-healthcheck
+#   collector  /usr/local/bin/collector, /usr/local/bin/vp-healthcheck,
+#              /usr/local/bin/vpctl (kubectl exec, for hostNetwork pods whose
+#              collector serves gRPC on a Unix socket only)
 #   probe      /opt/vllm-profiler/probe/ (//probe:probe_bundle) and /bin/cp
 #              (the init container copies the bundle into the pod's volume)
-# Usage: build_images.sh OUT.tar WEBHOOK COLLECTOR HEALTHCHECK PROBE_BUNDLE.tar
+# Usage: build_images.sh OUT.tar WEBHOOK COLLECTOR HEALTHCHECK PROBE_BUNDLE.tar VPCTL
 # OUT.tar is an OCI image layout (tags webhook, collector, probe) as a tar;
 # push with e.g.
 #   skopeo copy oci-archive:OUT.tar:webhook docker://REGISTRY/vllm-profiler/webhook:TAG
 set -euo pipefail
-OUT="$1"; WEBHOOK="$2"; COLLECTOR="$3"; HEALTHCHECK="$4"; BUNDLE="$5"
+OUT="$1"; WEBHOOK="$2"; COLLECTOR="$3"; HEALTHCHECK="$4"; BUNDLE="$5"; VPCTL="$6"
 T=$(mktemp -d)
 trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 LAYOUT="$T/layout"
@@ -45,6 +50,7 @@ new_image() {
 
 finish_image() {  # TAG ENTRYPOINT...
   local tag="$1"; shift
+  chmod -R go+rX,go-w "$T/$tag/rootfs"
   umoci repack --image "$LAYOUT:$tag" "$T/$tag"
   local args=()
   for a in "$@"; do args+=(--config.entrypoint "$a"); done
@@ -61,6 +67,7 @@ finish_image webhook /usr/local/bin/webhook serve
 R=$(new_image collector)
 add_binary "$R" "$COLLECTOR" /usr/local/bin/collector
 add_binary "$R" "$HEALTHCHECK" /usr/local/bin/vp-healthcheck
+add_binary "$R" "$VPCTL" /usr/local/bin/vpctl
 mkdir -p "$R/var/lib/vllm-profiler/traces" "$R/home/vllm/profiler"
 finish_image collector /usr/local/bin/collector
 

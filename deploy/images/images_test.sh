@@ -26,6 +26,24 @@ for f in sitecustomize.py vllm_profiler_probe/__init__.py libvllm_profiler_probe
   [ -f "$T/probe/rootfs/opt/vllm-profiler/probe/$f" ] || fail "probe image lacks $f"
 done
 [ -x "$T/collector/rootfs/usr/local/bin/vp-healthcheck" ] || fail "no vp-healthcheck"
+[ -x "$T/collector/rootfs/usr/local/bin/vpctl" ] || fail "no vpctl"
+
+# Any UID (OpenShift: an arbitrary one with group 0) can use the images:
+# every layer entry is owned by 0:0, every file readable by group and
+# others, every folder searchable, nothing group- or world-writable.
+for tag in webhook collector probe; do
+  manifest=$(skopeo inspect --raw "oci:$T/layout:$tag")
+  for digest in $(echo "$manifest" | /usr/bin/python3 -c 'import json,sys; print(" ".join(l["digest"].split(":")[1] for l in json.load(sys.stdin)["layers"]))'); do
+    bad=$(tar -tvzf "$T/layout/blobs/sha256/$digest" | awk '
+      { mode=$1; owner=$2 }
+      owner != "root/root" && owner != "0/0" { print "owner " owner ": " $0; next }
+      substr(mode,1,1) == "l" { next }
+      substr(mode,5,1) != "r" || substr(mode,8,1) != "r" { print "unreadable: " $0; next }
+      substr(mode,1,1) == "d" && (substr(mode,7,1) != "x" || substr(mode,10,1) != "x") { print "unsearchable: " $0; next }
+      substr(mode,6,1) == "w" || substr(mode,9,1) == "w" { print "writable: " $0 }')
+    [ -z "$bad" ] || fail "$tag: $bad"
+  done
+done
 
 # run TAG BINARY ARGS...: the binary with only the image's libraries.
 run() {
@@ -39,6 +57,7 @@ run() {
 run webhook /usr/local/bin/webhook gen-certs --out_dir="$T/c" 2>/dev/null || fail "webhook does not run from its image"
 [ -s "$T/c/tls.crt" ] || fail "webhook gen-certs wrote nothing"
 run collector /usr/local/bin/collector --version 2>&1 | grep -q "^collector" || fail "collector does not run from its image"
+run collector /usr/local/bin/vpctl --help 2>&1 | grep -q "usage: vpctl" || fail "vpctl does not run from its image"
 run collector /usr/local/bin/vp-healthcheck --port_file=/nonexistent 2>/dev/null
 [ $? = 1 ] || fail "vp-healthcheck does not run"
 mkdir -p "$T/dst"

@@ -1,6 +1,7 @@
 """Unit tests of the Python hook that need no native library and no torch:
-target parsing, batch shapes, the import finder, sitecustomize chaining and
-the library-missing path (logged once, host untouched)."""
+target parsing, batch shapes, the import finder, sitecustomize chaining,
+the user-site hook (usercustomize) and the library-missing path (logged
+once, host untouched)."""
 import importlib
 import io
 import os
@@ -262,13 +263,14 @@ class TargetTest(unittest.TestCase):
             self.assertIsNone(probe._parse_target(bad), bad)
 
 
-def run_py(code, env_extra, pythonpath):
+def run_py(code, env_extra, pythonpath, flags=()):
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("VLLM_PROFILER")}
+           if not k.startswith("VLLM_PROFILER") and
+           k not in ("PYTHONUSERBASE", "PYTHONNOUSERSITE")}
     env["PYTHONPATH"] = os.pathsep.join(pythonpath)
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-c", code], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable] + list(flags) + ["-c", code],
+                          env=env, capture_output=True, text=True, timeout=60)
 
 
 class HookProcessTest(unittest.TestCase):
@@ -332,6 +334,76 @@ class HookProcessTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout.count("other-site"), 1)
         self.assertIn(os.path.join(HERE, "sitecustomize.py"), p.stdout)
+
+
+class UserSiteHookTest(unittest.TestCase):
+    """PYTHONUSERBASE=<probe folder>: the probe loads, PYTHONPATH is the
+    image's alone."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        # The probe folder as the bundle lays it out.
+        self.base = os.path.join(self.tmp, "profiler")
+        site = os.path.join(self.base, "lib", "python%d.%d" %
+                            sys.version_info[:2], "site-packages")
+        os.makedirs(site)
+        with open(os.path.join(HERE, "usercustomize.py")) as f:
+            src = f.read()
+        with open(os.path.join(site, "usercustomize.py"), "w") as f:
+            f.write(src)
+        os.symlink(os.path.join(HERE, "vllm_profiler_probe"),
+                   os.path.join(self.base, "vllm_profiler_probe"))
+        # The "image": an app importable only through its PYTHONPATH, and
+        # its own usercustomize further down sys.path (a .pth in the user
+        # site appends that folder, as an image's site-packages would).
+        self.app = os.path.join(self.tmp, "image_app")
+        os.makedirs(os.path.join(self.app, "servingapp"))
+        with open(os.path.join(self.app, "servingapp", "__init__.py"), "w") as f:
+            f.write(textwrap.dedent('''
+                class W:
+                    def run(self, x):
+                        return x * 2
+            '''))
+        other = os.path.join(self.tmp, "image_site")
+        os.makedirs(other)
+        with open(os.path.join(other, "usercustomize.py"), "w") as f:
+            f.write("import sys\nsys.stdout.write('image-usercustomize ')\n")
+        with open(os.path.join(site, "image.pth"), "w") as f:
+            f.write(other + "\n")
+
+    def run_app(self, env=None, flags=()):
+        code = ("import sys, servingapp; "
+                "print(servingapp.W().run(21), "
+                "'vllm_profiler_probe' in sys.modules, "
+                "getattr(sys, '_vllm_profiler_installed', False), "
+                "any(p.endswith('profiler') for p in sys.path))")
+        e = {"PYTHONUSERBASE": self.base, "VLLM_PROFILER_TARGET":
+             "servingapp:W.run", "VLLM_PROFILER_LIB": "/nonexistent/lib.so"}
+        e.update(env or {})
+        return run_py(code, e, [self.app], flags)
+
+    def test_installs_chains_and_keeps_the_image_pythonpath(self):
+        p = self.run_app()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # Our hook ran (and tried the native library when the target was
+        # imported), the image's usercustomize ran once, and the probe
+        # folder is not on sys.path.
+        self.assertEqual(p.stdout.strip(),
+                         "image-usercustomize 42 True True False")
+        lines = [l for l in p.stderr.splitlines()
+                 if l.startswith("vllm-profiler:")]
+        self.assertEqual(len(lines), 1, p.stderr)
+        self.assertTrue(lines[0].startswith(
+            "vllm-profiler: cannot load the probe library ("), lines[0])
+
+    def test_disabled_user_site_leaves_the_process_alone(self):
+        # -s, and PYTHONNOUSERSITE: the documented limits. Nothing of ours
+        # runs, nothing is logged, the app works.
+        for flags, env in ((("-s",), {}), ((), {"PYTHONNOUSERSITE": "1"})):
+            p = self.run_app(env, flags)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout.strip(), "42 False False False")
+            self.assertEqual(p.stderr, "")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """vllm-profiler probe hook, loaded by Python at start-up through PYTHONPATH.
 
-The webhook prepends this folder to PYTHONPATH; Python then imports this
-file as `sitecustomize`. It installs the probe's import hook (see
+The webhook prepends this folder to PYTHONPATH when the container spec sets
+one (or the pod asks for the pythonpath hook; otherwise the user-site hook,
+usercustomize.py, is used); Python then imports this file as
+`sitecustomize`. It installs the probe's import hook (see
 vllm_profiler_probe) and then runs the image's own sitecustomize, if one
 exists further down sys.path, so the host loses nothing. Nothing here may
 raise: any failure is logged once with the prefix "vllm-profiler:".

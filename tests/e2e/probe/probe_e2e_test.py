@@ -3,8 +3,9 @@
 usage: probe_e2e_test.py PROBE_BUNDLE_TAR FAKE_COLLECTOR RUN_WORKLOAD_PY
 
 Each test runs the sample workload (tests/sample_workload) under the probe,
-injected the way the webhook does it (PYTHONPATH + VLLM_PROFILER_* env),
-against fake_collector, which logs every ProbeMessage it receives as JSON.
+injected the way the webhook does it (PYTHONPATH + VLLM_PROFILER_* env, or
+PYTHONUSERBASE for the user-site hook), against fake_collector, which logs
+every ProbeMessage it receives as JSON.
 """
 import json
 import os
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import textwrap
 import time
 import unittest
 
@@ -259,6 +261,88 @@ class ProbeE2ETest(ProbeHarness):
             self.assertEqual(f.read(), "ran")
         events, _ = self.stop_collector().events(1)
         self.assertEqual(steps_of(events), [2, 3])
+
+    def _image_app(self):
+        """A server reachable only through the PYTHONPATH its image sets
+        (KServe's `python3 -m huggingfaceserver` is one): `python3 -m
+        servingapp` starts two spawn workers that run the sample vLLM
+        worker, which is also found through that PYTHONPATH only."""
+        app = os.path.join(self.dir, "image_app")
+        os.makedirs(os.path.join(app, "servingapp"))
+        os.symlink(os.path.join(self.workload_dir, "vllm"),
+                   os.path.join(app, "vllm"))
+        open(os.path.join(app, "servingapp", "__init__.py"), "w").close()
+        with open(os.path.join(app, "servingapp", "worker.py"), "w") as f:
+            f.write(textwrap.dedent('''
+                import os
+                from vllm.v1.worker.gpu_worker import Worker
+
+                class SchedulerOutput:
+                    def __init__(self):
+                        self.num_scheduled_tokens = {"a": 1, "b": 1}
+                        self.total_num_scheduled_tokens = 2
+                        self.scheduled_new_reqs = []
+                        self.scheduled_cached_reqs = ["a", "b"]
+
+                def serve(steps, rank, queue):
+                    w = Worker(seed=rank)
+                    for _ in range(steps):
+                        w.execute_model(SchedulerOutput())
+                    queue.put(os.getpid())
+            '''))
+        with open(os.path.join(app, "servingapp", "__main__.py"), "w") as f:
+            f.write(textwrap.dedent('''
+                import json, multiprocessing, sys
+                from servingapp.worker import serve
+
+                if __name__ == "__main__":
+                    ctx = multiprocessing.get_context("spawn")
+                    q = ctx.Queue()
+                    ps = [ctx.Process(target=serve, args=(6, r, q))
+                          for r in range(2)]
+                    for p in ps:
+                        p.start()
+                    pids = sorted(q.get(timeout=300) for _ in ps)
+                    for p in ps:
+                        p.join(timeout=60)
+                    print(json.dumps({"pids": pids,
+                                      "exitcodes": [p.exitcode for p in ps]}))
+            '''))
+        return app
+
+    def _run_image_app(self, env):
+        cwd = os.path.join(self.dir, "cwd")  # Not the app's folder.
+        os.makedirs(cwd, exist_ok=True)
+        return subprocess.run([PY, "-m", "servingapp"], env=env, cwd=cwd,
+                              capture_output=True, text=True, timeout=300)
+
+    def test_user_site_hook_keeps_the_image_pythonpath_in_spawned_workers(self):
+        app = self._image_app()
+        # What the webhook used to do: PYTHONPATH=<probe folder> replaces
+        # the image's value, and the server cannot start.
+        old = self._run_image_app(self.env())
+        self.assertNotEqual(old.returncode, 0)
+        self.assertIn("No module named servingapp", old.stderr)
+        # The user-site hook: the image's PYTHONPATH stays, the probe comes
+        # from PYTHONUSERBASE, and both spawned workers are profiled.
+        self.start_collector()
+        env = self.env(probe=False, PYTHONPATH=app, PYTHONUSERBASE=self.bundle,
+                       VLLM_PROFILER_SOCKET=self.sock,
+                       VLLM_PROFILER_START_STEP=2, VLLM_PROFILER_NUM_STEPS=3)
+        p = self._run_image_app(env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+        self.assertEqual(out["exitcodes"], [0, 0])
+        self.assertEqual(self.probe_lines(p.stderr), [])
+        streams = self.stop_collector()
+        self.assertEqual(sorted(_int(h["pid"]) for h in streams.hellos()),
+                         out["pids"])
+        for h in streams.hellos():
+            self.assertRegex(h["process_name"], r"^SpawnProcess-\d+$")
+        for sid in streams.by_stream:
+            events, _ = streams.events(sid)
+            self.assertEqual(steps_of(events), [2, 3, 4])
+            self.assertGreater(len(ops_of(events)), 10)
 
     def test_already_imported_module_wrapped_once_signature_kept(self):
         self.start_collector()
