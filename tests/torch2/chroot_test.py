@@ -14,7 +14,9 @@ Cases:
   (a) the shim built in-process with g++ against torch 2.6, then loaded from
       the cache by a second process: operator events, inside steps, with
       shapes;
-  (b) VLLM_PROFILER_SHIM_BUILD=0: see FALLBACK_HAS_OPS;
+  (b) VLLM_PROFILER_SHIM_BUILD=0: operator events through torch's profiler
+      (the fallback), inside steps, with shapes, named in the metadata;
+      with VLLM_PROFILER_TORCH_FALLBACK=0 too, steps only and one line;
   (c) the vLLM API shapes of the step model (--vllm-api 0.10, 0.11, async,
       pooling) with the shim: operator events inside steps, with shapes.
 
@@ -38,10 +40,6 @@ import unittest
 ARGS = {}
 ROOTFS = {}
 
-# Until the torch-profiler fallback (issue 9, point 2) lands, a process with
-# the shim build off captures steps only, and says so in one line. When it
-# lands, set True: then (b) asserts operator events as (a) does.
-FALLBACK_HAS_OPS = False
 
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 MOUNTS = ("bundle", "work", "sock", "cache")
@@ -253,15 +251,15 @@ class ChrootTorch2Test(unittest.TestCase):
                     r"torch 2\.6\.0\S* from the cache)", "api-%s.json" % api,
                     args=["--vllm-api", api])
 
-    def test_b_build_off(self):
+    def run_build_off(self, name, **env):
         proc = self.chroot(["--steps", "8"], VLLM_PROFILER_SHIM_BUILD="0",
                            VLLM_PROFILER_START_STEP=2,
                            VLLM_PROFILER_NUM_STEPS=3,
-                           VLLM_TORCH_PROFILE="/x/build_off.json")
+                           VLLM_TORCH_PROFILE="/x/%s.json" % name, **env)
         _, err = proc.communicate(timeout=300)
         self.assertEqual(proc.returncode, 0, err)
         lines = [l for l in err.splitlines() if l.startswith("vllm-profiler:")]
-        path = os.path.join(self.traces, "build_off.json")
+        path = os.path.join(self.traces, "%s.json" % name)
         deadline = time.monotonic() + 60
         while not os.path.exists(path):
             self.assertLess(time.monotonic(), deadline, "no trace")
@@ -270,17 +268,30 @@ class ChrootTorch2Test(unittest.TestCase):
             t = json.load(f)
         steps, ops = steps_and_ops(t["traceEvents"])
         self.assertEqual(sorted(s["args"]["step"] for s in steps), [2, 3, 4])
-        if FALLBACK_HAS_OPS:
-            self.assert_ops_inside_steps_with_shapes(t["traceEvents"])
-            return
-        self.assertEqual(ops, [])
+        return t, ops, lines, err
+
+    def test_b_build_off_torch_profiler_fallback(self):
+        t, ops, lines, err = self.run_build_off("build_off")
+        self.assert_ops_inside_steps_with_shapes(t["traceEvents"])
+        (p,) = t["metadata"]["processes"]
+        self.assertEqual(p["op_source"], "torch profiler")
+        self.assertTrue(t["metadata"]["complete"])
         self.assertEqual(len(lines), 1, err)
         self.assertRegex(lines[0], r"^vllm-profiler: cannot load the torch "
                          r"shim \(libtorch\.so\.1\.13: cannot open shared "
                          r"object file: No such file or directory\); "
-                         r"capturing steps without operator events \(no shim "
-                         r"build: building is off "
+                         r"operator events come from torch's profiler \(no "
+                         r"shim build: building is off "
                          r"\(VLLM_PROFILER_SHIM_BUILD=0\)\)$")
+
+    def test_b_build_and_fallback_off_steps_only(self):
+        t, ops, lines, err = self.run_build_off(
+            "all_off", VLLM_PROFILER_TORCH_FALLBACK="0")
+        self.assertEqual(ops, [])
+        self.assertEqual(t["metadata"]["processes"][0]["op_source"], "off")
+        self.assertEqual(len(lines), 1, err)
+        self.assertRegex(lines[0], r"capturing steps without operator events "
+                         r"\(no shim build: building is off")
 
 
 if __name__ == "__main__":

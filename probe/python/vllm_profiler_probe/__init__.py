@@ -67,6 +67,7 @@ class _State(object):
     shim_tried = False
     shim_build = None      # _shim_build's info dict, once a build ended
     shim_building = False  # A build thread runs
+    fallback = None        # _fallback.TorchProfilerFallback when in use
     pid = None
     targets = ()           # Target objects
     v0_seen = False
@@ -176,16 +177,25 @@ def _load_shim(lib):
         # The bundled shim, else one built in-process: it arrives later on
         # the build thread (_on_shim_built) and records from the next
         # capture start.
+        fallback_ok = _fallback_possible(torch)
         _state.shim = _native.load_or_build_torch_shim(
             _state.core_file, torch, version, log, _on_shim_built,
-            on_start=lambda: _building(
-                lib, "the torch shim for torch %s is being built; "
-                "operators from the capture after it is ready" % version))
+            failure_note=("operator events come from torch's profiler"
+                          if fallback_ok else
+                          "capturing steps without operator events"),
+            on_start=lambda: _building(lib))
         if _state.shim is not None:
             _set_op_source(lib, "bundled shim", "torch %s" % version)
-        elif _state.shim_build is None and not _state.shim_building:
-            _set_op_source(lib, "off", "no torch shim for torch %s and none "
-                           "can be built here (see the log)" % version)
+            return
+        fallback = fallback_ok and _start_fallback(lib, torch)
+        if _state.shim_building:
+            _set_op_source(lib, "torch profiler" if fallback else "off",
+                           "the torch shim for torch %s is being built" %
+                           version)
+        elif _state.shim_build is None:
+            _set_op_source(lib, "torch profiler" if fallback else "off",
+                           "no torch shim for torch %s can be built here "
+                           "(see the log)" % version)
     except Exception as e:
         log("torch shim not loaded (%s); capturing without operator events"
             % (e,), key="shim")
@@ -201,9 +211,43 @@ def _set_op_source(lib, source, detail):
         pass
 
 
-def _building(lib, detail):
+def _building(lib):
     _state.shim_building = True
-    _set_op_source(lib, "off", detail)
+
+
+def _fallback_possible(torch):
+    """Whether torch's profiler can stand in for a missing shim here
+    (VLLM_PROFILER_TORCH_FALLBACK=0 turns it off)."""
+    if os.environ.get("VLLM_PROFILER_TORCH_FALLBACK", "1").strip().lower() in (
+            "0", "false", "no", "off"):
+        return False
+    try:
+        from . import _fallback
+        why = _fallback.unsupported_reason(torch)
+    except Exception as e:
+        why = repr(e)
+    if why is not None:
+        log("torch's profiler cannot stand in for the shim (%s)" % why,
+            key="fallback")
+        return False
+    return True
+
+
+def _start_fallback(lib, torch):
+    """Operator events through torch's profiler until (unless) a shim
+    exists; returns whether it is on."""
+    try:
+        from . import _fallback
+        _fallback.bind(lib)
+        _state.fallback = _fallback.TorchProfilerFallback(
+            lib, torch, log, record_shapes=lambda: lib.vp_record_shapes() == 1,
+            usable=lambda: _state.shim is None)
+        _model.capture_hooks = _state.fallback
+        return True
+    except Exception as e:
+        log("torch's profiler cannot stand in for the shim (%r)" % (e,),
+            key="fallback")
+        return False
 
 
 def _on_shim_built(shim, info):
@@ -219,7 +263,8 @@ def _on_shim_built(shim, info):
     if shim is not None:
         _set_op_source(lib, "built shim", line)
     else:
-        _set_op_source(lib, "off", line)
+        _set_op_source(lib, "torch profiler" if _state.fallback else "off",
+                       line)
 
 
 def _flush():
@@ -227,6 +272,8 @@ def _flush():
     if lib is not None:
         try:
             _model.close_pending()
+            if _state.fallback is not None:
+                _state.fallback.wait(10.0)
             lib.vp_shutdown(3000)
         except Exception:
             pass

@@ -54,6 +54,11 @@ class StepModel(object):
         self.first_pending = True  # on_first_step not yet run here.
         self.on_error = None      # Callable(exc): the hook failed (log, off).
         self.dead = False         # Failed once: stays off in this process.
+        # Optional object with start()/stop(), told when a capture starts
+        # (at its first step) and ends (after its last): the torch-profiler
+        # fallback. Costs one vp_is_capturing per captured step end.
+        self.capture_hooks = None
+        self.capture_on = False
 
     # -- step boundaries --------------------------------------------------
 
@@ -62,6 +67,7 @@ class StepModel(object):
         self.first_pending = True
         self.open_step = False
         self.busy = False
+        self.capture_on = False
 
     def _begin(self, name, obj, args, kwargs):
         lib = self.lib
@@ -73,6 +79,9 @@ class StepModel(object):
             lib.vp_set_step_name(name)
             self.step_name = name
         self.capturing = capturing = bool(lib.vp_step_begin_ex() & 1)
+        if capturing and not self.capture_on and self.capture_hooks is not None:
+            self.capture_on = True
+            self.capture_hooks.start()
         if capturing:
             so = args[0] if args else kwargs.get("scheduler_output")
             if so is not None:
@@ -85,6 +94,12 @@ class StepModel(object):
             self.lib.vp_step_end()
         else:
             self.lib.vp_step_end_error(_error_name(error))
+        self._after_end()
+
+    def _after_end(self):
+        if self.capture_on and not self.lib.vp_is_capturing():
+            self.capture_on = False
+            self.capture_hooks.stop()
 
     def close_pending(self):
         """Ends a step left open by an execute_model without sample_tokens
@@ -155,6 +170,7 @@ class StepModel(object):
                 self.lib.vp_span_end(span)
             if in_step:
                 self.lib.vp_step_end()
+                self._after_end()
         except Exception as e:
             self._failed(e)
         return out
@@ -226,6 +242,8 @@ def make_sample_wrapper(model, fn):
         m.busy = False
         try:
             m.lib.vp_step_end()
+            if m.capture_on:  # A capture ended by its time bound.
+                m._after_end()
         except Exception as e:
             m._failed(e)
         return out

@@ -479,21 +479,58 @@ class ProbeE2ETest(ProbeHarness):
         self.assertEqual(self.probe_lines(p.stderr), [])
         self.assertEqual(self.stop_collector().by_stream, {})
 
-    def test_torch_mismatch_goes_on_without_ops(self):
-        # A shim that claims another torch: steps are captured, ops are not.
+    def test_torch_mismatch_without_fallback_goes_on_without_ops(self):
+        # A shim that claims another torch, no build, no fallback: steps are
+        # captured, ops are not, one line says so.
         self.start_collector()
-        fake_torch = os.path.join(self.dir, "faketorch")
-        os.makedirs(os.path.join(fake_torch, "torch"))
         p, _ = self.run_workload(["--steps", "5"], self.env(
             VLLM_PROFILER_START_STEP=2, VLLM_PROFILER_NUM_STEPS=2,
-            VLLM_PROFILER_TEST_TORCH_VERSION="9.9.9"))
+            VLLM_PROFILER_TEST_TORCH_VERSION="9.9.9",
+            VLLM_PROFILER_SHIM_BUILD=0, VLLM_PROFILER_TORCH_FALLBACK=0))
         lines = self.probe_lines(p.stderr)
         self.assertEqual(len(lines), 1, lines)
         self.assertIn("torch shim was built for torch 1.13.0 but this process "
                       "runs torch 9.9.9", lines[0])
-        events, _ = self.stop_collector().events(1)
+        self.assertIn("capturing steps without operator events", lines[0])
+        streams = self.stop_collector()
+        events, _ = streams.events(1)
         self.assertEqual(steps_of(events), [2, 3])
         self.assertEqual(ops_of(events), [])
+        state = [m["state"] for m in streams.by_stream[1] if "state" in m]
+        self.assertEqual(state[-1]["op_source"], "off")
+
+    def test_torch_mismatch_ops_through_torch_profiler(self):
+        # No shim for this torch and none built: torch's profiler stands in;
+        # its operators look like the shim's (name, shapes, dtypes, thread,
+        # sequence number) and lie inside the steps.
+        self.start_collector()
+        p, base = self.run_workload(["--steps", "6"], self.env(
+            VLLM_PROFILER_START_STEP=2, VLLM_PROFILER_NUM_STEPS=3,
+            VLLM_PROFILER_TEST_TORCH_VERSION="9.9.9",
+            VLLM_PROFILER_SHIM_BUILD=0))
+        lines = self.probe_lines(p.stderr)
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn("operator events come from torch's profiler", lines[0])
+        streams = self.stop_collector()
+        events, strings = streams.events(1)
+        steps = [e for e in events if e.get("kind") == "EVENT_KIND_STEP"]
+        self.assertEqual(steps_of(events), [2, 3, 4])
+        ops = ops_of(events)
+        self.assertGreater(len(ops), 3 * 50)
+        self.assertTrue(all(nested(op, steps) for op in ops))
+        mm = [op for op in ops if op["name"] == "aten::mm"]
+        self.assertTrue(mm)
+        self.assertEqual(len(mm[0]["input_shapes"][0]["dims"]), 2)
+        self.assertEqual(strings[mm[0]["input_dtype_ids"][0]], "float")
+        state = [m["state"] for m in streams.by_stream[1] if "state" in m]
+        self.assertEqual(state[-1]["op_source"], "torch profiler")
+        fin = streams.capture_messages(1, "capture_finished")
+        self.assertEqual(_int(fin[0]["events_recorded"]), len(events))
+        self.assertEqual(fin[0].get("error", ""), "")
+        # The host's results are untouched.
+        _, plain = self.run_workload(["--steps", "6"], self.env(probe=False))
+        self.assertEqual(base["processes"][0]["results"],
+                         plain["processes"][0]["results"])
 
 
 if __name__ == "__main__":
