@@ -186,10 +186,10 @@ class ChrootTorch2Test(unittest.TestCase):
             t = json.load(f)
         return t["traceEvents"] if isinstance(t, dict) else t
 
-    def assert_ops_inside_steps_with_shapes(self, events):
+    def assert_ops_inside_steps_with_shapes(self, events, min_steps=10):
         steps, ops = steps_and_ops(events)
-        self.assertGreaterEqual(len(steps), 10)
-        self.assertGreater(len(ops), 100)
+        self.assertGreaterEqual(len(steps), min_steps)
+        self.assertGreater(len(ops), 10 * min_steps)
         spans = {}
         for s in steps:
             spans.setdefault((s["pid"], s["tid"]), []).append(
@@ -272,7 +272,7 @@ class ChrootTorch2Test(unittest.TestCase):
 
     def test_b_build_off_torch_profiler_fallback(self):
         t, ops, lines, err = self.run_build_off("build_off")
-        self.assert_ops_inside_steps_with_shapes(t["traceEvents"])
+        self.assert_ops_inside_steps_with_shapes(t["traceEvents"], min_steps=3)
         (p,) = t["metadata"]["processes"]
         self.assertEqual(p["op_source"], "torch profiler")
         self.assertTrue(t["metadata"]["complete"])
