@@ -264,6 +264,32 @@ absl::StatusOr<std::string> SummarizeTraceJson(const std::string& text,
     }
     absl::StrAppend(&out, title, "\n", Table(rows));
   };
+  // Where each process's operator events came from (the shim, torch's
+  // profiler standing in for it, or none), from the trace's metadata.
+  auto meta = doc.is_object() ? doc.find("metadata") : doc.end();
+  if (meta != doc.end() && meta->is_object()) {
+    auto procs = meta->find("processes");
+    if (procs != meta->end() && procs->is_array()) {
+      for (const json& p : *procs) {
+        if (!p.is_object()) continue;
+        auto src = p.find("op_source");
+        if (src == p.end() || !src->is_string() ||
+            src->get_ref<const std::string&>().empty()) {
+          continue;
+        }
+        auto pid = p.find("pid");
+        auto name = p.find("process_name");
+        absl::StrAppend(
+            &out, "Operators of ",
+            name != p.end() && name->is_string() ? name->get<std::string>()
+                                                 : std::string("pid"),
+            " (pid ",
+            pid != p.end() && pid->is_number_integer() ? pid->get<int64_t>()
+                                                       : 0,
+            "): ", src->get<std::string>(), "\n");
+      }
+    }
+  }
   top(ops, true, "Top CPU operators by self time:");
   top(kernels, false, "Top GPU kernels by time:");
   return out;

@@ -8,6 +8,7 @@ namespace vpctl {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Two steps; aten::linear (50 us) contains aten::mm (30 us) which contains a
 // 5 us launch: linear self = 20, mm self = 25.
@@ -36,6 +37,35 @@ TEST(SummaryTest, StepsSelfTimesAndKernels) {
   EXPECT_THAT(*s, HasSubstr("Top GPU kernels by time:\n"
                             "  TOTAL ms  CALLS  NAME\n"
                             "  0.040     1      gemm\n"));
+}
+
+// vLLM >= 0.11.1: a step is execute_model + sample_tokens with an engine gap.
+constexpr char kPairTrace[] = R"({"traceEvents":[
+ {"ph":"X","cat":"step","name":"W.execute_model+sample_tokens","pid":1,"tid":1,"ts":0,"dur":100},
+ {"ph":"X","cat":"python_function","name":"execute_model","pid":1,"tid":1,"ts":0,"dur":60},
+ {"ph":"X","cat":"python_function","name":"sample_tokens","pid":1,"tid":1,"ts":80,"dur":20},
+ {"ph":"X","cat":"step","name":"W.execute_model+sample_tokens","pid":1,"tid":1,"ts":200,"dur":200},
+ {"ph":"X","cat":"python_function","name":"execute_model","pid":1,"tid":1,"ts":200,"dur":100},
+ {"ph":"X","cat":"python_function","name":"sample_tokens","pid":1,"tid":1,"ts":340,"dur":60},
+ {"ph":"X","cat":"python_function","name":"sample_tokens","pid":1,"tid":1,"ts":500,"dur":9}
+],"metadata":{"processes":[{"pid":1,"process_name":"VllmWorker-0","op_source":"torch profiler"},
+ {"pid":2,"process_name":"x","op_source":""}, 7]}})";
+
+TEST(SummaryTest, StepSplitIntoItsCallsAndTheGapAndOperatorSource) {
+  absl::StatusOr<std::string> s = SummarizeTraceJson(kPairTrace, {});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_THAT(*s, HasSubstr("Steps (W.execute_model+sample_tokens): 2  mean "
+                            "0.150 ms"));
+  // Per step: exec 60/100, sample 20/60, gap 20/40 (the orphan
+  // sample_tokens outside any step counts nowhere).
+  EXPECT_THAT(
+      *s, HasSubstr("  STEP PART      MEAN ms  MEDIAN ms  MAX ms  SHARE\n"
+                    "  execute_model  0.080    0.100      0.100   53.3%\n"
+                    "  sample_tokens  0.040    0.060      0.060   26.7%\n"
+                    "  gap (engine)   0.030    0.040      0.040   20.0%\n"));
+  EXPECT_THAT(*s, HasSubstr("Operators of VllmWorker-0 (pid 1): torch "
+                            "profiler\n"));
+  EXPECT_THAT(*s, Not(HasSubstr("Operators of x")));
 }
 
 TEST(SummaryTest, BadInput) {
