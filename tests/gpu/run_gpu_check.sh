@@ -5,14 +5,18 @@
 #
 #   tests/gpu/run_gpu_check.sh [BUNDLE=out/gpu_bundle] [--allow-cpu]
 #
-# 1. copies the probe folder and rebuilds the torch shim against this
-#    machine's torch (probe/torch/build_shim.sh; the bundled shim was built
-#    for Debian's torch 1.13);
+# 1. copies the probe folder and builds the torch shim in-process against
+#    this machine's torch, as the probe does in a pod (_shim_build; the
+#    bundled shim was built for Debian's torch 1.13), into a cache the
+#    workload processes then load from;
 # 2. starts the bundled collector (port 0, Unix socket, temp trace dir);
 # 3. runs tests/gpu/gpu_check.py: the CUDA workload without profiler, under
 #    the probe, and under torch.profiler with CUDA activity; checks the
 #    probe's trace (GPU stream tracks, launch flows, operator attribution,
 #    kernel time vs torch.cuda.Event within 10%) and the overheads;
+#    then tests/gpu/coexist_check.py: CUDA graph replays in a capture, and
+#    torch.profiler (vLLM's /start_profile) keeping its CUDA events after
+#    and during our captures;
 # 4. writes gpu_check.json, gpu_check.md and logs under $OUT
 #    (default /tmp/gpu_check_out). Exit status 0 when every check passes.
 # --allow-cpu: dry run of the plumbing where there is no GPU.
@@ -54,15 +58,24 @@ if torch.cuda.is_available():
     print("device", torch.cuda.get_device_name(0))
 PYEOF
 
-echo "== probe folder + torch shim for this torch"
+echo "== probe folder + torch shim built in-process for this torch (issue 9)"
 cp -r "$BUNDLE/probe" "$WORK/probe"
 chmod -R u+w "$WORK/probe"
-TORCH_DIR="$("$PY" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
-if PYTHON="$PY" probe/torch/build_shim.sh "$TORCH_DIR" "$WORK/probe/libvllm_profiler_torch.so"; then
-  echo "shim rebuilt against $TORCH_DIR"
-else
-  echo "WARNING: shim rebuild failed; keeping the bundled one (built for Debian torch 1.13)"
-fi
+# The probe builds the shim itself when the bundled one (Debian's torch 1.13)
+# does not fit: measure that build here once; the workload processes then
+# load it from the cache.
+export VLLM_PROFILER_CACHE_DIR="$WORK/shim-cache"
+"$PY" - "$WORK/probe" "$OUT/shim_build.json" <<'PYEOF' 2>&1 || echo "WARNING: in-process shim build failed (see above)"
+import json, sys, torch
+sys.path.insert(0, sys.argv[1])
+from vllm_profiler_probe import _shim_build
+path, info = _shim_build.build_or_load(torch, sys.argv[1], print)
+with open(sys.argv[2], "w") as f:
+    json.dump(info, f, indent=1, default=str)
+print("shim:", path, "outcome:", info.get("outcome"),
+      "seconds:", info.get("build_seconds") or info.get("seconds"))
+sys.exit(0 if path else 1)
+PYEOF
 # CUPTI of this torch (nvidia/cuda_cupti wheel) is found through
 # /proc/self/maps; say which one would be used.
 "$PY" - <<'PYEOF' 2>&1 || true
@@ -89,6 +102,9 @@ echo "== workload: baseline, probe, torch.profiler"
 "$PY" tests/gpu/gpu_check.py --probe-dir "$WORK/probe" --socket "$WORK/c.sock" \
   --trace-dir "$WORK/traces" --out "$OUT" "${EXTRA[@]}"
 RC=$?
+echo "== issue 9: CUDA graph replays, coexistence with torch.profiler"
+"$PY" tests/gpu/coexist_check.py --probe-dir "$WORK/probe" --socket "$WORK/c.sock" \
+  --trace-dir "$WORK/traces" --out "$OUT" "${EXTRA[@]}" || RC=1
 ls -la "$WORK/traces" || true
 # Keep the probe's trace if small enough to come back (16 MiB per file).
 for t in "$WORK"/traces/*.json; do
