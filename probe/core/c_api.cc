@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "probe/core/config.h"
 #include "probe/core/log.h"
 #include "probe/core/probe_runtime.h"
@@ -77,6 +78,9 @@ const ProbeConfig& ConfigLocked() {
         &problems));
     SetProbeLogLevel(ParseProbeLogLevel(g_config->log_level.c_str()));
     for (const std::string& p : problems) {
+      // Python's hook reads VLLM_PROFILER_ENABLED first, in every process,
+      // and says it there: once is enough.
+      if (absl::StartsWith(p, "VLLM_PROFILER_ENABLED=")) continue;
       ProbeLog(ProbeLogLevel::kInfo, p);
     }
     if (!g_config->enabled) g_disabled.store(true);

@@ -113,6 +113,13 @@ ProbeConfig ParseProbeConfig(const EnvGetter& getenv,
   flag("VLLM_PROFILER_RECORD_SHAPES", &c.record_shapes);
   flag("VLLM_PROFILER_GPU", &c.gpu);
   str("VLLM_PROFILER_SOCKET", &c.socket_path);
+  // sockaddr_un holds 107 bytes and a NUL: a longer path cannot connect.
+  if (c.socket_path.size() > 107 && problems != nullptr) {
+    problems->push_back(absl::StrCat(
+        "VLLM_PROFILER_SOCKET is ", c.socket_path.size(),
+        " bytes long; a Unix socket path holds at most 107, so the collector "
+        "cannot be reached there"));
+  }
   str("VLLM_PROFILER_ADDRESS", &c.address);
   uint64_t mb = c.max_buffer_bytes >> 20;
   num("VLLM_PROFILER_MAX_BUFFER_MB", 1 << 20, &mb);
@@ -126,6 +133,17 @@ ProbeConfig ParseProbeConfig(const EnvGetter& getenv,
   c.max_buffer_bytes = mb << 20;
   str("VLLM_TORCH_PROFILE", &c.requested_name);
   str("VLLM_PROFILER_LOG", &c.log_level);
+  if (!c.log_level.empty()) {
+    static constexpr const char* kLevels[] = {"info", "debug", "quiet", "off"};
+    bool known = false;
+    for (const char* l : kLevels)
+      known = known || absl::EqualsIgnoreCase(c.log_level, l);
+    if (!known && problems != nullptr) {
+      problems->push_back(absl::StrCat("VLLM_PROFILER_LOG=", Quote(c.log_level),
+                                       " is not info, debug, quiet or off; "
+                                       "using info"));
+    }
+  }
   str("POD_NAME", &c.pod_name);
   str("POD_NAMESPACE", &c.pod_namespace);
   str("NODE_NAME", &c.node_name);

@@ -110,4 +110,21 @@ TEST(ConfigTest, DisabledAndLongValuesAreQuotedShort) {
 }
 
 }  // namespace
+TEST(ConfigTest, UnknownLogLevelAndTooLongSocketAreSaid) {
+  std::vector<std::string> problems;
+  ProbeConfig c = Parse({{"VLLM_PROFILER_LOG", "loudest"},
+                         {"VLLM_PROFILER_SOCKET", "/" + std::string(120, 's')}},
+                        &problems);
+  EXPECT_EQ(problems,
+            (std::vector<std::string>{
+                "VLLM_PROFILER_SOCKET is 121 bytes long; a Unix socket path "
+                "holds at most 107, so the collector cannot be reached there",
+                "VLLM_PROFILER_LOG='loudest' is not info, debug, quiet or off; "
+                "using info"}));
+  problems.clear();
+  Parse({{"VLLM_PROFILER_LOG", "DEBUG"}}, &problems);
+  EXPECT_TRUE(problems.empty());
+  (void)c;
+}
+
 }  // namespace vllm_profiler::probe

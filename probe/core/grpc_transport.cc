@@ -1,6 +1,12 @@
+#include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
 
+#include <mutex>
+#include <set>
+#include <string>
+
 #include "absl/strings/str_cat.h"
+#include "probe/core/log.h"
 #include "probe/core/transport.h"
 #include "proto/profiler.grpc.pb.h"
 
@@ -61,9 +67,31 @@ class GrpcTransport final : public ProbeTransport {
   const std::string target_;
 };
 
+// gRPC's own log lines go through ours: at debug level, each distinct line
+// once. Otherwise they reach the host's stderr on every connection retry
+// (a socket path over 107 bytes, an unparsable address from c-ares), while
+// the probe already says what matters in one line ("collector not
+// reachable at ..."). The probe's gRPC is linked into it privately, so the
+// host's own gRPC (if any) keeps its logging; no environment is touched.
+void GrpcLogToProbe(gpr_log_func_args* args) {
+  static std::mutex mu;
+  static std::set<std::string>* seen = new std::set<std::string>();
+  const std::string key =
+      absl::StrCat(args->file == nullptr ? "" : args->file, ":", args->line);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (seen->size() >= 256 || !seen->insert(key).second) return;
+  }
+  ProbeLog(
+      ProbeLogLevel::kDebug,
+      absl::StrCat("grpc: ", args->message == nullptr ? "" : args->message));
+}
+
 }  // namespace
 
 std::unique_ptr<ProbeTransport> NewGrpcTransport(std::string target) {
+  static std::once_flag routed;
+  std::call_once(routed, [] { gpr_set_log_function(&GrpcLogToProbe); });
   return std::make_unique<GrpcTransport>(std::move(target));
 }
 

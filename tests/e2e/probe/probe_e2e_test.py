@@ -533,6 +533,38 @@ class ProbeE2ETest(ProbeHarness):
                          plain["processes"][0]["results"])
 
 
+    def test_each_problem_is_said_once(self):
+        # No collector: each bad setting is one line, the outage one more;
+        # nothing of gRPC's own logging reaches the host's stderr, however
+        # many reconnects (steps sleep 150 ms: several retries).
+        long_sock = os.path.join(self.dir, "s" * 120)
+        cases = [
+            ({"VLLM_PROFILER_ENABLED": "perhaps"},
+             "VLLM_PROFILER_ENABLED='perhaps' is not a boolean (1 or 0); "
+             "using 1"),
+            ({"VLLM_PROFILER_LOG": "loudest"},
+             "VLLM_PROFILER_LOG='loudest' is not info, debug, quiet or off; "
+             "using info"),
+            ({"VLLM_PROFILER_SOCKET": long_sock},
+             "VLLM_PROFILER_SOCKET is %d bytes long; a Unix socket path holds "
+             "at most 107, so the collector cannot be reached there"
+             % len(long_sock)),
+            ({"VLLM_PROFILER_ADDRESS": "[::1"}, None),
+        ]
+        for env, want in cases:
+            p, _ = self.run_workload(["--steps", "8", "--sleep-ms", "150"],
+                                     self.env(**env))
+            lines = self.probe_lines(p.stderr)
+            others = [l for l in p.stderr.splitlines()
+                      if l.strip() and not l.startswith("vllm-profiler:")]
+            self.assertEqual(others, [], (env, p.stderr))
+            outage = [l for l in lines if "collector not reachable" in l]
+            self.assertEqual(len(outage), 1, (env, lines))
+            rest = [l for l in lines if l not in outage]
+            self.assertEqual(rest, ["vllm-profiler: " + want] if want else [],
+                             env)
+
+
 if __name__ == "__main__":
     ARGS["bundle"], ARGS["collector"], ARGS["workload"] = sys.argv[1:4]
     del sys.argv[1:4]
