@@ -323,28 +323,8 @@ void Recorder::HandOverLocal() {
 void Recorder::AppendSimple(RecordType type, uint64_t id, int64_t arg,
                             const char* name, const int64_t* extra,
                             int n_extra) {
-  const uint64_t gen = generation();
-  if (gen == 0) return;
-  Slot* slot = LocalSlot();
-  const size_t name_len = BoundedLen(name, kMaxNameBytes);
-  const size_t bytes =
-      sizeof(RecordHeader) + Pad8(name_len) + 8 * static_cast<size_t>(n_extra);
-  Chunk* chunk = nullptr;
-  char* p = Reserve(slot, gen, bytes, &chunk);
-  if (p == nullptr) return;
-  RecordHeader h{static_cast<uint16_t>(type),
-                 static_cast<uint16_t>(name_len),
-                 static_cast<uint32_t>(bytes),
-                 clock_->MonotonicNs(),
-                 id,
-                 arg};
-  std::memcpy(p, &h, sizeof(h));
-  if (name_len > 0) std::memcpy(p + sizeof(h), name, name_len);
-  if (n_extra > 0) {
-    std::memcpy(p + sizeof(h) + Pad8(name_len), extra,
-                8 * static_cast<size_t>(n_extra));
-  }
-  Publish(slot, chunk, bytes);
+  AppendNamed(type, id, arg, name, BoundedLen(name, kMaxNameBytes), extra,
+              n_extra);
 }
 
 void Recorder::OpEnd(uint64_t op_id) {
@@ -405,11 +385,13 @@ void Recorder::SpanEnd(uint64_t span_id) {
 }
 
 void Recorder::AppendNamed(RecordType type, uint64_t id, int64_t arg,
-                           const char* name, size_t name_len) {
+                           const char* name, size_t name_len,
+                           const int64_t* extra, int n_extra) {
   const uint64_t gen = generation();
   if (gen == 0) return;
   Slot* slot = LocalSlot();
-  const size_t bytes = sizeof(RecordHeader) + Pad8(name_len);
+  const size_t bytes =
+      sizeof(RecordHeader) + Pad8(name_len) + 8 * static_cast<size_t>(n_extra);
   Chunk* chunk = nullptr;
   char* p = Reserve(slot, gen, bytes, &chunk);
   if (p == nullptr) return;
@@ -421,6 +403,10 @@ void Recorder::AppendNamed(RecordType type, uint64_t id, int64_t arg,
                  arg};
   std::memcpy(p, &h, sizeof(h));
   if (name_len > 0) std::memcpy(p + sizeof(h), name, name_len);
+  if (n_extra > 0) {
+    std::memcpy(p + sizeof(h) + Pad8(name_len), extra,
+                8 * static_cast<size_t>(n_extra));
+  }
   Publish(slot, chunk, bytes);
 }
 

@@ -225,7 +225,8 @@ class Recorder {
   static char* WriteInputs(char* q, const InputArg* inputs, int32_t n);
   // As AppendSimple, with an explicit name length (may hold a '\0').
   void AppendNamed(RecordType type, uint64_t id, int64_t arg, const char* name,
-                   size_t name_len);
+                   size_t name_len, const int64_t* extra = nullptr,
+                   int n_extra = 0);
 
   const Options options_;
   const Clock* const clock_;
