@@ -6,6 +6,8 @@
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
 
+#include <malloc.h>
+
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -41,6 +43,8 @@ uint64_t TotalDrops(const v1::DropCounters& d) {
 
 struct ProbeServiceImpl::Connection {
   uint64_t id = 0;
+  // Set by the watchdog before it cancels a stream that sent no Hello.
+  std::atomic<bool> hello_timed_out{false};
   int64_t pid = 0;
   v1::Hello hello;
   absl::Time connected;
@@ -68,9 +72,65 @@ ProbeServiceImpl::ProbeServiceImpl(Options options, CaptureManager* manager)
              grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>*
                  stream) { return service->Connect(context, stream); },
           this)));
+  watchdog_ = std::thread([this] { WatchdogLoop(); });
 }
 
-ProbeServiceImpl::~ProbeServiceImpl() = default;
+ProbeServiceImpl::~ProbeServiceImpl() {
+  {
+    MutexLock lock(&wd_mu_);
+    wd_stop_ = true;
+    wd_cv_.SignalAll();
+  }
+  watchdog_.join();
+}
+
+void ProbeServiceImpl::ArmHelloDeadline(Connection* c,
+                                        grpc::ServerContext* context) {
+  MutexLock lock(&wd_mu_);
+  awaiting_hello_[c->id] =
+      Pending{absl::Now() + options_.hello_timeout, context, c};
+  wd_cv_.SignalAll();
+}
+
+void ProbeServiceImpl::DisarmHelloDeadline(Connection* c) {
+  MutexLock lock(&wd_mu_);
+  awaiting_hello_.erase(c->id);
+}
+
+void ProbeServiceImpl::WatchdogLoop() {
+  MutexLock lock(&wd_mu_);
+  while (!wd_stop_) {
+    const absl::Time now = absl::Now();
+    absl::Time next = now + absl::Seconds(1);
+    for (auto it = awaiting_hello_.begin(); it != awaiting_hello_.end();) {
+      if (it->second.deadline <= now) {
+        // Under wd_mu_: the stream's handler cannot return (it disarms
+        // under wd_mu_ first), so `context` is alive. TryCancel does not
+        // call back into us.
+        it->second.connection->hello_timed_out.store(true);
+        it->second.context->TryCancel();
+        it = awaiting_hello_.erase(it);
+      } else {
+        next = std::min(next, it->second.deadline);
+        ++it;
+      }
+    }
+    wd_cv_.WaitWithDeadline(&wd_mu_, next);
+  }
+}
+
+void ProbeServiceImpl::StreamEnded() {
+  const int left = active_streams_.fetch_sub(1) - 1;
+  const int64_t now = absl::GetCurrentTimeNanos();
+  int64_t last = last_trim_ns_.load();
+  if (left == 0 || (now - last > 1000000000 &&
+                    last_trim_ns_.compare_exchange_strong(last, now))) {
+    last_trim_ns_.store(now);
+    // The per-stream arenas and gRPC buffers are freed by now; without this
+    // glibc keeps them in its arenas and the RSS of a flood stays.
+    ::malloc_trim(0);
+  }
+}
 
 bool ProbeServiceImpl::Write(Connection& c,
                              const v1::CollectorCommand& command) {
@@ -89,6 +149,18 @@ bool ProbeServiceImpl::Write(Connection& c,
 grpc::Status ProbeServiceImpl::Connect(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
+  const std::string peer = context->peer();
+  if (active_streams_.fetch_add(1) >= options_.max_streams) {
+    streams_refused_.fetch_add(1);
+    StreamEnded();
+    VP_LOG_EVERY_N(WARNING, 100)
+        << "refused probe stream from " << peer << ": " << options_.max_streams
+        << " streams open (--max_probe_streams)";
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("collector is serving its limit of ", options_.max_streams,
+                     " probe streams (--max_probe_streams); retry later"));
+  }
   auto conn = std::make_shared<Connection>();
   conn->id = next_connection_id_.fetch_add(1);
   conn->connected = absl::Now();
@@ -96,7 +168,7 @@ grpc::Status ProbeServiceImpl::Connect(
     MutexLock lock(&conn->write_mu);
     conn->stream = stream;
   }
-  const std::string peer = context->peer();
+  ArmHelloDeadline(conn.get(), context);
   ProbeStream ps(options_.stream);
   // Messages are parsed into an arena that is reset after each one: a
   // batch's thousands of Event objects cost bump allocations instead of
@@ -130,6 +202,7 @@ grpc::Status ProbeServiceImpl::Connect(
     if (!error.ok()) break;
     switch (message.payload_case()) {
       case v1::ProbeMessage::kHello: {
+        DisarmHelloDeadline(conn.get());
         conn->pid = ps.pid();
         conn->hello = ps.hello();
         {
@@ -187,12 +260,27 @@ grpc::Status ProbeServiceImpl::Connect(
     }
   }
 
-  // The stream is over: no more command writes.
+  // The stream is over: no more command writes, no cancel.
+  DisarmHelloDeadline(conn.get());
   {
     MutexLock lock(&conn->write_mu);
     conn->stream = nullptr;
   }
+  struct EndGuard {
+    ProbeServiceImpl* self;
+    ~EndGuard() { self->StreamEnded(); }
+  } end_guard{this};
   std::string reason;
+  if (conn->hello_timed_out.load() && !registered) {
+    hello_timeouts_.fetch_add(1);
+    VP_LOG_EVERY_N(WARNING, 100)
+        << "cancelled probe stream from " << peer << ": no Hello within "
+        << absl::FormatDuration(options_.hello_timeout);
+    return grpc::Status(
+        grpc::StatusCode::DEADLINE_EXCEEDED,
+        absl::StrCat("no Hello within ",
+                     absl::FormatDuration(options_.hello_timeout)));
+  }
   if (!error.ok()) {
     reason = std::string(error.message());
   } else if (shutting_down_.load()) {
