@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/saturating.h"
 
 namespace vllm_profiler {
 namespace collector {
@@ -242,6 +243,7 @@ void Capture::Join(const ProbeStream& stream, const v1::CaptureStarted& started,
   }
   p->hello = stream.hello();
   p->started = started;
+  p->gaps_at_join = stream.sequence_gaps();
   p->clock_offset_ns = stream.ToWallNs(0);
   WriteProcessMetadataLocked(*p);
 }
@@ -428,15 +430,16 @@ void Capture::WriteBatch(const ProbeStream& stream,
                          const v1::EventBatch& batch) {
   MutexLock lock(&mu_);
   const uint64_t n = static_cast<uint64_t>(batch.events_size());
-  events_received_ += n;
+  events_received_ = SaturatingAdd(events_received_, n);
   Process* p = FindLocked(stream.pid());
   if (p == nullptr || finished_) {
-    events_not_written_ += n;
+    events_not_written_ = SaturatingAdd(events_not_written_, n);
     return;
   }
-  p->events += n;
+  p->events = SaturatingAdd(p->events, n);
+  p->gaps = stream.sequence_gaps() - p->gaps_at_join;
   if (writer_ == nullptr || !writer_->status().ok()) {
-    events_not_written_ += n;
+    events_not_written_ = SaturatingAdd(events_not_written_, n);
     return;
   }
   for (const v1::ThreadInfo& t : batch.threads()) {
@@ -449,7 +452,7 @@ void Capture::WriteBatch(const ProbeStream& stream,
   for (const v1::Event& e : batch.events()) WriteEventLocked(*p, stream, e);
   if (!writer_->status().ok()) {
     // Count what may not have reached the disk as not written.
-    events_not_written_ += n;
+    events_not_written_ = SaturatingAdd(events_not_written_, n);
   }
 }
 
@@ -742,8 +745,40 @@ bool Capture::CompleteLocked() const {
     if (p->disconnected || !p->finished) return false;
     if (HasDrops(p->finished_msg.drops())) return false;
     if (!p->finished_msg.error().empty()) return false;
+    if (p->gaps != 0) return false;
+    if (p->finished_msg.events_recorded() != p->events) return false;
   }
   return true;
+}
+
+void Capture::AddCompletenessErrorsLocked() {
+  for (const auto& p : processes_) {
+    if (p->gaps != 0) {
+      errors_.push_back(absl::StrCat("pid ", p->pid, ": ", p->gaps,
+                                     " batches missing (sequence gaps)"));
+    }
+    if (!p->finished) continue;
+    const v1::CaptureFinished& f = p->finished_msg;
+    if (f.events_recorded() != p->events) {
+      errors_.push_back(absl::StrCat("pid ", p->pid, ": the probe sent ",
+                                     f.events_recorded(), " events, ",
+                                     p->events, " arrived"));
+    }
+    if (HasDrops(f.drops())) {
+      const v1::DropCounters& d = f.drops();
+      errors_.push_back(absl::StrCat(
+          "pid ", p->pid, ": the probe dropped events (buffer full ",
+          d.events_dropped_buffer_full(), ", send ", d.events_dropped_send(),
+          ", CUPTI records ", d.cupti_records_dropped(), ", CUPTI buffers ",
+          d.cupti_buffers_dropped(), ")"));
+    }
+  }
+  // A failed writer names its own error; the count is in the metadata.
+  if (events_not_written_ != 0 && writer_ != nullptr &&
+      writer_->status().ok() && file_status_.ok()) {
+    errors_.push_back(absl::StrCat(events_not_written_,
+                                   " events arrived but were not written"));
+  }
 }
 
 v1::CaptureStatus Capture::Status() const {
@@ -876,6 +911,7 @@ CaptureResult Capture::Finish() {
     return r;
   }
   finished_ = true;
+  AddCompletenessErrorsLocked();
   r.complete = CompleteLocked();
   if (writer_ == nullptr) {
     r.status = file_status_.ok()

@@ -148,6 +148,10 @@ class Capture {
     bool disconnected = false;
     std::string disconnect_reason;
     uint64_t events = 0;
+    // The stream's count of missing batches (ProbeStream::sequence_gaps)
+    // when this process joined, and batches missed since.
+    uint64_t gaps_at_join = 0;
+    uint64_t gaps = 0;
     int64_t clock_offset_ns = 0;  // wall - monotonic
     absl::flat_hash_map<uint32_t, std::string> thread_names;  // written
     absl::flat_hash_map<uint64_t, uint32_t> gpu_tracks;  // device<<32|stream
@@ -164,6 +168,10 @@ class Capture {
   };
 
   Process* FindLocked(int64_t pid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends to errors_ each reason the capture is incomplete that only the
+  // end can tell (missing batches, events the probe sent that did not all
+  // arrive, drops, events not written). Called once, by Finish().
+  void AddCompletenessErrorsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteProcessMetadataLocked(const Process& p)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteThreadNameLocked(int64_t pid, uint32_t tid, absl::string_view name,

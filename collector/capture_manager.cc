@@ -130,7 +130,9 @@ void CaptureManager::Finalize(Entry entry) {
   for (int64_t pid : r.pids) info.add_pids(pid);
   info.set_complete(r.complete);
   info.set_num_events(r.events_written);
-  std::string error = r.errors.empty() ? "" : r.errors.front();
+  // Every reason, so TraceInfo.error names each (the trace's metadata lists
+  // them one by one).
+  std::string error = absl::StrJoin(r.errors, "; ");
   if (r.pids.empty()) {
     error =
         "no probe started the capture (the selected probes disconnected "

@@ -190,7 +190,7 @@ TEST_F(CaptureManagerTest, ConcurrentProcessesWriteOneTrace) {
       const std::string id = "w-" + std::to_string(i);
       auto c = Start(*s, t::Started(id));
       for (int b = 0; b < kBatches; ++b) Batch(*s, *c, id);
-      v1::ProbeMessage f = t::Finished(id);
+      v1::ProbeMessage f = t::Finished(id, 0, kBatches * t::kFullBatchEvents);
       ASSERT_TRUE(s->Accept(f, 0).ok());
       manager_->Finish(c, 100 + i, f.capture_finished());
     });

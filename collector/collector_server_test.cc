@@ -93,7 +93,9 @@ class FakeProbe {
       ASSERT_TRUE(Send(t::FullBatch(id, seq_, seq_ == 0, i * 200000)));
       ++seq_;
     }
-    if (finish) ASSERT_TRUE(Send(t::Finished(id)));
+    if (finish) {
+      ASSERT_TRUE(Send(t::Finished(id, 0, batches * t::kFullBatchEvents)));
+    }
   }
   grpc::Status Finish() {
     finished_ = true;
@@ -344,7 +346,7 @@ grpc::Status RunBadProbeBesideGoodOne(
   }
   // The good probe is unaffected: it finishes its capture normally.
   EXPECT_TRUE(good.Send(t::FullBatch("good", 1, false, 400000)));
-  EXPECT_TRUE(good.Send(t::Finished("good")));
+  EXPECT_TRUE(good.Send(t::Finished("good", 0, 2 * t::kFullBatchEvents)));
   EXPECT_TRUE(good.Finish().ok());
   return status;
 }
@@ -632,7 +634,7 @@ void AnswerCommands(FakeProbe* probe, int batches) {
     for (int i = 0; i < batches; ++i, ++seq) {
       probe->Send(t::FullBatch(id, seq, seq == 0, i * 200000));
     }
-    probe->Send(t::Finished(id));
+    probe->Send(t::Finished(id, 0, batches * t::kFullBatchEvents));
   }
 }
 

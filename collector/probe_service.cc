@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "common/saturating.h"
 #include "google/protobuf/arena.h"
 
 namespace vllm_profiler {
@@ -24,19 +25,20 @@ constexpr char kConnectMethod[] = "/vllm_profiler.v1.ProbeService/Connect";
 constexpr size_t kArenaInitialBlock = 1 << 20;
 
 void AddDrops(const v1::DropCounters& from, v1::DropCounters* to) {
-  to->set_events_dropped_buffer_full(to->events_dropped_buffer_full() +
-                                     from.events_dropped_buffer_full());
-  to->set_events_dropped_send(to->events_dropped_send() +
-                              from.events_dropped_send());
-  to->set_cupti_records_dropped(to->cupti_records_dropped() +
-                                from.cupti_records_dropped());
-  to->set_cupti_buffers_dropped(to->cupti_buffers_dropped() +
-                                from.cupti_buffers_dropped());
+  to->set_events_dropped_buffer_full(SaturatingAdd(
+      to->events_dropped_buffer_full(), from.events_dropped_buffer_full()));
+  to->set_events_dropped_send(
+      SaturatingAdd(to->events_dropped_send(), from.events_dropped_send()));
+  to->set_cupti_records_dropped(SaturatingAdd(to->cupti_records_dropped(),
+                                              from.cupti_records_dropped()));
+  to->set_cupti_buffers_dropped(SaturatingAdd(to->cupti_buffers_dropped(),
+                                              from.cupti_buffers_dropped()));
 }
 
 uint64_t TotalDrops(const v1::DropCounters& d) {
-  return d.events_dropped_buffer_full() + d.events_dropped_send() +
-         d.cupti_records_dropped();
+  return SaturatingAdd(
+      SaturatingAdd(d.events_dropped_buffer_full(), d.events_dropped_send()),
+      d.cupti_records_dropped());
 }
 
 }  // namespace
@@ -233,10 +235,10 @@ grpc::Status ProbeServiceImpl::Connect(
         auto it = open.find(batch.capture_id());
         if (it != open.end()) it->second->WriteBatch(ps, batch);
         const uint64_t n = static_cast<uint64_t>(batch.events_size());
-        conn->events.fetch_add(n, std::memory_order_relaxed);
-        conn->batches.fetch_add(1, std::memory_order_relaxed);
-        events_received_.fetch_add(n, std::memory_order_relaxed);
-        batches_received_.fetch_add(1, std::memory_order_relaxed);
+        SaturatingAdd(&conn->events, n);
+        SaturatingAdd(&conn->batches, 1);
+        SaturatingAdd(&events_received_, n);
+        SaturatingAdd(&batches_received_, 1);
         break;
       }
       case v1::ProbeMessage::kCaptureFinished: {
@@ -246,7 +248,7 @@ grpc::Status ProbeServiceImpl::Connect(
           manager_->Finish(it->second, ps.pid(), finished);
           open.erase(it);
         }
-        events_dropped_.fetch_add(TotalDrops(finished.drops()));
+        SaturatingAdd(&events_dropped_, TotalDrops(finished.drops()));
         MutexLock lock(&conn->stat_mu);
         AddDrops(finished.drops(), &conn->drops);
         if (!finished.gpu_activity_note().empty()) {
