@@ -514,6 +514,25 @@ TEST_F(CollectorServerTest, StreamFloodKeepsThreadsAndMemoryBounded) {
   EXPECT_LE(rss1, rss0 + 64 * 1024);
 }
 
+TEST_F(CollectorServerTest, DropCountersSaturateInsteadOfWrapping) {
+  StartServer();
+  FakeProbe p(probe_channel_, 100);
+  p.Connect();
+  p.Capture("sat", 1, v1::CAPTURE_ORIGIN_WINDOW, /*finish=*/false);
+  v1::ProbeMessage f = t::Finished("sat", 0, t::kFullBatchEvents);
+  v1::DropCounters* d = f.mutable_capture_finished()->mutable_drops();
+  d->set_events_dropped_buffer_full(~uint64_t{0});
+  d->set_events_dropped_send(~uint64_t{0});
+  d->set_cupti_records_dropped(~uint64_t{0});
+  ASSERT_TRUE(p.Send(f));
+  auto list = WaitForTraces(1);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_FALSE(list[0].complete());
+  // Was 3 * (2^64 - 1) mod 2^64 = 18446744073709551613.
+  EXPECT_EQ(server_->probes()->events_dropped(), ~uint64_t{0});
+  EXPECT_TRUE(p.Finish().ok());
+}
+
 TEST_F(CollectorServerTest, UnknownStringIdIsRejected) {
   StartServer();
   grpc::Status s =

@@ -231,6 +231,12 @@ absl::Status TraceStore::Init() {
     if (!SplitTraceFileName(name, &id, &gzip)) continue;
     absl::StatusOr<FileStat> st = fs_->Stat(PathOf(name));
     if (!st.ok() || st->is_dir) continue;
+    if (!st->is_regular) {
+      VP_LOG(WARNING) << "trace store: not serving " << QuoteForMessage(name)
+                      << ": not a regular file (a symlink?); the collector "
+                         "only serves files it wrote";
+      continue;
+    }
     v1::TraceInfo info;
     // The sidecar is ours, but may be missing or damaged: fall back to what
     // the file itself tells.
@@ -300,7 +306,7 @@ std::string TraceStore::RecoverLocked(const std::string& temp_name) {
       "\",\"recovered_bytes_dropped\":", scan->size - scan->end, "}}\n");
   // Cut after the last complete event and close the JSON. Plain POSIX: the
   // Filesystem seam has no truncate, and this runs once, at start.
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
   bool ok = fd >= 0 && ::ftruncate(fd, static_cast<off_t>(scan->end)) == 0 &&
             ::lseek(fd, 0, SEEK_END) >= 0 &&
             ::write(fd, tail.data(), tail.size()) ==
@@ -460,7 +466,8 @@ absl::StatusOr<v1::TraceInfo> TraceStore::Find(const std::string& id) const {
   MutexLock lock(&mu_);
   auto it = IsValidId(id) ? traces_.find(id) : traces_.end();
   if (it == traces_.end()) {
-    return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
+    return absl::NotFoundError(
+        absl::StrCat("no trace with id ", QuoteForMessage(id)));
   }
   return it->second;
 }
@@ -470,7 +477,8 @@ absl::StatusOr<std::unique_ptr<ReadableFile>> TraceStore::Open(
   MutexLock lock(&mu_);
   auto it = IsValidId(id) ? traces_.find(id) : traces_.end();
   if (it == traces_.end()) {
-    return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
+    return absl::NotFoundError(
+        absl::StrCat("no trace with id ", QuoteForMessage(id)));
   }
   absl::StatusOr<std::unique_ptr<ReadableFile>> file =
       fs_->OpenForRead(PathOf(it->second.file_name()));
@@ -482,7 +490,8 @@ absl::StatusOr<std::unique_ptr<ReadableFile>> TraceStore::Open(
 absl::Status TraceStore::Delete(const std::string& id) {
   MutexLock lock(&mu_);
   if (!IsValidId(id) || traces_.count(id) == 0) {
-    return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
+    return absl::NotFoundError(
+        absl::StrCat("no trace with id ", QuoteForMessage(id)));
   }
   RemoveLocked(id);
   return absl::OkStatus();

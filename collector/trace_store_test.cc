@@ -1,6 +1,9 @@
 #include "collector/trace_store.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <cstdlib>
 #include <string>
@@ -201,6 +204,45 @@ TEST(TraceStore, PartialTraceIsRecoveredAtStartAsIncomplete) {
   ASSERT_EQ(again.List().size(), 1u);
   EXPECT_EQ(again.List()[0].error(),
             "collector stopped while writing (recovered at start)");
+}
+
+TEST(TraceStore, SymlinksAreNeverServed) {
+  TraceStore::Options o;
+  o.dir = NewDir("symlinks");
+  const std::string secret = NewDir("secret.txt");
+  {
+    TraceStore store(o, Filesystem::Default());
+    ASSERT_TRUE(store.Init().ok());
+    Add(store, {1});
+  }
+  FILE* f = std::fopen(secret.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("secret\n", f);
+  std::fclose(f);
+  ASSERT_EQ(::symlink(secret.c_str(), (o.dir + "/evil.json").c_str()), 0);
+  TraceStore store(o, Filesystem::Default());
+  ASSERT_TRUE(store.Init().ok());
+  ASSERT_EQ(store.List().size(), 1u);
+  v1::TraceInfo info;
+  EXPECT_EQ(store.Open("evil", &info).status().code(),
+            absl::StatusCode::kNotFound);
+  // A listed trace swapped for a symlink after start is not followed.
+  ASSERT_EQ(::unlink((o.dir + "/trace1.json").c_str()), 0);
+  ASSERT_EQ(::symlink(secret.c_str(), (o.dir + "/trace1.json").c_str()), 0);
+  auto opened = store.Open("trace1", &info);
+  EXPECT_FALSE(opened.ok());
+}
+
+TEST(TraceStore, UnknownIdInAnErrorIsBoundedAndEscaped) {
+  TraceStore::Options o;
+  o.dir = NewDir("bounded");
+  TraceStore store(o, Filesystem::Default());
+  ASSERT_TRUE(store.Init().ok());
+  const std::string huge = "\n" + std::string(100 * 1024, 'a');
+  absl::StatusOr<v1::TraceInfo> info = store.Find(huge);
+  EXPECT_EQ(info.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(std::string(info.status().message()),
+            "no trace with id \"\\n" + std::string(63, 'a') + "...\"");
 }
 
 TEST(TraceStore, UnwritableDirectoryIsReportedAndExistingTracesServed) {
