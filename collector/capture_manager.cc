@@ -53,6 +53,17 @@ std::shared_ptr<Capture> CaptureManager::Join(
     break;
   }
   if (target == nullptr) {
+    if (!store_->RoomForNewTrace(active_.size(),
+                                 options_.probe_eviction_min_age)) {
+      captures_refused_.fetch_add(1);
+      VP_LOG_EVERY_N(WARNING, 100)
+          << "refused capture " << QuoteForMessage(started.capture_id())
+          << " started by pid " << pid << ": keeping it would delete a trace "
+          << "younger than "
+          << absl::FormatDuration(options_.probe_eviction_min_age)
+          << " (--probe_eviction_min_age_s)";
+      return nullptr;
+    }
     Entry e;
     e.capture = std::make_shared<Capture>(started.capture_id(), origin,
                                           started.config(), options_.capture);

@@ -62,6 +62,7 @@ absl::Status CollectorServer::StartImpl() {
   }
   CaptureManager::Options mo;
   mo.window_linger = options_.window_linger;
+  mo.probe_eviction_min_age = options_.probe_eviction_min_age;
   mo.capture.collector_version = kCollectorVersion;
   manager_ = std::make_unique<CaptureManager>(mo, store_.get());
 

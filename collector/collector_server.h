@@ -47,6 +47,8 @@ class CollectorServer {
     std::string http_address = "127.0.0.1:9471";
     TraceStore::Options store;
     absl::Duration window_linger = absl::Seconds(2);
+    // CaptureManager::Options::probe_eviction_min_age.
+    absl::Duration probe_eviction_min_age = absl::Minutes(10);
     ProbeStream::Options stream;
     // Probe streams served at once, and the time a stream has for its Hello
     // (ProbeServiceImpl::Options).

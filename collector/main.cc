@@ -36,6 +36,9 @@ ABSL_FLAG(int64_t, window_linger_ms, 2000,
           "and none joined for this long.");
 ABSL_FLAG(uint32_t, max_batch_bytes, 4 << 20,
           "Largest event batch a probe may send (told in Welcome).");
+ABSL_FLAG(int64_t, probe_eviction_min_age_s, 600,
+          "A capture a probe starts on its own is refused when keeping it "
+          "would delete a trace younger than this.");
 ABSL_FLAG(int32_t, max_probe_streams, 256,
           "Probe streams served at once; more are refused with "
           "RESOURCE_EXHAUSTED.");
@@ -84,6 +87,8 @@ int main(int argc, char** argv) {
   o.window_linger = absl::Milliseconds(absl::GetFlag(FLAGS_window_linger_ms));
   o.stream.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
   o.max_probe_streams = absl::GetFlag(FLAGS_max_probe_streams);
+  o.probe_eviction_min_age =
+      absl::Seconds(absl::GetFlag(FLAGS_probe_eviction_min_age_s));
   o.hello_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_hello_timeout_ms));
 
   auto server = vllm_profiler::collector::CollectorServer::Start(o);

@@ -225,7 +225,9 @@ grpc::Status ProbeServiceImpl::Connect(
       }
       case v1::ProbeMessage::kCaptureStarted: {
         const v1::CaptureStarted& started = message.capture_started();
-        open[started.capture_id()] = manager_->Join(ps, started);
+        std::shared_ptr<Capture> capture = manager_->Join(ps, started);
+        if (capture == nullptr) break;  // Refused: its batches are ignored.
+        open[started.capture_id()] = std::move(capture);
         MutexLock lock(&conn->stat_mu);
         conn->capture_id = started.capture_id();
         break;

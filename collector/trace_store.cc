@@ -497,6 +497,20 @@ absl::Status TraceStore::Delete(const std::string& id) {
   return absl::OkStatus();
 }
 
+bool TraceStore::RoomForNewTrace(size_t pending, absl::Duration min_age) const {
+  MutexLock lock(&mu_);
+  const size_t total = traces_.size() + pending + 1;
+  if (total <= options_.max_traces) return true;
+  // The traces retention would delete, oldest first, must all be old enough.
+  std::vector<int64_t> created;
+  for (const auto& [id, info] : traces_) created.push_back(info.created_unix_ms());
+  std::sort(created.begin(), created.end());
+  const size_t evicted = total - options_.max_traces;
+  if (evicted > created.size()) return false;
+  const int64_t newest_evicted_ms = created[evicted - 1];
+  return absl::Now() - absl::FromUnixMillis(newest_evicted_ms) >= min_age;
+}
+
 v1::DiskStatus TraceStore::Disk() const {
   MutexLock lock(&mu_);
   v1::DiskStatus d;

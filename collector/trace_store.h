@@ -106,6 +106,9 @@ class TraceStore {
                                                      v1::TraceInfo* info) const;
   absl::Status Delete(const std::string& id);
   v1::DiskStatus Disk() const;
+  // Whether one more trace, after `pending` others still being written, can
+  // be kept while retention deletes only traces at least `min_age` old.
+  bool RoomForNewTrace(size_t pending, absl::Duration min_age) const;
   const Options& options() const { return options_; }
 
   // Exposed for tests.

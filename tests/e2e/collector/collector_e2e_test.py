@@ -269,7 +269,8 @@ class CollectorE2ETest(unittest.TestCase):
 class CollectorFlagsTest(unittest.TestCase):
 
     def test_gzip_storage_and_retention(self):
-        c = Collector(["--gzip", "--max_traces=2"])
+        c = Collector(["--gzip", "--max_traces=2",
+                       "--probe_eviction_min_age_s=0"])
         try:
             for pid in (1, 2, 3):
                 c.probe("--pid_base=%d" % pid, "--events=500")
