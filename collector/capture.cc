@@ -197,19 +197,33 @@ bool Capture::has_output() const {
   return file_set_;
 }
 
-Capture::Process* Capture::FindLocked(int64_t pid) {
+Capture::Process* Capture::FindLocked(int64_t pid, uint64_t uid) {
   for (auto& p : processes_) {
-    if (p->pid == pid) return p.get();
+    if (p->real_pid == pid && p->uid == uid) return p.get();
   }
   return nullptr;
 }
 
-bool Capture::HasProcess(int64_t pid) const {
-  MutexLock lock(&mu_);
+const Capture::Process* Capture::FindLocked(int64_t pid, uint64_t uid) const {
   for (const auto& p : processes_) {
-    if (p->pid == pid) return true;
+    if (p->real_pid == pid && p->uid == uid) return p.get();
   }
-  return false;
+  return nullptr;
+}
+
+int64_t Capture::TracePidLocked(int64_t pid) const {
+  constexpr int64_t kStride = int64_t{1} << 22;  // Linux's pid_max limit.
+  for (int64_t k = 0;; ++k) {
+    const int64_t candidate = pid + k * kStride;
+    bool taken = false;
+    for (const auto& p : processes_) taken = taken || p->pid == candidate;
+    if (!taken) return candidate;
+  }
+}
+
+bool Capture::HasProcess(int64_t pid, uint64_t uid) const {
+  MutexLock lock(&mu_);
+  return FindLocked(pid, uid) != nullptr;
 }
 
 void Capture::Join(const ProbeStream& stream, const v1::CaptureStarted& started,
@@ -222,11 +236,15 @@ void Capture::Join(const ProbeStream& stream, const v1::CaptureStarted& started,
     base_wall_ns_ = start_wall;
   }
   if (requested_name_.empty()) requested_name_ = started.requested_name();
-  Process* p = FindLocked(stream.pid());
+  const uint64_t uid = stream.hello().process_uid();
+  Process* p = FindLocked(stream.pid(), uid);
   if (p == nullptr) {
+    const int64_t trace_pid = TracePidLocked(stream.pid());
     processes_.push_back(std::make_unique<Process>());
     p = processes_.back().get();
-    p->pid = stream.pid();
+    p->pid = trace_pid;
+    p->real_pid = stream.pid();
+    p->uid = uid;
     p->index = static_cast<int>(processes_.size()) - 1;
   } else {
     // The same process again (it reconnected): fresh per-stream state.
@@ -257,6 +275,9 @@ void Capture::WriteProcessMetadataLocked(const Process& p) {
   if (h.rank() >= 0) absl::StrAppend(&name, " \xc2\xb7 rank ", h.rank());
   if (!h.pod_name().empty())
     absl::StrAppend(&name, " \xc2\xb7 pod ", h.pod_name());
+  if (!h.container_name().empty())
+    absl::StrAppend(&name, " \xc2\xb7 container ", h.container_name());
+  if (p.pid != p.real_pid) absl::StrAppend(&name, " \xc2\xb7 pid ", p.real_pid);
   w->BeginEvent();
   w->Key("ph");
   w->String("M");
@@ -431,7 +452,7 @@ void Capture::WriteBatch(const ProbeStream& stream,
   MutexLock lock(&mu_);
   const uint64_t n = static_cast<uint64_t>(batch.events_size());
   events_received_ = SaturatingAdd(events_received_, n);
-  Process* p = FindLocked(stream.pid());
+  Process* p = FindLocked(stream.pid(), stream.hello().process_uid());
   if (p == nullptr || finished_) {
     events_not_written_ = SaturatingAdd(events_not_written_, n);
     return;
@@ -678,24 +699,26 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
   }
 }
 
-void Capture::FinishProcess(int64_t pid, const v1::CaptureFinished& finished) {
+void Capture::FinishProcess(int64_t pid, const v1::CaptureFinished& finished,
+                            uint64_t uid) {
   MutexLock lock(&mu_);
-  Process* p = FindLocked(pid);
+  Process* p = FindLocked(pid, uid);
   if (p == nullptr) return;
   p->finished = true;
   p->finished_msg = finished;
   if (!finished.error().empty()) {
-    errors_.push_back(absl::StrCat("pid ", pid, ": ", finished.error()));
+    errors_.push_back(absl::StrCat("pid ", p->pid, ": ", finished.error()));
   }
 }
 
-void Capture::DisconnectProcess(int64_t pid, absl::string_view reason) {
+void Capture::DisconnectProcess(int64_t pid, absl::string_view reason,
+                                uint64_t uid) {
   MutexLock lock(&mu_);
-  Process* p = FindLocked(pid);
+  Process* p = FindLocked(pid, uid);
   if (p == nullptr || p->finished) return;
   p->disconnected = true;
   p->disconnect_reason = std::string(reason);
-  errors_.push_back(absl::StrCat("pid ", pid,
+  errors_.push_back(absl::StrCat("pid ", p->pid,
                                  " disconnected before the capture finished",
                                  reason.empty() ? "" : ": ", reason));
 }
@@ -732,7 +755,7 @@ uint64_t Capture::events_written() const {
 std::vector<int64_t> Capture::pids() const {
   MutexLock lock(&mu_);
   std::vector<int64_t> out;
-  for (const auto& p : processes_) out.push_back(p->pid);
+  for (const auto& p : processes_) out.push_back(p->real_pid);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -787,7 +810,7 @@ v1::CaptureStatus Capture::Status() const {
   s.set_capture_id(id_);
   s.set_origin(origin_);
   *s.mutable_config() = config_;
-  for (const auto& p : processes_) s.add_pids(p->pid);
+  for (const auto& p : processes_) s.add_pids(p->real_pid);
   s.set_events_written(writer_ != nullptr ? writer_->events_written()
                                           : final_events_);
   s.set_finished(finished_);
@@ -829,7 +852,15 @@ void Capture::WriteMetadataLocked() {
     const v1::Hello& h = p->hello;
     w->BeginObject();
     w->Key("pid");
-    w->Int(p->pid);
+    w->Int(p->real_pid);
+    if (p->pid != p->real_pid) {
+      w->Key("trace_pid");
+      w->Int(p->pid);
+    }
+    if (p->uid != 0) {
+      w->Key("process_uid");
+      w->Uint(p->uid);
+    }
     w->Key("ppid");
     w->Int(h.ppid());
     w->Key("process_name");
@@ -903,7 +934,7 @@ CaptureResult Capture::Finish() {
   CaptureResult r;
   r.capture_id = id_;
   r.origin = origin_;
-  for (const auto& p : processes_) r.pids.push_back(p->pid);
+  for (const auto& p : processes_) r.pids.push_back(p->real_pid);
   std::sort(r.pids.begin(), r.pids.end());
   r.requested_name = requested_name_;
   if (finished_) {

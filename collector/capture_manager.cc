@@ -48,7 +48,7 @@ std::shared_ptr<Capture> CaptureManager::Join(
         it->capture->id() != started.capture_id()) {
       continue;
     }
-    if (it->capture->HasProcess(pid)) continue;
+    if (it->capture->HasProcess(pid, stream.hello().process_uid())) continue;
     target = &*it;
     break;
   }
@@ -86,18 +86,20 @@ std::shared_ptr<Capture> CaptureManager::Join(
 }
 
 void CaptureManager::Finish(const std::shared_ptr<Capture>& capture,
-                            int64_t pid, const v1::CaptureFinished& finished) {
-  capture->FinishProcess(pid, finished);
+                            int64_t pid, const v1::CaptureFinished& finished,
+                            uint64_t uid) {
+  capture->FinishProcess(pid, finished, uid);
   MutexLock lock(&mu_);
   wake_.Signal();
 }
 
 void CaptureManager::Disconnect(const std::shared_ptr<Capture>& capture,
-                                int64_t pid, absl::string_view reason) {
+                                int64_t pid, absl::string_view reason,
+                                uint64_t uid) {
   VP_LOG(WARNING) << "pid " << pid << " left capture " << capture->id()
                   << " before finishing it" << (reason.empty() ? "" : ": ")
                   << reason;
-  capture->DisconnectProcess(pid, reason);
+  capture->DisconnectProcess(pid, reason, uid);
   MutexLock lock(&mu_);
   wake_.Signal();
 }

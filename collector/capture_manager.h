@@ -73,10 +73,11 @@ class CaptureManager {
   // captures_refused()); the stream's batches for it are then ignored.
   std::shared_ptr<Capture> Join(const ProbeStream& stream,
                                 const v1::CaptureStarted& started);
+  // `uid`: the process's Hello.process_uid (0 = not set).
   void Finish(const std::shared_ptr<Capture>& capture, int64_t pid,
-              const v1::CaptureFinished& finished);
+              const v1::CaptureFinished& finished, uint64_t uid = 0);
   void Disconnect(const std::shared_ptr<Capture>& capture, int64_t pid,
-                  absl::string_view reason);
+                  absl::string_view reason, uint64_t uid = 0);
   // A probe's stream ended (whether or not it was capturing): command
   // captures stop waiting for it.
   void ProbeGone(int64_t pid);

@@ -247,7 +247,8 @@ grpc::Status ProbeServiceImpl::Connect(
         const v1::CaptureFinished& finished = message.capture_finished();
         auto it = open.find(finished.capture_id());
         if (it != open.end()) {
-          manager_->Finish(it->second, ps.pid(), finished);
+          manager_->Finish(it->second, ps.pid(), finished,
+                           ps.hello().process_uid());
           open.erase(it);
         }
         SaturatingAdd(&events_dropped_, TotalDrops(finished.drops()));
@@ -295,7 +296,7 @@ grpc::Status ProbeServiceImpl::Connect(
     reason = "stream closed by the probe";
   }
   for (auto& [id, capture] : open) {
-    manager_->Disconnect(capture, ps.pid(), reason);
+    manager_->Disconnect(capture, ps.pid(), reason, ps.hello().process_uid());
   }
   if (registered) {
     {

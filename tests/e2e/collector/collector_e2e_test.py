@@ -163,6 +163,25 @@ class CollectorE2ETest(unittest.TestCase):
         metrics = self.c.get("/metrics")[2].decode()
         self.assertIn("vllm_profiler_events_received_total 40000\n", metrics)
 
+    def test_same_pid_two_processes_one_trace(self):
+        # Two containers' processes with the same pid, told apart by
+        # Hello.process_uid: one trace, two distinct processes.
+        self.c.probe("--processes=2", "--pid_base=31337", "--same_pid",
+                     "--process_uid_base=9000", "--events=2000")
+        traces = self.c.wait_for_traces(1)
+        time.sleep(0.5)  # A split would show a second trace by now.
+        traces = json.loads(self.c.get("/traces")[2])["traces"]
+        self.assertEqual([t["id"] for t in traces], ["trace31337_31337"])
+        trace = json.loads(self.c.get("/traces/trace31337_31337.json")[2])
+        procs = trace["metadata"]["processes"]
+        self.assertEqual([p["pid"] for p in procs], [31337, 31337])
+        self.assertEqual(sorted(p["process_uid"] for p in procs), [9000, 9001])
+        trace_pids = {e["pid"] for e in trace["traceEvents"]}
+        self.assertEqual(trace_pids, {31337, 31337 + (1 << 22)})
+        self.assertEqual(sorted(p.get("trace_pid", p["pid"]) for p in procs),
+                         [31337, 31337 + (1 << 22)])
+        self.assertTrue(trace["metadata"]["complete"], trace["metadata"])
+
     def test_requested_name_and_collision(self):
         self.c.probe("--pid_base=77", "--events=1000",
                      "--requested_name=/tmp/out/my_run.json")
