@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/saturating.h"
 
 namespace vllm_profiler {
 namespace collector {
@@ -196,19 +197,33 @@ bool Capture::has_output() const {
   return file_set_;
 }
 
-Capture::Process* Capture::FindLocked(int64_t pid) {
+Capture::Process* Capture::FindLocked(int64_t pid, uint64_t uid) {
   for (auto& p : processes_) {
-    if (p->pid == pid) return p.get();
+    if (p->real_pid == pid && p->uid == uid) return p.get();
   }
   return nullptr;
 }
 
-bool Capture::HasProcess(int64_t pid) const {
-  MutexLock lock(&mu_);
+const Capture::Process* Capture::FindLocked(int64_t pid, uint64_t uid) const {
   for (const auto& p : processes_) {
-    if (p->pid == pid) return true;
+    if (p->real_pid == pid && p->uid == uid) return p.get();
   }
-  return false;
+  return nullptr;
+}
+
+int64_t Capture::TracePidLocked(int64_t pid) const {
+  constexpr int64_t kStride = int64_t{1} << 22;  // Linux's pid_max limit.
+  for (int64_t k = 0;; ++k) {
+    const int64_t candidate = pid + k * kStride;
+    bool taken = false;
+    for (const auto& p : processes_) taken = taken || p->pid == candidate;
+    if (!taken) return candidate;
+  }
+}
+
+bool Capture::HasProcess(int64_t pid, uint64_t uid) const {
+  MutexLock lock(&mu_);
+  return FindLocked(pid, uid) != nullptr;
 }
 
 void Capture::Join(const ProbeStream& stream, const v1::CaptureStarted& started,
@@ -221,11 +236,15 @@ void Capture::Join(const ProbeStream& stream, const v1::CaptureStarted& started,
     base_wall_ns_ = start_wall;
   }
   if (requested_name_.empty()) requested_name_ = started.requested_name();
-  Process* p = FindLocked(stream.pid());
+  const uint64_t uid = stream.hello().process_uid();
+  Process* p = FindLocked(stream.pid(), uid);
   if (p == nullptr) {
+    const int64_t trace_pid = TracePidLocked(stream.pid());
     processes_.push_back(std::make_unique<Process>());
     p = processes_.back().get();
-    p->pid = stream.pid();
+    p->pid = trace_pid;
+    p->real_pid = stream.pid();
+    p->uid = uid;
     p->index = static_cast<int>(processes_.size()) - 1;
   } else {
     // The same process again (it reconnected): fresh per-stream state.
@@ -243,6 +262,7 @@ void Capture::Join(const ProbeStream& stream, const v1::CaptureStarted& started,
   p->hello = stream.hello();
   p->state = stream.state();
   p->started = started;
+  p->gaps_at_join = stream.sequence_gaps();
   p->clock_offset_ns = stream.ToWallNs(0);
   WriteProcessMetadataLocked(*p);
 }
@@ -256,6 +276,9 @@ void Capture::WriteProcessMetadataLocked(const Process& p) {
   if (h.rank() >= 0) absl::StrAppend(&name, " \xc2\xb7 rank ", h.rank());
   if (!h.pod_name().empty())
     absl::StrAppend(&name, " \xc2\xb7 pod ", h.pod_name());
+  if (!h.container_name().empty())
+    absl::StrAppend(&name, " \xc2\xb7 container ", h.container_name());
+  if (p.pid != p.real_pid) absl::StrAppend(&name, " \xc2\xb7 pid ", p.real_pid);
   w->BeginEvent();
   w->Key("ph");
   w->String("M");
@@ -429,15 +452,16 @@ void Capture::WriteBatch(const ProbeStream& stream,
                          const v1::EventBatch& batch) {
   MutexLock lock(&mu_);
   const uint64_t n = static_cast<uint64_t>(batch.events_size());
-  events_received_ += n;
-  Process* p = FindLocked(stream.pid());
+  events_received_ = SaturatingAdd(events_received_, n);
+  Process* p = FindLocked(stream.pid(), stream.hello().process_uid());
   if (p == nullptr || finished_) {
-    events_not_written_ += n;
+    events_not_written_ = SaturatingAdd(events_not_written_, n);
     return;
   }
-  p->events += n;
+  p->events = SaturatingAdd(p->events, n);
+  p->gaps = stream.sequence_gaps() - p->gaps_at_join;
   if (writer_ == nullptr || !writer_->status().ok()) {
-    events_not_written_ += n;
+    events_not_written_ = SaturatingAdd(events_not_written_, n);
     return;
   }
   for (const v1::ThreadInfo& t : batch.threads()) {
@@ -450,7 +474,7 @@ void Capture::WriteBatch(const ProbeStream& stream,
   for (const v1::Event& e : batch.events()) WriteEventLocked(*p, stream, e);
   if (!writer_->status().ok()) {
     // Count what may not have reached the disk as not written.
-    events_not_written_ += n;
+    events_not_written_ = SaturatingAdd(events_not_written_, n);
   }
 }
 
@@ -676,24 +700,26 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
   }
 }
 
-void Capture::FinishProcess(int64_t pid, const v1::CaptureFinished& finished) {
+void Capture::FinishProcess(int64_t pid, const v1::CaptureFinished& finished,
+                            uint64_t uid) {
   MutexLock lock(&mu_);
-  Process* p = FindLocked(pid);
+  Process* p = FindLocked(pid, uid);
   if (p == nullptr) return;
   p->finished = true;
   p->finished_msg = finished;
   if (!finished.error().empty()) {
-    errors_.push_back(absl::StrCat("pid ", pid, ": ", finished.error()));
+    errors_.push_back(absl::StrCat("pid ", p->pid, ": ", finished.error()));
   }
 }
 
-void Capture::DisconnectProcess(int64_t pid, absl::string_view reason) {
+void Capture::DisconnectProcess(int64_t pid, absl::string_view reason,
+                                uint64_t uid) {
   MutexLock lock(&mu_);
-  Process* p = FindLocked(pid);
+  Process* p = FindLocked(pid, uid);
   if (p == nullptr || p->finished) return;
   p->disconnected = true;
   p->disconnect_reason = std::string(reason);
-  errors_.push_back(absl::StrCat("pid ", pid,
+  errors_.push_back(absl::StrCat("pid ", p->pid,
                                  " disconnected before the capture finished",
                                  reason.empty() ? "" : ": ", reason));
 }
@@ -730,7 +756,7 @@ uint64_t Capture::events_written() const {
 std::vector<int64_t> Capture::pids() const {
   MutexLock lock(&mu_);
   std::vector<int64_t> out;
-  for (const auto& p : processes_) out.push_back(p->pid);
+  for (const auto& p : processes_) out.push_back(p->real_pid);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -743,8 +769,40 @@ bool Capture::CompleteLocked() const {
     if (p->disconnected || !p->finished) return false;
     if (HasDrops(p->finished_msg.drops())) return false;
     if (!p->finished_msg.error().empty()) return false;
+    if (p->gaps != 0) return false;
+    if (p->finished_msg.events_recorded() != p->events) return false;
   }
   return true;
+}
+
+void Capture::AddCompletenessErrorsLocked() {
+  for (const auto& p : processes_) {
+    if (p->gaps != 0) {
+      errors_.push_back(absl::StrCat("pid ", p->pid, ": ", p->gaps,
+                                     " batches missing (sequence gaps)"));
+    }
+    if (!p->finished) continue;
+    const v1::CaptureFinished& f = p->finished_msg;
+    if (f.events_recorded() != p->events) {
+      errors_.push_back(absl::StrCat("pid ", p->pid, ": the probe sent ",
+                                     f.events_recorded(), " events, ",
+                                     p->events, " arrived"));
+    }
+    if (HasDrops(f.drops())) {
+      const v1::DropCounters& d = f.drops();
+      errors_.push_back(absl::StrCat(
+          "pid ", p->pid, ": the probe dropped events (buffer full ",
+          d.events_dropped_buffer_full(), ", send ", d.events_dropped_send(),
+          ", CUPTI records ", d.cupti_records_dropped(), ", CUPTI buffers ",
+          d.cupti_buffers_dropped(), ")"));
+    }
+  }
+  // A failed writer names its own error; the count is in the metadata.
+  if (events_not_written_ != 0 && writer_ != nullptr &&
+      writer_->status().ok() && file_status_.ok()) {
+    errors_.push_back(absl::StrCat(events_not_written_,
+                                   " events arrived but were not written"));
+  }
 }
 
 v1::CaptureStatus Capture::Status() const {
@@ -753,7 +811,7 @@ v1::CaptureStatus Capture::Status() const {
   s.set_capture_id(id_);
   s.set_origin(origin_);
   *s.mutable_config() = config_;
-  for (const auto& p : processes_) s.add_pids(p->pid);
+  for (const auto& p : processes_) s.add_pids(p->real_pid);
   s.set_events_written(writer_ != nullptr ? writer_->events_written()
                                           : final_events_);
   s.set_finished(finished_);
@@ -795,7 +853,15 @@ void Capture::WriteMetadataLocked() {
     const v1::Hello& h = p->hello;
     w->BeginObject();
     w->Key("pid");
-    w->Int(p->pid);
+    w->Int(p->real_pid);
+    if (p->pid != p->real_pid) {
+      w->Key("trace_pid");
+      w->Int(p->pid);
+    }
+    if (p->uid != 0) {
+      w->Key("process_uid");
+      w->Uint(p->uid);
+    }
     w->Key("ppid");
     w->Int(h.ppid());
     w->Key("process_name");
@@ -877,7 +943,7 @@ CaptureResult Capture::Finish() {
   CaptureResult r;
   r.capture_id = id_;
   r.origin = origin_;
-  for (const auto& p : processes_) r.pids.push_back(p->pid);
+  for (const auto& p : processes_) r.pids.push_back(p->real_pid);
   std::sort(r.pids.begin(), r.pids.end());
   r.requested_name = requested_name_;
   if (finished_) {
@@ -885,6 +951,7 @@ CaptureResult Capture::Finish() {
     return r;
   }
   finished_ = true;
+  AddCompletenessErrorsLocked();
   r.complete = CompleteLocked();
   if (writer_ == nullptr) {
     r.status = file_status_.ok()

@@ -98,15 +98,18 @@ class Capture {
   // accepted). Writes its process metadata.
   void Join(const ProbeStream& stream, const v1::CaptureStarted& started,
             absl::Time now);
-  bool HasProcess(int64_t pid) const;
+  // Processes are identified by (pid, Hello.process_uid); uid 0 = not set.
+  bool HasProcess(int64_t pid, uint64_t uid = 0) const;
 
   // Writes a batch that `stream` accepted.
   void WriteBatch(const ProbeStream& stream, const v1::EventBatch& batch);
 
-  void FinishProcess(int64_t pid, const v1::CaptureFinished& finished);
+  void FinishProcess(int64_t pid, const v1::CaptureFinished& finished,
+                     uint64_t uid = 0);
   // The process's stream ended before CaptureFinished: the capture becomes
   // incomplete.
-  void DisconnectProcess(int64_t pid, absl::string_view reason);
+  void DisconnectProcess(int64_t pid, absl::string_view reason,
+                         uint64_t uid = 0);
   // An error that is not a process's (e.g. shutdown).
   void AddError(absl::string_view error);
 
@@ -139,7 +142,12 @@ class Capture {
     int64_t ts_ns;  // Relative to base.
   };
   struct Process {
+    // The pid in the trace's events: the real pid, unless another process of
+    // this capture already uses it (pids collide across containers); then
+    // real_pid + k * 2^22 (above Linux's pid_max).
     int64_t pid = 0;
+    int64_t real_pid = 0;
+    uint64_t uid = 0;  // Hello.process_uid.
     int index = 0;  // Join order: namespaces flow ids.
     v1::Hello hello;
     v1::ProbeState state;
@@ -149,6 +157,10 @@ class Capture {
     bool disconnected = false;
     std::string disconnect_reason;
     uint64_t events = 0;
+    // The stream's count of missing batches (ProbeStream::sequence_gaps)
+    // when this process joined, and batches missed since.
+    uint64_t gaps_at_join = 0;
+    uint64_t gaps = 0;
     int64_t clock_offset_ns = 0;  // wall - monotonic
     absl::flat_hash_map<uint32_t, std::string> thread_names;  // written
     absl::flat_hash_map<uint64_t, uint32_t> gpu_tracks;  // device<<32|stream
@@ -164,7 +176,15 @@ class Capture {
     uint64_t op2g_unmatched_evicted = 0;
   };
 
-  Process* FindLocked(int64_t pid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Process* FindLocked(int64_t pid, uint64_t uid)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const Process* FindLocked(int64_t pid, uint64_t uid) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int64_t TracePidLocked(int64_t pid) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Appends to errors_ each reason the capture is incomplete that only the
+  // end can tell (missing batches, events the probe sent that did not all
+  // arrive, drops, events not written). Called once, by Finish().
+  void AddCompletenessErrorsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteProcessMetadataLocked(const Process& p)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteThreadNameLocked(int64_t pid, uint32_t tid, absl::string_view name,

@@ -48,11 +48,22 @@ std::shared_ptr<Capture> CaptureManager::Join(
         it->capture->id() != started.capture_id()) {
       continue;
     }
-    if (it->capture->HasProcess(pid)) continue;
+    if (it->capture->HasProcess(pid, stream.hello().process_uid())) continue;
     target = &*it;
     break;
   }
   if (target == nullptr) {
+    if (!store_->RoomForNewTrace(active_.size(),
+                                 options_.probe_eviction_min_age)) {
+      captures_refused_.fetch_add(1);
+      VP_LOG_EVERY_N(WARNING, 100)
+          << "refused capture " << QuoteForMessage(started.capture_id())
+          << " started by pid " << pid << ": keeping it would delete a trace "
+          << "younger than "
+          << absl::FormatDuration(options_.probe_eviction_min_age)
+          << " (--probe_eviction_min_age_s)";
+      return nullptr;
+    }
     Entry e;
     e.capture = std::make_shared<Capture>(started.capture_id(), origin,
                                           started.config(), options_.capture);
@@ -75,18 +86,20 @@ std::shared_ptr<Capture> CaptureManager::Join(
 }
 
 void CaptureManager::Finish(const std::shared_ptr<Capture>& capture,
-                            int64_t pid, const v1::CaptureFinished& finished) {
-  capture->FinishProcess(pid, finished);
+                            int64_t pid, const v1::CaptureFinished& finished,
+                            uint64_t uid) {
+  capture->FinishProcess(pid, finished, uid);
   MutexLock lock(&mu_);
   wake_.Signal();
 }
 
 void CaptureManager::Disconnect(const std::shared_ptr<Capture>& capture,
-                                int64_t pid, absl::string_view reason) {
+                                int64_t pid, absl::string_view reason,
+                                uint64_t uid) {
   VP_LOG(WARNING) << "pid " << pid << " left capture " << capture->id()
                   << " before finishing it" << (reason.empty() ? "" : ": ")
                   << reason;
-  capture->DisconnectProcess(pid, reason);
+  capture->DisconnectProcess(pid, reason, uid);
   MutexLock lock(&mu_);
   wake_.Signal();
 }
@@ -130,7 +143,9 @@ void CaptureManager::Finalize(Entry entry) {
   for (int64_t pid : r.pids) info.add_pids(pid);
   info.set_complete(r.complete);
   info.set_num_events(r.events_written);
-  std::string error = r.errors.empty() ? "" : r.errors.front();
+  // Every reason, so TraceInfo.error names each (the trace's metadata lists
+  // them one by one).
+  std::string error = absl::StrJoin(r.errors, "; ");
   if (r.pids.empty()) {
     error =
         "no probe started the capture (the selected probes disconnected "

@@ -52,6 +52,12 @@ class CaptureManager {
     absl::Duration command_start_timeout = absl::Minutes(10);
     // Finished captures kept for GetStatus and Wait. Default 32.
     size_t max_recent = 32;
+    // A capture a probe starts on its own (not registered by StartCapture)
+    // is refused when keeping its trace would make retention delete a trace
+    // younger than this: any process in the pod can reach the probe socket,
+    // and must not be able to flush the stored traces with junk captures.
+    // Default 10 min.
+    absl::Duration probe_eviction_min_age = absl::Minutes(10);
     Capture::Options capture;
   };
 
@@ -62,13 +68,16 @@ class CaptureManager {
   CaptureManager& operator=(const CaptureManager&) = delete;
 
   // The process of `stream` started capture `started` (already accepted by
-  // the stream). Returns the Capture its batches go to.
+  // the stream). Returns the Capture its batches go to, or nullptr when a
+  // new capture is refused (see probe_eviction_min_age; counted in
+  // captures_refused()); the stream's batches for it are then ignored.
   std::shared_ptr<Capture> Join(const ProbeStream& stream,
                                 const v1::CaptureStarted& started);
+  // `uid`: the process's Hello.process_uid (0 = not set).
   void Finish(const std::shared_ptr<Capture>& capture, int64_t pid,
-              const v1::CaptureFinished& finished);
+              const v1::CaptureFinished& finished, uint64_t uid = 0);
   void Disconnect(const std::shared_ptr<Capture>& capture, int64_t pid,
-                  absl::string_view reason);
+                  absl::string_view reason, uint64_t uid = 0);
   // A probe's stream ended (whether or not it was capturing): command
   // captures stop waiting for it.
   void ProbeGone(int64_t pid);
@@ -92,6 +101,7 @@ class CaptureManager {
   uint64_t traces_written() const { return traces_written_.load(); }
   uint64_t trace_bytes_written() const { return trace_bytes_written_.load(); }
   uint64_t captures_failed() const { return captures_failed_.load(); }
+  uint64_t captures_refused() const { return captures_refused_.load(); }
 
  private:
   struct Entry {
@@ -116,6 +126,7 @@ class CaptureManager {
   std::atomic<uint64_t> traces_written_{0};
   std::atomic<uint64_t> trace_bytes_written_{0};
   std::atomic<uint64_t> captures_failed_{0};
+  std::atomic<uint64_t> captures_refused_{0};
 
   mutable Mutex mu_;
   CondVar wake_;      // Finalizer: something may be ready.

@@ -56,6 +56,38 @@ class CaptureManagerTest : public ::testing::Test {
   std::unique_ptr<CaptureManager> manager_;
 };
 
+TEST_F(CaptureManagerTest, ProbeCapturesCannotEvictYoungTraces) {
+  TraceStore::Options o;
+  o.dir = std::string(std::getenv("TEST_TMPDIR")) + "/young";
+  o.max_traces = 2;
+  store_ = std::make_unique<TraceStore>(o, &fs_);
+  ASSERT_TRUE(store_->Init().ok());
+  CaptureManager::Options mo;
+  mo.window_linger = absl::ZeroDuration();
+  manager_ = std::make_unique<CaptureManager>(mo, store_.get());
+  for (int i = 0; i < 2; ++i) {
+    auto s = Probe(10 + i);
+    const std::string id = "w" + std::to_string(i);
+    auto c = Start(*s, t::Started(id));
+    ASSERT_NE(c, nullptr);
+    Batch(*s, *c, id);
+    manager_->Finish(c, 10 + i, t::Finished(id).capture_finished());
+    WaitFor(id);
+  }
+  ASSERT_EQ(store_->List().size(), 2u);
+  // Both traces are seconds old: a third probe capture is refused.
+  auto s = Probe(30);
+  EXPECT_EQ(Start(*s, t::Started("junk")), nullptr);
+  EXPECT_EQ(manager_->captures_refused(), 1u);
+  EXPECT_EQ(store_->List().size(), 2u);
+  // A capture registered by StartCapture (the user's) still may evict.
+  const std::string cmd = manager_->CreateCommandCapture({31}, {});
+  auto u = Probe(31);
+  auto c = Start(*u, t::Started(cmd, v1::CAPTURE_ORIGIN_COMMAND));
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(manager_->captures_refused(), 1u);
+}
+
 TEST_F(CaptureManagerTest, WindowCapturesOfSeveralProcessesMakeOneTrace) {
   auto a = Probe(20, 1);
   auto b = Probe(10, 0);
@@ -190,7 +222,7 @@ TEST_F(CaptureManagerTest, ConcurrentProcessesWriteOneTrace) {
       const std::string id = "w-" + std::to_string(i);
       auto c = Start(*s, t::Started(id));
       for (int b = 0; b < kBatches; ++b) Batch(*s, *c, id);
-      v1::ProbeMessage f = t::Finished(id);
+      v1::ProbeMessage f = t::Finished(id, 0, kBatches * t::kFullBatchEvents);
       ASSERT_TRUE(s->Accept(f, 0).ok());
       manager_->Finish(c, 100 + i, f.capture_finished());
     });

@@ -321,12 +321,71 @@ TEST(Capture, DropsMarkIncomplete) {
   v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
   Accept(a, s);
   capture.Join(a, s.capture_started(), absl::Now());
-  capture.FinishProcess(10, t::Finished("c", /*dropped=*/7).capture_finished());
+  capture.FinishProcess(
+      10, t::Finished("c", /*dropped=*/7, /*events_recorded=*/0)
+              .capture_finished());
   CaptureResult r = capture.Finish();
   EXPECT_FALSE(r.complete);
   json j = json::parse(ReadAll(path));
   EXPECT_EQ(
       j["metadata"]["processes"][0]["drops"]["events_dropped_buffer_full"], 7);
+  // The reason is named, not only counted.
+  const std::vector<std::string> reasons = {
+      "pid 10: the probe dropped events (buffer full 7, send 0, CUPTI records "
+      "0, CUPTI buffers 0)"};
+  EXPECT_EQ(j["metadata"]["errors"], json(reasons));
+  EXPECT_EQ(r.errors, reasons);
+  EXPECT_EQ(capture.Status().error(), reasons[0]);
+}
+
+// Runs one process through a capture with batches of these sequence numbers
+// and the given claim; returns the trace's metadata.
+json RunClaims(const std::string& name, const std::vector<uint64_t>& seqs,
+               uint64_t events_recorded, CaptureResult* r) {
+  std::string path = TmpPath(name);
+  Capture capture("c", v1::CAPTURE_ORIGIN_COMMAND, {}, {});
+  capture.SetFile(Filesystem::Default()->NewWritableFile(path));
+  ProbeStream a;
+  Accept(a, t::Hello(10));
+  v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
+  Accept(a, s);
+  capture.Join(a, s.capture_started(), absl::Now());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    v1::ProbeMessage b = t::FullBatch("c", seqs[i], i == 0);
+    Accept(a, b);
+    capture.WriteBatch(a, b.batch());
+  }
+  capture.FinishProcess(
+      10, t::Finished("c", 0, events_recorded).capture_finished());
+  *r = capture.Finish();
+  return json::parse(ReadAll(path))["metadata"];
+}
+
+TEST(Capture, SequenceGapMarksIncomplete) {
+  CaptureResult r;
+  json meta = RunClaims("gap.json", {0, 1000000}, 2 * t::kFullBatchEvents, &r);
+  EXPECT_FALSE(r.complete);
+  EXPECT_EQ(meta["complete"], false);
+  EXPECT_EQ(meta["errors"],
+            json({"pid 10: 999999 batches missing (sequence gaps)"}));
+}
+
+TEST(Capture, ClaimThatDisagreesWithWhatArrivedMarksIncomplete) {
+  CaptureResult r;
+  json meta = RunClaims("claim.json", {}, ~uint64_t{0}, &r);
+  EXPECT_FALSE(r.complete);
+  EXPECT_EQ(meta["errors"],
+            json({"pid 10: the probe sent 18446744073709551615 events, 0 "
+                  "arrived"}));
+  // Fewer claimed than arrived is a disagreement too.
+  meta = RunClaims("claim2.json", {0, 1}, 5, &r);
+  EXPECT_FALSE(r.complete);
+  EXPECT_EQ(meta["errors"], json({"pid 10: the probe sent 5 events, 20 "
+                                   "arrived"}));
+  // What agrees is complete.
+  meta = RunClaims("claim3.json", {0, 1}, 20, &r);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(meta["errors"], json::array());
 }
 
 TEST(Capture, DiskFullIsReportedAndEventsCounted) {
@@ -345,7 +404,8 @@ TEST(Capture, DiskFullIsReportedAndEventsCounted) {
     Accept(a, b);
     capture.WriteBatch(a, b.batch());
   }
-  capture.FinishProcess(10, t::Finished("c").capture_finished());
+  capture.FinishProcess(
+      10, t::Finished("c", 0, 2000 * t::kFullBatchEvents).capture_finished());
   CaptureResult r = capture.Finish();
   EXPECT_EQ(r.status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(std::string(r.status.message()),

@@ -62,12 +62,15 @@ absl::Status CollectorServer::StartImpl() {
   }
   CaptureManager::Options mo;
   mo.window_linger = options_.window_linger;
+  mo.probe_eviction_min_age = options_.probe_eviction_min_age;
   mo.capture.collector_version = kCollectorVersion;
   manager_ = std::make_unique<CaptureManager>(mo, store_.get());
 
   ProbeServiceImpl::Options po;
   po.stream = options_.stream;
   po.collector_version = kCollectorVersion;
+  po.max_streams = std::max(1, options_.max_probe_streams);
+  po.hello_timeout = options_.hello_timeout;
   probe_service_ = std::make_unique<ProbeServiceImpl>(po, manager_.get());
 
   // Probe listeners.
@@ -114,6 +117,13 @@ absl::Status CollectorServer::StartImpl() {
       grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 4);
   probe_builder.SetSyncServerOption(
       grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 200);
+  // Bounds the sync server's threads: the streams served, the pollers, and
+  // as many again for streams being refused by ProbeServiceImpl (each holds
+  // a thread for a moment). A burst beyond that gets gRPC's own
+  // RESOURCE_EXHAUSTED "Server Threadpool Exhausted".
+  grpc::ResourceQuota probe_quota("probe-streams");
+  probe_quota.SetMaxThreads(2 * po.max_streams + 32);
+  probe_builder.SetResourceQuota(probe_quota);
   probe_server_ = probe_builder.BuildAndStart();
   if (probe_server_ == nullptr) {
     return absl::UnavailableError(

@@ -47,7 +47,13 @@ class CollectorServer {
     std::string http_address = "127.0.0.1:9471";
     TraceStore::Options store;
     absl::Duration window_linger = absl::Seconds(2);
+    // CaptureManager::Options::probe_eviction_min_age.
+    absl::Duration probe_eviction_min_age = absl::Minutes(10);
     ProbeStream::Options stream;
+    // Probe streams served at once, and the time a stream has for its Hello
+    // (ProbeServiceImpl::Options).
+    int max_probe_streams = 256;
+    absl::Duration hello_timeout = absl::Seconds(5);
     // When set, {"grpc_port":N,"http_port":M} is written there atomically
     // once every listener is up.
     std::string port_file;

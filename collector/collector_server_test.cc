@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -92,7 +93,9 @@ class FakeProbe {
       ASSERT_TRUE(Send(t::FullBatch(id, seq_, seq_ == 0, i * 200000)));
       ++seq_;
     }
-    if (finish) ASSERT_TRUE(Send(t::Finished(id)));
+    if (finish) {
+      ASSERT_TRUE(Send(t::Finished(id, 0, batches * t::kFullBatchEvents)));
+    }
   }
   grpc::Status Finish() {
     finished_ = true;
@@ -118,7 +121,7 @@ class FakeProbe {
 class CollectorServerTest : public ::testing::Test {
  protected:
   void StartServer(Filesystem* fs = nullptr, uint32_t max_batch = 4 << 20) {
-    CollectorServer::Options o;
+    CollectorServer::Options o = options_;
     // Unix socket paths are limited to 107 bytes; TEST_TMPDIR can be long.
     char dir[] = "/tmp/vpcollector-XXXXXX";
     ASSERT_NE(::mkdtemp(dir), nullptr);
@@ -198,6 +201,7 @@ class CollectorServerTest : public ::testing::Test {
     }
   }
 
+  CollectorServer::Options options_;  // The defaults StartServer() starts from.
   std::string socket_dir_;
   std::unique_ptr<CollectorServer> server_;
   std::shared_ptr<grpc::Channel> probe_channel_;
@@ -344,7 +348,7 @@ grpc::Status RunBadProbeBesideGoodOne(
   }
   // The good probe is unaffected: it finishes its capture normally.
   EXPECT_TRUE(good.Send(t::FullBatch("good", 1, false, 400000)));
-  EXPECT_TRUE(good.Send(t::Finished("good")));
+  EXPECT_TRUE(good.Send(t::Finished("good", 0, 2 * t::kFullBatchEvents)));
   EXPECT_TRUE(good.Finish().ok());
   return status;
 }
@@ -359,6 +363,176 @@ TEST_F(CollectorServerTest, StreamWithoutHelloIsRejected) {
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0].id(), "trace100");
   EXPECT_TRUE(list[0].complete());
+}
+
+// Threads and resident memory of this process, from /proc/self/status.
+int64_t ProcStatus(const std::string& key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (absl::StartsWith(line, key + ":")) {
+      return std::atoll(line.c_str() + key.size() + 1);
+    }
+  }
+  return -1;
+}
+
+TEST_F(CollectorServerTest, StreamsBeyondTheCapAreRefused) {
+  options_.max_probe_streams = 4;
+  StartServer();
+  std::vector<std::unique_ptr<FakeProbe>> probes;
+  for (int i = 0; i < 4; ++i) {
+    probes.push_back(std::make_unique<FakeProbe>(probe_channel_, 100 + i));
+    probes.back()->Connect();
+  }
+  FakeProbe fifth(probe_channel_, 200);
+  fifth.Send(t::Hello(200, -1));
+  grpc::Status s = fifth.Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(),
+            "collector is serving its limit of 4 probe streams "
+            "(--max_probe_streams); retry later");
+  EXPECT_EQ(server_->probes()->streams_refused(), 1u);
+  EXPECT_EQ(server_->probes()->probes_connected(), 4u);
+  // A slot that frees up is usable again.
+  EXPECT_TRUE(probes[0]->Finish().ok());
+  probes.erase(probes.begin());
+  for (int i = 0; i < 200 && server_->probes()->active_streams() > 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  FakeProbe again(probe_channel_, 300);
+  again.Connect();
+  EXPECT_EQ(server_->probes()->probes_connected(), 4u);
+  auto metrics = Http()->Get("/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_TRUE(absl::StrContains(
+      metrics->body, "vllm_profiler_probe_streams_refused_total 1\n"))
+      << metrics->body;
+}
+
+TEST_F(CollectorServerTest, StreamWithoutHelloIsCancelledAtTheDeadline) {
+  options_.hello_timeout = absl::Milliseconds(300);
+  StartServer();
+  FakeProbe silent(probe_channel_, 100);
+  const absl::Time start = absl::Now();
+  v1::CollectorCommand c;
+  EXPECT_FALSE(silent.Read(&c));  // Ends when the server cancels it.
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  for (int i = 0; i < 200 && server_->probes()->hello_timeouts() < 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(server_->probes()->hello_timeouts(), 1u);
+  // A probe that says Hello in time is unaffected.
+  FakeProbe good(probe_channel_, 101);
+  good.Connect();
+  absl::SleepFor(absl::Milliseconds(500));
+  good.Capture("after", 1);
+  EXPECT_TRUE(good.Finish().ok());
+}
+
+// A flood of streams that never say Hello: threads stay near the cap, and
+// threads and memory come back when the streams are gone.
+TEST_F(CollectorServerTest, StreamFloodKeepsThreadsAndMemoryBounded) {
+  const int flood = std::getenv("VP_FLOOD_STREAMS")
+                        ? std::atoi(std::getenv("VP_FLOOD_STREAMS"))
+                        : 400;
+  options_.max_probe_streams = 16;
+  options_.hello_timeout = absl::Milliseconds(500);
+  if (const char* cap = std::getenv("VP_FLOOD_CAP")) {
+    options_.max_probe_streams = std::atoi(cap);
+  }
+  StartServer();
+  {
+    // Warm the channel and the server's pollers.
+    FakeProbe warm(probe_channel_, 1);
+    warm.Connect();
+    EXPECT_TRUE(warm.Finish().ok());
+  }
+  const int64_t threads0 = ProcStatus("Threads");
+  const int64_t rss0 = ProcStatus("VmRSS");
+  int64_t max_threads = threads0, max_rss = rss0;
+  std::vector<std::unique_ptr<FakeProbe>> streams;
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < flood; ++i) {
+    streams.push_back(std::make_unique<FakeProbe>(probe_channel_, 1000 + i));
+    if (i % 50 == 0) {
+      max_threads = std::max(max_threads, ProcStatus("Threads"));
+      max_rss = std::max(max_rss, ProcStatus("VmRSS"));
+    }
+  }
+  max_threads = std::max(max_threads, ProcStatus("Threads"));
+  max_rss = std::max(max_rss, ProcStatus("VmRSS"));
+  // Every stream ends: refused at once or cancelled at the Hello deadline.
+  std::map<std::string, int> statuses;
+  for (auto& s : streams) {
+    v1::CollectorCommand c;
+    EXPECT_FALSE(s->Read(&c));
+    grpc::Status st = s->Finish();
+    ++statuses[absl::StrCat(st.error_code(), " ", st.error_message())];
+  }
+  for (const auto& [text, n] : statuses) {
+    std::printf("%d x %s\n", n, text.c_str());
+  }
+  const absl::Duration took = absl::Now() - start;
+  streams.clear();
+  for (int i = 0; i < 500 && server_->probes()->active_streams() > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const uint64_t refused = server_->probes()->streams_refused();
+  const uint64_t timed_out = server_->probes()->hello_timeouts();
+  // Let the sync server's surplus threads exit.
+  int64_t threads1 = ProcStatus("Threads");
+  for (int i = 0; i < 300 && threads1 > threads0 + 8; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+    threads1 = ProcStatus("Threads");
+  }
+  const int64_t rss1 = ProcStatus("VmRSS");
+  std::printf(
+      "flood of %d streams (cap %d): %s; threads %lld -> max %lld -> %lld; "
+      "RSS %lld kB -> max %lld kB -> %lld kB; refused %llu, Hello "
+      "timeouts %llu, gRPC refusals %llu\n",
+      flood, options_.max_probe_streams, absl::FormatDuration(took).c_str(),
+      (long long)threads0, (long long)max_threads, (long long)threads1,
+      (long long)rss0, (long long)max_rss, (long long)rss1,
+      (unsigned long long)refused, (unsigned long long)timed_out,
+      (unsigned long long)(flood - refused - timed_out));
+  // The thread quota: twice the cap (served + being refused) and pollers.
+  EXPECT_LE(max_threads, threads0 + 2 * options_.max_probe_streams + 64);
+  EXPECT_LE(threads1, threads0 + 8);
+  // Each stream was refused by us, refused by gRPC's thread quota (a burst
+  // faster than refusals free their threads), or cancelled at the Hello
+  // deadline.
+  const std::string ours = absl::StrCat(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      " collector is serving its limit of ", options_.max_probe_streams,
+      " probe streams (--max_probe_streams); retry later");
+  const std::string quota = absl::StrCat(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                         " Server Threadpool Exhausted");
+  const std::string cancelled =
+      absl::StrCat(grpc::StatusCode::CANCELLED, " Cancelled on the server side");
+  EXPECT_EQ(statuses[ours], static_cast<int>(refused));
+  EXPECT_EQ(statuses[cancelled], static_cast<int>(timed_out));
+  EXPECT_EQ(statuses[ours] + statuses[quota] + statuses[cancelled], flood);
+  EXPECT_LE(rss1, rss0 + 64 * 1024);
+}
+
+TEST_F(CollectorServerTest, DropCountersSaturateInsteadOfWrapping) {
+  StartServer();
+  FakeProbe p(probe_channel_, 100);
+  p.Connect();
+  p.Capture("sat", 1, v1::CAPTURE_ORIGIN_WINDOW, /*finish=*/false);
+  v1::ProbeMessage f = t::Finished("sat", 0, t::kFullBatchEvents);
+  v1::DropCounters* d = f.mutable_capture_finished()->mutable_drops();
+  d->set_events_dropped_buffer_full(~uint64_t{0});
+  d->set_events_dropped_send(~uint64_t{0});
+  d->set_cupti_records_dropped(~uint64_t{0});
+  ASSERT_TRUE(p.Send(f));
+  auto list = WaitForTraces(1);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_FALSE(list[0].complete());
+  // Was 3 * (2^64 - 1) mod 2^64 = 18446744073709551613.
+  EXPECT_EQ(server_->probes()->events_dropped(), ~uint64_t{0});
+  EXPECT_TRUE(p.Finish().ok());
 }
 
 TEST_F(CollectorServerTest, UnknownStringIdIsRejected) {
@@ -481,7 +655,7 @@ void AnswerCommands(FakeProbe* probe, int batches) {
     for (int i = 0; i < batches; ++i, ++seq) {
       probe->Send(t::FullBatch(id, seq, seq == 0, i * 200000));
     }
-    probe->Send(t::Finished(id));
+    probe->Send(t::Finished(id, 0, batches * t::kFullBatchEvents));
   }
 }
 

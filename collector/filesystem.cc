@@ -120,8 +120,16 @@ class PosixFilesystem : public Filesystem {
 
   absl::StatusOr<std::unique_ptr<ReadableFile>> OpenForRead(
       const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // Only regular files, never through a symlink: what is read is what
+    // the collector wrote, not what someone linked into its directory.
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return ErrnoStatus(errno, absl::StrCat("open ", path));
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return absl::FailedPreconditionError(
+          absl::StrCat("open ", path, ": not a regular file"));
+    }
     return std::unique_ptr<ReadableFile>(new PosixReadableFile(path, fd));
   }
 
@@ -180,7 +188,7 @@ class PosixFilesystem : public Filesystem {
 
   absl::StatusOr<FileStat> Stat(const std::string& path) override {
     struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
+    if (::lstat(path.c_str(), &st) != 0) {
       return ErrnoStatus(errno, absl::StrCat("stat ", path));
     }
     FileStat out;
@@ -188,6 +196,7 @@ class PosixFilesystem : public Filesystem {
     out.mtime_unix_ms = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000 +
                         st.st_mtim.tv_nsec / 1000000;
     out.is_dir = S_ISDIR(st.st_mode);
+    out.is_regular = S_ISREG(st.st_mode);
     return out;
   }
 };

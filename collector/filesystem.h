@@ -51,6 +51,8 @@ struct FileStat {
   uint64_t size = 0;
   int64_t mtime_unix_ms = 0;
   bool is_dir = false;
+  // A regular file (not a directory, symlink, device, FIFO...).
+  bool is_regular = false;
 };
 
 class Filesystem {

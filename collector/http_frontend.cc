@@ -264,6 +264,15 @@ std::string HttpFrontend::Metrics() const {
   metric("vllm_profiler_probe_streams_rejected_total", "counter",
          "Probe streams ended with INVALID_ARGUMENT.",
          probes_ ? probes_->streams_rejected() : 0);
+  metric("vllm_profiler_captures_refused_total", "counter",
+         "Captures started by a probe refused to protect young traces.",
+         manager_ ? manager_->captures_refused() : 0);
+  metric("vllm_profiler_probe_streams_refused_total", "counter",
+         "Probe streams refused with RESOURCE_EXHAUSTED (--max_probe_streams).",
+         probes_ ? probes_->streams_refused() : 0);
+  metric("vllm_profiler_probe_hello_timeouts_total", "counter",
+         "Probe streams cancelled for sending no Hello in time.",
+         probes_ ? probes_->hello_timeouts() : 0);
   metric("vllm_profiler_probes_connected", "gauge", "Connected probes.",
          probes_ ? probes_->probes_connected() : 0);
   metric("vllm_profiler_traces_written_total", "counter",

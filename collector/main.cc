@@ -37,6 +37,14 @@ ABSL_FLAG(int64_t, window_linger_ms, 2000,
           "and none joined for this long.");
 ABSL_FLAG(uint32_t, max_batch_bytes, 4 << 20,
           "Largest event batch a probe may send (told in Welcome).");
+ABSL_FLAG(int64_t, probe_eviction_min_age_s, 600,
+          "A capture a probe starts on its own is refused when keeping it "
+          "would delete a trace younger than this.");
+ABSL_FLAG(int32_t, max_probe_streams, 256,
+          "Probe streams served at once; more are refused with "
+          "RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int64_t, hello_timeout_ms, 5000,
+          "A probe stream that sends no Hello within this long is cancelled.");
 ABSL_FLAG(std::string, log_level, "",
           "debug|info|warning|error|quiet (default: VP_LOG_LEVEL or info).");
 
@@ -81,6 +89,10 @@ int main(int argc, char** argv) {
   o.stream.max_batch_bytes = absl::GetFlag(FLAGS_max_batch_bytes);
   // The webhook's status annotation, shown by `vpctl status`.
   if (const char* v = std::getenv("VLLM_PROFILER_INJECTION")) o.injection = v;
+  o.max_probe_streams = absl::GetFlag(FLAGS_max_probe_streams);
+  o.probe_eviction_min_age =
+      absl::Seconds(absl::GetFlag(FLAGS_probe_eviction_min_age_s));
+  o.hello_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_hello_timeout_ms));
 
   auto server = vllm_profiler::collector::CollectorServer::Start(o);
   if (!server.ok()) {

@@ -57,13 +57,19 @@ inline v1::ProbeMessage Started(
   return m;
 }
 
-inline v1::ProbeMessage Finished(const std::string& id, uint64_t dropped = 0) {
+// Events in one FullBatch.
+inline constexpr uint64_t kFullBatchEvents = 10;
+
+// `events_recorded`: what the probe claims it sent (one FullBatch by
+// default).
+inline v1::ProbeMessage Finished(const std::string& id, uint64_t dropped = 0,
+                                 uint64_t events_recorded = kFullBatchEvents) {
   v1::ProbeMessage m;
   v1::CaptureFinished* f = m.mutable_capture_finished();
   f->set_capture_id(id);
   f->set_last_step(149);
   f->set_end_ns(kMonoBase + 50000000);
-  f->set_events_recorded(9);
+  f->set_events_recorded(events_recorded);
   f->mutable_drops()->set_events_dropped_buffer_full(dropped);
   return m;
 }

@@ -6,12 +6,15 @@
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
 
+#include <malloc.h>
+
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "common/saturating.h"
 #include "google/protobuf/arena.h"
 
 namespace vllm_profiler {
@@ -22,25 +25,28 @@ constexpr char kConnectMethod[] = "/vllm_profiler.v1.ProbeService/Connect";
 constexpr size_t kArenaInitialBlock = 1 << 20;
 
 void AddDrops(const v1::DropCounters& from, v1::DropCounters* to) {
-  to->set_events_dropped_buffer_full(to->events_dropped_buffer_full() +
-                                     from.events_dropped_buffer_full());
-  to->set_events_dropped_send(to->events_dropped_send() +
-                              from.events_dropped_send());
-  to->set_cupti_records_dropped(to->cupti_records_dropped() +
-                                from.cupti_records_dropped());
-  to->set_cupti_buffers_dropped(to->cupti_buffers_dropped() +
-                                from.cupti_buffers_dropped());
+  to->set_events_dropped_buffer_full(SaturatingAdd(
+      to->events_dropped_buffer_full(), from.events_dropped_buffer_full()));
+  to->set_events_dropped_send(
+      SaturatingAdd(to->events_dropped_send(), from.events_dropped_send()));
+  to->set_cupti_records_dropped(SaturatingAdd(to->cupti_records_dropped(),
+                                              from.cupti_records_dropped()));
+  to->set_cupti_buffers_dropped(SaturatingAdd(to->cupti_buffers_dropped(),
+                                              from.cupti_buffers_dropped()));
 }
 
 uint64_t TotalDrops(const v1::DropCounters& d) {
-  return d.events_dropped_buffer_full() + d.events_dropped_send() +
-         d.cupti_records_dropped();
+  return SaturatingAdd(
+      SaturatingAdd(d.events_dropped_buffer_full(), d.events_dropped_send()),
+      d.cupti_records_dropped());
 }
 
 }  // namespace
 
 struct ProbeServiceImpl::Connection {
   uint64_t id = 0;
+  // Set by the watchdog before it cancels a stream that sent no Hello.
+  std::atomic<bool> hello_timed_out{false};
   int64_t pid = 0;
   v1::Hello hello;
   absl::Time connected;
@@ -71,9 +77,65 @@ ProbeServiceImpl::ProbeServiceImpl(Options options, CaptureManager* manager)
              grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>*
                  stream) { return service->Connect(context, stream); },
           this)));
+  watchdog_ = std::thread([this] { WatchdogLoop(); });
 }
 
-ProbeServiceImpl::~ProbeServiceImpl() = default;
+ProbeServiceImpl::~ProbeServiceImpl() {
+  {
+    MutexLock lock(&wd_mu_);
+    wd_stop_ = true;
+    wd_cv_.SignalAll();
+  }
+  watchdog_.join();
+}
+
+void ProbeServiceImpl::ArmHelloDeadline(Connection* c,
+                                        grpc::ServerContext* context) {
+  MutexLock lock(&wd_mu_);
+  awaiting_hello_[c->id] =
+      Pending{absl::Now() + options_.hello_timeout, context, c};
+  wd_cv_.SignalAll();
+}
+
+void ProbeServiceImpl::DisarmHelloDeadline(Connection* c) {
+  MutexLock lock(&wd_mu_);
+  awaiting_hello_.erase(c->id);
+}
+
+void ProbeServiceImpl::WatchdogLoop() {
+  MutexLock lock(&wd_mu_);
+  while (!wd_stop_) {
+    const absl::Time now = absl::Now();
+    absl::Time next = now + absl::Seconds(1);
+    for (auto it = awaiting_hello_.begin(); it != awaiting_hello_.end();) {
+      if (it->second.deadline <= now) {
+        // Under wd_mu_: the stream's handler cannot return (it disarms
+        // under wd_mu_ first), so `context` is alive. TryCancel does not
+        // call back into us.
+        it->second.connection->hello_timed_out.store(true);
+        it->second.context->TryCancel();
+        it = awaiting_hello_.erase(it);
+      } else {
+        next = std::min(next, it->second.deadline);
+        ++it;
+      }
+    }
+    wd_cv_.WaitWithDeadline(&wd_mu_, next);
+  }
+}
+
+void ProbeServiceImpl::StreamEnded() {
+  const int left = active_streams_.fetch_sub(1) - 1;
+  const int64_t now = absl::GetCurrentTimeNanos();
+  int64_t last = last_trim_ns_.load();
+  if (left == 0 || (now - last > 1000000000 &&
+                    last_trim_ns_.compare_exchange_strong(last, now))) {
+    last_trim_ns_.store(now);
+    // The per-stream arenas and gRPC buffers are freed by now; without this
+    // glibc keeps them in its arenas and the RSS of a flood stays.
+    ::malloc_trim(0);
+  }
+}
 
 bool ProbeServiceImpl::Write(Connection& c,
                              const v1::CollectorCommand& command) {
@@ -92,6 +154,18 @@ bool ProbeServiceImpl::Write(Connection& c,
 grpc::Status ProbeServiceImpl::Connect(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
+  const std::string peer = context->peer();
+  if (active_streams_.fetch_add(1) >= options_.max_streams) {
+    streams_refused_.fetch_add(1);
+    StreamEnded();
+    VP_LOG_EVERY_N(WARNING, 100)
+        << "refused probe stream from " << peer << ": " << options_.max_streams
+        << " streams open (--max_probe_streams)";
+    return grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("collector is serving its limit of ", options_.max_streams,
+                     " probe streams (--max_probe_streams); retry later"));
+  }
   auto conn = std::make_shared<Connection>();
   conn->id = next_connection_id_.fetch_add(1);
   conn->connected = absl::Now();
@@ -99,7 +173,7 @@ grpc::Status ProbeServiceImpl::Connect(
     MutexLock lock(&conn->write_mu);
     conn->stream = stream;
   }
-  const std::string peer = context->peer();
+  ArmHelloDeadline(conn.get(), context);
   ProbeStream ps(options_.stream);
   // Messages are parsed into an arena that is reset after each one: a
   // batch's thousands of Event objects cost bump allocations instead of
@@ -133,6 +207,7 @@ grpc::Status ProbeServiceImpl::Connect(
     if (!error.ok()) break;
     switch (message.payload_case()) {
       case v1::ProbeMessage::kHello: {
+        DisarmHelloDeadline(conn.get());
         conn->pid = ps.pid();
         conn->hello = ps.hello();
         {
@@ -157,7 +232,9 @@ grpc::Status ProbeServiceImpl::Connect(
       }
       case v1::ProbeMessage::kCaptureStarted: {
         const v1::CaptureStarted& started = message.capture_started();
-        open[started.capture_id()] = manager_->Join(ps, started);
+        std::shared_ptr<Capture> capture = manager_->Join(ps, started);
+        if (capture == nullptr) break;  // Refused: its batches are ignored.
+        open[started.capture_id()] = std::move(capture);
         MutexLock lock(&conn->stat_mu);
         conn->capture_id = started.capture_id();
         break;
@@ -167,20 +244,21 @@ grpc::Status ProbeServiceImpl::Connect(
         auto it = open.find(batch.capture_id());
         if (it != open.end()) it->second->WriteBatch(ps, batch);
         const uint64_t n = static_cast<uint64_t>(batch.events_size());
-        conn->events.fetch_add(n, std::memory_order_relaxed);
-        conn->batches.fetch_add(1, std::memory_order_relaxed);
-        events_received_.fetch_add(n, std::memory_order_relaxed);
-        batches_received_.fetch_add(1, std::memory_order_relaxed);
+        SaturatingAdd(&conn->events, n);
+        SaturatingAdd(&conn->batches, 1);
+        SaturatingAdd(&events_received_, n);
+        SaturatingAdd(&batches_received_, 1);
         break;
       }
       case v1::ProbeMessage::kCaptureFinished: {
         const v1::CaptureFinished& finished = message.capture_finished();
         auto it = open.find(finished.capture_id());
         if (it != open.end()) {
-          manager_->Finish(it->second, ps.pid(), finished);
+          manager_->Finish(it->second, ps.pid(), finished,
+                           ps.hello().process_uid());
           open.erase(it);
         }
-        events_dropped_.fetch_add(TotalDrops(finished.drops()));
+        SaturatingAdd(&events_dropped_, TotalDrops(finished.drops()));
         MutexLock lock(&conn->stat_mu);
         AddDrops(finished.drops(), &conn->drops);
         if (!finished.gpu_activity_note().empty()) {
@@ -205,12 +283,27 @@ grpc::Status ProbeServiceImpl::Connect(
     }
   }
 
-  // The stream is over: no more command writes.
+  // The stream is over: no more command writes, no cancel.
+  DisarmHelloDeadline(conn.get());
   {
     MutexLock lock(&conn->write_mu);
     conn->stream = nullptr;
   }
+  struct EndGuard {
+    ProbeServiceImpl* self;
+    ~EndGuard() { self->StreamEnded(); }
+  } end_guard{this};
   std::string reason;
+  if (conn->hello_timed_out.load() && !registered) {
+    hello_timeouts_.fetch_add(1);
+    VP_LOG_EVERY_N(WARNING, 100)
+        << "cancelled probe stream from " << peer << ": no Hello within "
+        << absl::FormatDuration(options_.hello_timeout);
+    return grpc::Status(
+        grpc::StatusCode::DEADLINE_EXCEEDED,
+        absl::StrCat("no Hello within ",
+                     absl::FormatDuration(options_.hello_timeout)));
+  }
   if (!error.ok()) {
     reason = std::string(error.message());
   } else if (shutting_down_.load()) {
@@ -221,7 +314,7 @@ grpc::Status ProbeServiceImpl::Connect(
     reason = "stream closed by the probe";
   }
   for (auto& [id, capture] : open) {
-    manager_->Disconnect(capture, ps.pid(), reason);
+    manager_->Disconnect(capture, ps.pid(), reason, ps.hello().process_uid());
   }
   if (registered) {
     {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 
 namespace vllm_profiler {
 namespace collector {
@@ -14,13 +15,7 @@ namespace {
 constexpr uint32_t kProtocolVersion = 1;
 constexpr size_t kMaxCaptureIdBytes = 128;
 
-// A string for an error message: C-escaped and cut at 64 bytes.
-std::string Quote(absl::string_view s) {
-  if (s.size() > 64) {
-    return absl::StrCat("\"", absl::CHexEscape(s.substr(0, 64)), "...\"");
-  }
-  return absl::StrCat("\"", absl::CHexEscape(s), "\"");
-}
+std::string Quote(absl::string_view s) { return QuoteForMessage(s); }
 
 int64_t NowNs(clockid_t clock) {
   timespec ts;

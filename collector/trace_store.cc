@@ -1,6 +1,11 @@
 #include "collector/trace_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -18,6 +23,82 @@ namespace {
 constexpr char kTempPrefix[] = ".inprogress-";
 constexpr size_t kMaxIdBytes = 200;
 constexpr size_t kMaxPidsInName = 4;
+
+constexpr char kRecoveredReason[] =
+    "collector stopped while writing (recovered at start)";
+
+// Where the last complete event of a partial TraceWriter file ends.
+struct PartialScan {
+  uint64_t end = 0;     // Bytes to keep.
+  uint64_t events = 0;  // Complete events in them.
+  uint64_t size = 0;    // Bytes read.
+};
+
+// Scans a partial `{"traceEvents":[{...},{...},...` file. Fails when it
+// does not start like a trace (or is gzip: its tail cannot be cut cleanly).
+absl::StatusOr<PartialScan> ScanPartialTrace(ReadableFile* file) {
+  static constexpr char kOpen[] = "{\"traceEvents\":[";
+  constexpr size_t kOpenLen = sizeof(kOpen) - 1;
+  PartialScan scan;
+  std::vector<char> buf(1 << 20);
+  std::string head;
+  int depth = 0;  // Inside the traceEvents array.
+  bool in_string = false, escape = false, done = false;
+  while (!done) {
+    absl::StatusOr<size_t> n = file->Read(buf.data(), buf.size());
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    size_t i = 0;
+    if (head.size() < kOpenLen) {
+      const size_t take = std::min(*n, kOpenLen - head.size());
+      head.append(buf.data(), take);
+      i = take;
+      if (head != absl::string_view(kOpen, head.size())) {
+        return absl::DataLossError(
+            absl::StrCat("does not start like a trace (",
+                         head.size() >= 2 && static_cast<uint8_t>(head[0]) ==
+                                                 0x1f &&
+                                 static_cast<uint8_t>(head[1]) == 0x8b
+                             ? "gzip-compressed"
+                             : "unknown format",
+                         ")"));
+      }
+      if (head.size() == kOpenLen) scan.end = kOpenLen;
+    }
+    for (; i < *n; ++i) {
+      const char c = buf[i];
+      if (in_string) {
+        if (escape) {
+          escape = false;
+        } else if (c == '\\') {
+          escape = true;
+        } else if (c == '"') {
+          in_string = false;
+        }
+        continue;
+      }
+      if (c == '"') {
+        in_string = true;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth < 0) {  // The array closed: what follows is metadata.
+          done = true;
+          break;
+        }
+        if (depth == 0) {
+          ++scan.events;
+          scan.end = scan.size + i + 1;
+        }
+      }
+    }
+    scan.size += *n;
+  }
+  if (head.size() < kOpenLen) {
+    return absl::DataLossError("shorter than a trace header");
+  }
+  return scan;
+}
 
 bool IdChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -139,9 +220,10 @@ absl::Status TraceStore::Init() {
     SetErrorLocked(names.status());
     return names.status();
   }
+  std::vector<std::string> partial;
   for (const std::string& name : *names) {
     if (absl::StartsWith(name, kTempPrefix)) {
-      fs_->Remove(PathOf(name)).IgnoreError();
+      partial.push_back(name);
       continue;
     }
     std::string id;
@@ -149,6 +231,12 @@ absl::Status TraceStore::Init() {
     if (!SplitTraceFileName(name, &id, &gzip)) continue;
     absl::StatusOr<FileStat> st = fs_->Stat(PathOf(name));
     if (!st.ok() || st->is_dir) continue;
+    if (!st->is_regular) {
+      VP_LOG(WARNING) << "trace store: not serving " << QuoteForMessage(name)
+                      << ": not a regular file (a symlink?); the collector "
+                         "only serves files it wrote";
+      continue;
+    }
     v1::TraceInfo info;
     // The sidecar is ours, but may be missing or damaged: fall back to what
     // the file itself tells.
@@ -182,8 +270,73 @@ absl::Status TraceStore::Init() {
     if (traces_.count(id) != 0) continue;  // Both x.json and x.json.gz.
     traces_[id] = std::move(info);
   }
-  ApplyRetentionLocked("");
+  std::string recovered;
+  for (const std::string& name : partial) {
+    std::string id = RecoverLocked(name);
+    if (!id.empty()) recovered = id;
+  }
+  ApplyRetentionLocked(recovered);
   return absl::OkStatus();
+}
+
+std::string TraceStore::RecoverLocked(const std::string& temp_name) {
+  const absl::Time start = absl::Now();
+  const std::string path = PathOf(temp_name);
+  auto remove = [&](absl::string_view why) {
+    VP_LOG(WARNING) << "removing partial trace " << temp_name
+                    << " left by a stopped collector: " << why;
+    fs_->Remove(path).IgnoreError();
+    return std::string();
+  };
+  absl::StatusOr<FileStat> st = fs_->Stat(path);
+  if (!st.ok()) return remove(st.status().message());
+  absl::StatusOr<PartialScan> scan;
+  {
+    absl::StatusOr<std::unique_ptr<ReadableFile>> in = fs_->OpenForRead(path);
+    if (!in.ok()) return remove(in.status().message());
+    scan = ScanPartialTrace(in->get());
+  }
+  if (!scan.ok()) return remove(scan.status().message());
+  const std::string tail = absl::StrCat(
+      "],\"displayTimeUnit\":\"ns\",\"metadata\":{\"producer\":"
+      "\"vllm-profiler collector (recovered at start)\",\"complete\":false,"
+      "\"events_written\":",
+      scan->events, ",\"errors\":[\"", kRecoveredReason,
+      "\"],\"recovered_from\":\"", temp_name,
+      "\",\"recovered_bytes_dropped\":", scan->size - scan->end, "}}\n");
+  // Cut after the last complete event and close the JSON. Plain POSIX: the
+  // Filesystem seam has no truncate, and this runs once, at start.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  bool ok = fd >= 0 && ::ftruncate(fd, static_cast<off_t>(scan->end)) == 0 &&
+            ::lseek(fd, 0, SEEK_END) >= 0 &&
+            ::write(fd, tail.data(), tail.size()) ==
+                static_cast<ssize_t>(tail.size()) &&
+            ::fsync(fd) == 0;
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!ok) return remove(std::strerror(err));
+  const std::string id = UniqueIdLocked("recovered");
+  const std::string file_name = id + ".json";
+  absl::Status s = fs_->Rename(path, PathOf(file_name));
+  if (!s.ok()) return remove(s.message());
+  v1::TraceInfo info;
+  info.set_id(id);
+  info.set_file_name(file_name);
+  info.set_size_bytes(scan->end + tail.size());
+  info.set_created_unix_ms(st->mtime_unix_ms);
+  info.set_complete(false);
+  info.set_num_events(scan->events);
+  info.set_error(kRecoveredReason);
+  absl::Status meta =
+      fs_->WriteFileAtomically(MetaPathOf(id), TraceInfoToJson(info));
+  if (!meta.ok()) SetErrorLocked(meta);
+  traces_[id] = info;
+  VP_LOG(WARNING) << "recovered partial trace " << temp_name << " as " << id
+                  << ": " << scan->events << " events kept, "
+                  << scan->size - scan->end << " trailing bytes dropped, in "
+                  << absl::FormatDuration(absl::Now() - start)
+                  << " (marked incomplete: " << kRecoveredReason << ")";
+  return id;
 }
 
 absl::StatusOr<TraceStore::TempFile> TraceStore::CreateTempFile() {
@@ -313,7 +466,8 @@ absl::StatusOr<v1::TraceInfo> TraceStore::Find(const std::string& id) const {
   MutexLock lock(&mu_);
   auto it = IsValidId(id) ? traces_.find(id) : traces_.end();
   if (it == traces_.end()) {
-    return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
+    return absl::NotFoundError(
+        absl::StrCat("no trace with id ", QuoteForMessage(id)));
   }
   return it->second;
 }
@@ -323,7 +477,8 @@ absl::StatusOr<std::unique_ptr<ReadableFile>> TraceStore::Open(
   MutexLock lock(&mu_);
   auto it = IsValidId(id) ? traces_.find(id) : traces_.end();
   if (it == traces_.end()) {
-    return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
+    return absl::NotFoundError(
+        absl::StrCat("no trace with id ", QuoteForMessage(id)));
   }
   absl::StatusOr<std::unique_ptr<ReadableFile>> file =
       fs_->OpenForRead(PathOf(it->second.file_name()));
@@ -335,10 +490,25 @@ absl::StatusOr<std::unique_ptr<ReadableFile>> TraceStore::Open(
 absl::Status TraceStore::Delete(const std::string& id) {
   MutexLock lock(&mu_);
   if (!IsValidId(id) || traces_.count(id) == 0) {
-    return absl::NotFoundError(absl::StrCat("no trace with id ", Quoted(id)));
+    return absl::NotFoundError(
+        absl::StrCat("no trace with id ", QuoteForMessage(id)));
   }
   RemoveLocked(id);
   return absl::OkStatus();
+}
+
+bool TraceStore::RoomForNewTrace(size_t pending, absl::Duration min_age) const {
+  MutexLock lock(&mu_);
+  const size_t total = traces_.size() + pending + 1;
+  if (total <= options_.max_traces) return true;
+  // The traces retention would delete, oldest first, must all be old enough.
+  std::vector<int64_t> created;
+  for (const auto& [id, info] : traces_) created.push_back(info.created_unix_ms());
+  std::sort(created.begin(), created.end());
+  const size_t evicted = total - options_.max_traces;
+  if (evicted > created.size()) return false;
+  const int64_t newest_evicted_ms = created[evicted - 1];
+  return absl::Now() - absl::FromUnixMillis(newest_evicted_ms) >= min_age;
 }
 
 v1::DiskStatus TraceStore::Disk() const {

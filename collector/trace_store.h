@@ -5,7 +5,14 @@
 //                             compressed); the trace id is the file name
 //                             without extension
 //   .trace1234.meta           its TraceInfo as JSON (sidecar, hidden)
-//   .inprogress-<n>.tmp       a trace being written (removed at start-up)
+//   .inprogress-<n>.tmp       a trace being written; one left by a collector
+//                             that was killed is recovered at start-up: cut
+//                             after its last complete event, closed into
+//                             valid JSON marked complete:false with the
+//                             error "collector stopped while writing
+//                             (recovered at start)", and listed as
+//                             recovered[-N] (gzip or unreadable ones are
+//                             removed, with a log line)
 // Naming (the seed's trace<pid>.json, extended):
 //   one process               trace<pid>, then trace<pid>-2, -3 ... if taken
 //   several processes         trace<pid1>_<pid2>_..., pids ascending, at most
@@ -77,8 +84,8 @@ class TraceStore {
   TraceStore(const TraceStore&) = delete;
   TraceStore& operator=(const TraceStore&) = delete;
 
-  // Creates the directory, removes stale temp files, indexes the traces
-  // there and applies retention. An error is also kept as last_error; the
+  // Creates the directory, recovers partial traces (see above), indexes the
+  // traces there and applies retention. An error is also kept as last_error; the
   // store still works for whatever is possible.
   absl::Status Init();
 
@@ -99,6 +106,9 @@ class TraceStore {
                                                      v1::TraceInfo* info) const;
   absl::Status Delete(const std::string& id);
   v1::DiskStatus Disk() const;
+  // Whether one more trace, after `pending` others still being written, can
+  // be kept while retention deletes only traces at least `min_age` old.
+  bool RoomForNewTrace(size_t pending, absl::Duration min_age) const;
   const Options& options() const { return options_; }
 
   // Exposed for tests.
@@ -114,6 +124,10 @@ class TraceStore {
   void ApplyRetentionLocked(const std::string& keep)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void RemoveLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Recovers `temp_name` into a listed trace; returns its id, or "" when it
+  // was removed instead.
+  std::string RecoverLocked(const std::string& temp_name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetErrorLocked(const absl::Status& error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

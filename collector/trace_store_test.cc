@@ -1,6 +1,9 @@
 #include "collector/trace_store.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <cstdlib>
 #include <string>
@@ -139,6 +142,107 @@ TEST(TraceStore, InitReindexesAndRemovesTempFiles) {
   EXPECT_TRUE(store.Delete("trace1").ok());
   EXPECT_EQ(store.Delete("trace1").code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store.List().size(), 1u);
+}
+
+// A collector killed mid-capture leaves a temp file cut anywhere, even
+// inside a string holding braces and escaped quotes.
+TEST(TraceStore, PartialTraceIsRecoveredAtStartAsIncomplete) {
+  TraceStore::Options o;
+  o.dir = NewDir("recover");
+  const std::string events =
+      "{\"traceEvents\":[{\"ph\":\"X\",\"name\":\"a}\\\"]{\",\"ts\":1,"
+      "\"args\":{\"k\":[1,{}]}},{\"ph\":\"i\",\"name\":\"b\",\"ts\":2}";
+  {
+    TraceStore store(o, Filesystem::Default());
+    ASSERT_TRUE(store.Init().ok());
+    auto temp = store.CreateTempFile();
+    ASSERT_TRUE(temp.ok());
+    ASSERT_TRUE(
+        temp->file->Append(events + ",{\"ph\":\"X\",\"name\":\"cut}her").ok());
+    ASSERT_TRUE(temp->file->Close().ok());
+    // A gzip one cannot be cut cleanly: removed, with a log line.
+    auto gz = store.CreateTempFile();
+    ASSERT_TRUE(gz.ok());
+    ASSERT_TRUE(gz->file->Append("\x1f\x8b\x08\x00 partial gzip").ok());
+    ASSERT_TRUE(gz->file->Close().ok());
+  }
+  TraceStore store(o, Filesystem::Default());
+  ASSERT_TRUE(store.Init().ok());
+  std::vector<v1::TraceInfo> list = store.List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].id(), "recovered");
+  EXPECT_FALSE(list[0].complete());
+  EXPECT_EQ(list[0].num_events(), 2u);
+  EXPECT_EQ(list[0].error(),
+            "collector stopped while writing (recovered at start)");
+  v1::TraceInfo info;
+  auto file = store.Open("recovered", &info);
+  ASSERT_TRUE(file.ok()) << file.status();
+  std::string text;
+  char buf[4096];
+  while (true) {
+    auto n = (*file)->Read(buf, sizeof(buf));
+    ASSERT_TRUE(n.ok());
+    if (*n == 0) break;
+    text.append(buf, *n);
+  }
+  EXPECT_EQ(text.substr(0, events.size()), events);
+  EXPECT_EQ(text.substr(events.size()),
+            "],\"displayTimeUnit\":\"ns\",\"metadata\":{\"producer\":"
+            "\"vllm-profiler collector (recovered at start)\",\"complete\":"
+            "false,\"events_written\":2,\"errors\":[\"collector stopped "
+            "while writing (recovered at start)\"],\"recovered_from\":\"" +
+                text.substr(text.find(".inprogress-"),
+                            text.find(".tmp") + 4 - text.find(".inprogress-")) +
+                "\",\"recovered_bytes_dropped\":26}}\n");
+  auto names = Filesystem::Default()->ListDir(o.dir);
+  ASSERT_TRUE(names.ok());
+  for (const std::string& n : *names) EXPECT_NE(n.find("inprogress"), 0u) << n;
+  // Listed again after another restart, from its sidecar.
+  TraceStore again(o, Filesystem::Default());
+  ASSERT_TRUE(again.Init().ok());
+  ASSERT_EQ(again.List().size(), 1u);
+  EXPECT_EQ(again.List()[0].error(),
+            "collector stopped while writing (recovered at start)");
+}
+
+TEST(TraceStore, SymlinksAreNeverServed) {
+  TraceStore::Options o;
+  o.dir = NewDir("symlinks");
+  const std::string secret = NewDir("secret.txt");
+  {
+    TraceStore store(o, Filesystem::Default());
+    ASSERT_TRUE(store.Init().ok());
+    Add(store, {1});
+  }
+  FILE* f = std::fopen(secret.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fputs("secret\n", f);
+  std::fclose(f);
+  ASSERT_EQ(::symlink(secret.c_str(), (o.dir + "/evil.json").c_str()), 0);
+  TraceStore store(o, Filesystem::Default());
+  ASSERT_TRUE(store.Init().ok());
+  ASSERT_EQ(store.List().size(), 1u);
+  v1::TraceInfo info;
+  EXPECT_EQ(store.Open("evil", &info).status().code(),
+            absl::StatusCode::kNotFound);
+  // A listed trace swapped for a symlink after start is not followed.
+  ASSERT_EQ(::unlink((o.dir + "/trace1.json").c_str()), 0);
+  ASSERT_EQ(::symlink(secret.c_str(), (o.dir + "/trace1.json").c_str()), 0);
+  auto opened = store.Open("trace1", &info);
+  EXPECT_FALSE(opened.ok());
+}
+
+TEST(TraceStore, UnknownIdInAnErrorIsBoundedAndEscaped) {
+  TraceStore::Options o;
+  o.dir = NewDir("bounded");
+  TraceStore store(o, Filesystem::Default());
+  ASSERT_TRUE(store.Init().ok());
+  const std::string huge = "\n" + std::string(100 * 1024, 'a');
+  absl::StatusOr<v1::TraceInfo> info = store.Find(huge);
+  EXPECT_EQ(info.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(std::string(info.status().message()),
+            "no trace with id \"\\n" + std::string(63, 'a') + "...\"");
 }
 
 TEST(TraceStore, UnwritableDirectoryIsReportedAndExistingTracesServed) {

@@ -11,6 +11,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "common/mutex.h"
 
 namespace vllm_profiler {
@@ -109,6 +111,14 @@ bool LogEnabled(LogLevel level) {
 
 void SetLogFdForTesting(int fd) {
   g_log_fd.store(fd, std::memory_order_relaxed);
+}
+
+std::string QuoteForMessage(absl::string_view s) {
+  constexpr size_t kMax = 64;
+  if (s.size() > kMax) {
+    return absl::StrCat("\"", absl::CHexEscape(s.substr(0, kMax)), "...\"");
+  }
+  return absl::StrCat("\"", absl::CHexEscape(s), "\"");
 }
 
 namespace logging_internal {

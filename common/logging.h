@@ -57,6 +57,11 @@ bool LogEnabled(LogLevel level);
 // Redirects output to `fd` instead of stderr (tests). -1 restores stderr.
 void SetLogFdForTesting(int fd);
 
+// An untrusted string (an id, a name) for an error message or log line:
+// quoted, C-escaped, and cut at 64 bytes ("..." after the cut), so a 100 KB
+// id cannot make an answer too large for gRPC metadata.
+std::string QuoteForMessage(absl::string_view s);
+
 namespace logging_internal {
 
 // One log statement: collects the text, writes it in the destructor.

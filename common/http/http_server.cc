@@ -255,14 +255,18 @@ Response Response::File(const std::string& path, std::string content_type) {
 
 namespace {
 
-// What Shutdown() needs from a session, whatever its stream type.
+// What the server needs from a session, whatever its stream type.
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
-  // Closes the connection if it waits for (or is receiving the header of) a
-  // new request; otherwise the response in progress becomes the last one.
-  // Called on any thread.
+  // Closes the connection if it owes no response (TLS handshake, waiting for
+  // or receiving a request header, lingering close); otherwise the response
+  // in progress becomes the last one. Called on any thread.
   virtual void CloseIfIdle() = 0;
+  // Chosen to make room: closes the connection if it is still silent (no
+  // bytes arrived since its wait began), else tells the server it stays
+  // (HttpServer::Impl::Spare). Called on any thread.
+  virtual void Evict() = 0;
 };
 
 bool IsRoutedMethod(bhttp::verb v) {
@@ -297,21 +301,37 @@ class HttpServer::Impl {
   void StartThreads();
   void Shutdown();
 
-  void Register(SessionBase* s, std::weak_ptr<SessionBase> w) {
-    MutexLock lock(&mu_);
-    sessions_[s] = std::move(w);
-  }
-  void Unregister(SessionBase* s) {
-    MutexLock lock(&mu_);
-    sessions_.erase(s);
-    if (sessions_.empty()) drained_.SignalAll();
+  // Registers a new connection from `peer` (an IP address) if there is room,
+  // making room by choosing a waiting connection to close (returned in
+  // `victim`; the caller closes it outside mu_). False: refuse it.
+  bool Admit(const std::shared_ptr<SessionBase>& s, const std::string& peer,
+             std::shared_ptr<SessionBase>* victim);
+  void Unregister(SessionBase* s);
+  // A session starts (true) or stops (false) waiting: see the header.
+  void SetWaiting(SessionBase* s, bool waiting);
+  // A waiting session has received bytes (it is no longer silent).
+  void SetProgressed(SessionBase* s);
+  // An evicted session turned out not to be silent (its bytes arrived but
+  // were not yet noticed): it counts again, and the count may exceed the
+  // limit until the next connection displaces another.
+  void Spare(SessionBase* s);
+  // The deadline for a wait starting now whose normal limit is `normal`.
+  absl::Duration WaitTimeout(absl::Duration normal) const {
+    // Relaxed: a heuristic; a stale count only shifts one deadline.
+    const int live = live_.load(std::memory_order_relaxed);
+    if (live * 2 > options_.max_connections) {
+      return std::min(normal, options_.pressure_header_timeout);
+    }
+    return normal;
   }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   int active() {
     MutexLock lock(&mu_);
     return static_cast<int>(sessions_.size());
   }
+  // Relaxed: statistics.
   std::atomic<int64_t> rejected_{0};
+  std::atomic<int64_t> evicted_{0};
 
   const Options& options() const { return options_; }
   Response Handle(const Request& request);
@@ -322,11 +342,33 @@ class HttpServer::Impl {
  private:
   void DoAccept();
 
+  struct Entry {
+    std::weak_ptr<SessionBase> session;
+    std::string peer;
+    // Owes no response; since when (an order, not a time: wait_clock_).
+    bool waiting = true;
+    uint64_t waiting_since = 0;
+    // Has received bytes during this wait.
+    bool progressed = false;
+    // Chosen to make room; no longer counted against the limits.
+    bool evicting = false;
+  };
+  // The waiting, not yet evicting entry to close first, among all
+  // (peer == nullptr) or one peer's: the silent one that has waited longest,
+  // else the one that has waited longest; nullptr when none.
+  Entry* LongestWaiting(const std::string* peer)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkEvicting(Entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const Options options_;
   const Handler handler_;
   Mutex mu_;
-  std::map<SessionBase*, std::weak_ptr<SessionBase>> sessions_
-      ABSL_GUARDED_BY(mu_);
+  std::map<SessionBase*, Entry> sessions_ ABSL_GUARDED_BY(mu_);
+  // Connections per peer, not counting evicting ones.
+  std::map<std::string, int> per_peer_ ABSL_GUARDED_BY(mu_);
+  uint64_t wait_clock_ ABSL_GUARDED_BY(mu_) = 0;
+  // sessions_ less the evicting ones; written under mu_.
+  std::atomic<int> live_{0};
   CondVar drained_;  // Signalled when sessions_ becomes empty.
   std::atomic<bool> stopping_{false};
   std::atomic<bool> shut_down_{false};
@@ -372,8 +414,7 @@ class Session : public SessionBase,
 
   void CloseIfIdle() override {
     net::post(stream_.get_executor(), [self = this->shared_from_this()] {
-      // Between requests, or waiting for a header: no response is owed.
-      if (self->idle_ || self->reading_header_) {
+      if (self->waiting_) {
         beast::error_code ec;
         self->Lowest().socket().close(ec);
         self->idle_timer_.cancel();
@@ -385,38 +426,32 @@ class Session : public SessionBase,
   beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
   const HttpServer::Options& opts() const { return server_->options(); }
 
-  void OnRun() {
-    if constexpr (kTls) {
-      Lowest().expires_after(ToChrono(opts().header_timeout));
-      stream_.async_handshake(
-          ssl::stream_base::server,
-          beast::bind_front_handler(&Session::OnHandshake,
-                                    this->shared_from_this()));
-    } else {
-      ReadRequest();
-    }
+  void Evict() override {
+    net::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      beast::error_code ec;
+      const bool silent = self->waiting_ && !self->progressed_ &&
+                          self->Lowest().socket().available(ec) == 0;
+      if (!silent && !ec) return self->server_->Spare(self.get());
+      self->Lowest().socket().close(ec);
+      self->idle_timer_.cancel();
+    });
   }
 
-  void OnHandshake(beast::error_code ec) {
-    if (ec) {
-      // Typically a plain-HTTP client or a scanner: nothing to answer.
-      VP_LOG(DEBUG) << "TLS handshake failed: " << ec.message();
-      return CloseNow();
-    }
-    ReadRequest();
+  // Owes no response (true) or has a request in hand (false); mirrored in
+  // the server's registry, which picks connections to close under pressure.
+  void SetWaiting(bool waiting) {
+    if (waiting_ == waiting) return;
+    waiting_ = waiting;
+    progressed_ = false;
+    server_->SetWaiting(this, waiting);
   }
 
-  // Waits for the next request; between keep-alive requests, up to the idle
-  // timeout.
-  void ReadRequest() {
-    if (server_->stopping() && !first_) return CloseNow();
-    bool pending = buffer_.size() > 0;
-    if constexpr (kTls) {
-      pending = pending || SSL_pending(stream_.native_handle()) > 0;
-    }
-    if (first_ || pending) return ReadHeader();
-    idle_ = true;
-    idle_timer_.expires_after(ToChrono(opts().idle_timeout));
+  // A connection first waits, silently, for its first bytes; that wait and
+  // the keep-alive wait between requests end when the socket is readable.
+  void OnRun() { WaitReadable(opts().header_timeout); }
+
+  void WaitReadable(absl::Duration limit) {
+    idle_timer_.expires_after(ToChrono(server_->WaitTimeout(limit)));
     idle_timer_.async_wait(
         [self = this->shared_from_this()](beast::error_code ec) {
           if (ec) return;  // Cancelled: data arrived or the session ended.
@@ -430,10 +465,47 @@ class Session : public SessionBase,
   }
 
   void OnReadable(beast::error_code ec) {
-    idle_ = false;
     idle_timer_.cancel();
     if (ec || !Lowest().socket().is_open()) return CloseNow();
+    // The peer has sent something: it is closed to make room only after
+    // every silent connection.
+    progressed_ = true;
+    server_->SetProgressed(this);
+    if constexpr (kTls) {
+      if (!handshake_done_) {
+        Lowest().expires_after(
+            ToChrono(server_->WaitTimeout(opts().header_timeout)));
+        stream_.async_handshake(
+            ssl::stream_base::server,
+            beast::bind_front_handler(&Session::OnHandshake,
+                                      this->shared_from_this()));
+        return;
+      }
+    }
     ReadHeader();
+  }
+
+  void OnHandshake(beast::error_code ec) {
+    if (ec) {
+      // Typically a plain-HTTP client or a scanner: nothing to answer.
+      VP_LOG(DEBUG) << "TLS handshake failed: " << ec.message();
+      return CloseNow();
+    }
+    handshake_done_ = true;
+    ReadRequest();
+  }
+
+  // Waits for the next request; between keep-alive requests, up to the idle
+  // timeout.
+  void ReadRequest() {
+    if (server_->stopping() && !first_) return CloseNow();
+    SetWaiting(true);
+    bool pending = buffer_.size() > 0;
+    if constexpr (kTls) {
+      pending = pending || SSL_pending(stream_.native_handle()) > 0;
+    }
+    if (first_ || pending) return ReadHeader();
+    WaitReadable(opts().idle_timeout);
   }
 
   void ReadHeader() {
@@ -441,27 +513,29 @@ class Session : public SessionBase,
     parser_.emplace();
     parser_->header_limit(opts().max_header_bytes);
     parser_->body_limit(static_cast<uint64_t>(opts().max_body_bytes));
-    Lowest().expires_after(ToChrono(opts().header_timeout));
-    reading_header_ = true;
+    Lowest().expires_after(
+        ToChrono(server_->WaitTimeout(opts().header_timeout)));
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              beast::bind_front_handler(
                                  &Session::OnHeader, this->shared_from_this()));
   }
 
   void OnHeader(beast::error_code ec, size_t) {
-    reading_header_ = false;
     if (ec) return OnReadError(ec);
+    SetWaiting(false);
     const auto& req = parser_->get();
     if (!IsRoutedMethod(req.method())) {
       Response r = Response::Text(
           405, absl::StrCat("method ", std::string(req.method_string()),
                             " not allowed\n"));
       r.headers.emplace_back("Allow", kAllow);
+      unread_request_ = true;
       return Send(std::move(r), /*head=*/false, /*keep_alive=*/false);
     }
     if (parser_->content_length() &&
         *parser_->content_length() >
             static_cast<uint64_t>(opts().max_body_bytes)) {
+      unread_request_ = true;
       return Send(TooLarge(), false, false);
     }
     // A client that asked "Expect: 100-continue" (curl does for larger
@@ -503,6 +577,9 @@ class Session : public SessionBase,
         ec == ssl::error::stream_truncated) {
       return CloseNow();
     }
+    // Whatever is answered now, the rest of the request is still coming.
+    SetWaiting(false);
+    unread_request_ = true;
     if (ec == bhttp::error::body_limit) return Send(TooLarge(), false, false);
     if (ec == bhttp::error::header_limit) {
       return Send(Response::Text(431, "request header fields too large\n"),
@@ -697,32 +774,50 @@ class Session : public SessionBase,
     ReadRequest();
   }
 
+  // Lingering close: read and discard what the peer still sends (the rest
+  // of a rejected body) up to Options::linger_bytes / linger_timeout, so
+  // that closing with unread data does not reset the connection before the
+  // peer has read our response. Over TLS the bytes must pass through the
+  // TLS layer; a request that was read whole gets a plain TLS shutdown.
   void CloseGracefully() {
+    SetWaiting(true);
+    // A peer that was answered after its whole request only has to see our
+    // FIN; one cut off mid-request may still be writing its body.
+    Lowest().expires_after(unread_request_ ? ToChrono(opts().linger_timeout)
+                                           : std::chrono::seconds(1));
+    lingered_ = static_cast<int64_t>(buffer_.size());
+    buffer_.consume(buffer_.size());
     if constexpr (kTls) {
-      Lowest().expires_after(std::chrono::seconds(1));
-      stream_.async_shutdown([self = this->shared_from_this()](
-                                 beast::error_code) { self->CloseNow(); });
+      if (!unread_request_) {
+        Lowest().expires_after(std::chrono::seconds(1));
+        stream_.async_shutdown([self = this->shared_from_this()](
+                                   beast::error_code) { self->CloseNow(); });
+        return;
+      }
     } else {
-      // Lingering close: after our FIN, read and discard what the peer still
-      // sends (e.g. the rest of a rejected body) for a moment, so closing
-      // with unread data does not reset the connection before the peer has
-      // read our response.
       beast::error_code ec;
       Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
       if (ec) return CloseNow();
-      Lowest().expires_after(std::chrono::seconds(1));
-      Drain();
     }
+    Drain();
   }
 
   void Drain() {
+    if (lingered_ >= opts().linger_bytes) return CloseNow();
     if (chunk_.size() < 16384) chunk_.resize(16384);
-    Lowest().async_read_some(
-        net::buffer(chunk_.data(), chunk_.size()),
-        [self = this->shared_from_this()](beast::error_code ec, size_t) {
-          if (ec) return self->CloseNow();
-          self->Drain();
-        });
+    auto on_read = [self = this->shared_from_this()](beast::error_code ec,
+                                                     size_t n) {
+      if (ec) return self->CloseNow();
+      self->lingered_ += static_cast<int64_t>(n);
+      self->Drain();
+    };
+    if constexpr (kTls) {
+      stream_.async_read_some(net::buffer(chunk_.data(), chunk_.size()),
+                              std::move(on_read));
+    } else {
+      Lowest().async_read_some(net::buffer(chunk_.data(), chunk_.size()),
+                               std::move(on_read));
+    }
   }
 
   void CloseNow() {
@@ -737,8 +832,14 @@ class Session : public SessionBase,
   net::steady_timer idle_timer_;
   beast::flat_buffer buffer_;
   bool first_ = true;
-  bool idle_ = false;
-  bool reading_header_ = false;
+  bool handshake_done_ = false;  // TLS only.
+  // Bytes arrived during the current wait.
+  bool progressed_ = false;
+  // See SetWaiting(); a new connection waits for its first header.
+  bool waiting_ = true;
+  // An answer went out before the request was read whole: linger on close.
+  bool unread_request_ = false;
+  int64_t lingered_ = 0;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   // Streamed response state.
   std::shared_ptr<BodySource> source_;
@@ -811,27 +912,133 @@ void HttpServer::Impl::DoAccept() {
       return DoAccept();
     }
     if (stopping()) return;
-    if (active() >= options_.max_connections) {
-      // Relaxed: a statistic.
-      rejected_.fetch_add(1, std::memory_order_relaxed);
-      VP_LOG_EVERY_N(WARNING, 100) << "HTTP: " << options_.max_connections
-                                   << " connections open, refusing more";
-      beast::error_code ignored;
-      socket.close(ignored);
-      return DoAccept();
-    }
+    beast::error_code peer_ec;
+    const std::string peer =
+        socket.remote_endpoint(peer_ec).address().to_string();
+    std::shared_ptr<SessionBase> s;
+    std::function<void()> run;
     if (options_.tls != nullptr) {
-      auto s = std::make_shared<Session<true>>(this, std::move(socket),
+      auto t = std::make_shared<Session<true>>(this, std::move(socket),
                                                options_.tls->Current());
-      Register(s.get(), s);
-      s->Run();
+      run = [t] { t->Run(); };
+      s = std::move(t);
     } else {
-      auto s = std::make_shared<Session<false>>(this, std::move(socket));
-      Register(s.get(), s);
-      s->Run();
+      auto t = std::make_shared<Session<false>>(this, std::move(socket));
+      run = [t] { t->Run(); };
+      s = std::move(t);
+    }
+    std::shared_ptr<SessionBase> victim;
+    if (Admit(s, peer, &victim)) {
+      // Outside mu_ (CloseIfIdle only posts, but dropping `victim` may run
+      // ~Session, which takes mu_).
+      if (victim != nullptr) victim->Evict();
+      run();
     }
     DoAccept();
   });
+}
+
+HttpServer::Impl::Entry* HttpServer::Impl::LongestWaiting(
+    const std::string* peer) {
+  Entry* best = nullptr;
+  for (auto& [raw, e] : sessions_) {
+    if (!e.waiting || e.evicting) continue;
+    if (peer != nullptr && e.peer != *peer) continue;
+    if (best == nullptr ||
+        std::make_pair(e.progressed, e.waiting_since) <
+            std::make_pair(best->progressed, best->waiting_since)) {
+      best = &e;
+    }
+  }
+  return best;
+}
+
+void HttpServer::Impl::MarkEvicting(Entry* e) {
+  e->evicting = true;
+  if (--per_peer_[e->peer] == 0) per_peer_.erase(e->peer);
+  live_.store(live_.load(std::memory_order_relaxed) - 1,
+              std::memory_order_relaxed);
+  evicted_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool HttpServer::Impl::Admit(const std::shared_ptr<SessionBase>& s,
+                             const std::string& peer,
+                             std::shared_ptr<SessionBase>* victim) {
+  MutexLock lock(&mu_);
+  Entry* evict = nullptr;
+  const char* full = nullptr;
+  auto peer_it = per_peer_.find(peer);
+  if (options_.max_connections_per_peer > 0 && peer_it != per_peer_.end() &&
+      peer_it->second >= options_.max_connections_per_peer) {
+    evict = LongestWaiting(&peer);
+    full = "connections from this peer";
+  } else if (live_.load(std::memory_order_relaxed) >=
+             options_.max_connections) {
+    evict = LongestWaiting(nullptr);
+    full = "connections";
+  }
+  if (full != nullptr && evict == nullptr) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    VP_LOG_EVERY_N(WARNING, 100)
+        << "HTTP: all " << full << " busy with requests, refusing " << peer;
+    return false;
+  }
+  if (evict != nullptr) {
+    *victim = evict->session.lock();
+    MarkEvicting(evict);
+    VP_LOG_EVERY_N(WARNING, 100)
+        << "HTTP: " << full << " at the limit, closing the longest-waiting"
+        << " one (from " << evict->peer << ") for " << peer;
+  }
+  Entry& e = sessions_[s.get()];
+  e.session = s;
+  e.peer = peer;
+  e.waiting_since = ++wait_clock_;
+  ++per_peer_[peer];
+  live_.store(live_.load(std::memory_order_relaxed) + 1,
+              std::memory_order_relaxed);
+  return true;
+}
+
+void HttpServer::Impl::Unregister(SessionBase* s) {
+  MutexLock lock(&mu_);
+  auto it = sessions_.find(s);
+  if (it == sessions_.end()) return;  // Refused at accept.
+  if (!it->second.evicting) {
+    if (--per_peer_[it->second.peer] == 0) per_peer_.erase(it->second.peer);
+    live_.store(live_.load(std::memory_order_relaxed) - 1,
+                std::memory_order_relaxed);
+  }
+  sessions_.erase(it);
+  if (sessions_.empty()) drained_.SignalAll();
+}
+
+void HttpServer::Impl::SetWaiting(SessionBase* s, bool waiting) {
+  MutexLock lock(&mu_);
+  auto it = sessions_.find(s);
+  if (it == sessions_.end()) return;
+  it->second.waiting = waiting;
+  it->second.progressed = false;
+  if (waiting) it->second.waiting_since = ++wait_clock_;
+}
+
+void HttpServer::Impl::Spare(SessionBase* s) {
+  MutexLock lock(&mu_);
+  auto it = sessions_.find(s);
+  if (it == sessions_.end() || !it->second.evicting) return;
+  Entry& e = it->second;
+  e.evicting = false;
+  e.progressed = true;
+  ++per_peer_[e.peer];
+  live_.store(live_.load(std::memory_order_relaxed) + 1,
+              std::memory_order_relaxed);
+  evicted_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void HttpServer::Impl::SetProgressed(SessionBase* s) {
+  MutexLock lock(&mu_);
+  auto it = sessions_.find(s);
+  if (it != sessions_.end()) it->second.progressed = true;
 }
 
 void HttpServer::Impl::Shutdown() {
@@ -844,8 +1051,10 @@ void HttpServer::Impl::Shutdown() {
   std::vector<std::shared_ptr<SessionBase>> live;
   {
     MutexLock lock(&mu_);
-    for (auto& [raw, weak] : sessions_) {
-      if (std::shared_ptr<SessionBase> s = weak.lock()) live.push_back(s);
+    for (auto& [raw, e] : sessions_) {
+      if (std::shared_ptr<SessionBase> s = e.session.lock()) {
+        live.push_back(s);
+      }
     }
   }
   // Outside mu_: dropping the last reference runs ~Session, which takes mu_.
@@ -886,6 +1095,10 @@ int HttpServer::active_connections() const { return impl_->active(); }
 
 int64_t HttpServer::rejected_connections() const {
   return impl_->rejected_.load(std::memory_order_relaxed);
+}
+
+int64_t HttpServer::evicted_connections() const {
+  return impl_->evicted_.load(std::memory_order_relaxed);
 }
 
 void HttpServer::Shutdown() { impl_->Shutdown(); }

@@ -26,8 +26,24 @@
 //
 // Errors: a request that Beast cannot parse gets 400 and the connection is
 // closed; a body over `max_body_bytes` gets 413; a method the server does not
-// route gets 405. A plain-HTTP client on a TLS port fails the handshake and
-// is disconnected. Nothing the peer sends can crash the server.
+// route gets 405. After such an early answer the server keeps reading and
+// discarding what the peer still sends (up to `linger_bytes` and
+// `linger_timeout`) before closing, so a client that writes its whole body
+// before reading (Python's http.client) sees the status instead of a reset.
+// A plain-HTTP client on a TLS port fails the handshake and is disconnected.
+// Nothing the peer sends can crash the server.
+//
+// Connection pressure: a connection that owes no response (TLS handshake,
+// waiting for or receiving a request header, idle keep-alive, lingering
+// close) is "waiting". When `max_connections` are open, a new connection
+// closes the waiting connection that has waited longest instead of being
+// refused; it is refused only when every open connection is busy with a
+// request. While more than half of the slots are taken, a header wait that
+// starts gets `pressure_header_timeout` instead of `header_timeout`. With
+// `max_connections_per_peer`, a peer (IP address) at its cap displaces its own
+// longest-waiting connection, or is refused when all of its connections are
+// busy. So slow or silent clients cannot keep a fresh client (a kubelet
+// probe on /healthz, the API server) out.
 #ifndef VLLM_PROFILER_COMMON_HTTP_HTTP_SERVER_H_
 #define VLLM_PROFILER_COMMON_HTTP_HTTP_SERVER_H_
 
@@ -145,9 +161,15 @@ class HttpServer {
     uint16_t port = 0;
     // Threads serving connections.
     int threads = 2;
-    // Connections beyond this are closed right after accept (protects the
-    // file descriptor table); counted in rejected_connections().
+    // Open connections at most (protects the file descriptor table). At the
+    // limit a new connection displaces the longest-waiting one (counted in
+    // evicted_connections()), or is closed right after accept when every
+    // connection is busy (counted in rejected_connections()).
     int max_connections = 1024;
+    // Open connections per peer IP address at most; 0 = no per-peer limit.
+    // At the cap the peer's own longest-waiting connection is displaced, or
+    // the new one refused when all of the peer's connections are busy.
+    int max_connections_per_peer = 0;
     // Request bodies above this get 413.
     int64_t max_body_bytes = 1 << 20;
     // Request header block limit (Beast's header_limit); above it, 431.
@@ -155,12 +177,20 @@ class HttpServer {
     // Time allowed from the first byte (or the TLS handshake) of a request to
     // the end of its header block.
     absl::Duration header_timeout = absl::Seconds(10);
+    // Replaces header_timeout (and idle_timeout) for waits that start while
+    // more than half of max_connections are open.
+    absl::Duration pressure_header_timeout = absl::Seconds(2);
     // Time allowed to receive a request body.
     absl::Duration body_timeout = absl::Seconds(60);
     // A keep-alive connection idle this long between requests is closed.
     absl::Duration idle_timeout = absl::Seconds(60);
     // A response write that makes no progress for this long is abandoned.
     absl::Duration write_timeout = absl::Seconds(60);
+    // After an answer sent before the request was fully read (400, 405, 413,
+    // 431), read and discard up to this many bytes for up to this long, then
+    // close.
+    int64_t linger_bytes = 16 << 20;
+    absl::Duration linger_timeout = absl::Seconds(5);
     // Size of the pieces a streamed body is read and written in.
     size_t stream_chunk_bytes = 256 * 1024;
     // zlib level for gzip responses (1 = fastest).
@@ -189,10 +219,12 @@ class HttpServer {
   // "address:port" as bound.
   std::string address() const;
 
-  // Open connections now, and connections refused so far because of
-  // Options::max_connections.
+  // Open connections now; connections refused so far because of
+  // Options::max_connections or max_connections_per_peer (every connection
+  // busy); waiting connections closed so far to make room for new ones.
   int active_connections() const;
   int64_t rejected_connections() const;
+  int64_t evicted_connections() const;
 
   // Stops accepting, lets responses in flight finish (up to
   // Options::shutdown_grace), closes idle keep-alive connections and joins

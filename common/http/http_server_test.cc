@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <deque>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -18,6 +19,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/http/test_util.h"
+#include "common/http/tls_context.h"
 #include "common/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -62,7 +64,20 @@ class HttpServerTest : public ::testing::Test {
     return c.ok() ? *std::move(c) : nullptr;
   }
 
+  // Serves TLS from a fresh self-signed pair.
+  void UseTls() {
+    testing::CertPair pair = testing::MakeSelfSignedCert("localhost", 1);
+    testing::WriteFileOrDie(TmpDir() + "/tls.crt", pair.cert_pem);
+    testing::WriteFileOrDie(TmpDir() + "/tls.key", pair.key_pem);
+    auto ctx = TlsContext::Create({.cert_file = TmpDir() + "/tls.crt",
+                                   .key_file = TmpDir() + "/tls.key"});
+    ASSERT_TRUE(ctx.ok()) << ctx.status();
+    tls_ = *std::move(ctx);
+    options_.tls = tls_.get();
+  }
+
   HttpServer::Options options_;
+  std::unique_ptr<TlsContext> tls_;  // Outlives server_.
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -362,7 +377,61 @@ TEST_F(HttpServerTest, SixteenConcurrentClients) {
   EXPECT_GT(max_in_handler.load(), 1);
 }
 
-TEST_F(HttpServerTest, ConnectionsBeyondTheLimitAreRefused) {
+// A raw TCP connection to 127.0.0.1:port that sends nothing; -1 on failure.
+int ConnectRaw(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Whether the server closes `fd` within `timeout_ms` (EOF or reset).
+bool ClosedWithin(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) != 1) return false;
+  char c;
+  return ::recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+// Blocks requests to /block until released; counts them in flight.
+class Blocker {
+ public:
+  Response Handle(const Request& req) {
+    if (req.path != "/block") return Response::Text(200, "ok\n");
+    MutexLock lock(&mu_);
+    ++in_flight_;
+    cv_.SignalAll();
+    cv_.WaitFor(&mu_, absl::Seconds(30), [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return released_;
+    });
+    return Response::Text(200, "released\n");
+  }
+  void AwaitInFlight(int n) {
+    MutexLock lock(&mu_);
+    cv_.WaitFor(&mu_, absl::Seconds(10), [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return in_flight_ >= n;
+    });
+  }
+  void Release() {
+    MutexLock lock(&mu_);
+    released_ = true;
+    cv_.SignalAll();
+  }
+
+ private:
+  Mutex mu_;
+  CondVar cv_;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+TEST_F(HttpServerTest, AtTheLimitTheLongestWaitingConnectionMakesRoom) {
   options_.max_connections = 2;
   StartServer(Echo);
   auto a = Client();
@@ -370,18 +439,179 @@ TEST_F(HttpServerTest, ConnectionsBeyondTheLimitAreRefused) {
   ASSERT_TRUE(a->Get("/a").ok());
   ASSERT_TRUE(b->Get("/b").ok());
   EXPECT_EQ(server_->active_connections(), 2);
+  // Both wait for their next request; `a` has waited longer and goes.
+  auto c = Client();
+  absl::StatusOr<ClientResponse> r = c->Get("/c");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server_->evicted_connections(), 1);
+  EXPECT_EQ(server_->rejected_connections(), 0);
+  EXPECT_FALSE(a->Get("/a2").ok());
+  r = b->Get("/b2");
+  ASSERT_TRUE(r.ok()) << r.status();
+}
+
+TEST_F(HttpServerTest, ConnectionsBeyondTheLimitAreRefusedWhenAllAreBusy) {
+  options_.max_connections = 2;
+  options_.threads = 3;
+  Blocker blocker;
+  StartServer([&](const Request& req) { return blocker.Handle(req); });
+  std::vector<std::thread> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.emplace_back([this] {
+      auto c = TestClient::Connect(server_->port(), false);
+      ASSERT_TRUE(c.ok());
+      absl::StatusOr<ClientResponse> r = (*c)->Get("/block");
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->body, "released\n");
+    });
+  }
+  blocker.AwaitInFlight(2);
   auto c = Client();
   EXPECT_FALSE(c->Get("/c").ok());
   EXPECT_EQ(server_->rejected_connections(), 1);
-  // Closing one frees a slot.
-  a.reset();
-  for (int i = 0; i < 100 && server_->active_connections() > 1; ++i) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  EXPECT_EQ(server_->evicted_connections(), 0);
+  blocker.Release();
+  for (auto& t : busy) t.join();
   auto d = Client();
   absl::StatusOr<ClientResponse> r = d->Get("/d");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(HttpServerTest, UnderPressureANewHeaderWaitGetsTheShortDeadline) {
+  options_.max_connections = 8;
+  options_.header_timeout = absl::Seconds(60);
+  options_.pressure_header_timeout = absl::Milliseconds(300);
+  StartServer(Echo);
+  std::vector<int> fds;
+  for (int i = 0; i < 4; ++i) fds.push_back(ConnectRaw(server_->port()));
+  // Accepted while at most half the slots were taken: the long deadline.
+  for (int i = 0; i < 100 && server_->active_connections() < 4; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(server_->active_connections(), 4);
+  // The fifth takes more than half: 300 ms.
+  int fifth = ConnectRaw(server_->port());
+  EXPECT_TRUE(ClosedWithin(fifth, 5000));
+  EXPECT_FALSE(ClosedWithin(fds[0], 0));
+  ::close(fifth);
+  for (int fd : fds) ::close(fd);
+}
+
+TEST_F(HttpServerTest, PerPeerCapDisplacesThePeersOwnWaitingConnection) {
+  options_.max_connections_per_peer = 3;
+  options_.threads = 4;
+  Blocker blocker;
+  StartServer([&](const Request& req) { return blocker.Handle(req); });
+  std::vector<int> fds;
+  for (int i = 0; i < 3; ++i) fds.push_back(ConnectRaw(server_->port()));
+  // A fourth from the same address closes the first.
+  auto d = Client();
+  absl::StatusOr<ClientResponse> r = d->Get("/d");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(ClosedWithin(fds[0], 5000));
+  EXPECT_FALSE(ClosedWithin(fds[1], 0));
+  EXPECT_EQ(server_->evicted_connections(), 1);
+  for (int fd : fds) ::close(fd);
+  d.reset();
+  for (int i = 0; i < 200 && server_->active_connections() > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  // All three busy: the peer's fourth is refused.
+  std::vector<std::thread> busy;
+  for (int i = 0; i < 3; ++i) {
+    busy.emplace_back([this] {
+      auto c = TestClient::Connect(server_->port(), false);
+      ASSERT_TRUE(c.ok());
+      ASSERT_TRUE((*c)->Get("/block").ok());
+    });
+  }
+  blocker.AwaitInFlight(3);
+  auto e = Client();
+  EXPECT_FALSE(e->Get("/e").ok());
+  EXPECT_EQ(server_->rejected_connections(), 1);
+  blocker.Release();
+  for (auto& t : busy) t.join();
+}
+
+// An attacker keeps more silent connections open than the server has slots,
+// opening new ones as fast as it can (each displaces the longest-waiting
+// one). A fresh client still gets its /healthz answered, every time.
+class SlowlorisTest : public HttpServerTest,
+                      public ::testing::WithParamInterface<bool> {};
+
+TEST_P(SlowlorisTest, FreshClientGetsThroughWhileSilentConnectionsChurn) {
+  const bool tls = GetParam();
+  if (tls) UseTls();
+  options_.max_connections = 64;
+  StartServer([](const Request& req) {
+    return Response::Text(req.path == "/healthz" ? 200 : 404, "ok\n");
+  });
+  const uint16_t port = server_->port();
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> opened{0};
+  std::thread attacker([&] {
+    std::deque<int> fds;
+    while (!stop.load()) {
+      int fd = ConnectRaw(port);
+      if (fd >= 0) {
+        fds.push_back(fd);
+        opened.fetch_add(1);
+      }
+      if (fds.size() > 96) {
+        ::close(fds.front());
+        fds.pop_front();
+      }
+    }
+    for (int fd : fds) ::close(fd);
+  });
+  // Every slot is taken before the first fresh client comes.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (server_->evicted_connections() < 64 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  int ok = 0;
+  std::string last_error;
+  for (int i = 0; i < 20; ++i) {
+    auto c = TestClient::Connect(port, tls);
+    if (!c.ok()) {
+      last_error = c.status().ToString();
+      continue;
+    }
+    absl::StatusOr<ClientResponse> r = (*c)->Get("/healthz");
+    if (r.ok() && r->status == 200) {
+      ++ok;
+    } else {
+      last_error = r.ok() ? absl::StrCat(r->status) : r.status().ToString();
+    }
+  }
+  stop.store(true);
+  attacker.join();
+  EXPECT_EQ(ok, 20) << last_error;
+  EXPECT_GE(server_->evicted_connections(), 64);
+  EXPECT_GT(opened.load(), 64);
+}
+
+INSTANTIATE_TEST_SUITE_P(PlainAndTls, SlowlorisTest, ::testing::Bool());
+
+// A client that writes its whole (too large) body before reading, as
+// Python's http.client does, must read the 413, over TLS too.
+TEST_P(SlowlorisTest, WriteFirstClientReadsTheEarly413) {
+  const bool tls = GetParam();
+  if (tls) UseTls();
+  options_.max_body_bytes = 1 << 20;
+  StartServer(Echo);
+  for (int i = 0; i < 3; ++i) {
+    auto c = TestClient::Connect(server_->port(), tls);
+    ASSERT_TRUE(c.ok()) << c.status();
+    // TestClient writes the whole request, then reads.
+    absl::StatusOr<ClientResponse> r =
+        (*c)->Send("POST", "/mutate", std::string(8 << 20, 'x'));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 413);
+    EXPECT_EQ(r->body, "request body too large: the limit is 1048576 bytes\n");
+  }
 }
 
 TEST_F(HttpServerTest, IncompleteHeaderTimesOut) {

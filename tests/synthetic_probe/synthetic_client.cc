@@ -33,7 +33,8 @@ struct Inbox {
 
 ProcessResult RunProcess(const ClientOptions& options, int index) {
   ProcessResult result;
-  result.pid = (options.pid_base != 0 ? options.pid_base : ::getpid()) + index;
+  result.pid = (options.pid_base != 0 ? options.pid_base : ::getpid()) +
+               (options.same_pid ? 0 : index);
   const std::string target =
       options.address.empty() ? "unix:" + options.socket : options.address;
   grpc::ChannelArguments args;
@@ -72,6 +73,8 @@ ProcessResult RunProcess(const ClientOptions& options, int index) {
 
   SyntheticEvents::Options gen;
   gen.pid = result.pid;
+  gen.process_uid =
+      options.process_uid_base != 0 ? options.process_uid_base + index : 0;
   gen.rank = options.processes > 1 ? index : -1;
   gen.world_size = options.processes > 1 ? options.processes : -1;
   gen.total_events = options.events;

@@ -25,6 +25,10 @@ struct ClientOptions {
   // Concurrent streams, each a process with its own pid (pid_base + i).
   int processes = 1;
   int64_t pid_base = 0;  // 0 = this process's pid.
+  // Every process reports pid_base (pids colliding as across containers).
+  bool same_pid = false;
+  // Hello.process_uid of process i: process_uid_base + i; 0 = not set.
+  uint64_t process_uid_base = 0;
   // Events per process.
   uint64_t events = 100000;
   uint32_t batch_events = 2000;

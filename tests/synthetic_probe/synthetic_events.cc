@@ -59,6 +59,7 @@ v1::ProbeMessage SyntheticEvents::Hello() const {
   v1::Hello* h = m.mutable_hello();
   h->set_protocol_version(1);
   h->set_pid(options_.pid);
+  h->set_process_uid(options_.process_uid);
   h->set_ppid(1);
   h->set_process_name(options_.rank >= 0
                           ? "VllmWorker-" + std::to_string(options_.rank)

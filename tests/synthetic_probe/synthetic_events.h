@@ -33,6 +33,7 @@ class SyntheticEvents {
  public:
   struct Options {
     int64_t pid = 1000;
+    uint64_t process_uid = 0;  // Hello.process_uid; 0 = not set.
     // Rank fields of the Hello; -1 = unknown.
     int32_t rank = -1;
     int32_t world_size = -1;

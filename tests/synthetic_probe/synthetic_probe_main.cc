@@ -26,6 +26,11 @@ ABSL_FLAG(int, processes, 1, "Concurrent simulated processes (streams).");
 ABSL_FLAG(int64_t, pid_base, 0,
           "Fake pid of the first process (others get +1, +2, ...); 0 = this "
           "process's pid.");
+ABSL_FLAG(bool, same_pid, false,
+          "Every process reports --pid_base (pids colliding as across "
+          "containers of a pod).");
+ABSL_FLAG(uint64_t, process_uid_base, 0,
+          "Hello.process_uid of process i is this + i; 0 = not set.");
 ABSL_FLAG(uint64_t, events, 100000, "Events per process.");
 ABSL_FLAG(uint32_t, batch_events, 2000, "Events per EventBatch.");
 ABSL_FLAG(std::string, capture_id, "",
@@ -61,6 +66,8 @@ int main(int argc, char** argv) {
   if (o.address.empty()) o.address = env("VLLM_PROFILER_ADDRESS");
   o.processes = absl::GetFlag(FLAGS_processes);
   o.pid_base = absl::GetFlag(FLAGS_pid_base);
+  o.same_pid = absl::GetFlag(FLAGS_same_pid);
+  o.process_uid_base = absl::GetFlag(FLAGS_process_uid_base);
   o.events = absl::GetFlag(FLAGS_events);
   o.batch_events = absl::GetFlag(FLAGS_batch_events);
   o.capture_id = absl::GetFlag(FLAGS_capture_id);

@@ -28,12 +28,14 @@ PROBE = os.path.abspath(sys.argv[2])
 class Collector:
     """A collector process on free ports."""
 
-    def __init__(self, extra_args=()):
+    def __init__(self, extra_args=(), reuse_dir=None):
         # Unix socket paths are limited to 107 bytes: keep it short.
-        self.dir = tempfile.mkdtemp(prefix="vpe2e-", dir="/tmp")
+        self.dir = reuse_dir or tempfile.mkdtemp(prefix="vpe2e-", dir="/tmp")
         self.socket = os.path.join(self.dir, "run", "collector.sock")
         self.trace_dir = os.path.join(self.dir, "traces")
         port_file = os.path.join(self.dir, "ports.json")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
         self.log_path = os.path.join(self.dir, "collector.log")
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
@@ -161,6 +163,25 @@ class CollectorE2ETest(unittest.TestCase):
         metrics = self.c.get("/metrics")[2].decode()
         self.assertIn("vllm_profiler_events_received_total 40000\n", metrics)
 
+    def test_same_pid_two_processes_one_trace(self):
+        # Two containers' processes with the same pid, told apart by
+        # Hello.process_uid: one trace, two distinct processes.
+        self.c.probe("--processes=2", "--pid_base=31337", "--same_pid",
+                     "--process_uid_base=9000", "--events=2000")
+        traces = self.c.wait_for_traces(1)
+        time.sleep(0.5)  # A split would show a second trace by now.
+        traces = json.loads(self.c.get("/traces")[2])["traces"]
+        self.assertEqual([t["id"] for t in traces], ["trace31337_31337"])
+        trace = json.loads(self.c.get("/traces/trace31337_31337.json")[2])
+        procs = trace["metadata"]["processes"]
+        self.assertEqual([p["pid"] for p in procs], [31337, 31337])
+        self.assertEqual(sorted(p["process_uid"] for p in procs), [9000, 9001])
+        trace_pids = {e["pid"] for e in trace["traceEvents"]}
+        self.assertEqual(trace_pids, {31337, 31337 + (1 << 22)})
+        self.assertEqual(sorted(p.get("trace_pid", p["pid"]) for p in procs),
+                         [31337, 31337 + (1 << 22)])
+        self.assertTrue(trace["metadata"]["complete"], trace["metadata"])
+
     def test_requested_name_and_collision(self):
         self.c.probe("--pid_base=77", "--events=1000",
                      "--requested_name=/tmp/out/my_run.json")
@@ -217,11 +238,58 @@ class CollectorE2ETest(unittest.TestCase):
         self.assertIn("collector shutting down",
                       " ".join(trace["metadata"]["errors"]))
 
+    def test_sigkill_mid_capture_is_recovered_at_start(self):
+        probe = subprocess.Popen(
+            [PROBE, "--socket=" + self.c.socket, "--pid_base=654",
+             "--events=50000000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            # Wait until the partial trace holds a few MB on disk.
+            deadline = time.time() + 20
+            size = 0
+            while time.time() < deadline and size < (4 << 20):
+                names = [n for n in os.listdir(self.c.trace_dir)
+                         if n.startswith(".inprogress-")]
+                size = max([os.path.getsize(os.path.join(self.c.trace_dir, n))
+                            for n in names] or [0])
+                time.sleep(0.02)
+            self.assertGreaterEqual(size, 4 << 20)
+            self.c.proc.kill()  # SIGKILL: no chance to finalize.
+            self.c.proc.wait()
+        finally:
+            probe.kill()
+            probe.wait()
+        self.c.log.close()
+        start = time.time()
+        self.c = Collector(reuse_dir=self.c.dir)
+        up = time.time() - start
+        out = self.c.output()
+        self.assertRegex(out, r"recovered partial trace \.inprogress-[0-9-]+"
+                         r"\.tmp as recovered: [0-9]+ events kept")
+        traces = self.c.wait_for_traces(1)
+        self.assertEqual([t["id"] for t in traces], ["recovered"])
+        t = traces[0]
+        self.assertFalse(t["complete"])
+        self.assertEqual(t["error"],
+                         "collector stopped while writing (recovered at start)")
+        status, _, body = self.c.get("/traces/recovered.json")
+        self.assertEqual(status, 200)
+        trace = json.loads(body)  # Parses: valid JSON.
+        self.assertFalse(trace["metadata"]["complete"])
+        self.assertEqual(trace["metadata"]["errors"],
+                         ["collector stopped while writing (recovered at start)"])
+        self.assertEqual(len(trace["traceEvents"]), t["num_events"])
+        self.assertGreater(t["num_events"], 10000)
+        print("SIGKILL recovery: %d events, %d bytes, collector up in %.3f s; %s"
+              % (t["num_events"], t["size_bytes"], up,
+                 [l for l in out.splitlines() if "recovered partial" in l][0]))
+
 
 class CollectorFlagsTest(unittest.TestCase):
 
     def test_gzip_storage_and_retention(self):
-        c = Collector(["--gzip", "--max_traces=2"])
+        c = Collector(["--gzip", "--max_traces=2",
+                       "--probe_eviction_min_age_s=0"])
         try:
             for pid in (1, 2, 3):
                 c.probe("--pid_base=%d" % pid, "--events=500")
