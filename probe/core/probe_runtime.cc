@@ -7,8 +7,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "probe/core/log.h"
 
 namespace vllm_profiler::probe {
@@ -19,6 +21,32 @@ std::string ReadFirstLine(const std::string& path) {
   std::string line;
   if (in) std::getline(in, line);
   return std::string(absl::StripAsciiWhitespace(line));
+}
+
+// One process's identity across pid namespaces: pids of containers that do
+// not share one collide (pid 1, small pids), so the Hello also carries a
+// 64-bit id made of the boot id, the pid and the process's start time
+// (/proc/self/stat field 22), or a random one where those cannot be read.
+uint64_t ComputeProcessUid(int64_t pid) {
+  std::string key = ReadFirstLine("/proc/sys/kernel/random/boot_id");
+  std::string stat = ReadFirstLine("/proc/self/stat");
+  // Fields after the command (which may hold spaces) start past its ')'.
+  const size_t close = stat.rfind(')');
+  std::string start_time;
+  if (close != std::string::npos) {
+    std::vector<absl::string_view> f =
+        absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+    if (f.size() > 19) start_time = std::string(f[19]);  // Field 22.
+  }
+  uint64_t uid;
+  if (!key.empty() && !start_time.empty()) {
+    absl::StrAppend(&key, "/", pid, "/", start_time);
+    uid = 1469598103934665603ull;  // FNV-1a: the same process, the same id.
+    for (unsigned char c : key) uid = (uid ^ c) * 1099511628211ull;
+  } else {
+    uid = absl::Uniform<uint64_t>(absl::BitGen());
+  }
+  return uid == 0 ? 1 : uid;
 }
 
 std::vector<std::string> ReadCmdline() {
@@ -58,6 +86,7 @@ ProbeRuntime::ProbeRuntime(Options options)
       arena_block_(new char[kArenaBlockBytes]),
       backoff_(options_.initial_backoff) {
   if (options_.pid == 0) options_.pid = getpid();
+  process_uid_ = ComputeProcessUid(options_.pid);
   {
     absl::MutexLock lock(&names_mu_);
     state_.set_rank(-1);
@@ -369,6 +398,7 @@ v1::Hello ProbeRuntime::BuildHello() const {
   const ProbeConfig& c = options_.config;
   h.set_protocol_version(1);
   h.set_pid(options_.pid);
+  h.set_process_uid(process_uid_);
   h.set_ppid(getppid());
   {
     absl::MutexLock lock(&names_mu_);

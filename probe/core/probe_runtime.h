@@ -198,6 +198,7 @@ class ProbeRuntime final : public GpuEventSink {
   void SendStateIfChanged(bool force);
 
   Options options_;
+  uint64_t process_uid_ = 0;  // Hello.process_uid, set at construction.
   const Clock* const clock_;
   Recorder recorder_;
   StringTable strings_;

@@ -197,6 +197,11 @@ class StepModelTest(base.ProbeHarness):
         self.assertEqual(names["VllmWorker-1"][:2], (1, 2))
         self.assertIn("vllm.v1.worker.gpu_worker:Worker.execute_model+"
                       "sample_tokens", names["VllmWorker-1"][2])
+        # Each process says who it is beyond its pid (pid namespaces of
+        # containers collide): distinct, non-zero process_uid.
+        uids = [int(h.get("process_uid", 0)) for h in streams.hellos()]
+        self.assertNotIn(0, uids)
+        self.assertEqual(len(set(uids)), len(uids))
         # The API server process: no connection, no thread of ours.
         pids = [_int(h["pid"]) for h in streams.hellos()]
         self.assertNotIn(data["api_server_pid"], pids)
