@@ -97,6 +97,12 @@ ProcessResult RunProcess(const ClientOptions& options, int index) {
     // stream once it sees our half-close, which ends the reader.
     stream->WritesDone();
     reader.join();
+    {
+      // After the reader ended: the Welcome, sent first, has been read (no
+      // race with a fast stream on a loaded machine).
+      MutexLock lock(&inbox.mu);
+      result.max_batch_bytes = inbox.max_batch_bytes;
+    }
     grpc::Status final_status = stream->Finish();
     result.status = status.ok() ? FromGrpc(final_status) : status;
     return result;
@@ -167,10 +173,6 @@ ProcessResult RunProcess(const ClientOptions& options, int index) {
   }
   if (!stream->Write(events->CaptureFinished(options.dropped))) {
     return finish(absl::OkStatus());
-  }
-  {
-    MutexLock lock(&inbox.mu);
-    result.max_batch_bytes = inbox.max_batch_bytes;
   }
   return finish(absl::OkStatus());
 }
