@@ -148,7 +148,7 @@ class Capture {
     int64_t pid = 0;
     int64_t real_pid = 0;
     uint64_t uid = 0;  // Hello.process_uid.
-    int index = 0;  // Join order: namespaces flow ids.
+    int index = 0;     // Join order: namespaces flow ids.
     v1::Hello hello;
     v1::ProbeState state;
     v1::CaptureStarted started;

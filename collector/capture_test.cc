@@ -321,9 +321,9 @@ TEST(Capture, DropsMarkIncomplete) {
   v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
   Accept(a, s);
   capture.Join(a, s.capture_started(), absl::Now());
-  capture.FinishProcess(
-      10, t::Finished("c", /*dropped=*/7, /*events_recorded=*/0)
-              .capture_finished());
+  capture.FinishProcess(10,
+                        t::Finished("c", /*dropped=*/7, /*events_recorded=*/0)
+                            .capture_finished());
   CaptureResult r = capture.Finish();
   EXPECT_FALSE(r.complete);
   json j = json::parse(ReadAll(path));
@@ -381,7 +381,7 @@ TEST(Capture, ClaimThatDisagreesWithWhatArrivedMarksIncomplete) {
   meta = RunClaims("claim2.json", {0, 1}, 5, &r);
   EXPECT_FALSE(r.complete);
   EXPECT_EQ(meta["errors"], json({"pid 10: the probe sent 5 events, 20 "
-                                   "arrived"}));
+                                  "arrived"}));
   // What agrees is complete.
   meta = RunClaims("claim3.json", {0, 1}, 20, &r);
   EXPECT_TRUE(r.complete);

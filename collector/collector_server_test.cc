@@ -508,8 +508,8 @@ TEST_F(CollectorServerTest, StreamFloodKeepsThreadsAndMemoryBounded) {
       " probe streams (--max_probe_streams); retry later");
   const std::string quota = absl::StrCat(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                          " Server Threadpool Exhausted");
-  const std::string cancelled =
-      absl::StrCat(grpc::StatusCode::CANCELLED, " Cancelled on the server side");
+  const std::string cancelled = absl::StrCat(grpc::StatusCode::CANCELLED,
+                                             " Cancelled on the server side");
   EXPECT_EQ(statuses[ours], static_cast<int>(refused));
   EXPECT_EQ(statuses[cancelled], static_cast<int>(timed_out));
   EXPECT_EQ(statuses[ours] + statuses[quota] + statuses[cancelled], flood);

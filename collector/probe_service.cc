@@ -5,7 +5,6 @@
 #include <grpcpp/support/method_handler.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
-
 #include <malloc.h>
 
 #include <utility>
@@ -29,10 +28,10 @@ void AddDrops(const v1::DropCounters& from, v1::DropCounters* to) {
       to->events_dropped_buffer_full(), from.events_dropped_buffer_full()));
   to->set_events_dropped_send(
       SaturatingAdd(to->events_dropped_send(), from.events_dropped_send()));
-  to->set_cupti_records_dropped(SaturatingAdd(to->cupti_records_dropped(),
-                                              from.cupti_records_dropped()));
-  to->set_cupti_buffers_dropped(SaturatingAdd(to->cupti_buffers_dropped(),
-                                              from.cupti_buffers_dropped()));
+  to->set_cupti_records_dropped(
+      SaturatingAdd(to->cupti_records_dropped(), from.cupti_records_dropped()));
+  to->set_cupti_buffers_dropped(
+      SaturatingAdd(to->cupti_buffers_dropped(), from.cupti_buffers_dropped()));
 }
 
 uint64_t TotalDrops(const v1::DropCounters& d) {

@@ -54,14 +54,13 @@ absl::StatusOr<PartialScan> ScanPartialTrace(ReadableFile* file) {
       head.append(buf.data(), take);
       i = take;
       if (head != absl::string_view(kOpen, head.size())) {
-        return absl::DataLossError(
-            absl::StrCat("does not start like a trace (",
-                         head.size() >= 2 && static_cast<uint8_t>(head[0]) ==
-                                                 0x1f &&
-                                 static_cast<uint8_t>(head[1]) == 0x8b
-                             ? "gzip-compressed"
-                             : "unknown format",
-                         ")"));
+        return absl::DataLossError(absl::StrCat(
+            "does not start like a trace (",
+            head.size() >= 2 && static_cast<uint8_t>(head[0]) == 0x1f &&
+                    static_cast<uint8_t>(head[1]) == 0x8b
+                ? "gzip-compressed"
+                : "unknown format",
+            ")"));
       }
       if (head.size() == kOpenLen) scan.end = kOpenLen;
     }
@@ -503,7 +502,8 @@ bool TraceStore::RoomForNewTrace(size_t pending, absl::Duration min_age) const {
   if (total <= options_.max_traces) return true;
   // The traces retention would delete, oldest first, must all be old enough.
   std::vector<int64_t> created;
-  for (const auto& [id, info] : traces_) created.push_back(info.created_unix_ms());
+  for (const auto& [id, info] : traces_)
+    created.push_back(info.created_unix_ms());
   std::sort(created.begin(), created.end());
   const size_t evicted = total - options_.max_traces;
   if (evicted > created.size()) return false;

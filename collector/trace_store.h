@@ -85,8 +85,8 @@ class TraceStore {
   TraceStore& operator=(const TraceStore&) = delete;
 
   // Creates the directory, recovers partial traces (see above), indexes the
-  // traces there and applies retention. An error is also kept as last_error; the
-  // store still works for whatever is possible.
+  // traces there and applies retention. An error is also kept as last_error;
+  // the store still works for whatever is possible.
   absl::Status Init();
 
   absl::StatusOr<TempFile> CreateTempFile();

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <deque>
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <random>
 #include <set>
@@ -407,16 +407,15 @@ class Blocker {
     MutexLock lock(&mu_);
     ++in_flight_;
     cv_.SignalAll();
-    cv_.WaitFor(&mu_, absl::Seconds(30), [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return released_;
-    });
+    cv_.WaitFor(&mu_, absl::Seconds(30),
+                [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return released_; });
     return Response::Text(200, "released\n");
   }
   void AwaitInFlight(int n) {
     MutexLock lock(&mu_);
-    cv_.WaitFor(&mu_, absl::Seconds(10), [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      return in_flight_ >= n;
-    });
+    cv_.WaitFor(&mu_, absl::Seconds(10),
+                [this, n]()
+                    ABSL_NO_THREAD_SAFETY_ANALYSIS { return in_flight_ >= n; });
   }
   void Release() {
     MutexLock lock(&mu_);
