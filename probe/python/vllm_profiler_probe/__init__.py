@@ -238,7 +238,6 @@ def _start_fallback(lib, torch):
     exists; returns whether it is on."""
     try:
         from . import _fallback
-        _fallback.bind(lib)
         _state.fallback = _fallback.TorchProfilerFallback(
             lib, torch, log, record_shapes=lambda: lib.vp_record_shapes() == 1,
             usable=lambda: _state.shim is None)

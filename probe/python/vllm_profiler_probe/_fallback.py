@@ -28,18 +28,13 @@ import os
 import threading
 import time
 
+from ._native import TensorMeta
+
 _MAX_INPUTS = 32
 _MAX_DIMS = 12
 _SKIP_PREFIXES = ("ProfilerStep", "[memory]", "profiler::", "[pgo]")
 # torch threads that are not OS threads get tids above any real one.
 _TORCH_THREAD_TID_BASE = 0x7F000000
-
-
-class TensorMeta(ctypes.Structure):
-    """vp_tensor_meta of probe.h."""
-    _fields_ = [("dims", ctypes.POINTER(ctypes.c_int64)),
-                ("ndim", ctypes.c_int32),
-                ("dtype", ctypes.c_char_p)]
 
 
 def unsupported_reason(torch):
@@ -51,19 +46,6 @@ def unsupported_reason(torch):
     if getattr(autograd_c, "_disable_profiler", None) is None:
         return "torch._C._autograd._disable_profiler is missing"
     return None
-
-
-def bind(lib):
-    """Declares the C ABI calls the fallback makes."""
-    lib.vp_external_ops_expect.restype = ctypes.c_int64
-    lib.vp_external_ops_expect.argtypes = []
-    lib.vp_op_complete.restype = None
-    lib.vp_op_complete.argtypes = [
-        ctypes.c_int64, ctypes.c_char_p, ctypes.c_int64, ctypes.c_int64,
-        ctypes.c_int64, ctypes.c_uint32, ctypes.POINTER(TensorMeta),
-        ctypes.c_int32]
-    lib.vp_external_ops_done.restype = None
-    lib.vp_external_ops_done.argtypes = [ctypes.c_int64]
 
 
 class TorchProfilerFallback(object):

@@ -21,6 +21,13 @@ class Stats(ctypes.Structure):
     ]
 
 
+class TensorMeta(ctypes.Structure):
+    """vp_tensor_meta of probe.h."""
+    _fields_ = [("dims", ctypes.POINTER(ctypes.c_int64)),
+                ("ndim", ctypes.c_int32),
+                ("dtype", ctypes.c_char_p)]
+
+
 # int32_t gate(char* reason, int32_t reason_len) (probe.h vp_gpu_gate).
 GpuGate = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32)
 
@@ -68,6 +75,11 @@ def load_core(path):
         "vp_set_op_source": (None, [cp, cp]),
         "vp_add_wrapped_target": (None, [cp]),
         "vp_set_gpu_gate": (None, [GpuGate]),
+        # The torch-profiler fallback (_fallback.py).
+        "vp_external_ops_expect": (i64, []),
+        "vp_op_complete": (None, [i64, cp, i64, i64, i64, u32,
+                                  ctypes.POINTER(TensorMeta), i32]),
+        "vp_external_ops_done": (None, [i64]),
     }
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)

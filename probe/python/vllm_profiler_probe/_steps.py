@@ -115,7 +115,7 @@ class StepModel(object):
             if self.open_step:
                 self._end()
             capturing = self._begin(step_name, obj, args, kwargs)
-            span = lib_span_begin(self.lib, _EXEC_SPAN) if (
+            span = self.lib.vp_span_begin(_EXEC_SPAN) if (
                 capturing and paired) else 0
         except Exception as e:  # Our bug: the host still runs its step.
             self._failed(e)
@@ -145,12 +145,9 @@ class StepModel(object):
         try:
             in_step = self.open_step
             self.open_step = False
-            if in_step:
-                span = lib_span_begin(self.lib, _SAMPLE_SPAN) if \
-                    self.capturing else 0
-            else:
-                span = lib_span_begin(self.lib, _SAMPLE_SPAN) if \
-                    self.lib.vp_is_capturing() else 0
+            capturing = self.capturing if in_step else \
+                self.lib.vp_is_capturing()
+            span = self.lib.vp_span_begin(_SAMPLE_SPAN) if capturing else 0
         except Exception as e:
             self._failed(e)
             return fn(obj, *args, **kwargs)
@@ -198,10 +195,6 @@ class StepModel(object):
         self.open_step = False
         if self.on_error is not None:
             self.on_error(e)
-
-
-def lib_span_begin(lib, name):
-    return lib.vp_span_begin(name)
 
 
 def _error_name(error):
