@@ -60,6 +60,12 @@ std::vector<std::string> ReadCmdline() {
   return out;
 }
 
+EventConverter::Options ConverterOptions(TickConverter* ticks) {
+  EventConverter::Options o;
+  o.ticks = ticks;
+  return o;
+}
+
 // Rough wire size of one GPU event, to bound gpu_events_ by the memory budget.
 constexpr size_t kGpuEventBytes = 256;
 
@@ -67,7 +73,9 @@ constexpr size_t kGpuEventBytes = 256;
 
 ProbeRuntime::ProbeRuntime(Options options)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()),
+      clock_(options_.clock != nullptr   ? options_.clock
+             : options_.config.tsc_clock ? RealClock::Get()
+                                         : RealClock::GetMonotonicOnly()),
       recorder_(Recorder::Options{options_.config.max_buffer_bytes,
                                   options_.chunk_bytes},
                 clock_),
@@ -82,7 +90,8 @@ ProbeRuntime::ProbeRuntime(Options options)
           options_.pid != 0 ? options_.pid : static_cast<int64_t>(getpid())}),
       max_gpu_events_(std::max<size_t>(
           1024, options_.config.max_buffer_bytes / kGpuEventBytes)),
-      converter_(EventConverter::Options{}, &strings_),
+      ticks_(clock_),
+      converter_(ConverterOptions(&ticks_), &strings_),
       arena_block_(new char[kArenaBlockBytes]),
       backoff_(options_.initial_backoff) {
   if (options_.pid == 0) options_.pid = getpid();
@@ -599,40 +608,64 @@ void ProbeRuntime::SendBatch(v1::ProbeMessage* msg) {
   batch->Clear();
 }
 
-void ProbeRuntime::Process(QueueItem& item) {
-  if (item.chunk != nullptr) {
-    Chunk* c = item.chunk;
-    if (stream_ == nullptr || send_.generation == 0 ||
-        c->generation != send_.generation) {
-      // Not connected, or a record that raced with its capture's stop.
-      // Counted in records (an operator is two: begin and end).
-      dropped_send_total_.fetch_add(c->num_records);
-      send_.dropped_send +=
-          (c->generation == send_.generation) ? c->num_records : 0;
-    } else {
-      {
-        absl::MutexLock lock(&names_mu_);
-        if (step_name_changed_) {
-          converter_.set_step_name(step_name_);
-          step_name_changed_ = false;
-        }
-      }
-      // The batch lives on an arena whose first block is reused for every
-      // chunk: building ~1000 events costs no malloc/free per field.
-      google::protobuf::ArenaOptions ao;
-      ao.initial_block = arena_block_.get();
-      ao.initial_block_size = kArenaBlockBytes;
-      ao.start_block_size = 64 << 10;
-      ao.max_block_size = 1 << 20;
-      google::protobuf::Arena arena(ao);
-      auto* msg =
-          google::protobuf::Arena::CreateMessage<v1::ProbeMessage>(&arena);
-      send_.events_sent += converter_.Convert(*c, msg->mutable_batch());
-      SendBatch(msg);
+size_t ProbeRuntime::ProcessAll(std::deque<QueueItem>& items) {
+  size_t chunk_bytes = 0;
+  size_t i = 0;
+  while (i < items.size()) {
+    if (items[i].chunk == nullptr) {
+      Process(items[i++]);
+      continue;
     }
-    recorder_.Release(c);
-    return;
+    // A run of chunks becomes one batch, up to a bound: gRPC's cost per
+    // message (framing, wakeups of its threads) is larger than a small
+    // operator's, so fewer, larger batches are cheaper per event. The batch
+    // lives on an arena whose first block is reused for every batch:
+    // building thousands of events costs no malloc/free per field.
+    google::protobuf::ArenaOptions ao;
+    ao.initial_block = arena_block_.get();
+    ao.initial_block_size = kArenaBlockBytes;
+    ao.start_block_size = 64 << 10;
+    ao.max_block_size = 1 << 20;
+    google::protobuf::Arena arena(ao);
+    auto* msg =
+        google::protobuf::Arena::CreateMessage<v1::ProbeMessage>(&arena);
+    // Wire events are smaller than their records, so bounding the records
+    // keeps the batch under the collector's limit.
+    const size_t limit =
+        std::min<size_t>(kMaxBatchRecordBytes, max_batch_bytes_.load() / 2);
+    size_t bytes = 0;
+    while (i < items.size() && items[i].chunk != nullptr && bytes < limit) {
+      bytes += items[i].chunk->used;
+      ConvertChunk(items[i++].chunk, msg);
+    }
+    SendBatch(msg);
+    chunk_bytes += bytes;
   }
+  return chunk_bytes;
+}
+
+void ProbeRuntime::ConvertChunk(Chunk* c, v1::ProbeMessage* msg) {
+  if (stream_ == nullptr || send_.generation == 0 ||
+      c->generation != send_.generation) {
+    // Not connected, or a record that raced with its capture's stop.
+    // Counted in records (an operator is two: begin and end).
+    dropped_send_total_.fetch_add(c->num_records);
+    send_.dropped_send +=
+        (c->generation == send_.generation) ? c->num_records : 0;
+  } else {
+    {
+      absl::MutexLock lock(&names_mu_);
+      if (step_name_changed_) {
+        converter_.set_step_name(step_name_);
+        step_name_changed_ = false;
+      }
+    }
+    send_.events_sent += converter_.Convert(*c, msg->mutable_batch());
+  }
+  recorder_.Release(c);
+}
+
+void ProbeRuntime::Process(QueueItem& item) {
   if (item.message == nullptr) return;
   v1::ProbeMessage& m = *item.message;
   if (m.has_capture_started()) {
@@ -705,7 +738,9 @@ void ProbeRuntime::SenderLoop() {
       SendStateIfChanged(/*force=*/false);
       std::deque<QueueItem> items =
           recorder_.TakeQueued(stopping ? absl::ZeroDuration() : options_.tick);
-      for (QueueItem& item : items) Process(item);
+      // Every record taken was written before this anchor.
+      ticks_.Anchor();
+      const size_t chunk_bytes = ProcessAll(items);
       if (send_.generation != 0) {
         v1::ProbeMessage batch;
         DrainGpuEvents(&batch);
@@ -725,6 +760,13 @@ void ProbeRuntime::SenderLoop() {
         }
       }
       if (stopping && items.empty()) break;
+      if (!stopping && chunk_bytes > 0 &&
+          chunk_bytes < kMaxBatchRecordBytes / 4) {
+        // Records are streaming in slowly: let more gather before the next
+        // batch (fewer, larger messages; memory stays bounded by the
+        // recorder's budget, and a stop is at most this much later).
+        absl::SleepFor(options_.batch_linger);
+      }
     }
     CloseStream(true);
   } catch (...) {

@@ -59,7 +59,8 @@ class ProbeRuntime final : public GpuEventSink {
                                    void* user);
   struct Options {
     ProbeConfig config;
-    const Clock* clock = nullptr;  // Default RealClock::Get().
+    // Default RealClock::Get() (GetMonotonicOnly() with config.tsc_clock off).
+    const Clock* clock = nullptr;
     // Default NewGrpcTransport(config.Target()).
     std::unique_ptr<ProbeTransport> transport;
     // Default: none (no GPU activity). c_api.cc passes NewCuptiTracer().
@@ -68,6 +69,9 @@ class ProbeRuntime final : public GpuEventSink {
     absl::Duration initial_backoff = absl::Milliseconds(250);
     absl::Duration max_backoff = absl::Seconds(10);
     absl::Duration tick = absl::Milliseconds(50);
+    // While records stream in, the sender waits this long between small
+    // batches so that more records share one message.
+    absl::Duration batch_linger = absl::Milliseconds(20);
     size_t chunk_bytes = 64 << 10;
     // Identity for the Hello (defaults: getpid/getppid, /proc/self/comm).
     int64_t pid = 0;
@@ -188,7 +192,15 @@ class ProbeRuntime final : public GpuEventSink {
   void ReaderLoop(ProbeStream* stream);
   bool TryConnect();
   void CloseStream(bool graceful);
+  // Sends what the recorder handed over, in order; runs of chunks are
+  // coalesced into batches.
+  // Returns the record bytes converted.
+  size_t ProcessAll(std::deque<QueueItem>& items);
+  // A control message (CaptureStarted/Finished, ...).
   void Process(QueueItem& item);
+  // Converts a chunk's records into msg's batch (or counts them dropped)
+  // and releases the chunk.
+  void ConvertChunk(Chunk* chunk, v1::ProbeMessage* msg);
   bool Send(const v1::ProbeMessage& message);
   // Sends msg's batch (with the strings not sent yet) and clears it.
   void SendBatch(v1::ProbeMessage* msg);
@@ -251,9 +263,12 @@ class ProbeRuntime final : public GpuEventSink {
   std::unique_ptr<ProbeStream> stream_;
   std::thread reader_;
   std::atomic<bool> reader_done_{true};
+  TickConverter ticks_;  // Sender thread only.
   EventConverter converter_;
   // First block of the per-chunk batch arena (sender thread only).
   static constexpr size_t kArenaBlockBytes = 512 << 10;
+  // Record bytes converted into one batch at most.
+  static constexpr size_t kMaxBatchRecordBytes = 1 << 20;
   std::unique_ptr<char[]> arena_block_;
   SendState send_;
   uint32_t strings_watermark_ = 0;

@@ -230,7 +230,7 @@ uint64_t Recorder::OpBegin(const char* name, int64_t sequence_nr,
   RecordHeader h{static_cast<uint16_t>(RecordType::kOpBegin),
                  static_cast<uint16_t>(name_len),
                  static_cast<uint32_t>(bytes),
-                 clock_->MonotonicNs(),
+                 clock_->NowTicks(),
                  id,
                  sequence_nr};
   std::memcpy(p, &h, sizeof(h));
@@ -398,7 +398,7 @@ void Recorder::AppendNamed(RecordType type, uint64_t id, int64_t arg,
   RecordHeader h{static_cast<uint16_t>(type),
                  static_cast<uint16_t>(name_len),
                  static_cast<uint32_t>(bytes),
-                 clock_->MonotonicNs(),
+                 clock_->NowTicks(),
                  id,
                  arg};
   std::memcpy(p, &h, sizeof(h));
