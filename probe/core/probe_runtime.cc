@@ -1,5 +1,6 @@
 #include "probe/core/probe_runtime.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -533,6 +534,7 @@ void ProbeRuntime::CloseStream(bool graceful) {
 }
 
 void ProbeRuntime::ReaderLoop(ProbeStream* stream) {
+  pthread_setname_np(pthread_self(), "vp-reader");
   v1::CollectorCommand cmd;
   while (stream->Read(&cmd)) {
     switch (cmd.command_case()) {
@@ -717,6 +719,8 @@ void ProbeRuntime::Process(QueueItem& item) {
 }
 
 void ProbeRuntime::SenderLoop() {
+  // Named so that top -H, perf and py-spy show what the thread is.
+  pthread_setname_np(pthread_self(), "vp-sender");
   // Low priority: converting and sending uses CPU the inference step may
   // need; with nice 10 it mostly runs on idle cycles (bounded memory makes
   // falling behind safe: the record path drops and counts).
