@@ -37,8 +37,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/mutex.h"
 #include "google/protobuf/arena.h"
 #include "probe/core/capture_controller.h"
 #include "probe/core/clock.h"
@@ -231,7 +231,7 @@ class ProbeRuntime final : public GpuEventSink {
   std::atomic<uint64_t> captures_finished_{0};
   std::atomic<uint64_t> batches_sent_{0};
 
-  absl::Mutex control_mu_;
+  Mutex control_mu_;
   CaptureController controller_ ABSL_GUARDED_BY(control_mu_);
   CaptureState capture_ ABSL_GUARDED_BY(control_mu_);
   uint64_t next_generation_ ABSL_GUARDED_BY(control_mu_) = 0;
@@ -242,7 +242,7 @@ class ProbeRuntime final : public GpuEventSink {
   std::string requested_name_ ABSL_GUARDED_BY(control_mu_);
   bool shut_down_ ABSL_GUARDED_BY(control_mu_) = false;
 
-  mutable absl::Mutex names_mu_;
+  mutable Mutex names_mu_;
   std::string process_name_ ABSL_GUARDED_BY(names_mu_);
   std::string python_version_ ABSL_GUARDED_BY(names_mu_);
   std::string torch_version_ ABSL_GUARDED_BY(names_mu_);
@@ -252,7 +252,7 @@ class ProbeRuntime final : public GpuEventSink {
   uint64_t state_version_ ABSL_GUARDED_BY(names_mu_) = 0;
   uint64_t state_version_sent_ = 0;  // Sender thread only.
 
-  absl::Mutex gpu_mu_;
+  Mutex gpu_mu_;
   std::vector<v1::Event> gpu_events_ ABSL_GUARDED_BY(gpu_mu_);
   size_t max_gpu_events_;
   uint64_t gpu_dropped_ ABSL_GUARDED_BY(gpu_mu_) = 0;
@@ -277,7 +277,8 @@ class ProbeRuntime final : public GpuEventSink {
   absl::Duration backoff_;
   bool outage_logged_ = false;
 
-  absl::Mutex thread_mu_;
+  Mutex thread_mu_;
+  CondVar thread_cv_;
   bool sender_exited_ ABSL_GUARDED_BY(thread_mu_) = false;
   std::thread sender_;
 };

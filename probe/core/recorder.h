@@ -36,7 +36,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "probe/core/clock.h"
 #include "proto/profiler.pb.h"
 
@@ -239,8 +239,8 @@ class Recorder {
   std::atomic<int64_t> peak_chunks_{0};
   std::atomic<uint64_t> dropped_buffer_full_{0};
 
-  absl::Mutex mu_;
-  absl::CondVar cv_;
+  Mutex mu_;
+  CondVar cv_;
   std::vector<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
   std::deque<QueueItem> queue_ ABSL_GUARDED_BY(mu_);
   // Released chunks kept for reuse (at most kMaxPooledChunks; they count in
