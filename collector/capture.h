@@ -50,8 +50,7 @@
 #include "common/mutex.h"
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 // What a finished capture produced.
 struct CaptureResult {
@@ -227,7 +226,6 @@ class Capture {
   std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_CAPTURE_H_

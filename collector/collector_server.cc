@@ -14,8 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 absl::Status ParseHostPort(const std::string& address, std::string* host,
                            uint16_t* port) {
@@ -224,5 +223,4 @@ void CollectorServer::Shutdown() {
   if (grpc_server_ != nullptr) grpc_server_->Wait();
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -28,8 +28,7 @@
 #include "collector/trace_store.h"
 #include "common/http/http_server.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 inline constexpr char kCollectorVersion[] = "0.1.0";
 
@@ -102,7 +101,6 @@ class CollectorServer {
 absl::Status ParseHostPort(const std::string& address, std::string* host,
                            uint16_t* port);
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_COLLECTOR_SERVER_H_

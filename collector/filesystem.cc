@@ -11,8 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 absl::Status ErrnoStatus(int err, absl::string_view what) {
   std::string message = absl::StrCat(what, ": ", std::strerror(err));
@@ -239,5 +238,4 @@ Filesystem* Filesystem::Default() {
   return fs;
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

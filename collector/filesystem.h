@@ -22,8 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 // Maps an errno value to a Status: "<what>: strerror(err)". ENOSPC and
 // EDQUOT become RESOURCE_EXHAUSTED, EACCES/EPERM/EROFS PERMISSION_DENIED,
@@ -86,7 +85,6 @@ class Filesystem {
   static Filesystem* Default();
 };
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_FILESYSTEM_H_

@@ -15,8 +15,7 @@
 
 #include "collector/filesystem.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 class FaultyFilesystem : public Filesystem {
  public:
@@ -96,7 +95,6 @@ FaultyFilesystem::NewWritableFile(const std::string& path) {
       new FaultyWritableFile(this, path, std::move(*real)));
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_FILESYSTEM_TESTING_H_

@@ -12,15 +12,13 @@
 #include "collector/filesystem.h"
 #include "common/gzip.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 // A WritableFile that gzips into `inner`. Close() finishes the stream and
 // closes `inner`.
 std::unique_ptr<WritableFile> NewGzipWritableFile(
     std::unique_ptr<WritableFile> inner, int level = 1);
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_GZIP_H_

@@ -9,8 +9,7 @@
 #include "absl/time/time.h"
 #include "collector/gzip.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 std::string HtmlEscape(absl::string_view s) {
@@ -294,5 +293,4 @@ std::string HttpFrontend::Metrics() const {
   return out;
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

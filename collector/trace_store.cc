@@ -16,8 +16,7 @@
 #include "common/logging.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 constexpr char kTempPrefix[] = ".inprogress-";
@@ -525,5 +524,4 @@ v1::DiskStatus TraceStore::Disk() const {
   return d;
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -13,7 +13,7 @@
 //                             (recovered at start)", and listed as
 //                             recovered[-N] (gzip or unreadable ones are
 //                             removed, with a log line)
-// Naming (the seed's trace<pid>.json, extended):
+// Naming:
 //   one process               trace<pid>, then trace<pid>-2, -3 ... if taken
 //   several processes         trace<pid1>_<pid2>_..., pids ascending, at most
 //                             4 listed, then _and<N>more
@@ -51,8 +51,7 @@
 #include "common/mutex.h"
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 class TraceStore {
  public:
@@ -143,7 +142,6 @@ class TraceStore {
 // TraceInfo as the JSON object used by the sidecar and GET /traces.
 std::string TraceInfoToJson(const v1::TraceInfo& info);
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_TRACE_STORE_H_

@@ -34,8 +34,7 @@
 #include "absl/strings/string_view.h"
 #include "collector/filesystem.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 class TraceWriter {
  public:
@@ -137,7 +136,6 @@ class TraceWriter {
   absl::Status status_;
 };
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_TRACE_WRITER_H_

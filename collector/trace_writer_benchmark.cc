@@ -7,8 +7,7 @@
 #include "benchmark/benchmark.h"
 #include "collector/trace_writer.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 class NullFile : public WritableFile {
@@ -97,5 +96,4 @@ void BM_MemcpyBaseline(benchmark::State& state) {
 BENCHMARK(BM_MemcpyBaseline);
 
 }  // namespace
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -13,8 +13,7 @@
 #include "collector/vpctl/format.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 using nlohmann::json;
@@ -295,5 +294,4 @@ absl::StatusOr<std::string> SummarizeTraceJson(const std::string& text,
   return out;
 }
 
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl

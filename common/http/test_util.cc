@@ -25,9 +25,7 @@
 #include "boost/beast/http.hpp"
 #include "boost/beast/ssl.hpp"
 
-namespace vllm_profiler {
-namespace http {
-namespace testing {
+namespace vllm_profiler::http::testutil {
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -246,6 +244,4 @@ absl::StatusOr<std::string> RawExchange(uint16_t port, const std::string& bytes,
   return out;
 }
 
-}  // namespace testing
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http::testutil

@@ -12,9 +12,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace vllm_profiler {
-namespace http {
-namespace testing {
+namespace vllm_profiler::http::testutil {
 
 struct CertPair {
   std::string cert_pem;
@@ -75,8 +73,6 @@ absl::StatusOr<std::string> RawExchange(uint16_t port, const std::string& bytes,
                                         int timeout_ms = 5000,
                                         bool half_close = true);
 
-}  // namespace testing
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http::testutil
 
 #endif  // VLLM_PROFILER_COMMON_HTTP_TEST_UTIL_H_
