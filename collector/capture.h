@@ -44,9 +44,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "collector/filesystem.h"
 #include "collector/probe_stream.h"
 #include "collector/trace_writer.h"
+#include "common/filesystem.h"
 #include "common/mutex.h"
 #include "proto/profiler.pb.h"
 

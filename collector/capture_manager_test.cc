@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "collector/filesystem_testing.h"
 #include "collector/probe_messages_testing.h"
+#include "common/filesystem_testing.h"
 #include "gtest/gtest.h"
 
 namespace vllm_profiler::collector {

@@ -6,9 +6,9 @@
 #include <sstream>
 #include <string>
 
-#include "collector/filesystem.h"
-#include "collector/filesystem_testing.h"
 #include "collector/probe_messages_testing.h"
+#include "common/filesystem.h"
+#include "common/filesystem_testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 

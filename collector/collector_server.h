@@ -21,11 +21,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/capture_manager.h"
-#include "collector/filesystem.h"
 #include "collector/http_frontend.h"
 #include "collector/probe_service.h"
 #include "collector/trace_service.h"
 #include "collector/trace_store.h"
+#include "common/filesystem.h"
 #include "common/http/http_server.h"
 
 namespace vllm_profiler::collector {

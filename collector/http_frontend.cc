@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "collector/gzip.h"
+#include "common/gzip_file.h"
 #include "common/prometheus.h"
 
 namespace vllm_profiler::collector {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "collector/gzip.h"
+#include "common/gzip_file.h"
 #include "common/logging.h"
 
 namespace vllm_profiler::collector {

@@ -11,8 +11,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "collector/gzip.h"
 #include "collector/trace_writer.h"
+#include "common/gzip_file.h"
 #include "common/logging.h"
 #include "nlohmann/json.hpp"
 

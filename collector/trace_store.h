@@ -47,7 +47,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "collector/filesystem.h"
+#include "common/filesystem.h"
 #include "common/mutex.h"
 #include "proto/profiler.pb.h"
 

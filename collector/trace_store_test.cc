@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "collector/filesystem_testing.h"
+#include "common/filesystem_testing.h"
 #include "gtest/gtest.h"
 
 namespace vllm_profiler::collector {

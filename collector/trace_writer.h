@@ -32,7 +32,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "collector/filesystem.h"
+#include "common/filesystem.h"
 
 namespace vllm_profiler::collector {
 

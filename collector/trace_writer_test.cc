@@ -3,8 +3,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "collector/filesystem_testing.h"
-#include "collector/gzip.h"
+#include "common/filesystem_testing.h"
+#include "common/gzip_file.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 

@@ -1,10 +1,10 @@
-#include "collector/gzip.h"
+#include "common/gzip_file.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
-namespace vllm_profiler::collector {
+namespace vllm_profiler {
 namespace {
 
 class GzipWritableFile : public WritableFile {
@@ -41,4 +41,4 @@ std::unique_ptr<WritableFile> NewGzipWritableFile(
   return std::make_unique<GzipWritableFile>(std::move(inner), level);
 }
 
-}  // namespace vllm_profiler::collector
+}  // namespace vllm_profiler
