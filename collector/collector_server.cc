@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "nlohmann/json.hpp"
 
 namespace vllm_profiler::collector {
 
@@ -195,9 +196,10 @@ absl::Status CollectorServer::StartImpl() {
   // finds the line in the log.
   if (!options_.port_file.empty()) {
     s = Filesystem::Default()->WriteFileAtomically(
-        options_.port_file,
-        absl::StrCat("{\"grpc_port\":", grpc_port_,
-                     ",\"http_port\":", http_->port(), "}\n"));
+        options_.port_file, nlohmann::ordered_json{{"grpc_port", grpc_port_},
+                                                   {"http_port", http_->port()}}
+                                    .dump() +
+                                "\n");
     if (!s.ok()) return s;
   }
   return absl::OkStatus();

@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "collector/probe_messages_testing.h"
 #include "common/filesystem_testing.h"
+#include "common/gzip.h"
 #include "common/gzip_file.h"
 #include "common/http/test_util.h"
 #include "common/logging.h"
@@ -235,7 +236,7 @@ TEST_F(CollectorServerTest, ProbeCaptureIsServedOverGrpcAndHttp) {
   ASSERT_TRUE(GetTrace("trace4242", false, &plain, 4096).ok());
   EXPECT_EQ(plain, on_disk);
   ASSERT_TRUE(GetTrace("trace4242", true, &gz).ok());
-  EXPECT_EQ(*http::testutil::Gunzip(gz), on_disk);
+  EXPECT_EQ(*Gunzip(gz), on_disk);
 
   // HTTP: list, plain, gzip by Accept-Encoding, .json.gz file, index.
   auto client = Http();
@@ -255,14 +256,14 @@ TEST_F(CollectorServerTest, ProbeCaptureIsServedOverGrpcAndHttp) {
                    {{"Accept-Encoding", "gzip"}});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->headers["content-encoding"], "gzip");
-  EXPECT_EQ(*http::testutil::Gunzip(r->body), on_disk);
+  EXPECT_EQ(*Gunzip(r->body), on_disk);
   r = client->Get("/traces/trace4242.json.gz");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->headers["content-type"], "application/gzip");
   EXPECT_EQ(r->headers.count("content-encoding"), 0u);
   EXPECT_EQ(r->headers["content-disposition"],
             "attachment; filename=\"trace4242.json.gz\"");
-  EXPECT_EQ(*http::testutil::Gunzip(r->body), on_disk);
+  EXPECT_EQ(*Gunzip(r->body), on_disk);
   r = client->Get("/");
   ASSERT_TRUE(r.ok());
   EXPECT_NE(r->body.find("<a href=\"/traces/trace4242.json\">json</a>"),
@@ -787,7 +788,7 @@ TEST_F(CollectorServerTest, SixteenProbesAndSixteenDownloads) {
       if (i % 2 == 0) {
         std::string out;
         if (!GetTrace(id, i % 4 == 0, &out).ok()) failures++;
-        if (i % 4 == 0) out = *http::testutil::Gunzip(out);
+        if (i % 4 == 0) out = *Gunzip(out);
         if (out != expected) failures++;
       } else {
         auto c =

@@ -176,15 +176,15 @@ http::Response HttpFrontend::Download(const http::Request& request,
 }
 
 http::Response HttpFrontend::TraceList() const {
-  std::string body = "{\"traces\":[";
-  bool first = true;
+  nlohmann::ordered_json traces = nlohmann::ordered_json::array();
   for (const v1::TraceInfo& info : store_->List()) {
-    if (!first) body += ",";
-    first = false;
-    body += TraceInfoToJson(info);
+    traces.push_back(TraceInfoToJsonValue(info));
   }
-  body += "]}\n";
-  return http::Response::Json(200, std::move(body));
+  nlohmann::ordered_json body{{"traces", std::move(traces)}};
+  return http::Response::Json(
+      200, body.dump(-1, ' ', false,
+                     nlohmann::ordered_json::error_handler_t::replace) +
+               "\n");
 }
 
 http::Response HttpFrontend::Index() const {

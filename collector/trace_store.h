@@ -49,6 +49,7 @@
 #include "absl/status/statusor.h"
 #include "common/filesystem.h"
 #include "common/mutex.h"
+#include "nlohmann/json.hpp"
 #include "proto/profiler.pb.h"
 
 namespace vllm_profiler::collector {
@@ -139,7 +140,10 @@ class TraceStore {
   std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
 
-// TraceInfo as the JSON object used by the sidecar and GET /traces.
+// TraceInfo as the JSON object of the sidecar file and of GET /traces (keys
+// in the order of the proto's fields).
+nlohmann::ordered_json TraceInfoToJsonValue(const v1::TraceInfo& info);
+// The same, serialized (compact; invalid UTF-8 replaced by U+FFFD).
 std::string TraceInfoToJson(const v1::TraceInfo& info);
 
 }  // namespace vllm_profiler::collector

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/gzip.h"
 #include "common/http/test_util.h"
 #include "common/http/tls_context.h"
 #include "common/mutex.h"
@@ -30,7 +31,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testutil::ClientResponse;
-using testutil::Gunzip;
 using testutil::RawExchange;
 using testutil::TestClient;
 

@@ -26,9 +26,6 @@ CertPair MakeSelfSignedCert(const std::string& common_name, int64_t serial);
 // Writes `content` to `path` (replacing it), dying on failure.
 void WriteFileOrDie(const std::string& path, const std::string& content);
 
-// Decodes gzip data; fails on a corrupt stream.
-absl::StatusOr<std::string> Gunzip(const std::string& data);
-
 struct ClientResponse {
   int status = 0;
   // Lower-cased field names.
