@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "collector/healthcheck.h"
 #include "common/logging.h"
 #include "nlohmann/json.hpp"
 
@@ -158,7 +159,7 @@ absl::Status CollectorServer::StartImpl() {
         "cannot listen on --grpc_address ", options_.grpc_address));
   }
   if (auto* health = grpc_server_->GetHealthCheckService()) {
-    health->SetServingStatus("vllm_profiler.v1.TraceService", true);
+    health->SetServingStatus(kHealthService, true);
   }
 
   // HTTP.

@@ -56,11 +56,11 @@ struct InjectionConfig {
   std::vector<std::string> probe_init_command = {
       "/bin/cp", "-R", "/opt/vllm-profiler/probe/.", "{dir}/"};
   // argv of the collector's exec readiness probe (the collector listens on
-  // loopback only, which kubelet's httpGet/grpc probes cannot reach);
-  // vp-healthcheck is //webhook:collector_healthcheck in the collector image.
+  // loopback only, which kubelet's httpGet/grpc probes cannot reach):
+  // `collector --healthcheck` calls grpc.health.v1 (collector/healthcheck.h).
   // "{port_file}" is replaced by the collector's --port_file path.
   std::vector<std::string> collector_readiness_command = {
-      "/usr/local/bin/vp-healthcheck", "--port_file={port_file}"};
+      "/usr/local/bin/collector", "--healthcheck", "--port_file={port_file}"};
   // true: the collector is a native sidecar (init container with
   // restartPolicy: Always, Kubernetes 1.29+); false: a regular container.
   bool native_sidecar = true;
