@@ -8,8 +8,9 @@
 # outside the volumes the webhook mounts.
 #   webhook    /usr/local/bin/webhook                      entrypoint webhook serve
 #   collector  /usr/local/bin/collector (also its readiness probe:
-#              collector --healthcheck), /usr/local/bin/vpctl (kubectl exec, for hostNetwork pods whose
-#              collector serves gRPC on a Unix socket only)
+#              collector --healthcheck), /usr/local/bin/vpctl (kubectl exec,
+#              for hostNetwork pods whose collector serves gRPC on a Unix
+#              socket only)
 #   probe      /opt/vllm-profiler/probe/ (//probe:probe_bundle) and /bin/cp
 #              (the init container copies the bundle into the pod's volume)
 # Usage: build_images.sh OUT.tar WEBHOOK COLLECTOR PROBE_BUNDLE.tar VPCTL
