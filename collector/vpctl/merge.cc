@@ -181,8 +181,8 @@ struct Merged {
 };
 
 absl::StatusOr<std::vector<TraceDoc>> ParseAll(
-    const std::vector<MergeInput>& in) {
-  if (in.size() < 2) {
+    const std::vector<MergeInput>& in, const MergeOptions& options) {
+  if (in.empty() || in.size() < options.min_inputs) {
     return absl::InvalidArgumentError("merge needs at least two traces");
   }
   std::vector<TraceDoc> docs;
@@ -196,7 +196,7 @@ absl::StatusOr<std::vector<TraceDoc>> ParseAll(
 
 absl::StatusOr<Merged> Merge(const std::vector<MergeInput>& in,
                              const MergeOptions& options) {
-  absl::StatusOr<std::vector<TraceDoc>> docs = ParseAll(in);
+  absl::StatusOr<std::vector<TraceDoc>> docs = ParseAll(in, options);
   if (!docs.ok()) return docs.status();
   if (!options.force) {
     if (absl::Status s = SameCapture(*docs); !s.ok()) return s;

@@ -43,6 +43,9 @@ namespace vllm_profiler::vpctl {
 struct MergeOptions {
   // Merge traces of different captures anyway.
   bool force = false;
+  // Fewer inputs are INVALID_ARGUMENT (`vpctl merge` wants two; the fleet
+  // capture writes merged.json even when one pod answered).
+  size_t min_inputs = 2;
   // Larger input files are refused (the merge holds every input in memory).
   uint64_t max_input_bytes = 1ull << 30;
 };
