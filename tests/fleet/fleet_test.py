@@ -104,7 +104,12 @@ class FleetTest(unittest.TestCase):
         cls.pods = [Pod(cls.root, n, tp, node, probe_dir)
                     for n, tp, node in RUNNING.values()]
         cls.pods.append(Pod(cls.root, "vllm-empty", 0, "node-3", probe_dir))
-        items = [pod_json(p.name, p.node) for p in cls.pods]
+        # vllm-b and vllm-c are the two pods of one LeaderWorkerSet group.
+        lws = {"leaderworkerset.sigs.k8s.io/name": "llama",
+               "leaderworkerset.sigs.k8s.io/group-index": "0"}
+        items = [pod_json(p.name, p.node,
+                          labels=lws if p.name in ("vllm-b", "vllm-c")
+                          else None) for p in cls.pods]
         items.append(pod_json("vllm-plain", "node-3", injected=False))
         items.append(pod_json("vllm-pending", "node-3", ready=False))
         items.append(pod_json("other", "node-3", labels={"app": "web"}))
@@ -226,6 +231,8 @@ class FleetTest(unittest.TestCase):
                           "vllm-a · VllmWorker-1 · rank 1",
                           "vllm-b · run_workload.py · rank 0",
                           "vllm-c · run_workload.py · rank 0"])
+        self.assertEqual([p["instance"] for p in meta["processes"]],
+                         ["", "", "llama/0", "llama/0"])
         steps = {}
         for e in merged["traceEvents"]:
             if e.get("cat") == "step":
