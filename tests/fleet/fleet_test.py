@@ -166,7 +166,10 @@ class FleetTest(unittest.TestCase):
         return r.returncode, r.stdout, r.stderr
 
     def test_status_one_table_and_skip_reasons(self):
+        t0 = time.time()
         rc, out, err = self.vpctl("status")
+        print("fleet status of 4 pods (list, 4 port-forwards, 3 status "
+              "calls each, one table): %.2f s" % (time.time() - t0))
         self.assertEqual(rc, 0, err)
         self.assertIn("vpctl: pod vllm-plain skipped: not injected (no "
                       "vllm-profiler.llm-d.ai/status annotation)", err)
