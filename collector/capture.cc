@@ -147,6 +147,14 @@ void WriteConfig(TraceWriter* w, const v1::CaptureConfig& c) {
   w->Bool(c.gpu_activity());
   w->Key("cpu_ops");
   w->Bool(c.cpu_ops());
+  if (c.start_at_unix_ns() != 0) {
+    w->Key("start_at_unix_ns");
+    w->Int(c.start_at_unix_ns());
+  }
+  if (!c.group_id().empty()) {
+    w->Key("group_id");
+    w->String(c.group_id());
+  }
   w->EndObject();
 }
 

@@ -164,6 +164,7 @@ grpc::Status TraceServiceImpl::GetStatus(grpc::ServerContext*,
                                          v1::GetStatusResponse* response) {
   response->set_collector_version(options_.collector_version);
   response->set_injection(options_.injection);
+  response->set_realtime_ns(absl::GetCurrentTimeNanos());
   for (v1::ProbeStatus& p : probes_->Probes()) {
     *response->add_probes() = std::move(p);
   }

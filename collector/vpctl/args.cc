@@ -12,6 +12,8 @@ namespace {
 std::string Normalize(std::string name) {
   std::replace(name.begin(), name.end(), '_', '-');
   if (name == "output") return "o";
+  if (name == "namespace") return "n";
+  if (name == "selector") return "l";
   return name;
 }
 
@@ -42,7 +44,9 @@ absl::StatusOr<ParsedArgs> ParseArgs(
   ParsedArgs out;
   const ArgSpec* spec = nullptr;
   ArgSpec global;
-  global.value_options = {"addr"};
+  // Pod selection (fleet mode, see fleet.h) is global too.
+  global.value_options = {"addr", "context",  "n",      "l",
+                          "pod",  "max-pods", "kubectl"};
   global.bool_options = {"help", "h"};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -82,6 +86,10 @@ absl::StatusOr<ParsedArgs> ParseArgs(
                 absl::StrCat("option ", arg, " needs a value"));
           }
           value = args[++i];
+        }
+        // --pod may repeat: the values add up to a comma list.
+        if (name == "pod" && out.values.count(name)) {
+          value = out.values[name] + "," + value;
         }
         out.values[name] = value;
       } else if (is_bool(name)) {

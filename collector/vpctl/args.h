@@ -41,8 +41,10 @@ struct ParsedArgs {
   absl::StatusOr<uint64_t> GetUint(const std::string& name, uint64_t def) const;
 };
 
-// `specs` maps each command name to what it accepts. `--addr`, `--help` and
-// `-h` are accepted by every command. Errors name the bad argument.
+// `specs` maps each command name to what it accepts. `--addr`, `--help`,
+// `-h` and the pod selection (`--context`, `-n`/`--namespace`,
+// `-l`/`--selector`, `--pod` (repeatable: a comma list), `--max-pods`,
+// `--kubectl`) are accepted by every command. Errors name the bad argument.
 absl::StatusOr<ParsedArgs> ParseArgs(
     const std::vector<std::string>& args,
     const std::map<std::string, ArgSpec>& specs);

@@ -67,5 +67,20 @@ TEST(ArgsTest, Errors) {
             "--steps: expected a non-negative integer, got '-3'");
 }
 
+TEST(ArgsTest, PodSelectionIsGlobalAndPodRepeats) {
+  auto a = ParseArgs({"--context", "prod", "-n", "llm", "--pod", "a", "--pod",
+                      "b,c", "capture", "--steps", "3", "--selector=x=y"},
+                     Specs());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->Get("context"), "prod");
+  EXPECT_EQ(a->Get("n"), "llm");
+  EXPECT_EQ(a->Get("pod"), "a,b,c");
+  EXPECT_EQ(a->Get("l"), "x=y");
+  a = ParseArgs({"--namespace", "ns", "-l", "app=vllm", "fetch"}, Specs());
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->Get("n"), "ns");
+  EXPECT_EQ(a->Get("l"), "app=vllm");
+}
+
 }  // namespace
 }  // namespace vllm_profiler::collector::vpctl

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "collector/vpctl/args.h"
+#include "collector/vpctl/fleet_commands.h"
 #include "collector/vpctl/format.h"
 #include "collector/vpctl/local_run.h"
 #include "collector/vpctl/trace_client.h"
@@ -17,9 +18,16 @@ namespace vllm_profiler::collector::vpctl {
 namespace {
 
 constexpr char kUsage[] = R"(usage: vpctl [--addr HOST:PORT] COMMAND [options]
+       vpctl [--context C] -n NS (-l SELECTOR | --pod P ...) [--max-pods 16]
+             (status | list | capture ... -o DIR)
 
 Talks to a vllm-profiler collector's gRPC TraceService (default
-127.0.0.1:9470; in a cluster: kubectl port-forward pod/POD 9470).
+127.0.0.1:9470; in a cluster: kubectl port-forward pod/POD 9470), or with
+a pod selection to the collectors of every selected pod at once, through
+one kubectl port-forward each (kubectl from PATH, --kubectl or
+$VPCTL_KUBECTL). A fleet capture starts on every pod at the first step
+after one instant (--lead-ms 2000 ahead) and writes DIR/<pod>.json and
+DIR/merged.json (one timeline).
 
 commands:
   list                         traces on the collector
@@ -31,6 +39,8 @@ commands:
                                (implied by -o) waits for the trace
   status                       probes, captures in progress, disk use
   delete ID                    delete a trace
+  merge A.json B.json ... -o FILE [--force]
+                               one timeline from several pods' traces
   run [--start-step N] [--steps N] [--duration-ms N] [--no-shapes] [--no-gpu]
       [--collector PATH] [--probe-dir DIR] [-o FILE] -- COMMAND [ARGS...]
                                profile COMMAND locally with a private
@@ -55,12 +65,15 @@ std::map<std::string, ArgSpec> Specs() {
   s["help"];
   s["fetch"].value_options = {"o"};
   s["capture"].value_options = {"steps", "start-after", "duration-ms",
-                                "pids",  "timeout-ms",  "o"};
+                                "pids",  "timeout-ms",  "lead-ms",
+                                "o"};
   s["capture"].bool_options = {"no-shapes", "no-gpu", "wait"};
   s["run"].value_options = {"start-step", "steps",     "duration-ms",
                             "collector",  "probe-dir", "o"};
   s["run"].bool_options = {"no-shapes", "no-gpu", "no-summary"};
   s["run"].allow_trailing = true;
+  s["merge"].value_options = {"o"};
+  s["merge"].bool_options = {"force"};
   return s;
 }
 
@@ -185,6 +198,10 @@ int Main(int argc, char** argv) {
     return a.command.empty() && !a.Has("help") ? 2 : 0;
   }
   if (a.command == "run") return Run(a);
+  if (a.command == "merge") return MergeCommand(a);
+  if (a.Has("n") || a.Has("l") || a.Has("pod") || a.Has("context")) {
+    return FleetCommand(a);
+  }
 
   TraceClient client(
       TraceClient::Options{a.Get("addr", "127.0.0.1:9470"), absl::Seconds(10)});

@@ -15,7 +15,8 @@ CaptureController::Decision CaptureController::OnStepBegin(int64_t step,
                                                            int64_t now_ns) {
   Decision d;
   if (active_) return d;
-  if (pending_ && step >= pending_->first_step) {
+  if (pending_ && step >= pending_->first_step &&
+      now_ns >= pending_->not_before_ns) {
     active_ = Active{std::move(pending_->spec), step, now_ns, false};
     pending_.reset();
     d.action = Action::kStart;
@@ -88,7 +89,8 @@ CaptureController::Decision CaptureController::OnTick(int64_t now_ns) {
 }
 
 bool CaptureController::OnStartCommand(const v1::StartCaptureCommand& command,
-                                       int64_t last_step) {
+                                       int64_t last_step,
+                                       int64_t not_before_ns) {
   if (command.capture_id().empty()) return false;
   Pending p;
   p.spec.capture_id = command.capture_id();
@@ -103,6 +105,7 @@ bool CaptureController::OnStartCommand(const v1::StartCaptureCommand& command,
   }
   p.first_step = last_step + 1 +
                  static_cast<int64_t>(command.config().start_after_steps());
+  p.not_before_ns = not_before_ns;
   pending_ = std::move(p);
   return true;
 }

@@ -57,9 +57,11 @@ class CaptureController {
 
   // A command from the collector; `last_step` is the last step begun.
   // Replaces a pending (not yet started) command. Returns false (and
-  // ignores it) when the command is malformed (empty id).
-  bool OnStartCommand(const v1::StartCaptureCommand& command,
-                      int64_t last_step);
+  // ignores it) when the command is malformed (empty id). `not_before_ns`
+  // (the monotonic time of config.start_at_unix_ns, 0 = none): the capture
+  // starts at the first step that begins at or after it.
+  bool OnStartCommand(const v1::StartCaptureCommand& command, int64_t last_step,
+                      int64_t not_before_ns = 0);
   void OnStopCommand(const std::string& capture_id);
 
   bool active() const { return active_.has_value(); }
@@ -81,6 +83,7 @@ class CaptureController {
   struct Pending {
     CaptureSpec spec;
     int64_t first_step = 0;
+    int64_t not_before_ns = 0;
   };
   bool Expired(int64_t step, int64_t now_ns, bool at_step_end) const;
   Decision Stop();

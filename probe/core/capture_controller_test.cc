@@ -143,5 +143,33 @@ TEST(CaptureControllerTest, WindowSkippedWhileCommandRuns) {
             "step window at step 3 skipped: another capture was running");
 }
 
+TEST(CaptureControllerTest, CommandWithStartTimeBeginsAtFirstStepAfterIt) {
+  CaptureController::Options o;
+  o.window = false;
+  CaptureController c(o);
+  v1::StartCaptureCommand cmd;
+  cmd.set_capture_id("sync");
+  cmd.mutable_config()->set_num_steps(3);
+  // Steps last 1 ms from t=0; the start instant is 4.5 ms: steps 1..5
+  // begin before it, step 6 at 5 ms is the first at or after it.
+  ASSERT_TRUE(c.OnStartCommand(cmd, /*last_step=*/0,
+                               /*not_before_ns=*/4500000));
+  int64_t now = 0;
+  EXPECT_EQ(RunSteps(c, 1, 20, &now), (std::vector<int64_t>{6, 7, 8}));
+}
+
+TEST(CaptureControllerTest, StartTimeInThePastStartsAtTheNextStep) {
+  CaptureController::Options o;
+  o.window = false;
+  CaptureController c(o);
+  v1::StartCaptureCommand cmd;
+  cmd.set_capture_id("late");
+  cmd.mutable_config()->set_num_steps(2);
+  int64_t now = 10000000;
+  ASSERT_TRUE(c.OnStartCommand(cmd, /*last_step=*/4,
+                               /*not_before_ns=*/now - 1000000));
+  EXPECT_EQ(RunSteps(c, 5, 10, &now), (std::vector<int64_t>{5, 6}));
+}
+
 }  // namespace
 }  // namespace vllm_profiler::probe

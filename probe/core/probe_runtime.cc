@@ -5,6 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -533,6 +534,18 @@ void ProbeRuntime::CloseStream(bool graceful) {
   send_ = SendState{};
 }
 
+int64_t ProbeRuntime::NotBeforeNs(
+    const v1::StartCaptureCommand& command) const {
+  const int64_t at = command.config().start_at_unix_ns();
+  if (at <= 0) return 0;
+  // The wall-clock instant on this process's monotonic clock; a bogus
+  // instant far away saturates instead of overflowing.
+  const int64_t mono = clock_->MonotonicNs();
+  const int64_t ahead = at - clock_->RealtimeNs();
+  constexpr int64_t kMaxAheadNs = int64_t{24} * 3600 * 1000000000;
+  return mono + std::min(std::max(ahead, -kMaxAheadNs), kMaxAheadNs);
+}
+
 void ProbeRuntime::ReaderLoop(ProbeStream* stream) {
   pthread_setname_np(pthread_self(), "vp-reader");
   v1::CollectorCommand cmd;
@@ -545,8 +558,8 @@ void ProbeRuntime::ReaderLoop(ProbeStream* stream) {
         break;
       case v1::CollectorCommand::kStartCapture: {
         MutexLock lock(&control_mu_);
-        if (controller_.OnStartCommand(cmd.start_capture(),
-                                       last_step_.load())) {
+        if (controller_.OnStartCommand(cmd.start_capture(), last_step_.load(),
+                                       NotBeforeNs(cmd.start_capture()))) {
           ProbeLog(ProbeLogLevel::kInfo,
                    absl::StrCat("capture ", cmd.start_capture().capture_id(),
                                 " requested by the collector; starts at the "

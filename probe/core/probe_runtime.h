@@ -190,6 +190,8 @@ class ProbeRuntime final : public GpuEventSink {
 
   void SenderLoop();
   void ReaderLoop(ProbeStream* stream);
+  // config.start_at_unix_ns of `command` on the monotonic clock (0: none).
+  int64_t NotBeforeNs(const v1::StartCaptureCommand& command) const;
   bool TryConnect();
   void CloseStream(bool graceful);
   // Sends what the recorder handed over, in order; runs of chunks are
