@@ -3,8 +3,13 @@
 #include <algorithm>
 #include <cstring>
 
+#include "probe/core/config.h"
+
 namespace vllm_profiler::probe {
 namespace {
+
+static_assert(sizeof(FlightStep) <= kFlightStepBytes,
+              "the config's ring bound assumes this slot size");
 
 // Copies at most cap - 1 bytes of `s` and a NUL; returns the length.
 size_t CopyBounded(char* dst, size_t cap, const char* s) {

@@ -20,6 +20,11 @@ that schedule no tokens and vLLM <= 0.11.0 return the output from
     the worker and its model runner covers both the worker path and the
     paths that call the model runner directly (Ray's execute_model_ray).
 
+The flight recorder (VLLM_PROFILER_FLIGHT, on by default) keeps every
+step's batch and child spans in the core's ring, so while it is on the
+wrappers annotate and span every step, not only captured ones: a few more
+ctypes calls and the batch read per step (docs/PERFORMANCE.md).
+
 Steps are counted per process. The step span has child spans
 "execute_model" and "sample_tokens" (pair shape only), so the engine's gap
 between them shows on the timeline.
@@ -49,6 +54,7 @@ class StepModel(object):
         self.busy = False         # A wrapped call is running.
         self.open_step = False    # execute_model returned None: sample next.
         self.capturing = False    # Decided at the open step's begin.
+        self.flight = False       # The core's flight recorder is on.
         self.step_name = None     # Last name given to vp_set_step_name.
         self.on_first_step = None  # Callable(lib, self_obj) once per process.
         self.first_pending = True  # on_first_step not yet run here.
@@ -73,6 +79,7 @@ class StepModel(object):
         lib = self.lib
         if self.first_pending:
             self.first_pending = False
+            self.flight = _flight_on(lib)
             if self.on_first_step is not None:
                 self.on_first_step(lib, obj)
         if name is not self.step_name:
@@ -82,7 +89,7 @@ class StepModel(object):
         if capturing and not self.capture_on and self.capture_hooks is not None:
             self.capture_on = True
             self.capture_hooks.start()
-        if capturing:
+        if capturing or self.flight:
             so = args[0] if args else kwargs.get("scheduler_output")
             if so is not None:
                 _schedule.annotate(lib, so)
@@ -116,7 +123,7 @@ class StepModel(object):
                 self._end()
             capturing = self._begin(step_name, obj, args, kwargs)
             span = self.lib.vp_span_begin(_EXEC_SPAN) if (
-                capturing and paired) else 0
+                (capturing or self.flight) and paired) else 0
         except Exception as e:  # Our bug: the host still runs its step.
             self._failed(e)
             return fn(obj, *args, **kwargs)
@@ -147,7 +154,8 @@ class StepModel(object):
             self.open_step = False
             capturing = self.capturing if in_step else \
                 self.lib.vp_is_capturing()
-            span = self.lib.vp_span_begin(_SAMPLE_SPAN) if capturing else 0
+            span = self.lib.vp_span_begin(_SAMPLE_SPAN) if (
+                capturing or (in_step and self.flight)) else 0
         except Exception as e:
             self._failed(e)
             return fn(obj, *args, **kwargs)
@@ -197,6 +205,14 @@ class StepModel(object):
             self.on_error(e)
 
 
+def _flight_on(lib):
+    """Whether the core keeps a flight recorder (an older core: no)."""
+    try:
+        return lib.vp_flight_level() > 0
+    except Exception:
+        return False
+
+
 def _error_name(error):
     name = type(error).__name__
     return name.encode("utf-8", "replace")
@@ -221,7 +237,7 @@ def make_sample_wrapper(model, fn):
         m = model
         if m.lib is None or m.busy:
             return fn(self, *args, **kwargs)
-        if not m.open_step or m.capturing:
+        if not m.open_step or m.capturing or m.flight:
             return m.sample(fn, self, args, kwargs)
         # The common case, inlined: the step's second call, no capture.
         m.open_step = False
