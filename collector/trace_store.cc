@@ -127,6 +127,26 @@ std::string Quoted(absl::string_view s) {
 
 }  // namespace
 
+std::string OriginName(v1::CaptureOrigin origin) {
+  switch (origin) {
+    case v1::CAPTURE_ORIGIN_WINDOW:
+      return "window";
+    case v1::CAPTURE_ORIGIN_COMMAND:
+      return "command";
+    case v1::CAPTURE_ORIGIN_TRIGGER:
+      return "trigger";
+    default:
+      return "";
+  }
+}
+
+v1::CaptureOrigin OriginFromName(absl::string_view name) {
+  if (name == "window") return v1::CAPTURE_ORIGIN_WINDOW;
+  if (name == "command") return v1::CAPTURE_ORIGIN_COMMAND;
+  if (name == "trigger") return v1::CAPTURE_ORIGIN_TRIGGER;
+  return v1::CAPTURE_ORIGIN_UNSPECIFIED;
+}
+
 std::string TraceInfoToJson(const v1::TraceInfo& info) {
   std::string pids;
   for (int64_t pid : info.pids()) {
@@ -141,7 +161,9 @@ std::string TraceInfoToJson(const v1::TraceInfo& info) {
                       ",\"complete\":", info.complete() ? "true" : "false",
                       ",\"num_events\":", info.num_events(), ",\"pids\":[",
                       pids, "]", ",\"error\":", Quoted(info.error()),
-                      ",\"gzip\":", info.gzip() ? "true" : "false", "}");
+                      ",\"gzip\":", info.gzip() ? "true" : "false",
+                      ",\"origin\":", Quoted(OriginName(info.origin())),
+                      ",\"reason\":", Quoted(info.reason()), "}");
 }
 
 TraceStore::TraceStore(Options options, Filesystem* fs)
@@ -250,6 +272,8 @@ absl::Status TraceStore::Init() {
           info.set_num_events(j.value("num_events", uint64_t{0}));
           info.set_error(j.value("error", ""));
           info.set_created_unix_ms(j.value("created_unix_ms", int64_t{0}));
+          info.set_origin(OriginFromName(j.value("origin", "")));
+          info.set_reason(j.value("reason", ""));
           if (j.contains("pids") && j["pids"].is_array()) {
             for (const auto& p : j["pids"]) {
               if (p.is_number_integer()) info.add_pids(p.get<int64_t>());
@@ -408,6 +432,8 @@ absl::StatusOr<v1::TraceInfo> TraceStore::Commit(const std::string& temp_path,
   for (int64_t pid : request.pids) info.add_pids(pid);
   info.set_error(request.error);
   info.set_gzip(options_.gzip);
+  info.set_origin(request.origin);
+  info.set_reason(request.reason);
   absl::Status meta =
       fs_->WriteFileAtomically(MetaPathOf(id), TraceInfoToJson(info));
   if (!meta.ok()) SetErrorLocked(meta);  // The trace itself is fine.
