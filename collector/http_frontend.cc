@@ -291,6 +291,7 @@ std::string HttpFrontend::Metrics() const {
   metric("vllm_profiler_trace_dir_error", "gauge",
          "1 when the last write to the trace directory failed.",
          disk.last_error().empty() ? 0 : 1);
+  if (extra_metrics_) extra_metrics_(&out);
   return out;
 }
 
