@@ -37,6 +37,10 @@
 namespace vllm_profiler {
 namespace collector {
 
+// Writes `ns` as microseconds with three decimals ("-12.345") at `p` (at
+// most 25 bytes) and returns the end. TraceWriter::Micros's format.
+char* AppendMicros(char* p, int64_t ns);
+
 class TraceWriter {
  public:
   struct Options {
