@@ -274,6 +274,26 @@ int32_t vp_flight_level(void) {
   VP_GUARD_END("vp_flight_level", return 0)
 }
 
+void vp_step_batch(int64_t num_requests, int64_t num_tokens,
+                   int64_t num_prefill, int64_t num_decode, int64_t num_new,
+                   int64_t num_resumed, int64_t num_finished,
+                   const char* request_ids, int64_t request_ids_total) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r == nullptr) return;
+  const int64_t batch[7] = {num_requests, num_tokens,  num_prefill, num_decode,
+                            num_new,      num_resumed, num_finished};
+  r->StepBatch(batch, request_ids, request_ids_total);
+  VP_GUARD_END("vp_step_batch", return )
+}
+
+void vp_step_mark(int32_t mark) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr) r->StepMark(mark);
+  VP_GUARD_END("vp_step_mark", return )
+}
+
 void vp_set_identity(int32_t rank, int32_t local_rank, int32_t world_size) {
   VP_GUARD_BEGIN
   namespace p = vllm_profiler::probe;

@@ -100,6 +100,13 @@ class ProbeRuntime final : public GpuEventSink {
   void SpanEnd(uint64_t span_id);
   // The flight recorder keeps steps here (probe_runtime_flight.cc).
   bool flight_on() const { return ring_ != nullptr; }
+  // vp_step_batch: requests, tokens, prefill, decode, new, resumed,
+  // finished (-1 = unknown); into the ring and, when capturing, the step's
+  // args.
+  void StepBatch(const int64_t batch[7], const char* request_ids,
+                 int64_t request_ids_total);
+  // vp_step_mark: 1 = execute_model returned, 2 = sample_tokens entered.
+  void StepMark(int32_t mark);
   bool RequestCapture(uint32_t num_steps, uint32_t duration_ms,
                       bool record_shapes);
   void SetCaptureListener(CaptureListener listener, void* user);

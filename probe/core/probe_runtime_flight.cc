@@ -36,6 +36,39 @@ void ProbeRuntime::SpanEnd(uint64_t span_id) {
   if (idx != 0 && ring_ != nullptr) ring_->SpanEnd(idx, clock_->MonotonicNs());
 }
 
+void ProbeRuntime::StepBatch(const int64_t batch[7], const char* request_ids,
+                             int64_t request_ids_total) {
+  if (recorder_.capturing()) {
+    StepAnnotate(batch[0], batch[1], batch[2], batch[3]);
+    static constexpr const char* kKeys[3] = {
+        "num_new_requests", "num_resumed_requests", "num_finished_requests"};
+    for (int i = 0; i < 3; ++i) {
+      if (batch[4 + i] >= 0) StepArgInt(kKeys[i], batch[4 + i]);
+    }
+    if (request_ids != nullptr) {
+      StepArgStr("request_ids", request_ids);
+      StepArgInt("request_ids_total", request_ids_total);
+    }
+    return;
+  }
+  if (ring_ == nullptr) return;
+  ring_->Shape(batch);
+  static constexpr const char* kKeys[3] = {
+      "num_new_requests", "num_resumed_requests", "num_finished_requests"};
+  for (int i = 0; i < 3; ++i) {
+    if (batch[4 + i] >= 0) ring_->ArgInt(kKeys[i], batch[4 + i]);
+  }
+  if (request_ids != nullptr) {
+    ring_->ArgStr("request_ids", request_ids);
+    ring_->ArgInt("request_ids_total", request_ids_total);
+  }
+}
+
+void ProbeRuntime::StepMark(int32_t mark) {
+  if (ring_ == nullptr) return;
+  ring_->Mark(mark, clock_->MonotonicNs());
+}
+
 void ProbeRuntime::NoteFlightDumpLocked(const v1::StartCaptureCommand& cmd) {
   if (!cmd.has_flight() || ring_ == nullptr) return;
   dump_capture_id_ = cmd.capture_id();

@@ -40,6 +40,7 @@ void StepRing::Begin(int64_t step, int64_t ts_ns, uint32_t tid) {
   s->num_int_args = 0;
   s->error_len = 0;
   s->request_ids_len = 0;
+  s->open_mark_span = 0;
   open_.store(s, std::memory_order_relaxed);
 }
 
@@ -47,6 +48,10 @@ void StepRing::End(int64_t ts_ns) {
   FlightStep* s = open_.load(std::memory_order_relaxed);
   if (s == nullptr) return;
   s->end_ns = std::max(ts_ns, s->start_ns);
+  if (s->open_mark_span > 0) {
+    FlightStep::Span& sp = s->spans[s->open_mark_span - 1];
+    sp.end_ns = std::max(s->end_ns, sp.start_ns);
+  }
   open_.store(nullptr, std::memory_order_relaxed);
   ++committed_;
 }
@@ -104,6 +109,22 @@ void StepRing::SpanEnd(int index, int64_t ts_ns) {
   if (s == nullptr || index < 1 || index > s->num_spans) return;
   FlightStep::Span& sp = s->spans[index - 1];
   sp.end_ns = std::max(ts_ns, sp.start_ns);
+}
+
+void StepRing::Mark(int mark, int64_t ts_ns) {
+  FlightStep* s = open_.load(std::memory_order_relaxed);
+  if (s == nullptr || s->num_spans >= FlightStep::kMaxSpans) return;
+  FlightStep::Span& sp = s->spans[s->num_spans++];
+  if (mark == 1) {
+    sp.start_ns = s->start_ns;
+    sp.end_ns = std::max(ts_ns, s->start_ns);
+    CopyBounded(sp.name, sizeof(sp.name), "execute_model");
+  } else {
+    sp.start_ns = ts_ns;
+    sp.end_ns = 0;  // Closed by End.
+    CopyBounded(sp.name, sizeof(sp.name), "sample_tokens");
+    s->open_mark_span = s->num_spans;
+  }
 }
 
 uint64_t StepRing::Readable() const {

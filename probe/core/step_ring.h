@@ -63,6 +63,7 @@ struct FlightStep {
   uint8_t num_int_args;
   uint8_t error_len;
   uint16_t request_ids_len;
+  uint8_t open_mark_span;  // 1-based span that End closes (Mark 2), or 0.
   Span spans[kMaxSpans];
   IntArg int_args[kMaxIntArgs];
   char error[kErrorBytes];
@@ -98,6 +99,10 @@ class StepRing {
   // Returns 1..kMaxSpans for SpanEnd, or 0 (no open step, or full).
   int SpanBegin(const char* name, int64_t ts_ns);
   void SpanEnd(int index, int64_t ts_ns);
+  // The paired step's phases without span calls: 1 = execute_model
+  // returned (span from the step's start), 2 = sample_tokens entered (span
+  // until End).
+  void Mark(int mark, int64_t ts_ns);
 
   // Readers, step lock held.
   // Steps committed so far (the next summary cursor).

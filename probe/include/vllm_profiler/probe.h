@@ -75,6 +75,17 @@ void vp_span_end(uint64_t span_id);
  * kept for every step (vp_step_annotate, vp_step_arg_*, vp_span_*), not only
  * while capturing. */
 int32_t vp_flight_level(void);
+/* The flight recorder's per-step calls when no capture runs (one ctypes
+ * call each, the cheap path): the open step's whole batch (-1 = unknown;
+ * `request_ids` comma-joined, copied, may be NULL), and its phases: mark 1
+ * when execute_model returned (child span "execute_model" from the step's
+ * start), mark 2 when sample_tokens is entered (child span "sample_tokens"
+ * to the step's end). */
+void vp_step_batch(int64_t num_requests, int64_t num_tokens,
+                   int64_t num_prefill, int64_t num_decode,
+                   int64_t num_new, int64_t num_resumed, int64_t num_finished,
+                   const char* request_ids, int64_t request_ids_total);
+void vp_step_mark(int32_t mark);
 
 /* What the process is in vLLM (learnt at its first step): rank, local rank
  * and world size (-1 = unknown). Sent to the collector (ProbeState). */

@@ -92,7 +92,10 @@ class StepModel(object):
         if capturing or self.flight:
             so = args[0] if args else kwargs.get("scheduler_output")
             if so is not None:
-                _schedule.annotate(lib, so)
+                if capturing:
+                    _schedule.annotate(lib, so)
+                else:
+                    _schedule.flight_batch(lib, so)
         return capturing
 
     def _end(self, error=None):
@@ -123,7 +126,7 @@ class StepModel(object):
                 self._end()
             capturing = self._begin(step_name, obj, args, kwargs)
             span = self.lib.vp_span_begin(_EXEC_SPAN) if (
-                (capturing or self.flight) and paired) else 0
+                capturing and paired) else 0
         except Exception as e:  # Our bug: the host still runs its step.
             self._failed(e)
             return fn(obj, *args, **kwargs)
@@ -138,6 +141,8 @@ class StepModel(object):
         try:
             if span:
                 self.lib.vp_span_end(span)
+            elif paired and self.flight:
+                self.lib.vp_step_mark(1)  # execute_model returned.
             if paired and out is None:
                 self.open_step = True  # The sample_tokens that follows ends it.
             else:
@@ -154,8 +159,7 @@ class StepModel(object):
             self.open_step = False
             capturing = self.capturing if in_step else \
                 self.lib.vp_is_capturing()
-            span = self.lib.vp_span_begin(_SAMPLE_SPAN) if (
-                capturing or (in_step and self.flight)) else 0
+            span = self.lib.vp_span_begin(_SAMPLE_SPAN) if capturing else 0
         except Exception as e:
             self._failed(e)
             return fn(obj, *args, **kwargs)
@@ -237,10 +241,16 @@ def make_sample_wrapper(model, fn):
         m = model
         if m.lib is None or m.busy:
             return fn(self, *args, **kwargs)
-        if not m.open_step or m.capturing or m.flight:
+        if not m.open_step or m.capturing:
             return m.sample(fn, self, args, kwargs)
         # The common case, inlined: the step's second call, no capture.
         m.open_step = False
+        if m.flight:
+            try:
+                m.lib.vp_step_mark(2)  # sample_tokens entered.
+            except Exception as e:
+                m._failed(e)
+                return fn(self, *args, **kwargs)
         m.busy = True
         try:
             out = fn(self, *args, **kwargs)
