@@ -44,5 +44,18 @@ int main(int argc, char** argv) {
          t::Started("b", vllm_profiler::v1::CAPTURE_ORIGIN_COMMAND),
          t::FullBatch("a", 0), t::FullBatch("b", 1, false), t::Finished("a"),
          t::Finished("b")});
+  vllm_profiler::v1::ProbeMessage sums;
+  for (int i = 1; i <= 3; ++i) {
+    auto* st = sums.mutable_step_summaries()->add_steps();
+    st->set_step(i);
+    st->set_start_ns(t::kMonoBase + i * 1000000);
+    st->set_duration_ns(900000);
+    st->set_num_requests(4);
+    st->set_num_tokens(i == 3 ? -1 : 64);
+    if (i == 2) st->set_error("RuntimeError");
+  }
+  Write(dir + "/step_summaries", {t::Hello(14, 0), sums});
+  sums.mutable_step_summaries()->mutable_steps(1)->set_duration_ns(-3);
+  Write(dir + "/step_summaries_bad", {t::Hello(15), sums});
   return 0;
 }

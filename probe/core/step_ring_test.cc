@@ -162,5 +162,27 @@ TEST(StepRingTest, EventsMirrorACapturedStep) {
   EXPECT_EQ(args.count(ids["num_scheduled_tokens"]), 0u);
 }
 
+TEST(StepRingTest, MarksMakeTheChildSpansOfAPairedStep) {
+  StepRing ring(4);
+  ring.Begin(1, 100, 7);
+  ring.Mark(1, 140);  // execute_model returned.
+  ring.Mark(2, 170);  // sample_tokens entered (after the engine's gap).
+  ring.End(200);
+  ring.Begin(2, 300, 7);
+  ring.Mark(1, 350);  // Single-call shape or no sample_tokens: one span.
+  ring.End(360);
+  std::vector<FlightStep> out;
+  ring.CopyLast(2, &out);
+  ASSERT_EQ(out[0].num_spans, 2);
+  EXPECT_STREQ(out[0].spans[0].name, "execute_model");
+  EXPECT_EQ(out[0].spans[0].start_ns, 100);
+  EXPECT_EQ(out[0].spans[0].end_ns, 140);
+  EXPECT_STREQ(out[0].spans[1].name, "sample_tokens");
+  EXPECT_EQ(out[0].spans[1].start_ns, 170);
+  EXPECT_EQ(out[0].spans[1].end_ns, 200);
+  ASSERT_EQ(out[1].num_spans, 1);
+  EXPECT_EQ(out[1].spans[0].end_ns, 350);
+}
+
 }  // namespace
 }  // namespace vllm_profiler::probe
