@@ -110,15 +110,18 @@ void CaptureManager::ProbeGone(int64_t pid) {
 }
 
 std::string CaptureManager::CreateCommandCapture(
-    const std::vector<int64_t>& pids, const v1::CaptureConfig& config) {
+    const std::vector<int64_t>& pids, const v1::CaptureConfig& config,
+    const std::string& trigger_reason) {
   MutexLock lock(&mu_);
-  std::string id = absl::StrCat("cmd-", absl::ToUnixMillis(absl::Now()), "-",
-                                ++command_counter_);
+  std::string id =
+      absl::StrCat(trigger_reason.empty() ? "cmd-" : "trigger-",
+                   absl::ToUnixMillis(absl::Now()), "-", ++command_counter_);
   Entry e;
   e.capture = std::make_shared<Capture>(id, v1::CAPTURE_ORIGIN_COMMAND, config,
                                         options_.capture);
   e.created = absl::Now();
   e.expected.insert(pids.begin(), pids.end());
+  e.trigger_reason = trigger_reason;
   active_.push_back(std::move(e));
   return id;
 }
@@ -142,6 +145,10 @@ void CaptureManager::Finalize(Entry entry) {
   for (int64_t pid : r.pids) info.add_pids(pid);
   info.set_complete(r.complete);
   info.set_num_events(r.events_written);
+  const v1::CaptureOrigin origin =
+      entry.trigger_reason.empty() ? r.origin : v1::CAPTURE_ORIGIN_TRIGGER;
+  info.set_origin(origin);
+  info.set_reason(entry.trigger_reason);
   // Every reason, so TraceInfo.error names each (the trace's metadata lists
   // them one by one).
   std::string error = absl::StrJoin(r.errors, "; ");
@@ -166,6 +173,8 @@ void CaptureManager::Finalize(Entry entry) {
     req.complete = r.complete;
     req.num_events = r.events_written;
     req.error = error;
+    req.origin = origin;
+    req.reason = entry.trigger_reason;
     absl::StatusOr<v1::TraceInfo> committed =
         store_->Commit(entry.temp_path, req);
     if (committed.ok()) {

@@ -81,9 +81,12 @@ class CaptureManager {
   // captures stop waiting for it.
   void ProbeGone(int64_t pid);
 
-  // Registers a command capture for `pids` and returns its id.
+  // Registers a command capture for `pids` and returns its id. A non-empty
+  // `trigger_reason` makes it a flight-recorder trigger's capture: its
+  // trace's origin is TRIGGER, with that reason.
   std::string CreateCommandCapture(const std::vector<int64_t>& pids,
-                                   const v1::CaptureConfig& config);
+                                   const v1::CaptureConfig& config,
+                                   const std::string& trigger_reason = "");
   // Waits until capture `capture_id` is finalized (returns its TraceInfo;
   // id empty and error set when no trace was written) or `deadline` passes
   // (nullopt).
@@ -107,6 +110,7 @@ class CaptureManager {
     std::shared_ptr<Capture> capture;
     std::string temp_path;
     absl::flat_hash_set<int64_t> expected;  // Command: not joined yet.
+    std::string trigger_reason;             // Non-empty: origin TRIGGER.
     absl::Time created;
   };
   struct Recent {

@@ -17,6 +17,31 @@
 #include "nlohmann/json.hpp"
 
 namespace vllm_profiler::collector {
+namespace {
+
+// The flight recorder reaches the probes through the probe service.
+class ServiceProbes final : public FlightRecorder::Probes {
+ public:
+  explicit ServiceProbes(ProbeServiceImpl* service) : service_(service) {}
+  std::vector<int64_t> ConnectedPids() const override {
+    return service_->ConnectedPids();
+  }
+  std::vector<int64_t> SendCommand(
+      const std::vector<int64_t>& pids,
+      const v1::CollectorCommand& command) override {
+    return service_->SendCommand(pids, command);
+  }
+
+ private:
+  ProbeServiceImpl* const service_;
+};
+
+std::unique_ptr<FlightRecorder::Probes> NewFlightProbes(
+    ProbeServiceImpl* service) {
+  return std::make_unique<ServiceProbes>(service);
+}
+
+}  // namespace
 
 absl::Status ParseHostPort(const std::string& address, std::string* host,
                            uint16_t* port) {
@@ -67,12 +92,16 @@ absl::Status CollectorServer::StartImpl() {
   mo.capture.collector_version = kCollectorVersion;
   manager_ = std::make_unique<CaptureManager>(mo, store_.get());
 
+  flight_ = std::make_unique<FlightRecorder>(options_.flight, manager_.get());
   ProbeServiceImpl::Options po;
+  po.flight = flight_.get();
   po.stream = options_.stream;
   po.collector_version = kCollectorVersion;
   po.max_streams = std::max(1, options_.max_probe_streams);
   po.hello_timeout = options_.hello_timeout;
   probe_service_ = std::make_unique<ProbeServiceImpl>(po, manager_.get());
+  flight_probes_ = NewFlightProbes(probe_service_.get());
+  flight_->set_probes(flight_probes_.get());
 
   // Probe listeners.
   if (options_.probe_socket.empty() && options_.probe_tcp_address.empty()) {
@@ -143,6 +172,7 @@ absl::Status CollectorServer::StartImpl() {
   TraceServiceImpl::Options to;
   to.collector_version = kCollectorVersion;
   to.injection = options_.injection;
+  to.flight = flight_.get();
   trace_service_ = std::make_unique<TraceServiceImpl>(
       to, store_.get(), manager_.get(), probe_service_.get());
   grpc::ServerBuilder builder;
@@ -170,6 +200,9 @@ absl::Status CollectorServer::StartImpl() {
   ho.server_name = absl::StrCat("vllm-profiler-collector/", kCollectorVersion);
   frontend_ = std::make_unique<HttpFrontend>(
       store_.get(), manager_.get(), probe_service_.get(), kCollectorVersion);
+  FlightRecorder* flight = flight_.get();
+  frontend_->set_extra_metrics(
+      [flight](std::string* out) { flight->health().AppendMetrics(out); });
   HttpFrontend* frontend = frontend_.get();
   absl::StatusOr<std::unique_ptr<http::HttpServer>> http =
       http::HttpServer::Start(ho, [frontend](const http::Request& r) {

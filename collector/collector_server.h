@@ -62,6 +62,8 @@ class CollectorServer {
     // Filesystem for the trace directory (tests inject faults); null = the
     // real one.
     Filesystem* fs = nullptr;
+    // The flight recorder's triggers (collector flags --trigger_*).
+    FlightRecorder::Options flight;
   };
 
   static absl::StatusOr<std::unique_ptr<CollectorServer>> Start(
@@ -75,6 +77,7 @@ class CollectorServer {
   TraceStore* store() { return store_.get(); }
   CaptureManager* manager() { return manager_.get(); }
   ProbeServiceImpl* probes() { return probe_service_.get(); }
+  FlightRecorder* flight() { return flight_.get(); }
 
   // Ends probe streams (their open captures are finalized as incomplete),
   // then stops the user-facing servers. Idempotent.
@@ -87,6 +90,8 @@ class CollectorServer {
   const Options options_;
   std::unique_ptr<TraceStore> store_;
   std::unique_ptr<CaptureManager> manager_;
+  std::unique_ptr<FlightRecorder> flight_;
+  std::unique_ptr<FlightRecorder::Probes> flight_probes_;
   std::unique_ptr<ProbeServiceImpl> probe_service_;
   std::unique_ptr<TraceServiceImpl> trace_service_;
   std::unique_ptr<HttpFrontend> frontend_;

@@ -281,7 +281,9 @@ std::string HttpFrontend::Metrics() const {
   m.Gauge("trace_dir_error",
           "1 when the last write to the trace directory failed.",
           disk.last_error().empty() ? 0 : 1);
-  return m.Take();
+  std::string out = m.Take();
+  if (extra_metrics_) extra_metrics_(&out);
+  return out;
 }
 
 }  // namespace vllm_profiler::collector

@@ -15,6 +15,7 @@
 #ifndef VLLM_PROFILER_COLLECTOR_HTTP_FRONTEND_H_
 #define VLLM_PROFILER_COLLECTOR_HTTP_FRONTEND_H_
 
+#include <functional>
 #include <string>
 
 #include "collector/capture_manager.h"
@@ -37,6 +38,11 @@ class HttpFrontend {
 
   // The /metrics body.
   std::string Metrics() const;
+  // Appends more series to /metrics (the flight recorder's step health).
+  // Set before serving.
+  void set_extra_metrics(std::function<void(std::string*)> fn) {
+    extra_metrics_ = std::move(fn);
+  }
 
  private:
   http::Response Index() const;
@@ -48,6 +54,7 @@ class HttpFrontend {
   CaptureManager* const manager_;
   ProbeServiceImpl* const probes_;
   const std::string version_;
+  std::function<void(std::string*)> extra_metrics_;
 };
 
 }  // namespace vllm_profiler::collector

@@ -13,6 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "collector/collector_server.h"
+#include "collector/flight_flags.h"
 #include "collector/healthcheck.h"
 #include "common/logging.h"
 
@@ -50,6 +51,24 @@ ABSL_FLAG(bool, healthcheck, false,
           "Do not serve: exit 0 when the collector whose --port_file is "
           "given answers grpc.health.v1 SERVING within 2 s, else print why "
           "and exit 1 (the sidecar's exec readiness probe).");
+// Flight recorder triggers: text, parsed by ParseFlightFlags (clear errors).
+ABSL_FLAG(std::string, trigger_slow_step_ms, "0",
+          "Flight recorder: a step slower than this (ms) triggers a trace; "
+          "0 = off.");
+ABSL_FLAG(std::string, trigger_factor, "0",
+          "Flight recorder: a step slower than this x its process's rolling "
+          "median triggers a trace; > 1, or 0 = off.");
+ABSL_FLAG(std::string, trigger_window, "500",
+          "Steps in the rolling median (no factor trigger before it is "
+          "full).");
+ABSL_FLAG(std::string, trigger_on_error, "true",
+          "Flight recorder: a step that raised triggers a trace.");
+ABSL_FLAG(std::string, trigger_pre_steps, "200",
+          "Ring steps of every process before the trigger, in its trace.");
+ABSL_FLAG(std::string, trigger_post_steps, "20",
+          "Steps captured fully (operators, GPU) after the trigger.");
+ABSL_FLAG(std::string, trigger_cooldown, "10m",
+          "At most one triggered trace per this long (e.g. 10m, 90s).");
 ABSL_FLAG(std::string, log_level, "",
           "debug|info|warning|error|quiet (default: VP_LOG_LEVEL or info).");
 
@@ -106,6 +125,22 @@ int main(int argc, char** argv) {
   o.probe_eviction_min_age =
       absl::Seconds(absl::GetFlag(FLAGS_probe_eviction_min_age_s));
   o.hello_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_hello_timeout_ms));
+
+  vllm_profiler::collector::FlightFlagValues ff;
+  ff.slow_step_ms = absl::GetFlag(FLAGS_trigger_slow_step_ms);
+  ff.factor = absl::GetFlag(FLAGS_trigger_factor);
+  ff.window = absl::GetFlag(FLAGS_trigger_window);
+  ff.on_error = absl::GetFlag(FLAGS_trigger_on_error);
+  ff.pre_steps = absl::GetFlag(FLAGS_trigger_pre_steps);
+  ff.post_steps = absl::GetFlag(FLAGS_trigger_post_steps);
+  ff.cooldown = absl::GetFlag(FLAGS_trigger_cooldown);
+  auto flight = vllm_profiler::collector::ParseFlightFlags(ff);
+  if (!flight.ok()) {
+    std::fprintf(stderr, "collector: %s\n",
+                 std::string(flight.status().message()).c_str());
+    return 2;
+  }
+  o.flight = *flight;
 
   auto server = vllm_profiler::collector::CollectorServer::Start(o);
   if (!server.ok()) {

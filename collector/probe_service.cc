@@ -276,10 +276,22 @@ grpc::Status ProbeServiceImpl::Connect(
         conn->state = state;
         break;
       }
+      case v1::ProbeMessage::kStepSummaries: {
+        if (options_.flight == nullptr) break;
+        FlightRecorder::Source source;
+        source.key = conn->id;
+        source.pid = ps.pid();
+        source.rank = ps.hello().rank();
+        source.name = ps.hello().process_name();
+        source.mono_to_wall_ns = ps.ToWallNs(0);
+        options_.flight->OnStepSummaries(source, message.step_summaries());
+        break;
+      }
       case v1::ProbeMessage::PAYLOAD_NOT_SET:
         break;
     }
   }
+  if (options_.flight != nullptr) options_.flight->OnProbeGone(conn->id);
 
   // The stream is over: no more command writes, no cancel.
   DisarmHelloDeadline(conn.get());

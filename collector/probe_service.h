@@ -47,6 +47,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "collector/capture_manager.h"
+#include "collector/flight_recorder.h"
 #include "collector/probe_stream.h"
 #include "common/mutex.h"
 #include "proto/profiler.pb.h"
@@ -62,6 +63,8 @@ class ProbeServiceImpl : public grpc::Service {
     int max_streams = 256;
     // A stream must send its Hello within this long, or it is cancelled.
     absl::Duration hello_timeout = absl::Seconds(5);
+    // Receives the probes' step summaries; null = ignored.
+    FlightRecorder* flight = nullptr;
   };
 
   // `manager` must outlive the service.

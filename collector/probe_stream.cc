@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "collector/step_summaries.h"
 #include "common/logging.h"
 
 namespace vllm_profiler::collector {
@@ -50,6 +51,8 @@ absl::string_view PayloadName(const v1::ProbeMessage& message) {
       return "capture_finished";
     case v1::ProbeMessage::kState:
       return "state";
+    case v1::ProbeMessage::kStepSummaries:
+      return "step_summaries";
     case v1::ProbeMessage::PAYLOAD_NOT_SET:
       break;
   }
@@ -142,6 +145,13 @@ absl::Status ProbeStream::Accept(const v1::ProbeMessage& message,
     }
     case v1::ProbeMessage::kState:
       return AcceptState(message.state());
+    case v1::ProbeMessage::kStepSummaries:
+      if (wire_bytes > options_.max_batch_bytes) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "StepSummaries of ", wire_bytes, " bytes exceeds the limit of ",
+            options_.max_batch_bytes));
+      }
+      return ValidateStepSummaries(message.step_summaries());
     case v1::ProbeMessage::PAYLOAD_NOT_SET:
       break;
   }

@@ -46,5 +46,18 @@ int main(int argc, char** argv) {
          testutil::Started("b", vllm_profiler::v1::CAPTURE_ORIGIN_COMMAND),
          testutil::FullBatch("a", 0), testutil::FullBatch("b", 1, false),
          testutil::Finished("a"), testutil::Finished("b")});
+  vllm_profiler::v1::ProbeMessage sums;
+  for (int i = 1; i <= 3; ++i) {
+    auto* st = sums.mutable_step_summaries()->add_steps();
+    st->set_step(i);
+    st->set_start_ns(testutil::kMonoBase + i * 1000000);
+    st->set_duration_ns(900000);
+    st->set_num_requests(4);
+    st->set_num_tokens(i == 3 ? -1 : 64);
+    if (i == 2) st->set_error("RuntimeError");
+  }
+  Write(dir + "/step_summaries", {testutil::Hello(14, 0), sums});
+  sums.mutable_step_summaries()->mutable_steps(1)->set_duration_ns(-3);
+  Write(dir + "/step_summaries_bad", {testutil::Hello(15), sums});
   return 0;
 }

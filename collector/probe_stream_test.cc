@@ -199,5 +199,34 @@ TEST(ProbeStream, StringTableBound) {
                 "over the limit of 100");
 }
 
+TEST(ProbeStream, StepSummariesAreChecked) {
+  ProbeStream s;
+  v1::ProbeMessage m;
+  v1::StepSummary* step = m.mutable_step_summaries()->add_steps();
+  step->set_step(1);
+  step->set_start_ns(10);
+  step->set_duration_ns(5);
+  step->set_num_tokens(-1);
+  ExpectInvalid(Send(s, m), "first message must be Hello, got step_summaries");
+  ASSERT_TRUE(Send(s, Hello(1234, 0)).ok());
+  EXPECT_TRUE(Send(s, m).ok());
+  step->set_duration_ns(-5);
+  ExpectInvalid(Send(s, m), "step summary 0: duration_ns out of range: -5");
+  step->set_duration_ns(5);
+  step->set_num_requests(-2);
+  ExpectInvalid(Send(s, m), "step summary 0: batch count below -1: -2");
+  step->set_num_requests(1);
+  step->set_step(0);
+  ExpectInvalid(Send(s, m), "step summary 0: step number below 1: 0");
+  step->set_step(1);
+  step->set_error(std::string(300, 'E'));
+  ExpectInvalid(Send(s, m),
+                "step summary 0: error text longer than 256 bytes: 300");
+  step->set_error("RuntimeError");
+  EXPECT_TRUE(Send(s, m).ok());
+  EXPECT_EQ(s.Accept(m, 5u << 20).message(),
+            "StepSummaries of 5242880 bytes exceeds the limit of 4194304");
+}
+
 }  // namespace
 }  // namespace vllm_profiler::collector

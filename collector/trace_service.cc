@@ -175,6 +175,44 @@ grpc::Status TraceServiceImpl::GetStatus(grpc::ServerContext*,
   response->set_events_received(probes_->events_received());
   response->set_events_dropped(probes_->events_dropped());
   response->set_traces_written(manager_->traces_written());
+  if (options_.flight != nullptr) {
+    for (v1::StepHealth& h : options_.flight->health().Snapshot(absl::Now())) {
+      *response->add_step_health() = std::move(h);
+    }
+    response->set_triggers_fired(options_.flight->health().triggers_fired());
+    response->set_triggers_suppressed(
+        options_.flight->health().triggers_suppressed());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status TraceServiceImpl::Trigger(grpc::ServerContext* context,
+                                       const v1::TriggerRequest* request,
+                                       v1::TriggerResponse* response) {
+  if (options_.flight == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "this collector runs without the flight recorder");
+  }
+  if (request->reason().size() > 1024) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "reason is longer than 1024 bytes");
+  }
+  absl::StatusOr<FlightRecorder::Fired> fired =
+      options_.flight->Trigger(request->reason());
+  if (!fired.ok()) return ToGrpcStatus(fired.status());
+  response->set_capture_id(fired->capture_id);
+  for (int64_t pid : fired->pids) response->add_pids(pid);
+  if (!request->wait()) return grpc::Status::OK;
+  absl::Time deadline =
+      absl::Now() + (request->timeout_ms() != 0
+                         ? absl::Milliseconds(request->timeout_ms())
+                         : options_.default_wait);
+  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
+    deadline = std::min(deadline, absl::FromChrono(context->deadline()));
+  }
+  std::optional<v1::TraceInfo> info =
+      manager_->Wait(fired->capture_id, deadline);
+  if (info.has_value()) *response->mutable_trace() = *info;
   return grpc::Status::OK;
 }
 

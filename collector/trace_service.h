@@ -35,6 +35,9 @@ class TraceServiceImpl : public v1::TraceService::Service {
     std::string injection;
     // StartCapture(wait) without timeout_ms waits this long. Default 120 s.
     absl::Duration default_wait = absl::Seconds(120);
+    // Trigger and the step health in GetStatus; null = Trigger is
+    // UNIMPLEMENTED.
+    FlightRecorder* flight = nullptr;
   };
 
   // The pointees must outlive the service.
@@ -56,6 +59,9 @@ class TraceServiceImpl : public v1::TraceService::Service {
   grpc::Status DeleteTrace(grpc::ServerContext* context,
                            const v1::DeleteTraceRequest* request,
                            v1::DeleteTraceResponse* response) override;
+  grpc::Status Trigger(grpc::ServerContext* context,
+                       const v1::TriggerRequest* request,
+                       v1::TriggerResponse* response) override;
 
  private:
   const Options options_;

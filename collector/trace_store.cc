@@ -153,6 +153,26 @@ absl::Status CopyShifted(ReadableFile& in, WritableFile& out, bool gzip,
 
 }  // namespace
 
+std::string OriginName(v1::CaptureOrigin origin) {
+  switch (origin) {
+    case v1::CAPTURE_ORIGIN_WINDOW:
+      return "window";
+    case v1::CAPTURE_ORIGIN_COMMAND:
+      return "command";
+    case v1::CAPTURE_ORIGIN_TRIGGER:
+      return "trigger";
+    default:
+      return "";
+  }
+}
+
+v1::CaptureOrigin OriginFromName(absl::string_view name) {
+  if (name == "window") return v1::CAPTURE_ORIGIN_WINDOW;
+  if (name == "command") return v1::CAPTURE_ORIGIN_COMMAND;
+  if (name == "trigger") return v1::CAPTURE_ORIGIN_TRIGGER;
+  return v1::CAPTURE_ORIGIN_UNSPECIFIED;
+}
+
 nlohmann::ordered_json TraceInfoToJsonValue(const v1::TraceInfo& info) {
   return nlohmann::ordered_json{
       {"id", info.id()},
@@ -164,7 +184,9 @@ nlohmann::ordered_json TraceInfoToJsonValue(const v1::TraceInfo& info) {
       {"num_events", info.num_events()},
       {"pids", std::vector<int64_t>(info.pids().begin(), info.pids().end())},
       {"error", info.error()},
-      {"gzip", info.gzip()}};
+      {"gzip", info.gzip()},
+      {"origin", OriginName(info.origin())},
+      {"reason", info.reason()}};
 }
 
 std::string TraceInfoToJson(const v1::TraceInfo& info) {
@@ -278,6 +300,8 @@ absl::Status TraceStore::Init() {
           info.set_num_events(j.value("num_events", uint64_t{0}));
           info.set_error(j.value("error", ""));
           info.set_created_unix_ms(j.value("created_unix_ms", int64_t{0}));
+          info.set_origin(OriginFromName(j.value("origin", "")));
+          info.set_reason(j.value("reason", ""));
           if (j.contains("pids") && j["pids"].is_array()) {
             for (const auto& p : j["pids"]) {
               if (p.is_number_integer()) info.add_pids(p.get<int64_t>());
@@ -460,6 +484,8 @@ absl::StatusOr<v1::TraceInfo> TraceStore::Commit(const std::string& temp_path,
   for (int64_t pid : request.pids) info.add_pids(pid);
   info.set_error(request.error);
   info.set_gzip(options_.gzip);
+  info.set_origin(request.origin);
+  info.set_reason(request.reason);
   absl::Status meta =
       fs_->WriteFileAtomically(MetaPathOf(id), TraceInfoToJson(info));
   if (!meta.ok()) SetErrorLocked(meta);  // The trace itself is fine.

@@ -71,6 +71,8 @@ class TraceStore {
     bool complete = false;
     uint64_t num_events = 0;
     std::string error;
+    v1::CaptureOrigin origin = v1::CAPTURE_ORIGIN_UNSPECIFIED;
+    std::string reason;  // Why a TRIGGER capture was taken.
   };
 
   // A temp file being written.
@@ -143,6 +145,10 @@ class TraceStore {
   int64_t last_created_ms_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
+
+// "window", "command", "trigger" ("" for UNSPECIFIED), and back.
+std::string OriginName(v1::CaptureOrigin origin);
+v1::CaptureOrigin OriginFromName(absl::string_view name);
 
 // TraceInfo as the JSON object of the sidecar file and of GET /traces (keys
 // in the order of the proto's fields).

@@ -291,7 +291,34 @@ TEST(TraceStore, TraceInfoJson) {
   EXPECT_EQ(TraceInfoToJson(info),
             "{\"id\":\"t\\\"1\",\"file_name\":\"\",\"size_bytes\":0,"
             "\"created_unix_ms\":0,\"capture_id\":\"\",\"complete\":false,"
-            "\"num_events\":0,\"pids\":[1,2],\"error\":\"\",\"gzip\":false}");
+            "\"num_events\":0,\"pids\":[1,2],\"error\":\"\",\"gzip\":false,"
+            "\"origin\":\"\",\"reason\":\"\"}");
+}
+
+TEST(TraceStore, TriggerOriginAndReasonSurviveARestart) {
+  TraceStore::Options o;
+  o.dir = NewDir("origin");
+  {
+    TraceStore store(o, Filesystem::Default());
+    ASSERT_TRUE(store.Init().ok());
+    absl::StatusOr<TraceStore::TempFile> temp = store.CreateTempFile();
+    ASSERT_TRUE(temp.ok());
+    ASSERT_TRUE(temp->file->Append(std::string(10, 'x')).ok());
+    ASSERT_TRUE(temp->file->Close().ok());
+    TraceStore::CommitRequest req;
+    req.pids = {7};
+    req.origin = v1::CAPTURE_ORIGIN_TRIGGER;
+    req.reason = "slow step: step 9 took 80.0 ms > 50 ms";
+    absl::StatusOr<v1::TraceInfo> info = store.Commit(temp->path, req);
+    ASSERT_TRUE(info.ok());
+    EXPECT_EQ(info->origin(), v1::CAPTURE_ORIGIN_TRIGGER);
+  }
+  TraceStore again(o, Filesystem::Default());
+  ASSERT_TRUE(again.Init().ok());
+  std::vector<v1::TraceInfo> list = again.List();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].origin(), v1::CAPTURE_ORIGIN_TRIGGER);
+  EXPECT_EQ(list[0].reason(), "slow step: step 9 took 80.0 ms > 50 ms");
 }
 
 }  // namespace

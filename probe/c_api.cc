@@ -244,7 +244,7 @@ void vp_step_arg_str(const char* key, const char* value) {
 uint64_t vp_span_begin(const char* name) {
   VP_GUARD_BEGIN
   ProbeRuntime* r = Existing();
-  return r == nullptr ? 0 : r->recorder().SpanBegin(name);
+  return r == nullptr ? 0 : r->SpanBegin(name);
   VP_GUARD_END("vp_span_begin", return 0)
 }
 
@@ -252,8 +252,46 @@ void vp_span_end(uint64_t span_id) {
   VP_GUARD_BEGIN
   if (span_id == 0) return;
   ProbeRuntime* r = Existing();
-  if (r != nullptr) r->recorder().SpanEnd(span_id);
+  if (r != nullptr) r->SpanEnd(span_id);
   VP_GUARD_END("vp_span_end", return )
+}
+
+int32_t vp_flight_level(void) {
+  VP_GUARD_BEGIN
+  namespace p = vllm_profiler::probe;
+  vllm_profiler::MutexLock lock(&p::g_create_mu);
+  const p::ProbeConfig& config = p::ConfigLocked();
+  if (p::g_disabled.load()) return 0;
+  switch (config.flight) {
+    case p::FlightLevel::kOff:
+      return 0;
+    case p::FlightLevel::kSteps:
+      return 1;
+    case p::FlightLevel::kGpu:
+      return 2;
+  }
+  return 0;
+  VP_GUARD_END("vp_flight_level", return 0)
+}
+
+void vp_step_batch(int64_t num_requests, int64_t num_tokens,
+                   int64_t num_prefill, int64_t num_decode, int64_t num_new,
+                   int64_t num_resumed, int64_t num_finished,
+                   const char* request_ids, int64_t request_ids_total) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r == nullptr) return;
+  const int64_t batch[7] = {num_requests, num_tokens,  num_prefill, num_decode,
+                            num_new,      num_resumed, num_finished};
+  r->StepBatch(batch, request_ids, request_ids_total);
+  VP_GUARD_END("vp_step_batch", return )
+}
+
+void vp_step_mark(int32_t mark) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r != nullptr) r->StepMark(mark);
+  VP_GUARD_END("vp_step_mark", return )
 }
 
 void vp_set_identity(int32_t rank, int32_t local_rank, int32_t world_size) {
@@ -312,7 +350,7 @@ void vp_step_annotate(int64_t num_requests, int64_t num_tokens,
                       int64_t num_prefill, int64_t num_decode) {
   VP_GUARD_BEGIN
   ProbeRuntime* r = Existing();
-  if (r != nullptr && r->recorder().capturing()) {
+  if (r != nullptr && (r->recorder().capturing() || r->flight_on())) {
     r->StepAnnotate(num_requests, num_tokens, num_prefill, num_decode);
   }
   VP_GUARD_END("vp_step_annotate", return )

@@ -18,6 +18,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
+#include "webhook/flight_annotations.h"
 
 namespace vllm_profiler::webhook {
 namespace {
@@ -1001,6 +1002,14 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
     }
     probe_env.emplace_back(s.env, absl::StrCat(n));
   }
+  const FlightSettings flight = ParseFlightAnnotations(
+      [&pod](const std::string& suffix) {
+        return pod.Annotation(absl::StrCat(kAnnotationPrefix, suffix).c_str());
+      },
+      &r.warnings);
+  if (flight.flight_env.has_value()) {
+    probe_env.emplace_back("VLLM_PROFILER_FLIGHT", *flight.flight_env);
+  }
 
   std::vector<std::string> ops;
   std::vector<std::string> injected;
@@ -1104,7 +1113,16 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
   // --- Pod-level additions: volumes, init container, collector. ---
   const Fragments::Variant& f = fragments_->variant[Fragments::Index(
       {pod.host_network, qos, pod.runs_as_root})];
-  const std::string& c = f.collector;
+  std::string c = f.collector;
+  if (!flight.collector_args.empty()) {
+    // Rare (trigger annotations): the shared fragment, with this pod's
+    // --trigger_* flags appended.
+    json parsed = json::parse(c);
+    for (const std::string& a : flight.collector_args) {
+      parsed["args"].push_back(a);
+    }
+    c = Dump(parsed);
+  }
   const std::string collector =
       absl::StrCat(absl::string_view(c).substr(0, c.size() - 1), ",\"env\":[",
                    Dump(EnvLiteral(kInjectionEnv, status_text)), "]}");

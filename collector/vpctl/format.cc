@@ -115,20 +115,42 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+// The origin column of `vpctl list` (shown once a trace was triggered).
+std::string OriginText(v1::CaptureOrigin origin) {
+  switch (origin) {
+    case v1::CAPTURE_ORIGIN_WINDOW:
+      return "window";
+    case v1::CAPTURE_ORIGIN_COMMAND:
+      return "command";
+    case v1::CAPTURE_ORIGIN_TRIGGER:
+      return "trigger";
+    default:
+      return "-";
+  }
+}
+
 std::string FormatTraceList(const v1::ListTracesResponse& list) {
   if (list.traces().empty()) return "No traces yet.\n";
-  bool any_error = false;
-  for (const auto& t : list.traces()) any_error |= !t.error().empty();
+  bool any_error = false, any_trigger = false;
+  for (const auto& t : list.traces()) {
+    any_error |= !t.error().empty();
+    any_trigger |= t.origin() == v1::CAPTURE_ORIGIN_TRIGGER;
+  }
   std::vector<std::vector<std::string>> rows;
   rows.push_back(
       {"ID", "SIZE", "PROCESSES", "EVENTS", "COMPLETE", "CREATED (UTC)"});
+  if (any_trigger) rows[0].push_back("ORIGIN");
   if (any_error) rows[0].push_back("ERROR");
+  if (any_trigger) rows[0].push_back("REASON");
   for (const auto& t : list.traces()) {
     rows.push_back({t.id(),
                     HumanBytes(t.size_bytes()) + (t.gzip() ? " gz" : ""),
                     Pids(t.pids()), absl::StrCat(t.num_events()),
                     t.complete() ? "yes" : "no", UnixMs(t.created_unix_ms())});
+    if (any_trigger) rows.back().push_back(OriginText(t.origin()));
     if (any_error) rows.back().push_back(t.error().empty() ? "-" : t.error());
+    if (any_trigger)
+      rows.back().push_back(t.reason().empty() ? "-" : t.reason());
   }
   return Table(rows);
 }

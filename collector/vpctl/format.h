@@ -19,7 +19,8 @@ std::string Table(const std::vector<std::vector<std::string>>& rows);
 
 // `vpctl list`: ID SIZE PROCESSES EVENTS COMPLETE CREATED (UTC), newest
 // first as the collector orders them, plus an ERROR column when any trace
-// has one. "No traces yet." when empty.
+// has one, and ORIGIN and REASON columns when any was triggered by the
+// flight recorder. "No traces yet." when empty.
 std::string FormatTraceList(const v1::ListTracesResponse& list);
 
 // `vpctl status`: collector version, totals, disk, what the webhook

@@ -44,6 +44,28 @@ TEST(FormatTest, TraceListTable) {
             "     No space left on device\n");
 }
 
+TEST(FormatTest, TriggeredTracesShowOriginAndReason) {
+  v1::ListTracesResponse list;
+  v1::TraceInfo* t = list.add_traces();
+  t->set_id("trace7");
+  t->add_pids(7);
+  t->set_complete(true);
+  t->set_origin(v1::CAPTURE_ORIGIN_TRIGGER);
+  t->set_reason("slow step: step 9 took 80.0 ms > 50 ms");
+  t = list.add_traces();
+  t->set_id("trace8");
+  t->add_pids(8);
+  t->set_origin(v1::CAPTURE_ORIGIN_WINDOW);
+  EXPECT_EQ(
+      FormatTraceList(list),
+      "ID      SIZE  PROCESSES  EVENTS  COMPLETE  CREATED (UTC)  ORIGIN   "
+      "REASON\n"
+      "trace7  0 B   7          0       yes       -              trigger  "
+      "slow step: step 9 took 80.0 ms > 50 ms\n"
+      "trace8  0 B   8          0       no        -              window   "
+      "-\n");
+}
+
 TEST(FormatTest, StatusMentionsEverything) {
   v1::GetStatusResponse s;
   s.set_collector_version("0.1.0");

@@ -265,12 +265,17 @@ int RunLocal(const LocalRunOptions& options) {
 
   std::vector<std::string> collector_env;
   for (char** e = environ; *e != nullptr; ++e) collector_env.push_back(*e);
-  absl::StatusOr<pid_t> cpid =
-      Spawn({*collector, "--probe_socket=" + socket,
-             "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0",
-             "--trace_dir=" + trace_dir, "--port_file=" + port_file,
-             "--window_linger_ms=300", "--max_traces=1000"},
-            collector_env, log);
+  std::vector<std::string> collector_argv = {*collector,
+                                             "--probe_socket=" + socket,
+                                             "--grpc_address=127.0.0.1:0",
+                                             "--http_address=127.0.0.1:0",
+                                             "--trace_dir=" + trace_dir,
+                                             "--port_file=" + port_file,
+                                             "--window_linger_ms=300",
+                                             "--max_traces=1000"};
+  collector_argv.insert(collector_argv.end(), options.collector_args.begin(),
+                        options.collector_args.end());
+  absl::StatusOr<pid_t> cpid = Spawn(collector_argv, collector_env, log);
   if (!cpid.ok()) {
     std::fprintf(stderr, "vpctl: %s\n",
                  std::string(cpid.status().message()).c_str());

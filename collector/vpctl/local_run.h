@@ -36,6 +36,8 @@ struct LocalRunOptions {
   std::string output;
   // Extra environment for COMMAND (VLLM_PROFILER_START_STEP=..., ...).
   std::vector<std::pair<std::string, std::string>> env;
+  // Extra collector flags ("--trigger_factor=3", ...).
+  std::vector<std::string> collector_args;
   // How long to wait for the collector to finalize after COMMAND exits.
   absl::Duration finalize_timeout = absl::Seconds(60);
   bool print_summary = true;

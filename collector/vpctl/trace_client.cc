@@ -81,6 +81,16 @@ absl::StatusOr<v1::StartCaptureResponse> TraceClient::StartCapture(
   return response;
 }
 
+absl::StatusOr<v1::TriggerResponse> TraceClient::Trigger(
+    const v1::TriggerRequest& request, absl::Duration deadline) {
+  grpc::ClientContext context;
+  SetDeadline(&context, deadline);
+  v1::TriggerResponse response;
+  grpc::Status s = stub_->Trigger(&context, request, &response);
+  if (!s.ok()) return FromGrpc(s);
+  return response;
+}
+
 absl::Status TraceClient::Delete(const std::string& id) {
   grpc::ClientContext context;
   SetDeadline(&context, options_.timeout);

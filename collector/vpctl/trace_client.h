@@ -39,6 +39,9 @@ class TraceClient {
   absl::StatusOr<v1::StartCaptureResponse> StartCapture(
       const v1::StartCaptureRequest& request, absl::Duration deadline);
   absl::Status Delete(const std::string& id);
+  // Flight recorder: a triggered trace now (TraceService.Trigger).
+  absl::StatusOr<v1::TriggerResponse> Trigger(const v1::TriggerRequest& request,
+                                              absl::Duration deadline);
 
   // Downloads trace `id` to `path`, gzip-encoded when `path` ends in ".gz",
   // streaming chunk by chunk into a temporary file next to `path` that is

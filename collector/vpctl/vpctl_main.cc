@@ -1,5 +1,8 @@
 // vpctl: command-line client of the vllm-profiler collector (TraceService
 // over gRPC), and `vpctl run` to profile a command locally.
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "collector/vpctl/fleet_commands.h"
 #include "collector/vpctl/format.h"
 #include "collector/vpctl/local_run.h"
+#include "collector/vpctl/top.h"
 #include "collector/vpctl/trace_client.h"
 
 namespace vllm_profiler::collector::vpctl {
@@ -38,10 +42,19 @@ commands:
                                start a capture on connected probes; --wait
                                (implied by -o) waits for the trace
   status                       probes, captures in progress, disk use
+  top                          live step health per process (flight
+                               recorder): steps/s, tokens/s, p50/p99,
+                               slow steps; refreshes until Ctrl-C
+  trigger [--reason TEXT] [--wait] [--timeout-ms N] [-o FILE]
+                               a flight-recorder trace now: the last steps
+                               of every process and the next ones in full
   delete ID                    delete a trace
   merge A.json B.json ... -o FILE [--force]
                                one timeline from several pods' traces
   run [--start-step N] [--steps N] [--duration-ms N] [--no-shapes] [--no-gpu]
+      [--flight steps|gpu|off] [--trigger-slow-step-ms MS]
+      [--trigger-factor F] [--trigger-window N] [--trigger-pre-steps N]
+      [--trigger-post-steps N] [--trigger-cooldown D] [--trigger-on-error B]
       [--collector PATH] [--probe-dir DIR] [-o FILE] -- COMMAND [ARGS...]
                                profile COMMAND locally with a private
                                collector, then fetch and summarize the trace
@@ -61,6 +74,9 @@ std::map<std::string, ArgSpec> Specs() {
   std::map<std::string, ArgSpec> s;
   s["list"];
   s["status"];
+  s["top"].value_options = {"interval-ms"};
+  s["trigger"].value_options = {"reason", "timeout-ms", "o"};
+  s["trigger"].bool_options = {"wait"};
   s["delete"];
   s["help"];
   s["fetch"].value_options = {"o"};
@@ -68,8 +84,20 @@ std::map<std::string, ArgSpec> Specs() {
                                 "pids",  "timeout-ms",  "lead-ms",
                                 "o"};
   s["capture"].bool_options = {"no-shapes", "no-gpu", "wait"};
-  s["run"].value_options = {"start-step", "steps",     "duration-ms",
-                            "collector",  "probe-dir", "o"};
+  s["run"].value_options = {"start-step",
+                            "steps",
+                            "duration-ms",
+                            "collector",
+                            "probe-dir",
+                            "o",
+                            "flight",
+                            "trigger-slow-step-ms",
+                            "trigger-factor",
+                            "trigger-window",
+                            "trigger-pre-steps",
+                            "trigger-post-steps",
+                            "trigger-cooldown",
+                            "trigger-on-error"};
   s["run"].bool_options = {"no-shapes", "no-gpu", "no-summary"};
   s["run"].allow_trailing = true;
   s["merge"].value_options = {"o"};
@@ -159,6 +187,40 @@ int Capture(TraceClient& client, const ParsedArgs& a) {
   return 0;
 }
 
+int Trigger(TraceClient& client, const ParsedArgs& a) {
+  absl::StatusOr<uint64_t> timeout = a.GetUint("timeout-ms", 120000);
+  if (!timeout.ok()) {
+    PrintError(timeout.status());
+    return 2;
+  }
+  v1::TriggerRequest req;
+  req.set_reason(a.Get("reason"));
+  const bool wait = a.Has("wait") || a.Has("o");
+  req.set_wait(wait);
+  req.set_timeout_ms(static_cast<uint32_t>(*timeout));
+  absl::StatusOr<v1::TriggerResponse> r = client.Trigger(
+      req, wait ? absl::Milliseconds(*timeout) + absl::Seconds(10)
+                : absl::Seconds(10));
+  if (!r.ok()) {
+    PrintError(r.status());
+    return 1;
+  }
+  std::printf("triggered capture %s on pids %s\n", r->capture_id().c_str(),
+              absl::StrJoin(r->pids(), ",").c_str());
+  if (!wait) {
+    std::printf("see `vpctl list` for the trace once it is written\n");
+    return 0;
+  }
+  if (!r->has_trace() || r->trace().id().empty()) {
+    std::fprintf(stderr, "vpctl: the trace was not ready within %llu ms\n",
+                 static_cast<unsigned long long>(*timeout));
+    return 1;
+  }
+  std::printf("trace %s\n", FormatTraceInfo(r->trace()).c_str());
+  if (a.Has("o")) return Fetch(client, r->trace().id(), a.Get("o"));
+  return 0;
+}
+
 int Run(const ParsedArgs& a) {
   LocalRunOptions o;
   o.command = a.trailing;
@@ -181,6 +243,18 @@ int Run(const ParsedArgs& a) {
   if (a.Has("no-shapes"))
     o.env.emplace_back("VLLM_PROFILER_RECORD_SHAPES", "0");
   if (a.Has("no-gpu")) o.env.emplace_back("VLLM_PROFILER_GPU", "0");
+  if (a.Has("flight"))
+    o.env.emplace_back("VLLM_PROFILER_FLIGHT", a.Get("flight"));
+  // Passed through: the collector checks them and says what is wrong.
+  for (const char* flag :
+       {"trigger-slow-step-ms", "trigger-factor", "trigger-window",
+        "trigger-pre-steps", "trigger-post-steps", "trigger-cooldown",
+        "trigger-on-error"}) {
+    if (!a.Has(flag)) continue;
+    std::string name = flag;
+    std::replace(name.begin(), name.end(), '-', '_');
+    o.collector_args.push_back(absl::StrCat("--", name, "=", a.Get(flag)));
+  }
   return RunLocal(o);
 }
 
@@ -223,6 +297,22 @@ int Main(int argc, char** argv) {
     std::printf("%s", FormatStatus(*r).c_str());
     return 0;
   }
+  if (a.command == "top") {
+    absl::StatusOr<uint64_t> interval = a.GetUint("interval-ms", 1000);
+    if (!interval.ok()) {
+      PrintError(interval.status());
+      return 2;
+    }
+    TopOptions o;
+    o.terminal = ::isatty(STDOUT_FILENO) == 1;
+    o.interval = absl::Milliseconds(std::max<uint64_t>(100, *interval));
+    return RunTop([&client] { return client.Status(); }, o,
+                  [](const std::string& f) {
+                    std::fwrite(f.data(), 1, f.size(), stdout);
+                    std::fflush(stdout);
+                  });
+  }
+  if (a.command == "trigger") return Trigger(client, a);
   if (a.command == "fetch") {
     if (absl::Status s = NeedPositional(a, 1, "a trace ID"); !s.ok()) {
       PrintError(s);

@@ -23,6 +23,50 @@ std::string Quote(absl::string_view value) {
   return out;
 }
 
+// VLLM_PROFILER_FLIGHT and VLLM_PROFILER_FLIGHT_STEPS; a bad value keeps
+// the default and adds one problem line.
+void ParseFlight(const std::function<const char*(const char*)>& get,
+                 ProbeConfig* c, std::vector<std::string>* problems) {
+  auto problem = [&](std::string line) {
+    if (problems != nullptr) problems->push_back(std::move(line));
+  };
+  if (const char* v = get("VLLM_PROFILER_FLIGHT"); v != nullptr && *v) {
+    const absl::string_view level = absl::StripAsciiWhitespace(v);
+    if (absl::EqualsIgnoreCase(level, "steps")) {
+      c->flight = FlightLevel::kSteps;
+    } else if (absl::EqualsIgnoreCase(level, "off")) {
+      c->flight = FlightLevel::kOff;
+    } else if (absl::EqualsIgnoreCase(level, "gpu")) {
+      c->flight = FlightLevel::kGpu;
+      problem(
+          "VLLM_PROFILER_FLIGHT=gpu: GPU records in the flight recorder are "
+          "not implemented yet; recording steps only");
+    } else {
+      problem(absl::StrCat("VLLM_PROFILER_FLIGHT=", Quote(v),
+                           " is not steps, gpu or off; using steps"));
+    }
+  }
+  if (const char* v = get("VLLM_PROFILER_FLIGHT_STEPS"); v != nullptr) {
+    absl::StatusOr<uint64_t> n =
+        ParseUnsigned("VLLM_PROFILER_FLIGHT_STEPS", v, kMaxFlightSteps);
+    if (!n.ok()) {
+      problem(absl::StrCat(n.status().message(), "; using ", c->flight_steps));
+    } else if (*n < 2) {
+      problem(absl::StrCat("VLLM_PROFILER_FLIGHT_STEPS=", Quote(v),
+                           " must be at least 2; using ", c->flight_steps));
+    } else if (*n * kFlightStepBytes > c->max_buffer_bytes) {
+      problem(absl::StrCat("VLLM_PROFILER_FLIGHT_STEPS=", *n, " needs ",
+                           (*n * kFlightStepBytes) >> 20,
+                           " MiB, more than the probe's memory bound "
+                           "(VLLM_PROFILER_MAX_BUFFER_MB=",
+                           c->max_buffer_bytes >> 20, "); using ",
+                           c->flight_steps));
+    } else {
+      c->flight_steps = static_cast<uint32_t>(*n);
+    }
+  }
+}
+
 }  // namespace
 
 std::string ProbeConfig::Target() const {
@@ -188,6 +232,7 @@ ProbeConfig ParseProbeConfig(const EnvGetter& getenv,
   ReadWindow(env, c);
   ReadTransportAndMemory(env, c);
   ReadLogAndClock(env, c);
+  ParseFlight(getenv, &c, problems);
   ReadIdentity(env, c);
   return c;
 }

@@ -19,6 +19,14 @@
 
 namespace vllm_profiler::probe {
 
+// VLLM_PROFILER_FLIGHT: what the always-on flight recorder keeps.
+enum class FlightLevel { kOff, kSteps, kGpu };
+
+// Bytes of one ring slot (an upper bound of sizeof(FlightStep), checked in
+// step_ring.cc) and the largest ring, for the bounds on the ring's size.
+inline constexpr uint64_t kFlightStepBytes = 1664;
+inline constexpr uint64_t kMaxFlightSteps = 1u << 20;
+
 struct ProbeConfig {
   bool enabled = true;        // VLLM_PROFILER_ENABLED
   uint32_t start_step = 100;  // VLLM_PROFILER_START_STEP (1-based)
@@ -34,6 +42,12 @@ struct ProbeConfig {
   // VLLM_PROFILER_CLOCK: "auto" (the TSC times the record path where it is
   // invariant) or "monotonic" (clock_gettime always).
   bool tsc_clock = true;
+  // VLLM_PROFILER_FLIGHT=steps|gpu|off. `gpu` (CUPTI records in the ring)
+  // is accepted but not implemented yet: it records steps and says so.
+  FlightLevel flight = FlightLevel::kSteps;
+  // VLLM_PROFILER_FLIGHT_STEPS: steps the ring keeps; its bytes
+  // (steps x sizeof(FlightStep), ~1.6 KiB) must fit the buffer bound.
+  uint32_t flight_steps = 1024;
   // Identity (downward API and torch.distributed env).
   std::string pod_name, pod_namespace, node_name, container_name;
   int32_t rank = -1, local_rank = -1, world_size = -1;

@@ -109,7 +109,47 @@ TEST(ConfigTest, DisabledAndLongValuesAreQuotedShort) {
                              "...' is not a non-negative integer; using 50");
 }
 
-}  // namespace
+TEST(ConfigTest, FlightRecorderIsOnByDefault) {
+  std::vector<std::string> problems;
+  ProbeConfig c = Parse({}, &problems);
+  EXPECT_EQ(c.flight, FlightLevel::kSteps);
+  EXPECT_EQ(c.flight_steps, 1024u);
+  c = Parse({{"VLLM_PROFILER_FLIGHT", " OFF "},
+             {"VLLM_PROFILER_FLIGHT_STEPS", "4096"}},
+            &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(c.flight, FlightLevel::kOff);
+  EXPECT_EQ(c.flight_steps, 4096u);
+}
+
+TEST(ConfigTest, BadFlightSettingsKeepTheDefaultsWithOneLineEach) {
+  std::vector<std::string> problems;
+  ProbeConfig c = Parse({{"VLLM_PROFILER_FLIGHT", "always"},
+                         {"VLLM_PROFILER_FLIGHT_STEPS", "-5"}},
+                        &problems);
+  EXPECT_EQ(c.flight, FlightLevel::kSteps);
+  EXPECT_EQ(c.flight_steps, 1024u);
+  EXPECT_EQ(problems, (std::vector<std::string>{
+                          "VLLM_PROFILER_FLIGHT='always' is not steps, gpu or "
+                          "off; using steps",
+                          "VLLM_PROFILER_FLIGHT_STEPS='-5' is not a "
+                          "non-negative integer; using 1024"}));
+  problems.clear();
+  c = Parse({{"VLLM_PROFILER_MAX_BUFFER_MB", "1"},
+             {"VLLM_PROFILER_FLIGHT_STEPS", "100000"}},
+            &problems);
+  EXPECT_EQ(c.flight_steps, 1024u);
+  EXPECT_EQ(problems, (std::vector<std::string>{
+                          "VLLM_PROFILER_FLIGHT_STEPS=100000 needs 158 MiB, "
+                          "more than the probe's memory bound "
+                          "(VLLM_PROFILER_MAX_BUFFER_MB=1); using 1024"}));
+  problems.clear();
+  c = Parse({{"VLLM_PROFILER_FLIGHT", "gpu"}}, &problems);
+  EXPECT_EQ(c.flight, FlightLevel::kGpu);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("not implemented yet"), std::string::npos);
+}
+
 TEST(ConfigTest, UnknownLogLevelAndTooLongSocketAreSaid) {
   std::vector<std::string> problems;
   ProbeConfig c = Parse({{"VLLM_PROFILER_LOG", "loudest"},
@@ -126,6 +166,8 @@ TEST(ConfigTest, UnknownLogLevelAndTooLongSocketAreSaid) {
   EXPECT_TRUE(problems.empty());
   (void)c;
 }
+
+}  // namespace
 
 TEST(ConfigTest, ClockChoice) {
   std::vector<std::string> problems;

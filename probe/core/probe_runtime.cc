@@ -90,6 +90,9 @@ ProbeRuntime::ProbeRuntime(Options options)
           options_.config.duration_ms, options_.config.record_shapes,
           options_.config.gpu,
           options_.pid != 0 ? options_.pid : static_cast<int64_t>(getpid())}),
+      ring_(options_.config.flight != FlightLevel::kOff
+                ? std::make_unique<StepRing>(options_.config.flight_steps)
+                : nullptr),
       max_gpu_events_(std::max<size_t>(
           1024, options_.config.max_buffer_bytes / kGpuEventBytes)),
       ticks_(clock_),
@@ -202,7 +205,10 @@ int64_t ProbeRuntime::StepBegin() {
     if (shut_down_) return 0;
     // Relaxed: last_step_ is a statistic for commands; control_mu_ orders.
     step = last_step_.fetch_add(1, std::memory_order_relaxed) + 1;
-    Apply(controller_.OnStepBegin(step, clock_->MonotonicNs()), step);
+    const int64_t now = clock_->MonotonicNs();
+    Apply(controller_.OnStepBegin(step, now), step);
+    // After Apply: a capture starting here snapshots the steps before it.
+    if (ring_ != nullptr) ring_->Begin(step, now, Recorder::CurrentTid());
   }
   recorder_.StepBegin(step);
   return step;
@@ -213,26 +219,32 @@ void ProbeRuntime::StepEnd() {
   recorder_.StepEnd(step);
   MutexLock lock(&control_mu_);
   if (shut_down_) return;
-  Apply(controller_.OnStepEnd(step, clock_->MonotonicNs()), step);
+  const int64_t now = clock_->MonotonicNs();
+  if (ring_ != nullptr) ring_->End(now);
+  Apply(controller_.OnStepEnd(step, now), step);
 }
 
 void ProbeRuntime::StepEndError(const char* error) {
   recorder_.StepError(last_step_.load(std::memory_order_relaxed), error);
+  if (ring_ != nullptr) ring_->Error(error);
   StepEnd();
 }
 
 void ProbeRuntime::StepArgInt(const char* key, int64_t value) {
   recorder_.StepArgInt(last_step_.load(std::memory_order_relaxed), key, value);
+  if (ring_ != nullptr) ring_->ArgInt(key, value);
 }
 
 void ProbeRuntime::StepArgStr(const char* key, const char* value) {
   recorder_.StepArgStr(last_step_.load(std::memory_order_relaxed), key, value);
+  if (ring_ != nullptr) ring_->ArgStr(key, value);
 }
 
 void ProbeRuntime::StepAnnotate(int64_t num_requests, int64_t num_tokens,
                                 int64_t num_prefill, int64_t num_decode) {
   const int64_t args[4] = {num_requests, num_tokens, num_prefill, num_decode};
   recorder_.StepArgs(last_step_.load(std::memory_order_relaxed), args);
+  if (ring_ != nullptr) ring_->Shape(args);
 }
 
 bool ProbeRuntime::RequestCapture(uint32_t num_steps, uint32_t duration_ms,
@@ -300,6 +312,7 @@ void ProbeRuntime::StartLocked(const CaptureSpec& spec, int64_t step) {
                             : "a new capture started before the torch "
                               "profiler's operators of the last one arrived");
   const uint64_t gen = ++next_generation_;
+  SnapshotRingLocked(spec, gen);
   capture_ =
       CaptureState{spec.capture_id, gen, step, "", spec.config.cpu_ops()};
   auto msg = std::make_unique<v1::ProbeMessage>();
@@ -558,6 +571,7 @@ void ProbeRuntime::ReaderLoop(ProbeStream* stream) {
         break;
       case v1::CollectorCommand::kStartCapture: {
         MutexLock lock(&control_mu_);
+        NoteFlightDumpLocked(cmd.start_capture());
         if (controller_.OnStartCommand(cmd.start_capture(), last_step_.load(),
                                        NotBeforeNs(cmd.start_capture()))) {
           ProbeLog(ProbeLogLevel::kInfo,
@@ -690,6 +704,7 @@ void ProbeRuntime::Process(QueueItem& item) {
     if (stream_ != nullptr && Send(m)) {
       send_.generation = item.generation;
       send_.capture_id = m.capture_started().capture_id();
+      SendRingDump(item.generation);
     } else {
       VP_PROBE_LOG_ONCE(ProbeLogLevel::kDebug,
                         "a capture started while the collector was not "
@@ -753,6 +768,7 @@ void ProbeRuntime::SenderLoop() {
         TryConnect();
       }
       SendStateIfChanged(/*force=*/false);
+      MaybeSendStepSummaries();
       std::deque<QueueItem> items =
           recorder_.TakeQueued(stopping ? absl::ZeroDuration() : options_.tick);
       // Every record taken was written before this anchor.

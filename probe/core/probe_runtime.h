@@ -46,6 +46,7 @@
 #include "probe/core/event_converter.h"
 #include "probe/core/gpu_tracer.h"
 #include "probe/core/recorder.h"
+#include "probe/core/step_ring.h"
 #include "probe/core/string_table.h"
 #include "probe/core/transport.h"
 
@@ -72,6 +73,8 @@ class ProbeRuntime final : public GpuEventSink {
     // While records stream in, the sender waits this long between small
     // batches so that more records share one message.
     absl::Duration batch_linger = absl::Milliseconds(20);
+    // Flight recorder: how often step summaries go out (at most).
+    absl::Duration summary_interval = absl::Seconds(1);
     size_t chunk_bytes = 64 << 10;
     // Identity for the Hello (defaults: getpid/getppid, /proc/self/comm).
     int64_t pid = 0;
@@ -94,6 +97,20 @@ class ProbeRuntime final : public GpuEventSink {
   void StepArgStr(const char* key, const char* value);
   void StepAnnotate(int64_t num_requests, int64_t num_tokens,
                     int64_t num_prefill, int64_t num_decode);
+  // Spans of the calling thread (vp_span_begin/end): recorded by a running
+  // capture and, as the open step's child spans, by the flight recorder.
+  // Returns 0 when neither records it.
+  uint64_t SpanBegin(const char* name);
+  void SpanEnd(uint64_t span_id);
+  // The flight recorder keeps steps here (probe_runtime_flight.cc).
+  bool flight_on() const { return ring_ != nullptr; }
+  // vp_step_batch: requests, tokens, prefill, decode, new, resumed,
+  // finished (-1 = unknown); into the ring and, when capturing, the step's
+  // args.
+  void StepBatch(const int64_t batch[7], const char* request_ids,
+                 int64_t request_ids_total);
+  // vp_step_mark: 1 = execute_model returned, 2 = sample_tokens entered.
+  void StepMark(int32_t mark);
   bool RequestCapture(uint32_t num_steps, uint32_t duration_ms,
                       bool record_shapes);
   void SetCaptureListener(CaptureListener listener, void* user);
@@ -207,6 +224,17 @@ class ProbeRuntime final : public GpuEventSink {
   // Sends msg's batch (with the strings not sent yet) and clears it.
   void SendBatch(v1::ProbeMessage* msg);
   void DrainGpuEvents(v1::ProbeMessage* msg);
+  // Flight recorder (probe_runtime_flight.cc).
+  // A StartCaptureCommand with a FlightDump: remembered until it starts.
+  void NoteFlightDumpLocked(const v1::StartCaptureCommand& cmd)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // At a capture's start: copies the ring's steps it asked for.
+  void SnapshotRingLocked(const CaptureSpec& spec, uint64_t generation)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // Sender: the snapshot of capture `generation` as events (and marker).
+  void SendRingDump(uint64_t generation);
+  // Sender: the steps ended since the last summary, once per interval.
+  void MaybeSendStepSummaries();
   // Sends the ProbeState when it changed since the last one sent (or
   // always when `force`, after a Hello).
   void SendStateIfChanged(bool force);
@@ -241,6 +269,19 @@ class ProbeRuntime final : public GpuEventSink {
   void* listener_user_ ABSL_GUARDED_BY(control_mu_) = nullptr;
   GpuGate gpu_gate_ ABSL_GUARDED_BY(control_mu_) = nullptr;
   DeferredFinish deferred_ ABSL_GUARDED_BY(control_mu_);
+  // Flight recorder: null when VLLM_PROFILER_FLIGHT=off. Begin/End and the
+  // readers under control_mu_ (see step_ring.h).
+  const std::unique_ptr<StepRing> ring_;
+  struct RingDump {
+    uint64_t generation = 0;
+    v1::FlightDump dump;
+    std::vector<FlightStep> steps;
+  };
+  std::string dump_capture_id_ ABSL_GUARDED_BY(control_mu_);
+  v1::FlightDump pending_dump_ ABSL_GUARDED_BY(control_mu_);
+  RingDump ring_dump_ ABSL_GUARDED_BY(control_mu_);
+  uint64_t summary_cursor_ ABSL_GUARDED_BY(control_mu_) = 0;
+  int64_t next_summary_ns_ = 0;  // Sender thread only.
   std::string requested_name_ ABSL_GUARDED_BY(control_mu_);
   bool shut_down_ ABSL_GUARDED_BY(control_mu_) = false;
 

@@ -28,6 +28,9 @@ Shaped after vLLM's own code:
     the exception text as the step's result and goes on.
   * --torch-profiler-at A:B: torch.profiler (CPU) runs around steps A..B,
     as vLLM's /start_profile would; prints how many events it got.
+  * --slow-at K:MS (repeatable): step K's execute_model takes MS ms more
+    (a sleep inside the model runner): a slow step for the flight
+    recorder's triggers, at a known step.
   * --skip-sample-at K: step K's sample_tokens is never called (the next
     execute_model comes first); --orphan-sample-at K: a sample_tokens call
     with no execute_model before it, ahead of step K (it raises, as vLLM's
@@ -177,6 +180,25 @@ def _faults(executor, raise_in):
         setattr(runner, method, failing)
 
 
+def _slow_steps(executor, slow_at):
+    """Makes the model runner's execute_model sleep at chosen steps."""
+    delays = {}
+    for spec in slow_at:
+        step, _, ms = spec.partition(":")
+        delays[int(step)] = float(ms) / 1000.0
+    if not delays:
+        return
+    runner = executor.worker.model_runner
+    orig = runner.execute_model
+
+    def slow(*args, **kwargs):
+        delay = delays.get(executor.current_step)
+        if delay:
+            time.sleep(delay)
+        return orig(*args, **kwargs)
+    runner.execute_model = slow
+
+
 def _one_step(executor, so, api, skip_sample):
     from vllm.v1.core.sched.output import GrammarOutput
     try:
@@ -196,7 +218,7 @@ def _one_step(executor, so, api, skip_sample):
 
 def run_engine(steps, api="0.11", layout="inline", tp=1, sleep_ms=0.0,
                empty_every=0, raise_in=(), skip_sample_at=0,
-               orphan_sample_at=0, torch_profiler_at=""):
+               orphan_sample_at=0, torch_profiler_at="", slow_at=()):
     """Runs `steps` engine steps; returns [{"rank", "pid", "results"}]."""
     from vllm.v1.core.sched.output import GrammarOutput, SchedulerOutput
     if api == "v0":
@@ -208,6 +230,7 @@ def run_engine(steps, api="0.11", layout="inline", tp=1, sleep_ms=0.0,
     else:
         executor = InProcExecutor()
     _faults(executor, raise_in)
+    _slow_steps(executor, slow_at)
     prof_from, _, prof_to = torch_profiler_at.partition(":")
     prof = None
     results = []
@@ -294,6 +317,8 @@ def main(argv=None):
     p.add_argument("--empty-every", type=int, default=0)
     p.add_argument("--raise-in", action="append", default=[],
                    metavar="METHOD:STEP")
+    p.add_argument("--slow-at", action="append", default=[],
+                   metavar="STEP:MS")
     p.add_argument("--skip-sample-at", type=int, default=0)
     p.add_argument("--orphan-sample-at", type=int, default=0)
     p.add_argument("--torch-profiler-at", default="", metavar="A:B")
@@ -321,7 +346,8 @@ def main(argv=None):
                       tp=a.tp, sleep_ms=a.sleep_ms, empty_every=a.empty_every,
                       raise_in=a.raise_in, skip_sample_at=a.skip_sample_at,
                       orphan_sample_at=a.orphan_sample_at,
-                      torch_profiler_at=a.torch_profiler_at)
+                      torch_profiler_at=a.torch_profiler_at,
+                      slow_at=a.slow_at)
         if a.layout == "engine-core":
             # This process is the API server: it never imports the worker.
             import vllm.entrypoints.api_server  # noqa: F401

@@ -485,6 +485,23 @@ case("48_llmd_decode_guaranteed_with_native_sidecar", review(pod(
         cpu="16", memory="64Gi", gpu="1", lim_cpu="16", lim_memory="64Gi"))],
     initContainers=[_proxy], volumes=LLMD_VOLUMES), "uid-48"))
 
+# Flight recorder: the level for the probe (env) and the triggers for the
+# collector (args); bad values are warned about and left out.
+case("49_flight_recorder_annotations", review(pod(annotations={
+    "vllm-profiler.llm-d.ai/flight": "steps",
+    "vllm-profiler.llm-d.ai/trigger-factor": "3",
+    "vllm-profiler.llm-d.ai/trigger-slow-step-ms": "500",
+    "vllm-profiler.llm-d.ai/trigger-window": "1000",
+    "vllm-profiler.llm-d.ai/trigger-pre-steps": "300",
+    "vllm-profiler.llm-d.ai/trigger-post-steps": "10",
+    "vllm-profiler.llm-d.ai/trigger-cooldown": "30m",
+    "vllm-profiler.llm-d.ai/trigger-on-error": "false"}), "uid-49"))
+case("50_flight_recorder_bad_annotations", review(pod(annotations={
+    "vllm-profiler.llm-d.ai/flight": "always",
+    "vllm-profiler.llm-d.ai/trigger-factor": "0.5",
+    "vllm-profiler.llm-d.ai/trigger-slow-step-ms": "fast",
+    "vllm-profiler.llm-d.ai/trigger-cooldown": "-10"}), "uid-50"))
+
 # Reinvocation (reinvocationPolicy: IfNeeded): the pod as injected by us
 # (golden 01's patched pod), then changed by another webhook that added a
 # container; nothing may be injected twice.

@@ -27,7 +27,8 @@
 extern "C" {
 #endif
 
-#define VP_ABI_VERSION 2 /* 2: spans, step args/errors, identity, state */
+#define VP_ABI_VERSION 3 /* 2: spans, step args/errors, identity, state;
+                            3: vp_flight_level */
 
 /* Version string of the probe ("0.1.0"); static storage. */
 const char* vp_version(void);
@@ -63,10 +64,28 @@ void vp_step_arg_int(const char* key, int64_t value);
 void vp_step_arg_str(const char* key, const char* value);
 
 /* A span of the calling thread (e.g. a step's "execute_model" and
- * "sample_tokens" calls): recorded only while capturing. Returns an id for
- * vp_span_end, 0 when not recording. `name` is copied. */
+ * "sample_tokens" calls): recorded while capturing and, as a child span of
+ * the open step, by the flight recorder. Returns an id for vp_span_end, 0
+ * when not recording. `name` is copied. */
 uint64_t vp_span_begin(const char* name);
 void vp_span_end(uint64_t span_id);
+
+/* The flight recorder's level (VLLM_PROFILER_FLIGHT): 0 off, 1 steps, 2
+ * gpu. While it is on, the step's batch shape, args and child spans are
+ * kept for every step (vp_step_annotate, vp_step_arg_*, vp_span_*), not only
+ * while capturing. */
+int32_t vp_flight_level(void);
+/* The flight recorder's per-step calls when no capture runs (one ctypes
+ * call each, the cheap path): the open step's whole batch (-1 = unknown;
+ * `request_ids` comma-joined, copied, may be NULL), and its phases: mark 1
+ * when execute_model returned (child span "execute_model" from the step's
+ * start), mark 2 when sample_tokens is entered (child span "sample_tokens"
+ * to the step's end). */
+void vp_step_batch(int64_t num_requests, int64_t num_tokens,
+                   int64_t num_prefill, int64_t num_decode,
+                   int64_t num_new, int64_t num_resumed, int64_t num_finished,
+                   const char* request_ids, int64_t request_ids_total);
+void vp_step_mark(int32_t mark);
 
 /* What the process is in vLLM (learnt at its first step): rank, local rank
  * and world size (-1 = unknown). Sent to the collector (ProbeState). */
@@ -86,8 +105,8 @@ void vp_set_op_source(const char* source, const char* detail);
  * copied. */
 void vp_add_wrapped_target(const char* target);
 
-/* Batch shape of the step begun last on this thread, when capturing (call
- * only after vp_is_capturing() returned 1; -1 = unknown, left out). */
+/* Batch shape of the step begun last on this thread, when capturing or the
+ * flight recorder is on (-1 = unknown, left out). */
 void vp_step_annotate(int64_t num_requests, int64_t num_tokens,
                       int64_t num_prefill, int64_t num_decode);
 

@@ -75,6 +75,10 @@ def load_core(path):
         "vp_set_op_source": (None, [cp, cp]),
         "vp_add_wrapped_target": (None, [cp]),
         "vp_set_gpu_gate": (None, [GpuGate]),
+        # ABI 3: the flight recorder.
+        "vp_flight_level": (i32, []),
+        "vp_step_batch": (None, [i64, i64, i64, i64, i64, i64, i64, cp, i64]),
+        "vp_step_mark": (None, [i32]),
         # The torch-profiler fallback (_fallback.py).
         "vp_external_ops_expect": (i64, []),
         "vp_op_complete": (None, [i64, cp, i64, i64, i64, u32,

@@ -114,3 +114,60 @@ def annotate(lib, so):
         # every scheduled request.
         lib.vp_step_arg_str(b"request_ids", ids[0].encode("utf-8", "replace"))
         lib.vp_step_arg_int(b"request_ids_total", ids[1])
+
+
+def flight_batch(lib, so):
+    """Records the step's batch for the flight recorder in one call
+    (vp_step_batch): the same values as annotate(), read in one pass. Never
+    raises; an odd SchedulerOutput is read the careful way."""
+    try:
+        per_req = getattr(so, "num_scheduled_tokens", None)
+        spec = getattr(so, "scheduled_spec_decode_tokens", None)
+        if not isinstance(per_req, dict) or (spec and not isinstance(spec, dict)):
+            return _flight_batch_careful(lib, so)
+        n_req = len(per_req)
+        n_pre = tok = 0
+        if spec:
+            for req_id, tokens in per_req.items():
+                tok += tokens
+                if tokens > 1 + max(0, _len(spec.get(req_id, ()))):
+                    n_pre += 1
+        else:
+            for tokens in per_req.values():
+                tok += tokens
+                if tokens > 1:
+                    n_pre += 1
+        total = getattr(so, "total_num_scheduled_tokens", None)
+        if isinstance(total, int):
+            tok = total
+        keys = per_req if n_req <= MAX_REQUEST_IDS else \
+            list(per_req)[:MAX_REQUEST_IDS]
+        ids = ",".join(keys)  # TypeError for non-str ids: careful path.
+        if ids.count(",") != len(keys) - 1 or len(ids) > 64 * _MAX_ID_BYTES:
+            return _flight_batch_careful(lib, so)
+        # request_counts() inlined for today's shape (len raises on an odd
+        # one, and the careful path takes over).
+        resumed = getattr(so.scheduled_cached_reqs, "resumed_req_ids", None)
+        if resumed is None:
+            return _flight_batch_careful(lib, so)
+        lib.vp_step_batch(n_req, tok, n_pre, n_req - n_pre,
+                          len(so.scheduled_new_reqs), len(resumed),
+                          len(so.finished_req_ids),
+                          ids.encode("utf-8", "replace"), n_req)
+    except Exception:
+        _flight_batch_careful(lib, so)
+
+
+def _flight_batch_careful(lib, so):
+    try:
+        shape = batch_shape(so)
+        counts = dict(request_counts(so))
+        ids = request_ids(so)
+        lib.vp_step_batch(shape[0], shape[1], shape[2], shape[3],
+                          counts.get("num_new_requests", -1),
+                          counts.get("num_resumed_requests", -1),
+                          counts.get("num_finished_requests", -1),
+                          ids[0].encode("utf-8", "replace") if ids else None,
+                          ids[1] if ids else 0)
+    except Exception:
+        pass

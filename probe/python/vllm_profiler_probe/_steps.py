@@ -20,6 +20,11 @@ that schedule no tokens and vLLM <= 0.11.0 return the output from
     the worker and its model runner covers both the worker path and the
     paths that call the model runner directly (Ray's execute_model_ray).
 
+The flight recorder (VLLM_PROFILER_FLIGHT, on by default) keeps every
+step's batch and child spans in the core's ring, so while it is on the
+wrappers annotate and span every step, not only captured ones: a few more
+ctypes calls and the batch read per step (docs/PERFORMANCE.md).
+
 Steps are counted per process. The step span has child spans
 "execute_model" and "sample_tokens" (pair shape only), so the engine's gap
 between them shows on the timeline.
@@ -49,6 +54,7 @@ class StepModel(object):
         self.busy = False         # A wrapped call is running.
         self.open_step = False    # execute_model returned None: sample next.
         self.capturing = False    # Decided at the open step's begin.
+        self.flight = False       # The core's flight recorder is on.
         self.step_name = None     # Last name given to vp_set_step_name.
         self.on_first_step = None  # Callable(lib, self_obj) once per process.
         self.first_pending = True  # on_first_step not yet run here.
@@ -73,6 +79,7 @@ class StepModel(object):
         lib = self.lib
         if self.first_pending:
             self.first_pending = False
+            self.flight = _flight_on(lib)
             if self.on_first_step is not None:
                 self.on_first_step(lib, obj)
         if name is not self.step_name:
@@ -82,10 +89,13 @@ class StepModel(object):
         if capturing and not self.capture_on and self.capture_hooks is not None:
             self.capture_on = True
             self.capture_hooks.start()
-        if capturing:
+        if capturing or self.flight:
             so = args[0] if args else kwargs.get("scheduler_output")
             if so is not None:
-                _schedule.annotate(lib, so)
+                if capturing:
+                    _schedule.annotate(lib, so)
+                else:
+                    _schedule.flight_batch(lib, so)
         return capturing
 
     def _end(self, error=None):
@@ -131,6 +141,8 @@ class StepModel(object):
         try:
             if span:
                 self.lib.vp_span_end(span)
+            elif paired and self.flight:
+                self.lib.vp_step_mark(1)  # execute_model returned.
             if paired and out is None:
                 self.open_step = True  # The sample_tokens that follows ends it.
             else:
@@ -197,6 +209,14 @@ class StepModel(object):
             self.on_error(e)
 
 
+def _flight_on(lib):
+    """Whether the core keeps a flight recorder (an older core: no)."""
+    try:
+        return lib.vp_flight_level() > 0
+    except Exception:
+        return False
+
+
 def _error_name(error):
     name = type(error).__name__
     return name.encode("utf-8", "replace")
@@ -225,6 +245,12 @@ def make_sample_wrapper(model, fn):
             return m.sample(fn, self, args, kwargs)
         # The common case, inlined: the step's second call, no capture.
         m.open_step = False
+        if m.flight:
+            try:
+                m.lib.vp_step_mark(2)  # sample_tokens entered.
+            except Exception as e:
+                m._failed(e)
+                return fn(self, *args, **kwargs)
         m.busy = True
         try:
             out = fn(self, *args, **kwargs)
