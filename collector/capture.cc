@@ -6,8 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/saturating.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 constexpr uint32_t kGpuTidBase = 1000000000;
@@ -258,7 +257,7 @@ void Capture::Join(const ProbeStream& stream, const v1::CaptureStarted& started,
     // The same process again (it reconnected): fresh per-stream state.
     p->ops.clear();
     p->op_order.clear();
-    // GPU events of the old stream whose operator never came.
+    // GPU events of the previous stream whose operator never came.
     for (const auto& [id, v] : p->pending_gpu) {
       p->op2g_unmatched_evicted += v.size();
     }
@@ -994,5 +993,4 @@ CaptureResult Capture::Finish() {
   return r;
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -44,14 +44,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "collector/filesystem.h"
 #include "collector/probe_stream.h"
 #include "collector/trace_writer.h"
+#include "common/filesystem.h"
 #include "common/mutex.h"
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 // What a finished capture produced.
 struct CaptureResult {
@@ -235,7 +234,6 @@ class Capture {
   std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_CAPTURE_H_

@@ -8,8 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/logging.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 CaptureManager::CaptureManager(Options options, TraceStore* store)
     : options_(std::move(options)), store_(store) {
@@ -288,5 +287,4 @@ void CaptureManager::Shutdown(absl::string_view reason) {
   }
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

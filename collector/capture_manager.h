@@ -39,8 +39,7 @@
 #include "common/mutex.h"
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 class CaptureManager {
  public:
@@ -139,7 +138,6 @@ class CaptureManager {
   std::thread thread_;
 };
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_CAPTURE_MANAGER_H_

@@ -7,17 +7,14 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "collector/filesystem_testing.h"
 #include "collector/probe_messages_testing.h"
+#include "common/filesystem_testing.h"
 #include "common/gzip.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
-
-namespace t = testing;
 
 class CaptureManagerTest : public ::testing::Test {
  protected:
@@ -35,7 +32,7 @@ class CaptureManagerTest : public ::testing::Test {
   // A connected probe with pid `pid`.
   std::unique_ptr<ProbeStream> Probe(int64_t pid, int rank = -1) {
     auto s = std::make_unique<ProbeStream>();
-    v1::ProbeMessage m = t::Hello(pid, rank);
+    v1::ProbeMessage m = testutil::Hello(pid, rank);
     EXPECT_TRUE(s->Accept(m, 0).ok());
     return s;
   }
@@ -44,7 +41,7 @@ class CaptureManagerTest : public ::testing::Test {
     return manager_->Join(s, m.capture_started());
   }
   void Batch(ProbeStream& s, Capture& c, const std::string& id) {
-    v1::ProbeMessage m = t::FullBatch(id, s.batches(), s.batches() == 0);
+    v1::ProbeMessage m = testutil::FullBatch(id, s.batches(), s.batches() == 0);
     ASSERT_TRUE(s.Accept(m, 0).ok());
     c.WriteBatch(s, m.batch());
   }
@@ -71,22 +68,22 @@ TEST_F(CaptureManagerTest, ProbeCapturesCannotEvictYoungTraces) {
   for (int i = 0; i < 2; ++i) {
     auto s = Probe(10 + i);
     const std::string id = "w" + std::to_string(i);
-    auto c = Start(*s, t::Started(id));
+    auto c = Start(*s, testutil::Started(id));
     ASSERT_NE(c, nullptr);
     Batch(*s, *c, id);
-    manager_->Finish(c, 10 + i, t::Finished(id).capture_finished());
+    manager_->Finish(c, 10 + i, testutil::Finished(id).capture_finished());
     WaitFor(id);
   }
   ASSERT_EQ(store_->List().size(), 2u);
   // Both traces are seconds old: a third probe capture is refused.
   auto s = Probe(30);
-  EXPECT_EQ(Start(*s, t::Started("junk")), nullptr);
+  EXPECT_EQ(Start(*s, testutil::Started("junk")), nullptr);
   EXPECT_EQ(manager_->captures_refused(), 1u);
   EXPECT_EQ(store_->List().size(), 2u);
   // A capture registered by StartCapture (the user's) still may evict.
   const std::string cmd = manager_->CreateCommandCapture({31}, {});
   auto u = Probe(31);
-  auto c = Start(*u, t::Started(cmd, v1::CAPTURE_ORIGIN_COMMAND));
+  auto c = Start(*u, testutil::Started(cmd, v1::CAPTURE_ORIGIN_COMMAND));
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(manager_->captures_refused(), 1u);
 }
@@ -94,15 +91,15 @@ TEST_F(CaptureManagerTest, ProbeCapturesCannotEvictYoungTraces) {
 TEST_F(CaptureManagerTest, WindowCapturesOfSeveralProcessesMakeOneTrace) {
   auto a = Probe(20, 1);
   auto b = Probe(10, 0);
-  auto ca = Start(*a, t::Started("w-20"));
-  auto cb = Start(*b, t::Started("w-10"));
+  auto ca = Start(*a, testutil::Started("w-20"));
+  auto cb = Start(*b, testutil::Started("w-10"));
   EXPECT_EQ(ca, cb);
   Batch(*a, *ca, "w-20");
   Batch(*b, *cb, "w-10");
-  manager_->Finish(ca, 20, t::Finished("w-20").capture_finished());
+  manager_->Finish(ca, 20, testutil::Finished("w-20").capture_finished());
   // Still open: pid 10 has not finished.
   EXPECT_FALSE(manager_->Wait("w-20", absl::Now() + absl::Milliseconds(300)));
-  manager_->Finish(cb, 10, t::Finished("w-10").capture_finished());
+  manager_->Finish(cb, 10, testutil::Finished("w-10").capture_finished());
   v1::TraceInfo info = WaitFor("w-20");
   EXPECT_EQ(info.id(), "trace10_20");
   EXPECT_TRUE(info.complete());
@@ -117,23 +114,23 @@ TEST_F(CaptureManagerTest, WindowCapturesOfSeveralProcessesMakeOneTrace) {
 
 TEST_F(CaptureManagerTest, LateJoinerWithinLingerJoins) {
   auto a = Probe(1);
-  auto ca = Start(*a, t::Started("w-1"));
-  manager_->Finish(ca, 1, t::Finished("w-1").capture_finished());
+  auto ca = Start(*a, testutil::Started("w-1"));
+  manager_->Finish(ca, 1, testutil::Finished("w-1").capture_finished());
   auto b = Probe(2);
-  auto cb = Start(*b, t::Started("w-2"));
+  auto cb = Start(*b, testutil::Started("w-2"));
   EXPECT_EQ(ca, cb);
-  manager_->Finish(cb, 2, t::Finished("w-2").capture_finished());
+  manager_->Finish(cb, 2, testutil::Finished("w-2").capture_finished());
   EXPECT_EQ(WaitFor("w-1").id(), "trace1_2");
 }
 
 TEST_F(CaptureManagerTest, SecondWindowOfTheSameProcessIsANewTrace) {
   auto a = Probe(7);
-  auto c1 = Start(*a, t::Started("w-1"));
-  manager_->Finish(c1, 7, t::Finished("w-1").capture_finished());
-  auto c2 = Start(
-      *a, t::Started("w-2", v1::CAPTURE_ORIGIN_WINDOW, "/out/custom.json"));
+  auto c1 = Start(*a, testutil::Started("w-1"));
+  manager_->Finish(c1, 7, testutil::Finished("w-1").capture_finished());
+  auto c2 = Start(*a, testutil::Started("w-2", v1::CAPTURE_ORIGIN_WINDOW,
+                                        "/out/custom.json"));
   EXPECT_NE(c1, c2);
-  manager_->Finish(c2, 7, t::Finished("w-2").capture_finished());
+  manager_->Finish(c2, 7, testutil::Finished("w-2").capture_finished());
   EXPECT_EQ(WaitFor("w-1").id(), "trace7");
   EXPECT_EQ(WaitFor("w-2").id(), "custom");
 }
@@ -143,9 +140,9 @@ TEST_F(CaptureManagerTest, CommandCaptureWaitsForSelectedProbes) {
   config.set_num_steps(5);
   std::string id = manager_->CreateCommandCapture({10, 20}, config);
   auto a = Probe(10);
-  auto c = Start(*a, t::Started(id, v1::CAPTURE_ORIGIN_COMMAND));
+  auto c = Start(*a, testutil::Started(id, v1::CAPTURE_ORIGIN_COMMAND));
   Batch(*a, *c, id);
-  manager_->Finish(c, 10, t::Finished(id).capture_finished());
+  manager_->Finish(c, 10, testutil::Finished(id).capture_finished());
   EXPECT_FALSE(manager_->Wait(id, absl::Now() + absl::Milliseconds(300)));
   manager_->ProbeGone(20);  // It went away without starting.
   v1::TraceInfo info = WaitFor(id);
@@ -199,17 +196,17 @@ TEST_F(CaptureManagerTest, EarlierLateJoinerMovesTheTimeBase) {
                                                 store_.get());
     auto a = Probe(20);
     auto b = Probe(10);
-    auto c = Start(*a, t::Started("w-a"));
-    ASSERT_EQ(Start(*b, t::Started("w-b")), c);
-    v1::ProbeMessage ma = t::FullBatch("w-a", 0);
+    auto c = Start(*a, testutil::Started("w-a"));
+    ASSERT_EQ(Start(*b, testutil::Started("w-b")), c);
+    v1::ProbeMessage ma = testutil::FullBatch("w-a", 0);
     ASSERT_TRUE(a->Accept(ma, 0).ok());
     c->WriteBatch(*a, ma.batch());
     // pid 10's events begin 5 ms before the capture's time base.
-    v1::ProbeMessage mb = t::FullBatch("w-b", 0, true, -5000000);
+    v1::ProbeMessage mb = testutil::FullBatch("w-b", 0, true, -5000000);
     ASSERT_TRUE(b->Accept(mb, 0).ok());
     c->WriteBatch(*b, mb.batch());
-    manager_->Finish(c, 20, t::Finished("w-a").capture_finished());
-    manager_->Finish(c, 10, t::Finished("w-b").capture_finished());
+    manager_->Finish(c, 20, testutil::Finished("w-a").capture_finished());
+    manager_->Finish(c, 10, testutil::Finished("w-b").capture_finished());
     v1::TraceInfo info = WaitFor("w-a");
     ASSERT_EQ(info.id(), "trace10_20") << gzip;
     EXPECT_TRUE(info.complete()) << info.error();
@@ -224,7 +221,7 @@ TEST_F(CaptureManagerTest, EarlierLateJoinerMovesTheTimeBase) {
     int64_t base_ns = 0;
     ExpectNoNegativeTs(bytes, &base_ns);
     // The earliest event: pid 10's first, 5 ms minus 1 us before the join.
-    EXPECT_EQ(base_ns, t::kRealBase + 1000 - 5000000);
+    EXPECT_EQ(base_ns, testutil::kRealBase + 1000 - 5000000);
     // Only the shifted file is left in the directory (and the sidecar).
     auto names = Filesystem::Default()->ListDir(o.dir);
     ASSERT_TRUE(names.ok());
@@ -234,7 +231,7 @@ TEST_F(CaptureManagerTest, EarlierLateJoinerMovesTheTimeBase) {
 
 TEST_F(CaptureManagerTest, DisconnectMidCaptureWritesIncompleteTrace) {
   auto a = Probe(5);
-  auto c = Start(*a, t::Started("w"));
+  auto c = Start(*a, testutil::Started("w"));
   Batch(*a, *c, "w");
   manager_->Disconnect(c, 5, "stream broken");
   v1::TraceInfo info = WaitFor("w");
@@ -248,9 +245,9 @@ TEST_F(CaptureManagerTest, DisconnectMidCaptureWritesIncompleteTrace) {
 TEST_F(CaptureManagerTest, DiskFullIsTheCapturesResult) {
   fs_.FailWritesAfter(100);
   auto a = Probe(5);
-  auto c = Start(*a, t::Started("w"));
+  auto c = Start(*a, testutil::Started("w"));
   for (int i = 0; i < 20; ++i) Batch(*a, *c, "w");
-  manager_->Finish(c, 5, t::Finished("w").capture_finished());
+  manager_->Finish(c, 5, testutil::Finished("w").capture_finished());
   v1::TraceInfo info = WaitFor("w");
   EXPECT_EQ(info.id(), "");
   EXPECT_NE(info.error().find(": No space left on device"), std::string::npos)
@@ -265,7 +262,7 @@ TEST_F(CaptureManagerTest, DiskFullIsTheCapturesResult) {
 
 TEST_F(CaptureManagerTest, ShutdownFinalizesOpenCapturesAsIncomplete) {
   auto a = Probe(5);
-  auto c = Start(*a, t::Started("w"));
+  auto c = Start(*a, testutil::Started("w"));
   Batch(*a, *c, "w");
   manager_->Shutdown("collector shutting down");
   ASSERT_EQ(store_->List().size(), 1u);
@@ -288,9 +285,10 @@ TEST_F(CaptureManagerTest, ConcurrentProcessesWriteOneTrace) {
     threads.emplace_back([this, i] {
       auto s = Probe(100 + i, i);
       const std::string id = "w-" + std::to_string(i);
-      auto c = Start(*s, t::Started(id));
+      auto c = Start(*s, testutil::Started(id));
       for (int b = 0; b < kBatches; ++b) Batch(*s, *c, id);
-      v1::ProbeMessage f = t::Finished(id, 0, kBatches * t::kFullBatchEvents);
+      v1::ProbeMessage f =
+          testutil::Finished(id, 0, kBatches * testutil::kFullBatchEvents);
       ASSERT_TRUE(s->Accept(f, 0).ok());
       manager_->Finish(c, 100 + i, f.capture_finished());
     });
@@ -318,5 +316,4 @@ TEST_F(CaptureManagerTest, ConcurrentProcessesWriteOneTrace) {
 }
 
 }  // namespace
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -6,17 +6,15 @@
 #include <sstream>
 #include <string>
 
-#include "collector/filesystem.h"
-#include "collector/filesystem_testing.h"
 #include "collector/probe_messages_testing.h"
+#include "common/filesystem.h"
+#include "common/filesystem_testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
-namespace t = testing;
 using nlohmann::json;
 
 std::string TmpPath(const std::string& name) {
@@ -43,30 +41,30 @@ std::string WriteTwoRankTrace(const std::string& name, bool disconnect,
                               CaptureResult* result) {
   std::string path = TmpPath(name);
   Capture capture("window-1", v1::CAPTURE_ORIGIN_WINDOW,
-                  t::Started("x").capture_started().config(), {});
+                  testutil::Started("x").capture_started().config(), {});
   capture.SetFile(Filesystem::Default()->NewWritableFile(path));
   ProbeStream a, b;
-  Accept(a, t::Hello(10, 0));
-  Accept(b, t::Hello(20, 1, /*clock_skew_ns=*/5000));
-  v1::ProbeMessage sa = t::Started("w10");
-  v1::ProbeMessage sb = t::Started("w20");
-  sb.mutable_capture_started()->set_start_ns(t::kMonoBase + 5000);
+  Accept(a, testutil::Hello(10, 0));
+  Accept(b, testutil::Hello(20, 1, /*clock_skew_ns=*/5000));
+  v1::ProbeMessage sa = testutil::Started("w10");
+  v1::ProbeMessage sb = testutil::Started("w20");
+  sb.mutable_capture_started()->set_start_ns(testutil::kMonoBase + 5000);
   Accept(a, sa);
   Accept(b, sb);
   capture.Join(a, sa.capture_started(), absl::UnixEpoch());
   capture.Join(b, sb.capture_started(), absl::UnixEpoch());
-  v1::ProbeMessage ba = t::FullBatch("w10", 0);
-  v1::ProbeMessage bb = t::FullBatch("w20", 0, true, 5000);
+  v1::ProbeMessage ba = testutil::FullBatch("w10", 0);
+  v1::ProbeMessage bb = testutil::FullBatch("w20", 0, true, 5000);
   Accept(a, ba);
   Accept(b, bb);
   capture.WriteBatch(a, ba.batch());
   capture.WriteBatch(b, bb.batch());
   EXPECT_FALSE(capture.AllProcessesDone());
-  capture.FinishProcess(10, t::Finished("w10").capture_finished());
+  capture.FinishProcess(10, testutil::Finished("w10").capture_finished());
   if (disconnect) {
     capture.DisconnectProcess(20, "stream cancelled");
   } else {
-    capture.FinishProcess(20, t::Finished("w20").capture_finished());
+    capture.FinishProcess(20, testutil::Finished("w20").capture_finished());
   }
   EXPECT_TRUE(capture.AllProcessesDone());
   *result = capture.Finish();
@@ -189,7 +187,7 @@ TEST(Capture, StructureAsAUserSeesIt) {
   EXPECT_EQ(meta["capture_id"], "window-1");
   EXPECT_EQ(meta["origin"], "window");
   EXPECT_EQ(meta["complete"], true);
-  EXPECT_EQ(meta["base_time_unix_ns"], t::kRealBase);
+  EXPECT_EQ(meta["base_time_unix_ns"], testutil::kRealBase);
   EXPECT_EQ(meta["events_received"], 20);
   EXPECT_EQ(meta["events_written"], r.events_written);
   ASSERT_EQ(meta["processes"].size(), 2u);
@@ -209,11 +207,11 @@ json WriteKernelFirstTrace(const std::string& name, Capture::Options options) {
   Capture capture("c", v1::CAPTURE_ORIGIN_COMMAND, {}, options);
   capture.SetFile(Filesystem::Default()->NewWritableFile(path));
   ProbeStream a;
-  Accept(a, t::Hello(10));
-  v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
+  Accept(a, testutil::Hello(10));
+  v1::ProbeMessage s = testutil::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
   Accept(a, s);
   capture.Join(a, s.capture_started(), absl::UnixEpoch());
-  v1::ProbeMessage b = t::FullBatch("c", 0);
+  v1::ProbeMessage b = testutil::FullBatch("c", 0);
   auto* events = b.mutable_batch()->mutable_events();
   int k = 0;
   while (events->Get(k).kind() != v1::EVENT_KIND_KERNEL) ++k;
@@ -221,7 +219,7 @@ json WriteKernelFirstTrace(const std::string& name, Capture::Options options) {
   EXPECT_EQ(events->Get(0).kind(), v1::EVENT_KIND_KERNEL);
   Accept(a, b);
   capture.WriteBatch(a, b.batch());
-  capture.FinishProcess(10, t::Finished("c").capture_finished());
+  capture.FinishProcess(10, testutil::Finished("c").capture_finished());
   CaptureResult r = capture.Finish();
   EXPECT_TRUE(r.status.ok()) << r.status;
   return json::parse(ReadAll(path));
@@ -276,11 +274,11 @@ TEST(Capture, GpuEventWhoseOperatorNeverCameIsCounted) {
   Capture capture("c", v1::CAPTURE_ORIGIN_COMMAND, {}, {});
   capture.SetFile(Filesystem::Default()->NewWritableFile(path));
   ProbeStream a;
-  Accept(a, t::Hello(10));
-  v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
+  Accept(a, testutil::Hello(10));
+  v1::ProbeMessage s = testutil::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
   Accept(a, s);
   capture.Join(a, s.capture_started(), absl::UnixEpoch());
-  v1::ProbeMessage b = t::FullBatch("c", 0);
+  v1::ProbeMessage b = testutil::FullBatch("c", 0);
   auto* events = b.mutable_batch()->mutable_events();
   for (int i = events->size() - 1; i >= 0; --i) {
     if (events->Get(i).kind() == v1::EVENT_KIND_CPU_OP) {
@@ -289,7 +287,7 @@ TEST(Capture, GpuEventWhoseOperatorNeverCameIsCounted) {
   }
   Accept(a, b);
   capture.WriteBatch(a, b.batch());
-  capture.FinishProcess(10, t::Finished("c").capture_finished());
+  capture.FinishProcess(10, testutil::Finished("c").capture_finished());
   capture.Finish();
   json j = json::parse(ReadAll(path));
   EXPECT_EQ(j["metadata"]["processes"][0]["op2g_unmatched_at_end"], 1);
@@ -317,13 +315,13 @@ TEST(Capture, DropsMarkIncomplete) {
   Capture capture("c", v1::CAPTURE_ORIGIN_COMMAND, {}, {});
   capture.SetFile(Filesystem::Default()->NewWritableFile(path));
   ProbeStream a;
-  Accept(a, t::Hello(10));
-  v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
+  Accept(a, testutil::Hello(10));
+  v1::ProbeMessage s = testutil::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
   Accept(a, s);
   capture.Join(a, s.capture_started(), absl::Now());
-  capture.FinishProcess(10,
-                        t::Finished("c", /*dropped=*/7, /*events_recorded=*/0)
-                            .capture_finished());
+  capture.FinishProcess(
+      10, testutil::Finished("c", /*dropped=*/7, /*events_recorded=*/0)
+              .capture_finished());
   CaptureResult r = capture.Finish();
   EXPECT_FALSE(r.complete);
   json j = json::parse(ReadAll(path));
@@ -346,24 +344,25 @@ json RunClaims(const std::string& name, const std::vector<uint64_t>& seqs,
   Capture capture("c", v1::CAPTURE_ORIGIN_COMMAND, {}, {});
   capture.SetFile(Filesystem::Default()->NewWritableFile(path));
   ProbeStream a;
-  Accept(a, t::Hello(10));
-  v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
+  Accept(a, testutil::Hello(10));
+  v1::ProbeMessage s = testutil::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
   Accept(a, s);
   capture.Join(a, s.capture_started(), absl::Now());
   for (size_t i = 0; i < seqs.size(); ++i) {
-    v1::ProbeMessage b = t::FullBatch("c", seqs[i], i == 0);
+    v1::ProbeMessage b = testutil::FullBatch("c", seqs[i], i == 0);
     Accept(a, b);
     capture.WriteBatch(a, b.batch());
   }
   capture.FinishProcess(
-      10, t::Finished("c", 0, events_recorded).capture_finished());
+      10, testutil::Finished("c", 0, events_recorded).capture_finished());
   *r = capture.Finish();
   return json::parse(ReadAll(path))["metadata"];
 }
 
 TEST(Capture, SequenceGapMarksIncomplete) {
   CaptureResult r;
-  json meta = RunClaims("gap.json", {0, 1000000}, 2 * t::kFullBatchEvents, &r);
+  json meta =
+      RunClaims("gap.json", {0, 1000000}, 2 * testutil::kFullBatchEvents, &r);
   EXPECT_FALSE(r.complete);
   EXPECT_EQ(meta["complete"], false);
   EXPECT_EQ(meta["errors"],
@@ -395,17 +394,18 @@ TEST(Capture, DiskFullIsReportedAndEventsCounted) {
   Capture capture("c", v1::CAPTURE_ORIGIN_COMMAND, {}, {});
   capture.SetFile(fs.NewWritableFile(path));
   ProbeStream a;
-  Accept(a, t::Hello(10));
-  v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
+  Accept(a, testutil::Hello(10));
+  v1::ProbeMessage s = testutil::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
   Accept(a, s);
   capture.Join(a, s.capture_started(), absl::Now());
   for (int i = 0; i < 2000; ++i) {
-    v1::ProbeMessage b = t::FullBatch("c", i, i == 0);
+    v1::ProbeMessage b = testutil::FullBatch("c", i, i == 0);
     Accept(a, b);
     capture.WriteBatch(a, b.batch());
   }
   capture.FinishProcess(
-      10, t::Finished("c", 0, 2000 * t::kFullBatchEvents).capture_finished());
+      10, testutil::Finished("c", 0, 2000 * testutil::kFullBatchEvents)
+              .capture_finished());
   CaptureResult r = capture.Finish();
   EXPECT_EQ(r.status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(std::string(r.status.message()),
@@ -421,11 +421,11 @@ TEST(Capture, UnwritableFileIsTheCapturesError) {
   Capture capture("c", v1::CAPTURE_ORIGIN_COMMAND, {}, {});
   capture.SetFile(fs.NewWritableFile("/nowhere/x.json"));
   ProbeStream a;
-  Accept(a, t::Hello(10));
-  v1::ProbeMessage s = t::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
+  Accept(a, testutil::Hello(10));
+  v1::ProbeMessage s = testutil::Started("c", v1::CAPTURE_ORIGIN_COMMAND);
   Accept(a, s);
   capture.Join(a, s.capture_started(), absl::Now());
-  v1::ProbeMessage b = t::FullBatch("c", 0);
+  v1::ProbeMessage b = testutil::FullBatch("c", 0);
   Accept(a, b);
   capture.WriteBatch(a, b.batch());
   CaptureResult r = capture.Finish();
@@ -436,5 +436,4 @@ TEST(Capture, UnwritableFileIsTheCapturesError) {
 }
 
 }  // namespace
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

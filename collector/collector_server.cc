@@ -12,10 +12,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "collector/healthcheck.h"
 #include "common/logging.h"
+#include "nlohmann/json.hpp"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 absl::Status ParseHostPort(const std::string& address, std::string* host,
                            uint16_t* port) {
@@ -158,7 +159,7 @@ absl::Status CollectorServer::StartImpl() {
         "cannot listen on --grpc_address ", options_.grpc_address));
   }
   if (auto* health = grpc_server_->GetHealthCheckService()) {
-    health->SetServingStatus("vllm_profiler.v1.TraceService", true);
+    health->SetServingStatus(kHealthService, true);
   }
 
   // HTTP.
@@ -196,9 +197,10 @@ absl::Status CollectorServer::StartImpl() {
   // finds the line in the log.
   if (!options_.port_file.empty()) {
     s = Filesystem::Default()->WriteFileAtomically(
-        options_.port_file,
-        absl::StrCat("{\"grpc_port\":", grpc_port_,
-                     ",\"http_port\":", http_->port(), "}\n"));
+        options_.port_file, nlohmann::ordered_json{{"grpc_port", grpc_port_},
+                                                   {"http_port", http_->port()}}
+                                    .dump() +
+                                "\n");
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
@@ -224,5 +226,4 @@ void CollectorServer::Shutdown() {
   if (grpc_server_ != nullptr) grpc_server_->Wait();
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -21,15 +21,14 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/capture_manager.h"
-#include "collector/filesystem.h"
 #include "collector/http_frontend.h"
 #include "collector/probe_service.h"
 #include "collector/trace_service.h"
 #include "collector/trace_store.h"
+#include "common/filesystem.h"
 #include "common/http/http_server.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 inline constexpr char kCollectorVersion[] = "0.1.0";
 
@@ -102,7 +101,6 @@ class CollectorServer {
 absl::Status ParseHostPort(const std::string& address, std::string* host,
                            uint16_t* port);
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_COLLECTOR_SERVER_H_

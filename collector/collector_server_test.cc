@@ -19,20 +19,19 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "collector/filesystem_testing.h"
-#include "collector/gzip.h"
 #include "collector/probe_messages_testing.h"
+#include "common/filesystem_testing.h"
+#include "common/gzip.h"
+#include "common/gzip_file.h"
 #include "common/http/test_util.h"
 #include "common/logging.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "proto/profiler.grpc.pb.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
-namespace t = testing;
 using nlohmann::json;
 
 // Keeps gRPC initialized for the whole binary: otherwise the last server or
@@ -78,7 +77,7 @@ class FakeProbe {
 
   // Hello + the Welcome answer.
   v1::Welcome Connect(int rank = -1) {
-    EXPECT_TRUE(Send(t::Hello(pid_, rank)));
+    EXPECT_TRUE(Send(testutil::Hello(pid_, rank)));
     v1::CollectorCommand c;
     EXPECT_TRUE(Read(&c));
     EXPECT_TRUE(c.has_welcome());
@@ -88,13 +87,14 @@ class FakeProbe {
   void Capture(const std::string& id, int batches,
                v1::CaptureOrigin origin = v1::CAPTURE_ORIGIN_WINDOW,
                bool finish = true) {
-    ASSERT_TRUE(Send(t::Started(id, origin)));
+    ASSERT_TRUE(Send(testutil::Started(id, origin)));
     for (int i = 0; i < batches; ++i) {
-      ASSERT_TRUE(Send(t::FullBatch(id, seq_, seq_ == 0, i * 200000)));
+      ASSERT_TRUE(Send(testutil::FullBatch(id, seq_, seq_ == 0, i * 200000)));
       ++seq_;
     }
     if (finish) {
-      ASSERT_TRUE(Send(t::Finished(id, 0, batches * t::kFullBatchEvents)));
+      ASSERT_TRUE(Send(
+          testutil::Finished(id, 0, batches * testutil::kFullBatchEvents)));
     }
   }
   grpc::Status Finish() {
@@ -186,8 +186,8 @@ class CollectorServerTest : public ::testing::Test {
     return s;
   }
 
-  std::unique_ptr<http::testing::TestClient> Http() {
-    auto c = http::testing::TestClient::Connect(server_->http_port(), false);
+  std::unique_ptr<http::testutil::TestClient> Http() {
+    auto c = http::testutil::TestClient::Connect(server_->http_port(), false);
     EXPECT_TRUE(c.ok()) << c.status();
     return std::move(*c);
   }
@@ -236,7 +236,7 @@ TEST_F(CollectorServerTest, ProbeCaptureIsServedOverGrpcAndHttp) {
   ASSERT_TRUE(GetTrace("trace4242", false, &plain, 4096).ok());
   EXPECT_EQ(plain, on_disk);
   ASSERT_TRUE(GetTrace("trace4242", true, &gz).ok());
-  EXPECT_EQ(*http::testing::Gunzip(gz), on_disk);
+  EXPECT_EQ(*Gunzip(gz), on_disk);
 
   // HTTP: list, plain, gzip by Accept-Encoding, .json.gz file, index.
   auto client = Http();
@@ -256,14 +256,14 @@ TEST_F(CollectorServerTest, ProbeCaptureIsServedOverGrpcAndHttp) {
                    {{"Accept-Encoding", "gzip"}});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->headers["content-encoding"], "gzip");
-  EXPECT_EQ(*http::testing::Gunzip(r->body), on_disk);
+  EXPECT_EQ(*Gunzip(r->body), on_disk);
   r = client->Get("/traces/trace4242.json.gz");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->headers["content-type"], "application/gzip");
   EXPECT_EQ(r->headers.count("content-encoding"), 0u);
   EXPECT_EQ(r->headers["content-disposition"],
             "attachment; filename=\"trace4242.json.gz\"");
-  EXPECT_EQ(*http::testing::Gunzip(r->body), on_disk);
+  EXPECT_EQ(*Gunzip(r->body), on_disk);
   r = client->Get("/");
   ASSERT_TRUE(r.ok());
   EXPECT_NE(r->body.find("<a href=\"/traces/trace4242.json\">json</a>"),
@@ -323,7 +323,7 @@ TEST_F(CollectorServerTest, UnknownIdAndTraversalAreNotFound) {
     EXPECT_EQ(r->status, 404) << target;
   }
   // The raw request line, exactly as an attacker would send it.
-  auto raw = http::testing::RawExchange(
+  auto raw = http::testutil::RawExchange(
       server_->http_port(),
       "GET /traces/../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: "
       "close\r\n\r\n");
@@ -347,8 +347,9 @@ grpc::Status RunBadProbeBesideGoodOne(
     status = probe.Finish();
   }
   // The good probe is unaffected: it finishes its capture normally.
-  EXPECT_TRUE(good.Send(t::FullBatch("good", 1, false, 400000)));
-  EXPECT_TRUE(good.Send(t::Finished("good", 0, 2 * t::kFullBatchEvents)));
+  EXPECT_TRUE(good.Send(testutil::FullBatch("good", 1, false, 400000)));
+  EXPECT_TRUE(
+      good.Send(testutil::Finished("good", 0, 2 * testutil::kFullBatchEvents)));
   EXPECT_TRUE(good.Finish().ok());
   return status;
 }
@@ -356,7 +357,8 @@ grpc::Status RunBadProbeBesideGoodOne(
 TEST_F(CollectorServerTest, StreamWithoutHelloIsRejected) {
   StartServer();
   grpc::Status s = RunBadProbeBesideGoodOne(
-      this, probe_channel_, [](FakeProbe& p) { p.Send(t::FullBatch("x", 0)); });
+      this, probe_channel_,
+      [](FakeProbe& p) { p.Send(testutil::FullBatch("x", 0)); });
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(), "first message must be Hello, got batch");
   auto list = WaitForTraces(1);
@@ -386,7 +388,7 @@ TEST_F(CollectorServerTest, StreamsBeyondTheCapAreRefused) {
     probes.back()->Connect();
   }
   FakeProbe fifth(probe_channel_, 200);
-  fifth.Send(t::Hello(200, -1));
+  fifth.Send(testutil::Hello(200, -1));
   grpc::Status s = fifth.Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(s.error_message(),
@@ -521,7 +523,7 @@ TEST_F(CollectorServerTest, DropCountersSaturateInsteadOfWrapping) {
   FakeProbe p(probe_channel_, 100);
   p.Connect();
   p.Capture("sat", 1, v1::CAPTURE_ORIGIN_WINDOW, /*finish=*/false);
-  v1::ProbeMessage f = t::Finished("sat", 0, t::kFullBatchEvents);
+  v1::ProbeMessage f = testutil::Finished("sat", 0, testutil::kFullBatchEvents);
   v1::DropCounters* d = f.mutable_capture_finished()->mutable_drops();
   d->set_events_dropped_buffer_full(~uint64_t{0});
   d->set_events_dropped_send(~uint64_t{0});
@@ -541,8 +543,8 @@ TEST_F(CollectorServerTest, UnknownStringIdIsRejected) {
       RunBadProbeBesideGoodOne(this, probe_channel_, [](FakeProbe& p) {
         p.Connect();
         // A command capture, so it is not grouped with the good probe's window.
-        p.Send(t::Started("bad", v1::CAPTURE_ORIGIN_COMMAND));
-        p.Send(t::FullBatch("bad", 5, /*define_strings=*/false));
+        p.Send(testutil::Started("bad", v1::CAPTURE_ORIGIN_COMMAND));
+        p.Send(testutil::FullBatch("bad", 5, /*define_strings=*/false));
       });
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(),
@@ -569,8 +571,8 @@ TEST_F(CollectorServerTest, OversizedBatchIsRejected) {
   grpc::Status s =
       RunBadProbeBesideGoodOne(this, probe_channel_, [&](FakeProbe& p) {
         EXPECT_EQ(p.Connect().max_batch_bytes(), 2000u);
-        p.Send(t::Started("big"));
-        v1::ProbeMessage m = t::FullBatch("big", 0);
+        p.Send(testutil::Started("big"));
+        v1::ProbeMessage m = testutil::FullBatch("big", 0);
         v1::Event op = m.batch().events(1);
         for (int i = 0; i < 100; ++i) *m.mutable_batch()->add_events() = op;
         size = m.ByteSizeLong();
@@ -651,11 +653,12 @@ void AnswerCommands(FakeProbe* probe, int batches) {
   while (probe->Read(&c)) {
     if (!c.has_start_capture()) continue;
     const std::string& id = c.start_capture().capture_id();
-    if (!probe->Send(t::Started(id, v1::CAPTURE_ORIGIN_COMMAND))) return;
+    if (!probe->Send(testutil::Started(id, v1::CAPTURE_ORIGIN_COMMAND))) return;
     for (int i = 0; i < batches; ++i, ++seq) {
-      probe->Send(t::FullBatch(id, seq, seq == 0, i * 200000));
+      probe->Send(testutil::FullBatch(id, seq, seq == 0, i * 200000));
     }
-    probe->Send(t::Finished(id, 0, batches * t::kFullBatchEvents));
+    probe->Send(
+        testutil::Finished(id, 0, batches * testutil::kFullBatchEvents));
   }
 }
 
@@ -785,11 +788,11 @@ TEST_F(CollectorServerTest, SixteenProbesAndSixteenDownloads) {
       if (i % 2 == 0) {
         std::string out;
         if (!GetTrace(id, i % 4 == 0, &out).ok()) failures++;
-        if (i % 4 == 0) out = *http::testing::Gunzip(out);
+        if (i % 4 == 0) out = *Gunzip(out);
         if (out != expected) failures++;
       } else {
         auto c =
-            http::testing::TestClient::Connect(server_->http_port(), false);
+            http::testutil::TestClient::Connect(server_->http_port(), false);
         if (!c.ok()) {
           failures++;
           return;
@@ -882,5 +885,4 @@ TEST_F(CollectorServerTest, ShutdownFinalizesOpenCapturesAsIncomplete) {
 }
 
 }  // namespace
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

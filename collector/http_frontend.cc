@@ -7,10 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "collector/gzip.h"
+#include "common/gzip_file.h"
+#include "common/prometheus.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 std::string HtmlEscape(absl::string_view s) {
@@ -176,15 +176,15 @@ http::Response HttpFrontend::Download(const http::Request& request,
 }
 
 http::Response HttpFrontend::TraceList() const {
-  std::string body = "{\"traces\":[";
-  bool first = true;
+  nlohmann::ordered_json traces = nlohmann::ordered_json::array();
   for (const v1::TraceInfo& info : store_->List()) {
-    if (!first) body += ",";
-    first = false;
-    body += TraceInfoToJson(info);
+    traces.push_back(TraceInfoToJsonValue(info));
   }
-  body += "]}\n";
-  return http::Response::Json(200, std::move(body));
+  nlohmann::ordered_json body{{"traces", std::move(traces)}};
+  return http::Response::Json(
+      200, body.dump(-1, ' ', false,
+                     nlohmann::ordered_json::error_handler_t::replace) +
+               "\n");
 }
 
 http::Response HttpFrontend::Index() const {
@@ -246,53 +246,42 @@ http::Response HttpFrontend::Index() const {
 
 std::string HttpFrontend::Metrics() const {
   v1::DiskStatus disk = store_->Disk();
-  std::string out;
-  auto metric = [&](const char* name, const char* type, const char* help,
-                    uint64_t value) {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
-                    type, "\n", name, " ", value, "\n");
-  };
-  metric("vllm_profiler_events_received_total", "counter",
-         "Events received from probes.",
-         probes_ ? probes_->events_received() : 0);
-  metric("vllm_profiler_batches_received_total", "counter",
-         "Event batches received from probes.",
-         probes_ ? probes_->batches_received() : 0);
-  metric("vllm_profiler_events_dropped_total", "counter",
-         "Events the probes reported as dropped.",
-         probes_ ? probes_->events_dropped() : 0);
-  metric("vllm_profiler_probe_streams_rejected_total", "counter",
-         "Probe streams ended with INVALID_ARGUMENT.",
-         probes_ ? probes_->streams_rejected() : 0);
-  metric("vllm_profiler_captures_refused_total", "counter",
-         "Captures started by a probe refused to protect young traces.",
-         manager_ ? manager_->captures_refused() : 0);
-  metric("vllm_profiler_probe_streams_refused_total", "counter",
-         "Probe streams refused with RESOURCE_EXHAUSTED (--max_probe_streams).",
-         probes_ ? probes_->streams_refused() : 0);
-  metric("vllm_profiler_probe_hello_timeouts_total", "counter",
-         "Probe streams cancelled for sending no Hello in time.",
-         probes_ ? probes_->hello_timeouts() : 0);
-  metric("vllm_profiler_probes_connected", "gauge", "Connected probes.",
-         probes_ ? probes_->probes_connected() : 0);
-  metric("vllm_profiler_traces_written_total", "counter",
-         "Traces written since start.",
-         manager_ ? manager_->traces_written() : 0);
-  metric("vllm_profiler_trace_bytes_written_total", "counter",
-         "Bytes of trace files written since start.",
-         manager_ ? manager_->trace_bytes_written() : 0);
-  metric("vllm_profiler_captures_failed_total", "counter",
-         "Captures that produced no trace (e.g. disk full).",
-         manager_ ? manager_->captures_failed() : 0);
-  metric("vllm_profiler_traces_stored", "gauge", "Traces in the directory.",
-         disk.trace_count());
-  metric("vllm_profiler_trace_dir_bytes", "gauge",
-         "Bytes used by stored traces.", disk.bytes_used());
-  metric("vllm_profiler_trace_dir_error", "gauge",
-         "1 when the last write to the trace directory failed.",
-         disk.last_error().empty() ? 0 : 1);
-  return out;
+  PrometheusText m("vllm_profiler_");
+  m.Counter("events_received_total", "Events received from probes.",
+            probes_ ? probes_->events_received() : 0);
+  m.Counter("batches_received_total", "Event batches received from probes.",
+            probes_ ? probes_->batches_received() : 0);
+  m.Counter("events_dropped_total", "Events the probes reported as dropped.",
+            probes_ ? probes_->events_dropped() : 0);
+  m.Counter("probe_streams_rejected_total",
+            "Probe streams ended with INVALID_ARGUMENT.",
+            probes_ ? probes_->streams_rejected() : 0);
+  m.Counter("captures_refused_total",
+            "Captures started by a probe refused to protect young traces.",
+            manager_ ? manager_->captures_refused() : 0);
+  m.Counter(
+      "probe_streams_refused_total",
+      "Probe streams refused with RESOURCE_EXHAUSTED (--max_probe_streams).",
+      probes_ ? probes_->streams_refused() : 0);
+  m.Counter("probe_hello_timeouts_total",
+            "Probe streams cancelled for sending no Hello in time.",
+            probes_ ? probes_->hello_timeouts() : 0);
+  m.Gauge("probes_connected", "Connected probes.",
+          probes_ ? probes_->probes_connected() : 0);
+  m.Counter("traces_written_total", "Traces written since start.",
+            manager_ ? manager_->traces_written() : 0);
+  m.Counter("trace_bytes_written_total",
+            "Bytes of trace files written since start.",
+            manager_ ? manager_->trace_bytes_written() : 0);
+  m.Counter("captures_failed_total",
+            "Captures that produced no trace (e.g. disk full).",
+            manager_ ? manager_->captures_failed() : 0);
+  m.Gauge("traces_stored", "Traces in the directory.", disk.trace_count());
+  m.Gauge("trace_dir_bytes", "Bytes used by stored traces.", disk.bytes_used());
+  m.Gauge("trace_dir_error",
+          "1 when the last write to the trace directory failed.",
+          disk.last_error().empty() ? 0 : 1);
+  return m.Take();
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -22,8 +22,7 @@
 #include "collector/trace_store.h"
 #include "common/http/http_server.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 class HttpFrontend {
  public:
@@ -51,7 +50,6 @@ class HttpFrontend {
   const std::string version_;
 };
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_HTTP_FRONTEND_H_

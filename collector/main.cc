@@ -13,6 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "collector/collector_server.h"
+#include "collector/healthcheck.h"
 #include "common/logging.h"
 
 ABSL_FLAG(std::string, probe_socket, "/home/vllm/profiler/collector.sock",
@@ -45,6 +46,10 @@ ABSL_FLAG(int32_t, max_probe_streams, 256,
           "RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int64_t, hello_timeout_ms, 5000,
           "A probe stream that sends no Hello within this long is cancelled.");
+ABSL_FLAG(bool, healthcheck, false,
+          "Do not serve: exit 0 when the collector whose --port_file is "
+          "given answers grpc.health.v1 SERVING within 2 s, else print why "
+          "and exit 1 (the sidecar's exec readiness probe).");
 ABSL_FLAG(std::string, log_level, "",
           "debug|info|warning|error|quiet (default: VP_LOG_LEVEL or info).");
 
@@ -53,6 +58,14 @@ int main(int argc, char** argv) {
       "vllm-profiler collector: receives probe streams, writes Chrome trace "
       "JSON, serves it over gRPC and HTTP.");
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_healthcheck)) {
+    const absl::Status s = vllm_profiler::collector::CheckCollectorHealth(
+        absl::GetFlag(FLAGS_port_file), absl::Seconds(2));
+    if (s.ok()) return 0;
+    std::fprintf(stderr, "collector --healthcheck: %s\n",
+                 std::string(s.message()).c_str());
+    return 1;
+  }
   vllm_profiler::SetLogPrefix("collector");
   const std::string level = absl::GetFlag(FLAGS_log_level);
   if (!level.empty()) {

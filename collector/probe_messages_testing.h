@@ -8,9 +8,7 @@
 
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace collector {
-namespace testing {
+namespace vllm_profiler::collector::testutil {
 
 // Monotonic base of the fake probe clocks; realtime = monotonic + offset.
 inline constexpr int64_t kMonoBase = 1000000000000;        // 1000 s
@@ -196,8 +194,6 @@ inline v1::ProbeMessage FullBatch(const std::string& capture_id,
   return m;
 }
 
-}  // namespace testing
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::testutil
 
 #endif  // VLLM_PROFILER_COLLECTOR_PROBE_MESSAGES_TESTING_H_

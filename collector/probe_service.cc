@@ -16,8 +16,7 @@
 #include "common/saturating.h"
 #include "google/protobuf/arena.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 constexpr char kConnectMethod[] = "/vllm_profiler.v1.ProbeService/Connect";
@@ -390,5 +389,4 @@ std::vector<int64_t> ProbeServiceImpl::SendCommand(
   return reached;
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -51,8 +51,7 @@
 #include "common/mutex.h"
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 class ProbeServiceImpl : public grpc::Service {
  public:
@@ -138,7 +137,6 @@ class ProbeServiceImpl : public grpc::Service {
   std::thread watchdog_;
 };
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_PROBE_SERVICE_H_

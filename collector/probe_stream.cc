@@ -8,8 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 constexpr uint32_t kProtocolVersion = 1;
@@ -390,5 +389,4 @@ absl::Status ProbeStream::CheckEvent(
   return absl::OkStatus();
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -29,8 +29,7 @@
 #include "absl/strings/string_view.h"
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 // Largest value a probe timestamp or duration may have (2^62 ns, ~146
 // years): keeps every sum the collector computes free of overflow.
@@ -137,7 +136,6 @@ absl::Status MalformedMessageError(size_t wire_bytes);
 // when no payload is set), for messages.
 absl::string_view PayloadName(const v1::ProbeMessage& message);
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_PROBE_STREAM_H_

@@ -8,9 +8,9 @@
 
 #include "collector/probe_messages_testing.h"
 
-namespace t = vllm_profiler::collector::testing;
-
 namespace {
+
+namespace testutil = vllm_profiler::collector::testutil;
 
 void Write(const std::string& path,
            const std::vector<vllm_profiler::v1::ProbeMessage>& messages) {
@@ -30,19 +30,21 @@ void Write(const std::string& path,
 int main(int argc, char** argv) {
   if (argc < 2) return 1;
   std::string dir = argv[1];
-  Write(dir + "/full_capture",
-        {t::Hello(10, 0), t::Started("c1"), t::FullBatch("c1", 0),
-         t::FullBatch("c1", 1, false, 200000), t::Finished("c1", 3)});
-  Write(dir + "/no_hello", {t::FullBatch("c1", 0)});
-  Write(dir + "/unknown_string",
-        {t::Hello(11), t::Started("c"), t::FullBatch("c", 0, false)});
-  auto bad = t::FullBatch("c", 0);
+  Write(dir + "/full_capture", {testutil::Hello(10, 0), testutil::Started("c1"),
+                                testutil::FullBatch("c1", 0),
+                                testutil::FullBatch("c1", 1, false, 200000),
+                                testutil::Finished("c1", 3)});
+  Write(dir + "/no_hello", {testutil::FullBatch("c1", 0)});
+  Write(dir + "/unknown_string", {testutil::Hello(11), testutil::Started("c"),
+                                  testutil::FullBatch("c", 0, false)});
+  auto bad = testutil::FullBatch("c", 0);
   bad.mutable_batch()->mutable_events(2)->set_duration_ns(-1);
-  Write(dir + "/negative_duration", {t::Hello(12), t::Started("c"), bad});
+  Write(dir + "/negative_duration",
+        {testutil::Hello(12), testutil::Started("c"), bad});
   Write(dir + "/two_captures",
-        {t::Hello(13, 1), t::Started("a"),
-         t::Started("b", vllm_profiler::v1::CAPTURE_ORIGIN_COMMAND),
-         t::FullBatch("a", 0), t::FullBatch("b", 1, false), t::Finished("a"),
-         t::Finished("b")});
+        {testutil::Hello(13, 1), testutil::Started("a"),
+         testutil::Started("b", vllm_profiler::v1::CAPTURE_ORIGIN_COMMAND),
+         testutil::FullBatch("a", 0), testutil::FullBatch("b", 1, false),
+         testutil::Finished("a"), testutil::Finished("b")});
   return 0;
 }

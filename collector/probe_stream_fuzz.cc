@@ -17,9 +17,9 @@
 
 namespace {
 
+using vllm_profiler::WritableFile;
 using vllm_profiler::collector::Capture;
 using vllm_profiler::collector::ProbeStream;
-using vllm_profiler::collector::WritableFile;
 namespace v1 = vllm_profiler::v1;
 
 class StringFile : public WritableFile {

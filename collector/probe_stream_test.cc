@@ -5,13 +5,12 @@
 #include "collector/probe_messages_testing.h"
 #include "gtest/gtest.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
-using testing::FullBatch;
-using testing::Hello;
-using testing::Started;
+using testutil::FullBatch;
+using testutil::Hello;
+using testutil::Started;
 
 absl::Status Send(ProbeStream& s, const v1::ProbeMessage& m) {
   return s.Accept(m, m.ByteSizeLong());
@@ -63,8 +62,8 @@ TEST(ProbeStream, HelloChecks) {
 TEST(ProbeStream, ClockMapsMonotonicToWall) {
   ProbeStream s;
   ASSERT_TRUE(Send(s, Hello(1, -1, /*clock_skew_ns=*/500)).ok());
-  EXPECT_EQ(s.ToWallNs(testing::kMonoBase + 500), testing::kRealBase);
-  EXPECT_EQ(s.ToWallNs(testing::kMonoBase + 1500), testing::kRealBase + 1000);
+  EXPECT_EQ(s.ToWallNs(testutil::kMonoBase + 500), testutil::kRealBase);
+  EXPECT_EQ(s.ToWallNs(testutil::kMonoBase + 1500), testutil::kRealBase + 1000);
   // A fresh pair in CaptureStarted replaces the Hello's.
   v1::ProbeMessage m = Started("c");
   m.mutable_capture_started()->mutable_clock()->set_monotonic_ns(10);
@@ -75,7 +74,7 @@ TEST(ProbeStream, ClockMapsMonotonicToWall) {
 
 TEST_F(ProbeStreamTest, AcceptsFullBatchAndResolvesStrings) {
   ASSERT_TRUE(Send(stream_, FullBatch("c1", 0)).ok());
-  EXPECT_EQ(stream_.String(testing::kStrLinear), "aten::linear");
+  EXPECT_EQ(stream_.String(testutil::kStrLinear), "aten::linear");
   EXPECT_EQ(stream_.String(0), "");
   EXPECT_EQ(stream_.ThreadName(100), "MainThread");
   EXPECT_EQ(stream_.batches(), 1u);
@@ -100,7 +99,7 @@ TEST_F(ProbeStreamTest, UnknownStringIdNamesIdAndBatch) {
   ExpectInvalid(Send(stream_, m),
                 "batch 9 thread 100 refers to unknown string id 55");
   // A rejected batch defines nothing.
-  EXPECT_FALSE(stream_.HasString(testing::kStrLinear));
+  EXPECT_FALSE(stream_.HasString(testutil::kStrLinear));
 }
 
 TEST_F(ProbeStreamTest, StringRedefinitionAndReservedId) {
@@ -157,10 +156,10 @@ TEST_F(ProbeStreamTest, CaptureLifecycle) {
                 "stream");
   ExpectInvalid(Send(stream_, Started("")),
                 "capture_started has no capture_id");
-  ExpectInvalid(Send(stream_, testing::Finished("nope")),
+  ExpectInvalid(Send(stream_, testutil::Finished("nope")),
                 "capture_finished for \"nope\", which is not open on this "
                 "stream");
-  ASSERT_TRUE(Send(stream_, testing::Finished("c1")).ok());
+  ASSERT_TRUE(Send(stream_, testutil::Finished("c1")).ok());
   EXPECT_FALSE(stream_.IsCaptureOpen("c1"));
   ExpectInvalid(Send(stream_, FullBatch("c1", 0)),
                 "batch 0 is for capture \"c1\", which is not open on this "
@@ -184,7 +183,7 @@ TEST(ProbeStream, ThreadBound) {
   v1::ProbeMessage m = FullBatch("c1", 0);
   v1::ThreadInfo* t = m.mutable_batch()->add_threads();
   t->set_tid(101);
-  t->set_name_id(testing::kStrThread);
+  t->set_name_id(testutil::kStrThread);
   ExpectInvalid(Send(s, m),
                 "batch 0 announces more than 1 threads on this stream");
 }
@@ -201,5 +200,4 @@ TEST(ProbeStream, StringTableBound) {
 }
 
 }  // namespace
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

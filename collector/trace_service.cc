@@ -6,11 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "collector/gzip.h"
+#include "common/gzip_file.h"
 #include "common/logging.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 constexpr uint32_t kDefaultChunk = 1 << 20;
@@ -185,5 +184,4 @@ grpc::Status TraceServiceImpl::DeleteTrace(
   return ToGrpcStatus(store_->Delete(request->id()));
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

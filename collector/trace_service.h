@@ -22,8 +22,7 @@
 #include "collector/trace_store.h"
 #include "proto/profiler.grpc.pb.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 // absl::Status -> grpc::Status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
@@ -65,7 +64,6 @@ class TraceServiceImpl : public v1::TraceService::Service {
   ProbeServiceImpl* const probes_;
 };
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_TRACE_SERVICE_H_

@@ -7,18 +7,19 @@
 #include <cerrno>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "collector/gzip.h"
 #include "collector/trace_time_shift.h"
 #include "collector/trace_writer.h"
+#include "common/gzip.h"
+#include "common/gzip_file.h"
 #include "common/logging.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 constexpr char kTempPrefix[] = ".inprogress-";
@@ -119,13 +120,6 @@ bool SplitTraceFileName(const std::string& name, std::string* id, bool* gzip) {
   return TraceStore::IsValidId(*id);
 }
 
-std::string Quoted(absl::string_view s) {
-  std::string out = "\"";
-  TraceWriter::EscapeTo(s, &out);
-  out += "\"";
-  return out;
-}
-
 // Streams `in` (gzip when `gzip`) through a TraceTimeShifter into `out`.
 absl::Status CopyShifted(ReadableFile& in, WritableFile& out, bool gzip,
                          int64_t shift_ns) {
@@ -159,21 +153,23 @@ absl::Status CopyShifted(ReadableFile& in, WritableFile& out, bool gzip,
 
 }  // namespace
 
+nlohmann::ordered_json TraceInfoToJsonValue(const v1::TraceInfo& info) {
+  return nlohmann::ordered_json{
+      {"id", info.id()},
+      {"file_name", info.file_name()},
+      {"size_bytes", info.size_bytes()},
+      {"created_unix_ms", info.created_unix_ms()},
+      {"capture_id", info.capture_id()},
+      {"complete", info.complete()},
+      {"num_events", info.num_events()},
+      {"pids", std::vector<int64_t>(info.pids().begin(), info.pids().end())},
+      {"error", info.error()},
+      {"gzip", info.gzip()}};
+}
+
 std::string TraceInfoToJson(const v1::TraceInfo& info) {
-  std::string pids;
-  for (int64_t pid : info.pids()) {
-    if (!pids.empty()) pids += ",";
-    absl::StrAppend(&pids, pid);
-  }
-  return absl::StrCat("{\"id\":", Quoted(info.id()),
-                      ",\"file_name\":", Quoted(info.file_name()),
-                      ",\"size_bytes\":", info.size_bytes(),
-                      ",\"created_unix_ms\":", info.created_unix_ms(),
-                      ",\"capture_id\":", Quoted(info.capture_id()),
-                      ",\"complete\":", info.complete() ? "true" : "false",
-                      ",\"num_events\":", info.num_events(), ",\"pids\":[",
-                      pids, "]", ",\"error\":", Quoted(info.error()),
-                      ",\"gzip\":", info.gzip() ? "true" : "false", "}");
+  return TraceInfoToJsonValue(info).dump(
+      -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 TraceStore::TraceStore(Options options, Filesystem* fs)
@@ -328,13 +324,18 @@ std::string TraceStore::RecoverLocked(const std::string& temp_name) {
     scan = ScanPartialTrace(in->get());
   }
   if (!scan.ok()) return remove(scan.status().message());
+  const nlohmann::ordered_json metadata{
+      {"producer", "vllm-profiler collector (recovered at start)"},
+      {"complete", false},
+      {"events_written", scan->events},
+      {"errors", nlohmann::ordered_json::array({kRecoveredReason})},
+      {"recovered_from", temp_name},
+      {"recovered_bytes_dropped", scan->size - scan->end}};
   const std::string tail = absl::StrCat(
-      "],\"displayTimeUnit\":\"ns\",\"metadata\":{\"producer\":"
-      "\"vllm-profiler collector (recovered at start)\",\"complete\":false,"
-      "\"events_written\":",
-      scan->events, ",\"errors\":[\"", kRecoveredReason,
-      "\"],\"recovered_from\":\"", temp_name,
-      "\",\"recovered_bytes_dropped\":", scan->size - scan->end, "}}\n");
+      "],\"displayTimeUnit\":\"ns\",\"metadata\":",
+      metadata.dump(-1, ' ', false,
+                    nlohmann::ordered_json::error_handler_t::replace),
+      "}\n");
   // Cut after the last complete event and close the JSON. Plain POSIX: the
   // Filesystem seam has no truncate, and this runs once, at start.
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -576,5 +577,4 @@ v1::DiskStatus TraceStore::Disk() const {
   return d;
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

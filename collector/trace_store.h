@@ -13,7 +13,7 @@
 //                             (recovered at start)", and listed as
 //                             recovered[-N] (gzip or unreadable ones are
 //                             removed, with a log line)
-// Naming (the seed's trace<pid>.json, extended):
+// Naming:
 //   one process               trace<pid>, then trace<pid>-2, -3 ... if taken
 //   several processes         trace<pid1>_<pid2>_..., pids ascending, at most
 //                             4 listed, then _and<N>more
@@ -47,12 +47,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "collector/filesystem.h"
+#include "common/filesystem.h"
 #include "common/mutex.h"
+#include "nlohmann/json.hpp"
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 class TraceStore {
  public:
@@ -144,10 +144,12 @@ class TraceStore {
   std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
 
-// TraceInfo as the JSON object used by the sidecar and GET /traces.
+// TraceInfo as the JSON object of the sidecar file and of GET /traces (keys
+// in the order of the proto's fields).
+nlohmann::ordered_json TraceInfoToJsonValue(const v1::TraceInfo& info);
+// The same, serialized (compact; invalid UTF-8 replaced by U+FFFD).
 std::string TraceInfoToJson(const v1::TraceInfo& info);
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_TRACE_STORE_H_

@@ -7,11 +7,10 @@
 #include <cstdlib>
 #include <string>
 
-#include "collector/filesystem_testing.h"
+#include "common/filesystem_testing.h"
 #include "gtest/gtest.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 std::string NewDir(const std::string& name) {
@@ -296,5 +295,4 @@ TEST(TraceStore, TraceInfoJson) {
 }
 
 }  // namespace
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

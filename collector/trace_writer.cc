@@ -6,8 +6,7 @@
 #include <string>
 #include <utility>
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
@@ -339,5 +338,4 @@ absl::Status TraceWriter::Finish() {
   return status_;
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -32,10 +32,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "collector/filesystem.h"
+#include "common/filesystem.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 // Writes `ns` as microseconds with three decimals ("-12.345") at `p` (at
 // most 25 bytes) and returns the end. TraceWriter::Micros's format.
@@ -141,7 +140,6 @@ class TraceWriter {
   absl::Status status_;
 };
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_TRACE_WRITER_H_

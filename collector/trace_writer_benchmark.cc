@@ -8,8 +8,7 @@
 #include "collector/trace_time_shift.h"
 #include "collector/trace_writer.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 class NullFile : public WritableFile {
@@ -124,5 +123,4 @@ void BM_MemcpyBaseline(benchmark::State& state) {
 BENCHMARK(BM_MemcpyBaseline);
 
 }  // namespace
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -11,7 +11,7 @@
 
 namespace {
 
-class StringFile : public vllm_profiler::collector::WritableFile {
+class StringFile : public vllm_profiler::WritableFile {
  public:
   explicit StringFile(std::string* out) : out_(out) {}
   absl::Status Append(absl::string_view data) override {

@@ -3,13 +3,12 @@
 #include <cstdlib>
 #include <string>
 
-#include "collector/filesystem_testing.h"
-#include "collector/gzip.h"
+#include "common/filesystem_testing.h"
+#include "common/gzip_file.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 // Collects what the writer produced.
@@ -220,5 +219,4 @@ TEST(TraceWriter, GzipFileRoundTrips) {
 }
 
 }  // namespace
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

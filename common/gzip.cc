@@ -92,4 +92,26 @@ absl::Status GzipDecompressor::Decompress(absl::string_view in,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> Gunzip(absl::string_view data, size_t max_out) {
+  GzipDecompressor d;
+  std::string out;
+  // Fed in slices so the output bound holds before a bomb expands fully.
+  constexpr size_t kSlice = 64 * 1024;
+  for (size_t off = 0; off < data.size() && !d.done(); off += kSlice) {
+    absl::Status s = d.Decompress(data.substr(off, kSlice), &out);
+    if (!s.ok()) return s;
+    if (out.size() > max_out) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("gzip data expands beyond ", max_out, " bytes"));
+    }
+  }
+  if (!d.done()) return absl::DataLossError("truncated gzip stream");
+  return out;
+}
+
+bool LooksGzipped(absl::string_view data) {
+  return data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0x1f &&
+         static_cast<unsigned char>(data[1]) == 0x8b;
+}
+
 }  // namespace vllm_profiler

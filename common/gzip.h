@@ -8,10 +8,13 @@
 #ifndef VLLM_PROFILER_COMMON_GZIP_H_
 #define VLLM_PROFILER_COMMON_GZIP_H_
 
+#include <cstddef>
+#include <limits>
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace vllm_profiler {
@@ -50,6 +53,16 @@ class GzipDecompressor {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// Decompresses a whole gzip stream. DATA_LOSS when `data` is corrupt or ends
+// before the gzip trailer; RESOURCE_EXHAUSTED when the output would exceed
+// `max_out` bytes (a bound for untrusted input).
+absl::StatusOr<std::string> Gunzip(
+    absl::string_view data,
+    size_t max_out = std::numeric_limits<size_t>::max());
+
+// True when `data` starts with the gzip magic bytes (1f 8b).
+bool LooksGzipped(absl::string_view data);
 
 }  // namespace vllm_profiler
 

@@ -40,5 +40,36 @@ TEST(Gzip, CorruptInputIsDataLoss) {
   EXPECT_EQ(s.message(), "corrupt gzip data: incorrect header check");
 }
 
+std::string Compressed(const std::string& in) {
+  GzipCompressor c;
+  std::string out;
+  EXPECT_TRUE(c.Compress(in, true, &out).ok());
+  return out;
+}
+
+TEST(Gunzip, WholeStream) {
+  const std::string input(300000, 'x');
+  const std::string gz = Compressed(input);
+  EXPECT_TRUE(LooksGzipped(gz));
+  EXPECT_FALSE(LooksGzipped(input));
+  absl::StatusOr<std::string> out = Gunzip(gz);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, input);
+}
+
+TEST(Gunzip, TruncatedStreamIsDataLoss) {
+  const std::string gz = Compressed("some text that compresses");
+  absl::StatusOr<std::string> out = Gunzip(gz.substr(0, gz.size() - 4));
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(out.status().message(), "truncated gzip stream");
+}
+
+TEST(Gunzip, OutputBeyondTheBoundIsRefused) {
+  const std::string gz = Compressed(std::string(1 << 20, 'z'));
+  absl::StatusOr<std::string> out = Gunzip(gz, 1000);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(out.status().message(), "gzip data expands beyond 1000 bytes");
+}
+
 }  // namespace
 }  // namespace vllm_profiler

@@ -95,12 +95,12 @@ def main():
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     env = {e["name"]: e.get("value") for e in c["env"]}
-    seed = {"TARGET_NAMESPACE": "downstream-llm-d",
+    defaults = {"TARGET_NAMESPACE": "downstream-llm-d",
             "TARGET_LABEL_KEY":
                 "llm-d.ai/inference-serving,llm-d.ai/inferenceServing",
             "TARGET_LABEL_VALUE": "true", "INJECT_ENV_NAME": "PYTHONPATH",
             "INJECT_ENV_VALUE": "/home/vllm/profiler"}
-    for k, v in seed.items():
+    for k, v in defaults.items():
         assert env[k] == v, (k, env.get(k))
     assert "POD_NAMESPACE" in env
     port = {p["name"]: p["containerPort"] for p in c["ports"]}["https"]

@@ -9,7 +9,7 @@
 #                          [--spawn 2 | --fork 2] [--out DIR]
 #
 # Defaults: 200 steps of today's vLLM shape (execute_model + sample_tokens),
-# the seed's window (step 100, 50 steps). Prints where the trace is, how to
+# the default window (step 100, 50 steps). Prints where the trace is, how to
 # open it, and a short summary (step time split into execute_model,
 # sample_tokens and the engine's gap; top operators by self time).
 set -euo pipefail

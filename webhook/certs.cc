@@ -1,6 +1,5 @@
 #include "webhook/certs.h"
 
-#include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -8,8 +7,6 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -21,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/filesystem.h"
 
 namespace vllm_profiler::webhook {
 namespace {
@@ -40,38 +38,6 @@ absl::Status SslError(absl::string_view what) {
   if (e != 0) ERR_error_string_n(e, buf, sizeof(buf));
   ERR_clear_error();
   return absl::InternalError(absl::StrCat(what, ": ", buf));
-}
-
-absl::Status WriteFileAtomically(const std::string& path,
-                                 const std::string& data, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
-  }
-  fchmod(fd, mode);
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int err = errno;
-      close(fd);
-      return absl::UnavailableError(
-          absl::StrCat("cannot write ", tmp, ": ", std::strerror(err)));
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot rename ", tmp, " to ", path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
 }
 
 std::string BioToString(BIO* bio) {
@@ -177,7 +143,8 @@ absl::Status GenerateCerts(const CertOptions& o) {
     return absl::InvalidArgumentError("validity days must be at least 1");
   }
   const std::string dir = o.out_dir.empty() ? "." : o.out_dir;
-  mkdir(dir.c_str(), 0755);
+  Filesystem* fs = Filesystem::Default();
+  if (absl::Status s = fs->CreateDirs(dir); !s.ok()) return s;
   const std::string ca_crt = dir + "/ca.crt", ca_key = dir + "/ca.key";
 
   KeyPtr ca_pkey;
@@ -230,14 +197,14 @@ absl::Status GenerateCerts(const CertOptions& o) {
     auto ca_key_pem = KeyPem(ca_pkey.get());
     if (!ca_pem.ok()) return ca_pem.status();
     if (!ca_key_pem.ok()) return ca_key_pem.status();
-    absl::Status s = WriteFileAtomically(ca_key, *ca_key_pem, 0600);
-    if (s.ok()) s = WriteFileAtomically(ca_crt, *ca_pem, 0644);
+    absl::Status s = fs->WriteFileAtomically(ca_key, *ca_key_pem, 0600);
+    if (s.ok()) s = fs->WriteFileAtomically(ca_crt, *ca_pem, 0644);
     if (!s.ok()) return s;
   }
   // Key first: a watcher that sees the new certificate before the new key
   // would fail once and retry; this order keeps that window smallest.
-  absl::Status s = WriteFileAtomically(dir + "/tls.key", *key_pem, 0600);
-  if (s.ok()) s = WriteFileAtomically(dir + "/tls.crt", *cert_pem, 0644);
+  absl::Status s = fs->WriteFileAtomically(dir + "/tls.key", *key_pem, 0600);
+  if (s.ok()) s = fs->WriteFileAtomically(dir + "/tls.crt", *cert_pem, 0644);
   return s;
 }
 

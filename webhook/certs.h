@@ -1,6 +1,5 @@
 // gen-certs: a self-signed CA and a serving certificate for the webhook's
-// Service, written with OpenSSL's C API (what the seed's gen-certs.sh did
-// with the openssl command line).
+// Service, written with OpenSSL's C API (no openssl binary needed).
 //
 // Files written into Options::out_dir (each atomically: temp file + rename,
 // so a server watching them never reads half a file):

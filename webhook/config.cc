@@ -93,7 +93,7 @@ constexpr Setting kSettings[] = {
     {"probe_init_command", "PROBE_INIT_COMMAND",
      "/bin/cp,-R,/opt/vllm-profiler/probe/.,{dir}/"},
     {"collector_readiness_command", "COLLECTOR_READINESS_COMMAND",
-     "/usr/local/bin/vp-healthcheck,--port_file={port_file}"},
+     "/usr/local/bin/collector,--healthcheck,--port_file={port_file}"},
     {"sidecar_mode", "SIDECAR_MODE", "native"},
     {"run_as_user", "INJECT_RUN_AS_USER", ""},
     {"collector_cpu_request", "COLLECTOR_CPU_REQUEST", "50m"},

@@ -1,6 +1,6 @@
-// Webhook configuration: absl flags with environment-variable fallbacks that
-// keep the seed's env names and defaults (TARGET_NAMESPACE, TARGET_LABEL_KEY,
-// TARGET_LABEL_VALUE, INJECT_ENV_NAME, INJECT_ENV_VALUE, LOG_LEVEL).
+// Webhook configuration: absl flags with environment-variable fallbacks
+// (TARGET_NAMESPACE, TARGET_LABEL_KEY, TARGET_LABEL_VALUE, INJECT_ENV_NAME,
+// INJECT_ENV_VALUE, LOG_LEVEL; deploy/base/deployment.yaml sets them).
 //
 // Precedence for every setting: a flag given on the command line, else the
 // environment variable, else the built-in default. Every value is validated
@@ -37,7 +37,7 @@ struct InjectionConfig {
   std::vector<std::string> target_namespaces = {"downstream-llm-d"};
   // A pod is selected when any of these labels has target_label_value:
   // llm-d-modelservice labels pods `llm-d.ai/inference-serving` since chart
-  // v0.4, earlier charts (and the seed) `llm-d.ai/inferenceServing`.
+  // v0.4, earlier charts `llm-d.ai/inferenceServing`.
   std::vector<std::string> target_label_keys = {"llm-d.ai/inference-serving",
                                                 "llm-d.ai/inferenceServing"};
   std::string target_label_value = "true";
@@ -56,11 +56,11 @@ struct InjectionConfig {
   std::vector<std::string> probe_init_command = {
       "/bin/cp", "-R", "/opt/vllm-profiler/probe/.", "{dir}/"};
   // argv of the collector's exec readiness probe (the collector listens on
-  // loopback only, which kubelet's httpGet/grpc probes cannot reach);
-  // vp-healthcheck is //webhook:collector_healthcheck in the collector image.
+  // loopback only, which kubelet's httpGet/grpc probes cannot reach):
+  // `collector --healthcheck` calls grpc.health.v1 (collector/healthcheck.h).
   // "{port_file}" is replaced by the collector's --port_file path.
   std::vector<std::string> collector_readiness_command = {
-      "/usr/local/bin/vp-healthcheck", "--port_file={port_file}"};
+      "/usr/local/bin/collector", "--healthcheck", "--port_file={port_file}"};
   // true: the collector is a native sidecar (init container with
   // restartPolicy: Always, Kubernetes 1.29+); false: a regular container.
   bool native_sidecar = true;

@@ -95,8 +95,8 @@ http::Response WebhookHandler::Mutate(const http::Request& request) const {
                    << " warnings=" << result.warnings.size();
       break;
     case Outcome::kSkipped:
-      // INFO: every skip is explained in the log (the seed logged each
-      // decision); the objectSelector keeps this to labelled pods.
+      // INFO: every skip is explained in the log, so an operator can see why
+      // a pod was left alone; the objectSelector keeps this to labelled pods.
       VP_LOG(INFO) << "skipped " << result.pod << " uid=" << result.uid
                    << " reason=" << result.reason;
       break;

@@ -27,9 +27,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/filesystem.h"
 #include "common/http/http_server.h"
 #include "common/http/tls_context.h"
 #include "common/logging.h"
+#include "nlohmann/json.hpp"
 #include "webhook/admission.h"
 #include "webhook/certs.h"
 #include "webhook/config.h"
@@ -98,13 +100,10 @@ int Review(const Config& config, const std::vector<char*>& files) {
   return rc;
 }
 
-bool WritePortFile(const std::string& path, int port) {
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "w");
-  if (f == nullptr) return false;
-  std::fprintf(f, "{\"port\":%d}\n", port);
-  bool ok = std::fclose(f) == 0;
-  return ok && std::rename(tmp.c_str(), path.c_str()) == 0;
+// {"port":N}, written atomically so a reader never sees half of it.
+absl::Status WritePortFile(const std::string& path, int port) {
+  return Filesystem::Default()->WriteFileAtomically(
+      path, nlohmann::json{{"port", port}}.dump() + "\n");
 }
 
 int Serve(const Config& config) {
@@ -153,10 +152,12 @@ int Serve(const Config& config) {
                << absl::StrJoin(config.injection.target_label_keys, ",") << "="
                << config.injection.target_label_value << " sidecar="
                << (config.injection.native_sidecar ? "native" : "container");
-  if (!config.port_file.empty() &&
-      !WritePortFile(config.port_file, (*server)->port())) {
-    VP_LOG(ERROR) << "cannot write --port_file " << config.port_file;
-    return 1;
+  if (!config.port_file.empty()) {
+    absl::Status s = WritePortFile(config.port_file, (*server)->port());
+    if (!s.ok()) {
+      VP_LOG(ERROR) << "cannot write --port_file: " << s.message();
+      return 1;
+    }
   }
   int sig = 0;
   sigwait(&stop, &sig);

@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "webhook/admission.h"
 
 namespace vllm_profiler::webhook {
@@ -47,7 +47,7 @@ class WebhookMetrics {
  private:
   void Observe(double seconds) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   uint64_t requests_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t injected_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, uint64_t> skipped_ ABSL_GUARDED_BY(mu_);

@@ -17,8 +17,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 // What one sub-command accepts. Names without leading dashes, with '-'.
 struct ArgSpec {
@@ -50,7 +49,6 @@ absl::StatusOr<ParsedArgs> ParseArgs(
     const std::vector<std::string>& args,
     const std::map<std::string, ArgSpec>& specs);
 
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_ARGS_H_

@@ -3,8 +3,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 using ::testing::ElementsAre;
@@ -84,5 +83,4 @@ TEST(ArgsTest, PodSelectionIsGlobalAndPodRepeats) {
 }
 
 }  // namespace
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl

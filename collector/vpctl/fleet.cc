@@ -12,7 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 constexpr int kClockSamples = 3;
@@ -203,4 +203,4 @@ void Fleet::ForEach(const std::function<void(FleetMember&)>& fn) {
   for (std::thread& t : threads) t.join();
 }
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

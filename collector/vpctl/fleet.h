@@ -31,7 +31,7 @@
 #include "collector/vpctl/pods.h"
 #include "collector/vpctl/trace_client.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 struct FleetOptions {
   KubectlOptions kubectl;         // work_dir is chosen by Open().
@@ -117,6 +117,6 @@ class Fleet {
 // empty. INVALID_ARGUMENT when -n, or both/neither of -l and --pod.
 absl::StatusOr<FleetOptions> FleetOptionsFromArgs(const ParsedArgs& args);
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_FLEET_H_

@@ -23,7 +23,7 @@
 #include "collector/vpctl/merge.h"
 #include "common/mutex.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 void Say(const std::string& line) {
@@ -200,4 +200,4 @@ int FleetCapture(Fleet& fleet, const ParsedArgs& a) {
   return Report(*plan, results);
 }
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

@@ -13,7 +13,7 @@
 #include "collector/vpctl/merge.h"
 #include "common/mutex.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 using Rows = std::vector<std::vector<std::string>>;
@@ -142,4 +142,4 @@ int FleetCommand(const ParsedArgs& a) {
   return FleetCapture(**fleet, a);
 }
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

@@ -8,7 +8,7 @@
 
 #include "collector/vpctl/args.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 // `vpctl merge A.json B.json ... -o merged.json [--force]`.
 int MergeCommand(const ParsedArgs& args);
@@ -20,6 +20,6 @@ int FleetCommand(const ParsedArgs& args);
 class Fleet;
 int FleetCapture(Fleet& fleet, const ParsedArgs& args);
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_FLEET_COMMANDS_H_

@@ -8,8 +8,7 @@
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 std::string UnixMs(int64_t ms) {
@@ -231,5 +230,4 @@ std::string FormatStatus(const v1::GetStatusResponse& s) {
   return out;
 }
 
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl

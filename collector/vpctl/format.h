@@ -9,8 +9,7 @@
 
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 // "512 B", "1.5 KiB", "3.2 MiB", "1.0 GiB".
 std::string HumanBytes(uint64_t bytes);
@@ -30,7 +29,6 @@ std::string FormatStatus(const v1::GetStatusResponse& status);
 // One trace's line for `vpctl capture` / `vpctl run` results.
 std::string FormatTraceInfo(const v1::TraceInfo& info);
 
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_FORMAT_H_

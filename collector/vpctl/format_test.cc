@@ -3,8 +3,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 using ::testing::HasSubstr;
@@ -116,5 +115,4 @@ TEST(FormatTest, StatusShowsIdleProbesWithTheirReasonAndRankOfWorld) {
 }
 
 }  // namespace
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl

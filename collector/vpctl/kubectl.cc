@@ -11,7 +11,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 std::vector<std::string> Argv(const KubectlOptions& o,
@@ -165,4 +165,4 @@ void PortForward::Stop() {
   if (process_ != nullptr) process_->Stop();
 }
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

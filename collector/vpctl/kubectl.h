@@ -23,7 +23,7 @@
 #include "absl/time/time.h"
 #include "collector/vpctl/subprocess.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 struct KubectlOptions {
   std::string binary = "kubectl";
@@ -78,6 +78,6 @@ class PortForward {
 // 127.0.0.1:N -> PORT" line; 0 when there is none yet.
 int ForwardedPort(const std::string& log);
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_KUBECTL_H_

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <string>
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 TEST(KubectlTest, ForwardedPortIsReadFromKubectlsLine) {
@@ -96,4 +96,4 @@ TEST_F(StandInTest, PortForwardStartsRestartsOnceThenGivesUp) {
 }
 
 }  // namespace
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

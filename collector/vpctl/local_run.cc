@@ -27,8 +27,7 @@
 
 extern char** environ;
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 bool IsFile(const std::string& p) {
@@ -437,5 +436,4 @@ int RunLocal(const LocalRunOptions& options) {
   return exit_code;
 }
 
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl

@@ -22,8 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 struct LocalRunOptions {
   std::vector<std::string> command;
@@ -52,7 +51,6 @@ int RunLocal(const LocalRunOptions& options);
 absl::StatusOr<std::string> FindCollector();
 absl::StatusOr<std::string> FindProbeBundle();
 
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_LOCAL_RUN_H_

@@ -8,11 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "collector/filesystem.h"
 #include "collector/vpctl/merge_plan.h"
+#include "common/filesystem.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 using nlohmann::json;
@@ -248,8 +248,7 @@ absl::StatusOr<int> MergeTraceFiles(const std::vector<std::string>& paths,
   }
   absl::StatusOr<Merged> m = Merge(in, options);
   if (!m.ok()) return m.status();
-  if (absl::Status s =
-          collector::Filesystem::Default()->WriteFileAtomically(out, m->json);
+  if (absl::Status s = Filesystem::Default()->WriteFileAtomically(out, m->json);
       !s.ok()) {
     return s;
   }
@@ -270,8 +269,8 @@ absl::Status AnnotateTraceFile(const std::string& path, const FleetInfo& f) {
     fleet["clock_uncertainty_ns"] = f.clock_uncertainty_ns;
   }
   d->doc["metadata"]["fleet"] = std::move(fleet);
-  return collector::Filesystem::Default()->WriteFileAtomically(
+  return Filesystem::Default()->WriteFileAtomically(
       path, d->doc.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

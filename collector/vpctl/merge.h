@@ -38,7 +38,7 @@
 #include "absl/status/statusor.h"
 #include "collector/vpctl/trace_doc.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 struct MergeOptions {
   // Merge traces of different captures anyway.
@@ -68,6 +68,6 @@ absl::StatusOr<int> MergeTraceFiles(const std::vector<std::string>& paths,
 // Sets `metadata.fleet` of the trace at `path` (rewritten atomically).
 absl::Status AnnotateTraceFile(const std::string& path, const FleetInfo& info);
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_MERGE_H_

@@ -9,11 +9,12 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string in(reinterpret_cast<const char*>(data), size);
   const size_t nul = in.find('\0');
-  std::vector<vllm_profiler::vpctl::MergeInput> inputs = {
+  std::vector<vllm_profiler::collector::vpctl::MergeInput> inputs = {
       {"a.json", in.substr(0, nul)},
       {"b.json", nul == std::string::npos ? in : in.substr(nul + 1)}};
-  vllm_profiler::vpctl::MergeOptions options;
+  vllm_profiler::collector::vpctl::MergeOptions options;
   options.force = size % 2 == 0;
-  static_cast<void>(vllm_profiler::vpctl::MergeTraceJson(inputs, options));
+  static_cast<void>(
+      vllm_profiler::collector::vpctl::MergeTraceJson(inputs, options));
   return 0;
 }

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 constexpr char kDot[] = " \xc2\xb7 ";  // " · "
@@ -180,4 +180,4 @@ MergePlan PlanMerge(const std::vector<TraceDoc>& docs) {
   return plan;
 }
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

@@ -22,7 +22,7 @@
 
 #include "collector/vpctl/trace_doc.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 struct PlannedProcess {
   size_t trace = 0;     // Index of the input.
@@ -41,6 +41,6 @@ struct MergePlan {
 
 MergePlan PlanMerge(const std::vector<TraceDoc>& docs);
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_MERGE_PLAN_H_

@@ -11,7 +11,7 @@
 
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 using nlohmann::json;
@@ -309,4 +309,4 @@ TEST_F(MergeFilesTest, WritesOnlyOnSuccessAndAnnotationsCarryOver) {
 }
 
 }  // namespace
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 // The webhook's names (webhook/admission.h).
 inline constexpr char kStatusAnnotation[] = "vllm-profiler.llm-d.ai/status";
@@ -39,6 +39,6 @@ struct PodInfo {
 absl::StatusOr<std::vector<PodInfo>> ParsePods(
     const std::string& json, const std::vector<std::string>& wanted);
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_PODS_H_

@@ -8,7 +8,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string in(reinterpret_cast<const char*>(data), size);
-  static_cast<void>(vllm_profiler::vpctl::ParsePods(in, {}));
-  static_cast<void>(vllm_profiler::vpctl::ParsePods(in, {"a", "b"}));
+  static_cast<void>(vllm_profiler::collector::vpctl::ParsePods(in, {}));
+  static_cast<void>(vllm_profiler::collector::vpctl::ParsePods(in, {"a", "b"}));
   return 0;
 }

@@ -7,7 +7,7 @@
 
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 using nlohmann::json;
@@ -115,4 +115,4 @@ TEST(PodsTest, NotAPodListIsAnError) {
 }
 
 }  // namespace
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

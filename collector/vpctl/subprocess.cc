@@ -18,7 +18,7 @@
 
 extern char** environ;
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 int ExitCode(int status) {
@@ -119,4 +119,4 @@ std::string LastLine(const std::string& path, size_t max_bytes) {
   return last;
 }
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

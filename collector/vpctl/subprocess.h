@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 class Subprocess {
  public:
@@ -51,6 +51,6 @@ class Subprocess {
 // empty when it cannot be read.
 std::string LastLine(const std::string& path, size_t max_bytes = 4096);
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_SUBPROCESS_H_

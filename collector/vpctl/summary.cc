@@ -1,9 +1,10 @@
 #include "collector/vpctl/summary.h"
 
 #include <sys/stat.h>
-#include <zlib.h>
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <vector>
 
@@ -11,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "collector/vpctl/format.h"
+#include "common/gzip.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 using nlohmann::json;
@@ -49,21 +50,17 @@ absl::StatusOr<std::string> ReadMaybeGzip(const std::string& path,
     return absl::FailedPreconditionError(absl::StrCat(
         "trace is ", HumanBytes(st.st_size), ", too large to summarize"));
   }
-  gzFile f = gzopen(path.c_str(), "rb");  // Reads plain files as they are.
-  if (f == nullptr) return absl::NotFoundError("cannot open " + path);
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof(buf))) > 0) {
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > 4 * max_bytes) {
-      gzclose(f);
-      return absl::FailedPreconditionError("trace too large to summarize");
-    }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError("cannot open " + path);
+  std::string bytes((std::istreambuf_iterator<char>(in)),
+                    std::istreambuf_iterator<char>());
+  if (in.bad()) return absl::DataLossError("cannot read " + path);
+  if (!LooksGzipped(bytes)) return bytes;  // Plain JSON, as it is.
+  absl::StatusOr<std::string> out = Gunzip(bytes, 4 * max_bytes);
+  if (out.status().code() == absl::StatusCode::kResourceExhausted) {
+    return absl::FailedPreconditionError("trace too large to summarize");
   }
-  const bool failed = n < 0;
-  gzclose(f);
-  if (failed) return absl::DataLossError("cannot read " + path);
+  if (!out.ok()) return absl::DataLossError("cannot read " + path);
   return out;
 }
 
@@ -295,5 +292,4 @@ absl::StatusOr<std::string> SummarizeTraceJson(const std::string& text,
   return out;
 }
 
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl

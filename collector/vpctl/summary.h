@@ -10,8 +10,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 struct SummaryOptions {
   int top_n = 10;
@@ -29,7 +28,6 @@ absl::StatusOr<std::string> SummarizeTraceFile(const std::string& path,
 absl::StatusOr<std::string> SummarizeTraceJson(const std::string& json,
                                                const SummaryOptions& options);
 
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_SUMMARY_H_

@@ -8,8 +8,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string in(reinterpret_cast<const char*>(data), size);
-  vllm_profiler::vpctl::SummaryOptions options;
+  vllm_profiler::collector::vpctl::SummaryOptions options;
   options.top_n = 3;
-  static_cast<void>(vllm_profiler::vpctl::SummarizeTraceJson(in, options));
+  static_cast<void>(
+      vllm_profiler::collector::vpctl::SummarizeTraceJson(in, options));
   return 0;
 }

@@ -3,8 +3,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 using ::testing::HasSubstr;
@@ -91,5 +90,4 @@ TEST(SummaryTest, MissingAndTooLargeFiles) {
 }
 
 }  // namespace
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl

@@ -11,8 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 void SetDeadline(grpc::ClientContext* context, absl::Duration d) {
@@ -161,5 +160,4 @@ absl::StatusOr<uint64_t> TraceClient::Fetch(const std::string& id,
   return written;
 }
 
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl

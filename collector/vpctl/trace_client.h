@@ -18,8 +18,7 @@
 #include "proto/profiler.grpc.pb.h"
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 class TraceClient {
  public:
@@ -57,7 +56,6 @@ class TraceClient {
   std::unique_ptr<v1::TraceService::Stub> stub_;
 };
 
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_TRACE_CLIENT_H_

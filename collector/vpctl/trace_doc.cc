@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "collector/filesystem.h"
+#include "common/filesystem.h"
 #include "common/gzip.h"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 using nlohmann::json;
@@ -207,21 +207,19 @@ absl::StatusOr<TraceDoc> ParseTraceDoc(const std::string& label,
 absl::StatusOr<std::string> ReadTraceBytes(const std::string& path,
                                            uint64_t max_bytes) {
   absl::StatusOr<std::string> raw =
-      collector::Filesystem::Default()->ReadSmallFile(path, max_bytes);
+      Filesystem::Default()->ReadSmallFile(path, max_bytes);
   if (!raw.ok()) return raw.status();
-  if (raw->size() < 2 || (*raw)[0] != '\x1f' || (*raw)[1] != '\x8b') {
-    return raw;
-  }
-  GzipDecompressor gunzip;
-  std::string out;
-  if (absl::Status s = gunzip.Decompress(*raw, &out); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
-  }
-  if (out.size() > max_bytes) {
+  if (!LooksGzipped(*raw)) return raw;
+  absl::StatusOr<std::string> out = Gunzip(*raw, max_bytes);
+  if (absl::IsResourceExhausted(out.status())) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, " is larger than ", max_bytes, " bytes unpacked"));
+  }
+  if (!out.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", out.status().message()));
   }
   return out;
 }
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl

@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler::vpctl {
+namespace vllm_profiler::collector::vpctl {
 
 // What the fleet capture knows about a pod's trace beyond the trace itself;
 // stored as the trace's `metadata.fleet` (AnnotateTraceFile).
@@ -75,6 +75,6 @@ absl::StatusOr<TraceDoc> ParseTraceDoc(const std::string& label,
 absl::StatusOr<std::string> ReadTraceBytes(const std::string& path,
                                            uint64_t max_bytes);
 
-}  // namespace vllm_profiler::vpctl
+}  // namespace vllm_profiler::collector::vpctl
 
 #endif  // VLLM_PROFILER_COLLECTOR_VPCTL_TRACE_DOC_H_

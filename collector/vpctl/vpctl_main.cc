@@ -14,8 +14,7 @@
 #include "collector/vpctl/local_run.h"
 #include "collector/vpctl/trace_client.h"
 
-namespace vllm_profiler {
-namespace vpctl {
+namespace vllm_profiler::collector::vpctl {
 namespace {
 
 constexpr char kUsage[] = R"(usage: vpctl [--addr HOST:PORT] COMMAND [options]
@@ -258,9 +257,8 @@ int Main(int argc, char** argv) {
 }
 
 }  // namespace
-}  // namespace vpctl
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector::vpctl
 
 int main(int argc, char** argv) {
-  return vllm_profiler::vpctl::Main(argc, argv);
+  return vllm_profiler::collector::vpctl::Main(argc, argv);
 }

@@ -29,8 +29,7 @@
 #include "common/logging.h"
 #include "common/mutex.h"
 
-namespace vllm_profiler {
-namespace http {
+namespace vllm_profiler::http {
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -1103,5 +1102,4 @@ int64_t HttpServer::evicted_connections() const {
 
 void HttpServer::Shutdown() { impl_->Shutdown(); }
 
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http

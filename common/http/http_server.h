@@ -62,8 +62,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace vllm_profiler {
-namespace http {
+namespace vllm_profiler::http {
 
 class TlsContext;
 
@@ -242,7 +241,6 @@ class HttpServer {
 // non-hex escape and on an encoded NUL.
 absl::StatusOr<std::string> PercentDecode(absl::string_view in);
 
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http
 
 #endif  // VLLM_PROFILER_COMMON_HTTP_HTTP_SERVER_H_

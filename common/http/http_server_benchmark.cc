@@ -11,8 +11,7 @@
 #include "common/http/http_server.h"
 #include "common/http/test_util.h"
 
-namespace vllm_profiler {
-namespace http {
+namespace vllm_profiler::http {
 namespace {
 
 std::string TmpDir() {
@@ -28,7 +27,7 @@ std::string BigFile() {
         "\"tid\":2,\"ts\":123.456,\"dur\":7.890},\n";
     std::string data;
     while (data.size() < (256u << 20)) data += line;
-    testing::WriteFileOrDie(p, data);
+    testutil::WriteFileOrDie(p, data);
     return p;
   }();
   return path;
@@ -51,7 +50,7 @@ std::unique_ptr<HttpServer> StartServer(size_t chunk = 256 * 1024) {
 
 void BM_SmallKeepAliveRequests(benchmark::State& state) {
   auto server = StartServer();
-  auto client = testing::TestClient::Connect(server->port(), false);
+  auto client = testutil::TestClient::Connect(server->port(), false);
   for (auto _ : state) {
     auto r = (*client)->Get("/metrics");
     if (!r.ok() || r->status != 200) state.SkipWithError("request failed");
@@ -64,7 +63,7 @@ void BM_Download(benchmark::State& state) {
   const bool gzip = state.range(0) != 0;
   auto server = StartServer(static_cast<size_t>(state.range(1)));
   BigFile();
-  auto client = testing::TestClient::Connect(server->port(), false);
+  auto client = testutil::TestClient::Connect(server->port(), false);
   int64_t bytes = 0;
   for (auto _ : state) {
     auto r = (*client)->Get(gzip ? "/file.gz" : "/file");
@@ -96,5 +95,4 @@ void BM_ReadFileBaseline(benchmark::State& state) {
 BENCHMARK(BM_ReadFileBaseline)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http

@@ -18,22 +18,21 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/gzip.h"
 #include "common/http/test_util.h"
 #include "common/http/tls_context.h"
 #include "common/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace vllm_profiler {
-namespace http {
+namespace vllm_profiler::http {
 namespace {
 
-using testing::ClientResponse;
-using testing::Gunzip;
 using ::testing::HasSubstr;
-using testing::RawExchange;
 using ::testing::StartsWith;
-using testing::TestClient;
+using testutil::ClientResponse;
+using testutil::RawExchange;
+using testutil::TestClient;
 
 std::string TmpDir() { return std::getenv("TEST_TMPDIR"); }
 
@@ -66,9 +65,9 @@ class HttpServerTest : public ::testing::Test {
 
   // Serves TLS from a fresh self-signed pair.
   void UseTls() {
-    testing::CertPair pair = testing::MakeSelfSignedCert("localhost", 1);
-    testing::WriteFileOrDie(TmpDir() + "/tls.crt", pair.cert_pem);
-    testing::WriteFileOrDie(TmpDir() + "/tls.key", pair.key_pem);
+    testutil::CertPair pair = testutil::MakeSelfSignedCert("localhost", 1);
+    testutil::WriteFileOrDie(TmpDir() + "/tls.crt", pair.cert_pem);
+    testutil::WriteFileOrDie(TmpDir() + "/tls.key", pair.key_pem);
     auto ctx = TlsContext::Create({.cert_file = TmpDir() + "/tls.crt",
                                    .key_file = TmpDir() + "/tls.key"});
     ASSERT_TRUE(ctx.ok()) << ctx.status();
@@ -130,7 +129,7 @@ TEST_F(HttpServerTest, KeepAliveServesManyRequestsOnOneConnection) {
 TEST_F(HttpServerTest, StreamsLargeFileByteForByte) {
   const std::string path = TmpDir() + "/large.bin";
   const std::string data = MakeData(48 << 20);
-  testing::WriteFileOrDie(path, data);
+  testutil::WriteFileOrDie(path, data);
   options_.stream_chunk_bytes = 64 * 1024;
   StartServer([&](const Request&) {
     return Response::File(path, "application/octet-stream");
@@ -151,7 +150,7 @@ TEST_F(HttpServerTest, StreamsLargeFileByteForByte) {
 TEST_F(HttpServerTest, GzipsStreamedFileOnTheFly) {
   const std::string path = TmpDir() + "/gz.json";
   const std::string data = MakeData(8 << 20);
-  testing::WriteFileOrDie(path, data);
+  testutil::WriteFileOrDie(path, data);
   StartServer([&](const Request& req) {
     Response r = Response::File(path, "application/json");
     r.gzip = req.AcceptsGzip();
@@ -192,7 +191,7 @@ TEST_F(HttpServerTest, GzipsStringBody) {
 
 TEST_F(HttpServerTest, HeadSendsHeadersOnly) {
   const std::string path = TmpDir() + "/head.bin";
-  testing::WriteFileOrDie(path, std::string(12345, 'x'));
+  testutil::WriteFileOrDie(path, std::string(12345, 'x'));
   StartServer([&](const Request& req) {
     EXPECT_EQ(req.method, "GET");
     EXPECT_TRUE(req.head);
@@ -344,7 +343,7 @@ TEST_F(HttpServerTest, SixteenConcurrentClients) {
   options_.threads = 4;
   const std::string path = TmpDir() + "/c.bin";
   const std::string data = MakeData(1 << 20);
-  testing::WriteFileOrDie(path, data);
+  testutil::WriteFileOrDie(path, data);
   std::atomic<int> in_handler{0}, max_in_handler{0};
   StartServer([&](const Request& req) {
     int now = ++in_handler;
@@ -709,5 +708,4 @@ TEST(PercentDecodeTest, Cases) {
 }
 
 }  // namespace
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http

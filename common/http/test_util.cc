@@ -10,7 +10,6 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -25,9 +24,7 @@
 #include "boost/beast/http.hpp"
 #include "boost/beast/ssl.hpp"
 
-namespace vllm_profiler {
-namespace http {
-namespace testing {
+namespace vllm_profiler::http::testutil {
 
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
@@ -94,35 +91,6 @@ void WriteFileOrDie(const std::string& path, const std::string& content) {
   out << content;
   out.close();
   if (!out) Die(("writing " + path).c_str());
-}
-
-absl::StatusOr<std::string> Gunzip(const std::string& data) {
-  z_stream z;
-  std::memset(&z, 0, sizeof(z));
-  if (inflateInit2(&z, 15 + 16) != Z_OK) {
-    return absl::InternalError("inflateInit2");
-  }
-  std::string out;
-  char buf[65536];
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof(buf);
-    rc = inflate(&z, Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END) {
-      inflateEnd(&z);
-      return absl::DataLossError(absl::StrCat("inflate failed: ", rc));
-    }
-    out.append(buf, sizeof(buf) - z.avail_out);
-    if (rc == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
-      inflateEnd(&z);
-      return absl::DataLossError("truncated gzip stream");
-    }
-  }
-  inflateEnd(&z);
-  return out;
 }
 
 struct TestClient::Impl {
@@ -246,6 +214,4 @@ absl::StatusOr<std::string> RawExchange(uint16_t port, const std::string& bytes,
   return out;
 }
 
-}  // namespace testing
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http::testutil

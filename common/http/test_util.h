@@ -12,9 +12,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace vllm_profiler {
-namespace http {
-namespace testing {
+namespace vllm_profiler::http::testutil {
 
 struct CertPair {
   std::string cert_pem;
@@ -27,9 +25,6 @@ CertPair MakeSelfSignedCert(const std::string& common_name, int64_t serial);
 
 // Writes `content` to `path` (replacing it), dying on failure.
 void WriteFileOrDie(const std::string& path, const std::string& content);
-
-// Decodes gzip data; fails on a corrupt stream.
-absl::StatusOr<std::string> Gunzip(const std::string& data);
 
 struct ClientResponse {
   int status = 0;
@@ -75,8 +70,6 @@ absl::StatusOr<std::string> RawExchange(uint16_t port, const std::string& bytes,
                                         int timeout_ms = 5000,
                                         bool half_close = true);
 
-}  // namespace testing
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http::testutil
 
 #endif  // VLLM_PROFILER_COMMON_HTTP_TEST_UTIL_H_

@@ -13,8 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
-namespace vllm_profiler {
-namespace http {
+namespace vllm_profiler::http {
 namespace {
 
 namespace ssl = boost::asio::ssl;
@@ -184,5 +183,4 @@ void TlsContext::PollLoop() {
   }
 }
 
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http

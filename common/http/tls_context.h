@@ -34,8 +34,7 @@
 #include "boost/asio/ssl/context.hpp"
 #include "common/mutex.h"
 
-namespace vllm_profiler {
-namespace http {
+namespace vllm_profiler::http {
 
 class TlsContext {
  public:
@@ -102,7 +101,6 @@ class TlsContext {
   std::thread poller_;
 };
 
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http
 
 #endif  // VLLM_PROFILER_COMMON_HTTP_TLS_CONTEXT_H_

@@ -14,16 +14,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace vllm_profiler {
-namespace http {
+namespace vllm_profiler::http {
 namespace {
 
-using testing::CertPair;
-using testing::ClientResponse;
 using ::testing::HasSubstr;
-using testing::MakeSelfSignedCert;
-using testing::TestClient;
-using testing::WriteFileOrDie;
+using testutil::CertPair;
+using testutil::ClientResponse;
+using testutil::MakeSelfSignedCert;
+using testutil::TestClient;
+using testutil::WriteFileOrDie;
 
 // Lays files out like a Kubernetes Secret volume: dir/tls.crt ->
 // ..data/tls.crt, ..data -> ..<version>/; Rotate() swaps ..data atomically.
@@ -185,12 +184,12 @@ TEST_F(TlsServerTest, RotationServesNewCertToNewHandshakesOnly) {
 }
 
 TEST_F(TlsServerTest, PlainHttpOnTlsPortIsDisconnected) {
-  absl::StatusOr<std::string> raw = testing::RawExchange(
+  absl::StatusOr<std::string> raw = testutil::RawExchange(
       server_->port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
   // The server closes (possibly after a TLS alert); it never answers HTTP.
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_THAT(*raw, ::testing::Not(HasSubstr("HTTP/1.1")));
-  raw = testing::RawExchange(server_->port(), std::string(100000, '\0'));
+  raw = testutil::RawExchange(server_->port(), std::string(100000, '\0'));
   ASSERT_TRUE(raw.ok()) << raw.status();
   // Still serving TLS.
   auto c = TestClient::Connect(server_->port(), true);
@@ -216,5 +215,4 @@ TEST_F(TlsServerTest, SixteenConcurrentTlsClients) {
 }
 
 }  // namespace
-}  // namespace http
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::http

@@ -7,17 +7,18 @@
 # readable (folders searchable) by group and others; nothing is written
 # outside the volumes the webhook mounts.
 #   webhook    /usr/local/bin/webhook                      entrypoint webhook serve
-#   collector  /usr/local/bin/collector, /usr/local/bin/vp-healthcheck,
-#              /usr/local/bin/vpctl (kubectl exec, for hostNetwork pods whose
-#              collector serves gRPC on a Unix socket only)
+#   collector  /usr/local/bin/collector (also its readiness probe:
+#              collector --healthcheck), /usr/local/bin/vpctl (kubectl exec,
+#              for hostNetwork pods whose collector serves gRPC on a Unix
+#              socket only)
 #   probe      /opt/vllm-profiler/probe/ (//probe:probe_bundle) and /bin/cp
 #              (the init container copies the bundle into the pod's volume)
-# Usage: build_images.sh OUT.tar WEBHOOK COLLECTOR HEALTHCHECK PROBE_BUNDLE.tar VPCTL
+# Usage: build_images.sh OUT.tar WEBHOOK COLLECTOR PROBE_BUNDLE.tar VPCTL
 # OUT.tar is an OCI image layout (tags webhook, collector, probe) as a tar;
 # push with e.g.
 #   skopeo copy oci-archive:OUT.tar:webhook docker://REGISTRY/vllm-profiler/webhook:TAG
 set -euo pipefail
-OUT="$1"; WEBHOOK="$2"; COLLECTOR="$3"; HEALTHCHECK="$4"; BUNDLE="$5"; VPCTL="$6"
+OUT="$1"; WEBHOOK="$2"; COLLECTOR="$3"; BUNDLE="$4"; VPCTL="$5"
 T=$(mktemp -d)
 trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT
 LAYOUT="$T/layout"
@@ -66,7 +67,6 @@ finish_image webhook /usr/local/bin/webhook serve
 
 R=$(new_image collector)
 add_binary "$R" "$COLLECTOR" /usr/local/bin/collector
-add_binary "$R" "$HEALTHCHECK" /usr/local/bin/vp-healthcheck
 add_binary "$R" "$VPCTL" /usr/local/bin/vpctl
 mkdir -p "$R/var/lib/vllm-profiler/traces" "$R/home/vllm/profiler"
 finish_image collector /usr/local/bin/collector

@@ -1,6 +1,6 @@
 // The probe's configuration, read from the VLLM_PROFILER_* environment the
-// webhook injects (names and defaults: the project's contract; the window
-// defaults are the seed sitecustomize's: call 100, 50 calls).
+// webhook injects. Names and defaults are a user-facing contract (README's
+// table): the window is calls 100..149 unless set.
 //
 // The environment is untrusted input: a malformed value never stops the
 // host. ParseProbeConfig keeps the default for that variable and returns one
@@ -31,6 +31,9 @@ struct ProbeConfig {
   uint64_t max_buffer_bytes = 64ull << 20;  // VLLM_PROFILER_MAX_BUFFER_MB
   std::string requested_name;               // VLLM_TORCH_PROFILE
   std::string log_level = "info";           // VLLM_PROFILER_LOG
+  // VLLM_PROFILER_CLOCK: "auto" (the TSC times the record path where it is
+  // invariant) or "monotonic" (clock_gettime always).
+  bool tsc_clock = true;
   // Identity (downward API and torch.distributed env).
   std::string pod_name, pod_namespace, node_name, container_name;
   int32_t rank = -1, local_rank = -1, world_size = -1;

@@ -22,6 +22,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "probe/core/clock.h"
 #include "probe/core/recorder.h"
 #include "probe/core/string_table.h"
 #include "proto/profiler.pb.h"
@@ -34,6 +35,8 @@ class EventConverter {
     std::string step_name = "execute_model";
     // Name of a thread the first time it is seen (default: /proc comm).
     std::function<std::string(uint32_t tid)> thread_name;
+    // Turns record timestamps (ticks) into ns; nullptr: they are ns.
+    TickConverter* ticks = nullptr;
   };
   EventConverter(Options options, StringTable* strings);
   EventConverter(const EventConverter&) = delete;
@@ -77,6 +80,17 @@ class EventConverter {
     uint32_t tid = 0;
     uint32_t name_id = 0;
   };
+  // One record; returns the events emitted. Steps whose end came before
+  // their begin are added to `ended_early`.
+  size_t ConvertRecord(const RecordView& r, uint32_t tid, v1::EventBatch* batch,
+                       std::vector<uint64_t>* ended_early);
+  void OpenOperator(const RecordView& r, int64_t ts, uint32_t tid);
+  // kStep* records.
+  size_t StepRecord(const RecordView& r, int64_t ts, uint32_t tid,
+                    v1::EventBatch* batch, std::vector<uint64_t>* ended_early);
+  void EmitOpComplete(const RecordView& r, v1::EventBatch* batch);
+  void EmitInstantOrCounter(const RecordView& r, int64_t ts, uint32_t tid,
+                            v1::EventBatch* batch);
   void EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns,
               v1::EventBatch* batch);
   // Emits and forgets open step `step`; returns the events emitted (0/1).
@@ -87,6 +101,9 @@ class EventConverter {
   void NoteThread(uint32_t tid, v1::EventBatch* batch);
   // StringTable::Intern through a sender-local cache (no lock on a hit).
   uint32_t Intern(std::string_view value);
+  int64_t ToNs(int64_t ticks) {
+    return options_.ticks == nullptr ? ticks : options_.ticks->ToNs(ticks);
+  }
   Options options_;
   StringTable* const strings_;
   absl::flat_hash_map<uint64_t, OpenOp> open_ops_;

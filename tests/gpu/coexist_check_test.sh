@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Dry run of coexist_check.py (the issue 9 GPU checks) on this CPU machine:
+# Dry run of coexist_check.py (the CUDA-graph and coexistence checks) here:
 # the real probe bundle in Debian's python with torch, the real collector.
 # Without a GPU the kernel checks are reported, not required; what must hold
 # here: the workloads run, a capture under torch.profiler leaves CUPTI to it

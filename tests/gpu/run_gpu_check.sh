@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of issue 4, in one run on a machine with a GPU, torch with
+# The GPU check (gpu_check.py), in one run on a machine with a GPU, torch with
 # CUDA and CUPTI (prepare the bundle on the build machine first:
 # tests/gpu/prepare_bundle.sh, then run with carry=["out/gpu_bundle"]):
 #

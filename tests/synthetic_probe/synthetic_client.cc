@@ -13,8 +13,7 @@
 #include "proto/profiler.grpc.pb.h"
 #include "tests/synthetic_probe/synthetic_events.h"
 
-namespace vllm_profiler {
-namespace synthetic {
+namespace vllm_profiler::synthetic_probe {
 namespace {
 
 absl::Status FromGrpc(const grpc::Status& s) {
@@ -202,5 +201,4 @@ RunResult RunSyntheticProbe(const ClientOptions& options) {
   return run;
 }
 
-}  // namespace synthetic
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::synthetic_probe

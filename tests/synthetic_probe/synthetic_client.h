@@ -13,8 +13,7 @@
 #include "absl/time/time.h"
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace synthetic {
+namespace vllm_profiler::synthetic_probe {
 
 struct ClientOptions {
   // Unix socket path of the collector's ProbeService; used when `address`
@@ -73,7 +72,6 @@ struct RunResult {
 // Runs all processes to completion. Blocks.
 RunResult RunSyntheticProbe(const ClientOptions& options);
 
-}  // namespace synthetic
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::synthetic_probe
 
 #endif  // VLLM_PROFILER_TESTS_SYNTHETIC_PROBE_SYNTHETIC_CLIENT_H_

@@ -15,8 +15,7 @@
 #include "gtest/gtest.h"
 #include "proto/profiler.grpc.pb.h"
 
-namespace vllm_profiler {
-namespace synthetic {
+namespace vllm_profiler::synthetic_probe {
 namespace {
 
 // What one stream delivered to the fake collector.
@@ -202,5 +201,4 @@ TEST(SyntheticClientNoServerTest, UnreachableCollector) {
 }
 
 }  // namespace
-}  // namespace synthetic
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::synthetic_probe

@@ -3,8 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-namespace vllm_profiler {
-namespace synthetic {
+namespace vllm_profiler::synthetic_probe {
 namespace {
 
 constexpr int64_t kUs = 1000;
@@ -412,5 +411,4 @@ void SyntheticEvents::AddExtra(v1::EventBatch* batch, uint32_t index) {
   }
 }
 
-}  // namespace synthetic
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::synthetic_probe

@@ -26,8 +26,7 @@
 
 #include "proto/profiler.pb.h"
 
-namespace vllm_profiler {
-namespace synthetic {
+namespace vllm_profiler::synthetic_probe {
 
 class SyntheticEvents {
  public:
@@ -43,7 +42,7 @@ class SyntheticEvents {
     uint32_t batch_events = 2000;
     std::string capture_id = "synthetic";
     v1::CaptureOrigin origin = v1::CAPTURE_ORIGIN_WINDOW;
-    // CaptureStarted.requested_name (the seed's VLLM_TORCH_PROFILE).
+    // CaptureStarted.requested_name (what VLLM_TORCH_PROFILE names).
     std::string requested_name;
     // Fake CLOCK_MONOTONIC of the first event; realtime_ns pairs with it.
     int64_t start_ns = 1000000000000;
@@ -136,7 +135,6 @@ class SyntheticEvents {
   int64_t next_step_start_ns_ = 0;
 };
 
-}  // namespace synthetic
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::synthetic_probe
 
 #endif  // VLLM_PROFILER_TESTS_SYNTHETIC_PROBE_SYNTHETIC_EVENTS_H_

@@ -6,8 +6,7 @@
 #include "benchmark/benchmark.h"
 #include "tests/synthetic_probe/synthetic_events.h"
 
-namespace vllm_profiler {
-namespace synthetic {
+namespace vllm_profiler::synthetic_probe {
 namespace {
 
 void BM_GenerateAndSerialize(benchmark::State& state) {
@@ -32,5 +31,4 @@ void BM_GenerateAndSerialize(benchmark::State& state) {
 BENCHMARK(BM_GenerateAndSerialize)->Arg(500)->Arg(2000)->Arg(8000);
 
 }  // namespace
-}  // namespace synthetic
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::synthetic_probe

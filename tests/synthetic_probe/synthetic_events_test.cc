@@ -6,8 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace vllm_profiler {
-namespace synthetic {
+namespace vllm_profiler::synthetic_probe {
 namespace {
 
 std::vector<v1::EventBatch> All(SyntheticEvents& gen) {
@@ -173,5 +172,4 @@ TEST(SyntheticEventsTest, DeterministicAndIdentity) {
 }
 
 }  // namespace
-}  // namespace synthetic
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::synthetic_probe

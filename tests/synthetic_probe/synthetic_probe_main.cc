@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Streams synthetic probe events to a vllm-profiler collector.");
   absl::ParseCommandLine(argc, argv);
-  vllm_profiler::synthetic::ClientOptions o;
+  vllm_profiler::synthetic_probe::ClientOptions o;
   // Like the real probe, follow the environment `vpctl run` and the webhook
   // set, unless flags say otherwise.
   auto env = [](const char* name) {
@@ -91,8 +91,8 @@ int main(int argc, char** argv) {
       absl::Milliseconds(absl::GetFlag(FLAGS_command_timeout_ms));
   o.dropped = absl::GetFlag(FLAGS_dropped);
 
-  vllm_profiler::synthetic::RunResult r =
-      vllm_profiler::synthetic::RunSyntheticProbe(o);
+  vllm_profiler::synthetic_probe::RunResult r =
+      vllm_profiler::synthetic_probe::RunSyntheticProbe(o);
   const double secs = absl::ToDoubleSeconds(r.elapsed);
   std::string pids;
   for (const auto& p : r.processes) {

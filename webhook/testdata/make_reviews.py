@@ -157,7 +157,7 @@ case("29_empty_pythonpath", review(pod(containers=[vllm_container(env=[
 case("30_name_conflict", review(pod(volumes=[{"name": "vllm-profiler", "emptyDir": {}}]),
                                 "uid-30"))
 
-# --- Pods modelled on real ones (issue 14). ---
+# --- Pods modelled on real ones (llm-d modelservice, vLLM images). ---
 HYPHEN = {"llm-d.ai/inference-serving": "true"}
 
 

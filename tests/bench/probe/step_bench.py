@@ -18,7 +18,7 @@ machine noise hits them alike):
               clock_gettime at begin/end into a thread-local ring, sizes
               touched, nothing else (a lower bound for such a profiler)
   torchprof   torch.profiler(activities=[CPU], record_shapes=True) around
-              the measured steps, no probe (the seed's approach)
+              the measured steps, no probe (vLLM's built-in profiler)
 Prints per-mode median step time and the ratios the issue asks for, plus
 peak RSS per mode (ru_maxrss) and RSS added by capturing.
 """
@@ -71,8 +71,8 @@ for so in sos[warm:]:
 proc_cpu = (time.process_time() - p0) / steps
 stop_s = 0.0
 if prof is not None:
-    # The seed stops and exports inside the step function: that stall is
-    # part of what the inference process pays.
+    # vLLM's torch.profiler integration stops and exports inside the step
+    # function: that stall is part of what the inference process pays.
     import tempfile
     t0 = time.perf_counter()
     prof.__exit__(None, None, None)
@@ -207,8 +207,8 @@ def main():
           "%.1f us, ratio %.2f (target <= 0.5)"
           % (ours, theirs, ours / theirs if theirs else float("nan")))
     export_us = statistics.median(stop["torchprof"]) * 1e6 / args.steps
-    print("torch.profiler stop+export_chrome_trace (in the step function in "
-          "the seed): %.1f ms, %.1f us per captured step" %
+    print("torch.profiler stop+export_chrome_trace (in the step function, as "
+          "vLLM does): %.1f ms, %.1f us per captured step" %
           (statistics.median(stop["torchprof"]) * 1e3, export_us))
     print("added per step incl. stop/export: ours %.1f us, torch.profiler "
           "%.1f us, ratio %.2f" % (ours, theirs + export_us,

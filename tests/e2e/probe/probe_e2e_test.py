@@ -318,7 +318,7 @@ class ProbeE2ETest(ProbeHarness):
 
     def test_user_site_hook_keeps_the_image_pythonpath_in_spawned_workers(self):
         app = self._image_app()
-        # What the webhook used to do: PYTHONPATH=<probe folder> replaces
+        # Why the webhook must not set PYTHONPATH=<probe folder>: it replaces
         # the image's value, and the server cannot start.
         old = self._run_image_app(self.env())
         self.assertNotEqual(old.returncode, 0)

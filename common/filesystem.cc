@@ -1,4 +1,4 @@
-#include "collector/filesystem.h"
+#include "common/filesystem.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -7,12 +7,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace vllm_profiler {
-namespace collector {
 
 absl::Status ErrnoStatus(int err, absl::string_view what) {
   std::string message = absl::StrCat(what, ": ", std::strerror(err));
@@ -199,6 +199,13 @@ class PosixFilesystem : public Filesystem {
     out.is_regular = S_ISREG(st.st_mode);
     return out;
   }
+
+  absl::Status SetMode(const std::string& path, uint32_t mode) override {
+    if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("chmod ", path));
+    }
+    return absl::OkStatus();
+  }
 };
 
 }  // namespace
@@ -224,10 +231,23 @@ absl::StatusOr<std::string> Filesystem::ReadSmallFile(const std::string& path,
 
 absl::Status Filesystem::WriteFileAtomically(const std::string& path,
                                              absl::string_view data) {
+  return WriteAtomically(path, data, std::nullopt);
+}
+
+absl::Status Filesystem::WriteFileAtomically(const std::string& path,
+                                             absl::string_view data,
+                                             uint32_t mode) {
+  return WriteAtomically(path, data, mode);
+}
+
+absl::Status Filesystem::WriteAtomically(const std::string& path,
+                                         absl::string_view data,
+                                         std::optional<uint32_t> mode) {
   std::string tmp = path + ".tmp";
   absl::StatusOr<std::unique_ptr<WritableFile>> file = NewWritableFile(tmp);
   if (!file.ok()) return file.status();
-  absl::Status s = (*file)->Append(data);
+  absl::Status s = mode ? SetMode(tmp, *mode) : absl::OkStatus();
+  if (s.ok()) s = (*file)->Append(data);
   if (s.ok()) s = (*file)->Close();
   if (s.ok()) s = Rename(tmp, path);
   if (!s.ok()) Remove(tmp).IgnoreError();
@@ -239,5 +259,4 @@ Filesystem* Filesystem::Default() {
   return fs;
 }
 
-}  // namespace collector
 }  // namespace vllm_profiler

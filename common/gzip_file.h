@@ -1,26 +1,23 @@
-// Traces stored as .json.gz: a WritableFile that gzips as it writes. The
-// compressor itself (and the decompressor the download paths use) is
-// common/gzip.h.
-#ifndef VLLM_PROFILER_COLLECTOR_GZIP_H_
-#define VLLM_PROFILER_COLLECTOR_GZIP_H_
+// gzip over the Filesystem seam: a WritableFile that gzips as it writes
+// (traces stored as .json.gz). The codec itself is common/gzip.h.
+#ifndef VLLM_PROFILER_COMMON_GZIP_FILE_H_
+#define VLLM_PROFILER_COMMON_GZIP_FILE_H_
 
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "collector/filesystem.h"
+#include "common/filesystem.h"
 #include "common/gzip.h"
 
 namespace vllm_profiler {
-namespace collector {
 
 // A WritableFile that gzips into `inner`. Close() finishes the stream and
 // closes `inner`.
 std::unique_ptr<WritableFile> NewGzipWritableFile(
     std::unique_ptr<WritableFile> inner, int level = 1);
 
-}  // namespace collector
 }  // namespace vllm_profiler
 
-#endif  // VLLM_PROFILER_COLLECTOR_GZIP_H_
+#endif  // VLLM_PROFILER_COMMON_GZIP_FILE_H_

@@ -3,8 +3,8 @@
 //
 // Thread safety: the fault knobs are atomics; set them from the test thread
 // while the collector runs.
-#ifndef VLLM_PROFILER_COLLECTOR_FILESYSTEM_TESTING_H_
-#define VLLM_PROFILER_COLLECTOR_FILESYSTEM_TESTING_H_
+#ifndef VLLM_PROFILER_COMMON_FILESYSTEM_TESTING_H_
+#define VLLM_PROFILER_COMMON_FILESYSTEM_TESTING_H_
 
 #include <atomic>
 #include <cerrno>
@@ -13,10 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "collector/filesystem.h"
+#include "common/filesystem.h"
 
 namespace vllm_profiler {
-namespace collector {
 
 class FaultyFilesystem : public Filesystem {
  public:
@@ -54,6 +53,9 @@ class FaultyFilesystem : public Filesystem {
   }
   absl::StatusOr<FileStat> Stat(const std::string& path) override {
     return Filesystem::Default()->Stat(path);
+  }
+  absl::Status SetMode(const std::string& path, uint32_t mode) override {
+    return Filesystem::Default()->SetMode(path, mode);
   }
 
  private:
@@ -96,7 +98,6 @@ FaultyFilesystem::NewWritableFile(const std::string& path) {
       new FaultyWritableFile(this, path, std::move(*real)));
 }
 
-}  // namespace collector
 }  // namespace vllm_profiler
 
-#endif  // VLLM_PROFILER_COLLECTOR_FILESYSTEM_TESTING_H_
+#endif  // VLLM_PROFILER_COMMON_FILESYSTEM_TESTING_H_

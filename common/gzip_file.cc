@@ -1,11 +1,10 @@
-#include "collector/gzip.h"
+#include "common/gzip_file.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
 namespace vllm_profiler {
-namespace collector {
 namespace {
 
 class GzipWritableFile : public WritableFile {
@@ -42,5 +41,4 @@ std::unique_ptr<WritableFile> NewGzipWritableFile(
   return std::make_unique<GzipWritableFile>(std::move(inner), level);
 }
 
-}  // namespace collector
 }  // namespace vllm_profiler

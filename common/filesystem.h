@@ -1,20 +1,23 @@
-// A small filesystem seam for the trace directory.
+// A small filesystem seam: the collector's trace directory, the webhook's
+// certificates and port file.
 //
-// The collector's trace store only touches the disk through Filesystem, so
-// tests can inject the faults that matter in production (a full disk, a
-// directory that is not writable) without root or a tiny tmpfs. Default()
-// is the real POSIX implementation; filesystem_testing.h has a faulty one.
+// Code that writes files goes through Filesystem, so tests can inject the
+// faults that matter in production (a full disk, a directory that is not
+// writable) without root or a tiny tmpfs, and every file that must never be
+// seen half-written uses the one atomic write here. Default() is the real
+// POSIX implementation; filesystem_testing.h has a faulty one.
 //
 // Thread safety: Filesystem methods may be called from any thread. A
 // WritableFile / ReadableFile is used by one thread at a time.
 // Errors: every method returns an absl::Status whose message names the
 // operation, the path and strerror(errno), e.g.
 //   "write /traces/.trace-1.tmp: No space left on device".
-#ifndef VLLM_PROFILER_COLLECTOR_FILESYSTEM_H_
-#define VLLM_PROFILER_COLLECTOR_FILESYSTEM_H_
+#ifndef VLLM_PROFILER_COMMON_FILESYSTEM_H_
+#define VLLM_PROFILER_COMMON_FILESYSTEM_H_
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,7 +26,6 @@
 #include "absl/strings/string_view.h"
 
 namespace vllm_profiler {
-namespace collector {
 
 // Maps an errno value to a Status: "<what>: strerror(err)". ENOSPC and
 // EDQUOT become RESOURCE_EXHAUSTED, EACCES/EPERM/EROFS PERMISSION_DENIED,
@@ -74,19 +76,31 @@ class Filesystem {
   virtual absl::StatusOr<std::vector<std::string>> ListDir(
       const std::string& dir) = 0;
   virtual absl::StatusOr<FileStat> Stat(const std::string& path) = 0;
+  // chmod(2): sets `mode` exactly (the umask does not apply).
+  virtual absl::Status SetMode(const std::string& path, uint32_t mode) = 0;
 
   // Whole small file (sidecars); fails beyond `max_bytes`.
   absl::StatusOr<std::string> ReadSmallFile(const std::string& path,
                                             size_t max_bytes);
-  // Writes `data` to `path` atomically (temp file, fsync, rename).
+  // Writes `data` to `path` atomically: `path`.tmp is written, fsynced and
+  // renamed over `path` (the directory fsynced), so a reader sees the old
+  // file or the new one, never part of one. On failure the temp file is
+  // removed and `path` is untouched. The file gets mode 0644 minus the
+  // umask, or exactly `mode` when given (set before any byte is written, so
+  // a private key is never readable by others).
   absl::Status WriteFileAtomically(const std::string& path,
                                    absl::string_view data);
+  absl::Status WriteFileAtomically(const std::string& path,
+                                   absl::string_view data, uint32_t mode);
 
   // The real POSIX filesystem (a process-wide singleton).
   static Filesystem* Default();
+
+ private:
+  absl::Status WriteAtomically(const std::string& path, absl::string_view data,
+                               std::optional<uint32_t> mode);
 };
 
-}  // namespace collector
 }  // namespace vllm_profiler
 
-#endif  // VLLM_PROFILER_COLLECTOR_FILESYSTEM_H_
+#endif  // VLLM_PROFILER_COMMON_FILESYSTEM_H_
