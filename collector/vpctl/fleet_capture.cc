@@ -57,6 +57,11 @@ absl::StatusOr<Plan> PlanFromArgs(const ParsedArgs& a) {
     return absl::InvalidArgumentError(
         "capture needs --steps N or --duration-ms N");
   }
+  if (a.Has("pids")) {
+    return absl::InvalidArgumentError(
+        "--pids selects processes of one collector; with a pod selection "
+        "every probe of every selected pod captures");
+  }
   if (!a.Has("o")) {
     return absl::InvalidArgumentError(
         "a capture on several pods needs -o DIR (one trace per pod, and "
