@@ -173,6 +173,10 @@ int Report(const Plan& plan, const std::map<std::string, PodResult>& results) {
 
 }  // namespace
 
+absl::Status CheckFleetCaptureArgs(const ParsedArgs& a) {
+  return PlanFromArgs(a).status();
+}
+
 int FleetCapture(Fleet& fleet, const ParsedArgs& a) {
   absl::StatusOr<Plan> plan = PlanFromArgs(a);
   if (!plan.ok()) {
