@@ -57,6 +57,11 @@ absl::StatusOr<Plan> PlanFromArgs(const ParsedArgs& a) {
     return absl::InvalidArgumentError(
         "capture needs --steps N or --duration-ms N");
   }
+  if (a.Has("pids")) {
+    return absl::InvalidArgumentError(
+        "--pids selects processes of one collector; with a pod selection "
+        "every probe of every selected pod captures");
+  }
   if (!a.Has("o")) {
     return absl::InvalidArgumentError(
         "a capture on several pods needs -o DIR (one trace per pod, and "
@@ -167,6 +172,10 @@ int Report(const Plan& plan, const std::map<std::string, PodResult>& results) {
 }
 
 }  // namespace
+
+absl::Status CheckFleetCaptureArgs(const ParsedArgs& a) {
+  return PlanFromArgs(a).status();
+}
 
 int FleetCapture(Fleet& fleet, const ParsedArgs& a) {
   absl::StatusOr<Plan> plan = PlanFromArgs(a);

@@ -132,6 +132,12 @@ int FleetCommand(const ParsedArgs& a) {
     Say(std::string(options.status().message()));
     return 2;
   }
+  if (a.command == "capture") {
+    if (absl::Status s = CheckFleetCaptureArgs(a); !s.ok()) {
+      Say(std::string(s.message()));
+      return 2;
+    }
+  }
   absl::StatusOr<std::unique_ptr<Fleet>> fleet = Fleet::Open(*options);
   if (!fleet.ok()) {
     Say(std::string(fleet.status().message()));

@@ -6,6 +6,7 @@
 #ifndef VLLM_PROFILER_COLLECTOR_VPCTL_FLEET_COMMANDS_H_
 #define VLLM_PROFILER_COLLECTOR_VPCTL_FLEET_COMMANDS_H_
 
+#include "absl/status/status.h"
 #include "collector/vpctl/args.h"
 
 namespace vllm_profiler::collector::vpctl {
@@ -16,8 +17,10 @@ int MergeCommand(const ParsedArgs& args);
 // Any command with a pod selection (-n NS with -l or --pod).
 int FleetCommand(const ParsedArgs& args);
 
-// `vpctl -n NS ... capture` (fleet_capture.cc).
+// `vpctl -n NS ... capture` (fleet_capture.cc). CheckFleetCaptureArgs
+// finds usage errors before any pod is contacted.
 class Fleet;
+absl::Status CheckFleetCaptureArgs(const ParsedArgs& args);
 int FleetCapture(Fleet& fleet, const ParsedArgs& args);
 
 }  // namespace vllm_profiler::collector::vpctl

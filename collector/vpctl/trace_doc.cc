@@ -209,17 +209,15 @@ absl::StatusOr<std::string> ReadTraceBytes(const std::string& path,
   absl::StatusOr<std::string> raw =
       Filesystem::Default()->ReadSmallFile(path, max_bytes);
   if (!raw.ok()) return raw.status();
-  if (raw->size() < 2 || (*raw)[0] != '\x1f' || (*raw)[1] != '\x8b') {
-    return raw;
-  }
-  GzipDecompressor gunzip;
-  std::string out;
-  if (absl::Status s = gunzip.Decompress(*raw, &out); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
-  }
-  if (out.size() > max_bytes) {
+  if (!LooksGzipped(*raw)) return raw;
+  absl::StatusOr<std::string> out = Gunzip(*raw, max_bytes);
+  if (absl::IsResourceExhausted(out.status())) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, " is larger than ", max_bytes, " bytes unpacked"));
+  }
+  if (!out.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", out.status().message()));
   }
   return out;
 }

@@ -346,7 +346,13 @@ class FleetTest(unittest.TestCase):
                               "SELECTOR and --pod NAME\n")
         rc, _, err = self.vpctl("capture", "--steps", "3")
         self.assertEqual(rc, 2)
-        self.assertIn("a capture on several pods needs -o DIR", err)
+        # Usage errors come before any pod is contacted.
+        self.assertEqual(err, "vpctl: a capture on several pods needs -o DIR "
+                              "(one trace per pod, and merged.json)\n")
+        rc, _, err = self.vpctl("capture", "--steps", "3", "--pids", "4",
+                                "-o", "x")
+        self.assertEqual(rc, 2)
+        self.assertIn("--pids selects processes of one collector", err)
         rc, _, err = self.vpctl("delete", "x")
         self.assertEqual(rc, 2)
         self.assertIn("'vpctl delete' works on one collector", err)
