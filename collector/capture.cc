@@ -392,6 +392,12 @@ uint32_t Capture::GpuTrackLocked(Process& p, uint32_t device, uint32_t stream) {
   return tid;
 }
 
+void Capture::WriteTsLocked(int64_t ts_ns) {
+  min_ts_ns_ = std::min(min_ts_ns_, ts_ns);
+  writer_->Key("ts");
+  writer_->Micros(ts_ns);
+}
+
 void Capture::WriteFlowLocked(char phase, uint64_t id, const char* cat,
                               int64_t pid, uint32_t tid, int64_t ts_ns) {
   TraceWriter* w = writer_.get();
@@ -408,8 +414,7 @@ void Capture::WriteFlowLocked(char phase, uint64_t id, const char* cat,
   w->Int(pid);
   w->Key("tid");
   w->Uint(tid);
-  w->Key("ts");
-  w->Micros(ts_ns);
+  WriteTsLocked(ts_ns);
   if (phase == 'f') {
     w->Key("bp");
     w->String("e");
@@ -523,8 +528,7 @@ void Capture::WriteEventLocked(Process& p, const ProbeStream& stream,
   w->Int(p.pid);
   w->Key("tid");
   w->Uint(tid);
-  w->Key("ts");
-  w->Micros(ts);
+  WriteTsLocked(ts);
   if (kind == v1::EVENT_KIND_COUNTER) {
     w->Key("args");
     w->BeginObject();
@@ -961,6 +965,12 @@ CaptureResult Capture::Finish() {
   }
   r.events_written = writer_->events_written();
   final_events_ = r.events_written;
+  if (min_ts_ns_ < 0) {
+    // See trace_time_shift.h: the metadata names the shifted base and the
+    // caller moves every event by the same amount.
+    r.ts_shift_ns = -min_ts_ns_;
+    base_wall_ns_ -= r.ts_shift_ns;
+  }
   writer_->EndEvents();
   WriteMetadataLocked();
   r.status = writer_->Finish();

@@ -64,6 +64,11 @@ struct CaptureResult {
   absl::Status status;         // The file's status (e.g. disk full).
   std::vector<std::string> errors;
   bool has_file = false;
+  // When some event was written with a negative ts (it predates the time
+  // base fixed at the first join): the amount every event's ts must grow
+  // by, through TraceTimeShifter, to match the metadata's
+  // base_time_unix_ns, which already names the earliest event. 0: none.
+  int64_t ts_shift_ns = 0;
 };
 
 class Capture {
@@ -202,6 +207,8 @@ class Capture {
   void AddPendingGpuLocked(Process& p, uint64_t external_id, uint32_t tid,
                            int64_t ts_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WriteMetadataLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the "ts" key and value, noting the earliest.
+  void WriteTsLocked(int64_t ts_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool CompleteLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;
@@ -216,6 +223,7 @@ class Capture {
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool have_base_ ABSL_GUARDED_BY(mu_) = false;
   int64_t base_wall_ns_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t min_ts_ns_ ABSL_GUARDED_BY(mu_) = 0;  // Relative to the base.
   std::string requested_name_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Process>> processes_ ABSL_GUARDED_BY(mu_);
   absl::Time last_join_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

@@ -150,6 +150,14 @@ void CaptureManager::Finalize(Entry entry) {
         "no probe started the capture (the selected probes disconnected "
         "or did not reach a step in time)";
   }
+  if (r.has_file && r.status.ok() && r.ts_shift_ns != 0) {
+    absl::Status shifted = store_->ShiftTimes(entry.temp_path, r.ts_shift_ns);
+    if (!shifted.ok()) {
+      error = absl::StrCat(error, error.empty() ? "" : "; ",
+                           "events before the time base keep negative ts (",
+                           shifted.message(), ")");
+    }
+  }
   if (r.has_file && r.status.ok()) {
     TraceStore::CommitRequest req;
     req.capture_id = r.capture_id;

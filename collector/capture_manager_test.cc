@@ -1,5 +1,6 @@
 #include "collector/capture_manager.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -8,7 +9,9 @@
 #include "absl/time/clock.h"
 #include "collector/probe_messages_testing.h"
 #include "common/filesystem_testing.h"
+#include "common/gzip.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace vllm_profiler::collector {
 namespace {
@@ -159,6 +162,71 @@ TEST_F(CaptureManagerTest, CommandCaptureNobodyStarted) {
             "no probe started the capture (the selected probes disconnected "
             "or did not reach a step in time)");
   EXPECT_EQ(store_->List().size(), 0u);
+}
+
+// Events of a process that started before the first joiner would get a
+// negative ts; the finished trace moves its time base to the earliest event
+// instead, keeping every distance, plain or gzip-stored.
+void ExpectNoNegativeTs(const std::string& json, int64_t* base_ns) {
+  nlohmann::json j = nlohmann::json::parse(json);
+  double min_ts = 1e300;
+  double a_step = -1, b_step = -1;
+  for (const auto& e : j["traceEvents"]) {
+    if (!e.contains("ts")) continue;
+    min_ts = std::min(min_ts, e["ts"].get<double>());
+    if (e.value("cat", "") == "step" || e.value("ph", "") == "X") {
+      if (e["name"] == "execute_model" && e["pid"] == 20) a_step = e["ts"];
+      if (e["name"] == "execute_model" && e["pid"] == 10) b_step = e["ts"];
+    }
+  }
+  EXPECT_EQ(min_ts, 0.0);
+  EXPECT_NEAR(a_step - b_step, 5000.0, 1e-6);  // 5 ms apart, as sent.
+  *base_ns = j["metadata"]["base_time_unix_ns"].get<int64_t>();
+}
+
+TEST_F(CaptureManagerTest, EarlierLateJoinerMovesTheTimeBase) {
+  for (bool gzip : {false, true}) {
+    TraceStore::Options o;
+    o.dir =
+        std::string(std::getenv("TEST_TMPDIR")) + "/base" + (gzip ? "-gz" : "");
+    o.gzip = gzip;
+    store_ = std::make_unique<TraceStore>(o, &fs_);
+    ASSERT_TRUE(store_->Init().ok());
+    manager_ = std::make_unique<CaptureManager>(CaptureManager::Options(),
+                                                store_.get());
+    auto a = Probe(20);
+    auto b = Probe(10);
+    auto c = Start(*a, testutil::Started("w-a"));
+    ASSERT_EQ(Start(*b, testutil::Started("w-b")), c);
+    v1::ProbeMessage ma = testutil::FullBatch("w-a", 0);
+    ASSERT_TRUE(a->Accept(ma, 0).ok());
+    c->WriteBatch(*a, ma.batch());
+    // pid 10's events begin 5 ms before the capture's time base.
+    v1::ProbeMessage mb = testutil::FullBatch("w-b", 0, true, -5000000);
+    ASSERT_TRUE(b->Accept(mb, 0).ok());
+    c->WriteBatch(*b, mb.batch());
+    manager_->Finish(c, 20, testutil::Finished("w-a").capture_finished());
+    manager_->Finish(c, 10, testutil::Finished("w-b").capture_finished());
+    v1::TraceInfo info = WaitFor("w-a");
+    ASSERT_EQ(info.id(), "trace10_20") << gzip;
+    EXPECT_TRUE(info.complete()) << info.error();
+    std::string bytes =
+        *fs_.ReadSmallFile(o.dir + "/" + info.file_name(), 1 << 20);
+    if (gzip) {
+      std::string plain;
+      GzipDecompressor d;
+      ASSERT_TRUE(d.Decompress(bytes, &plain).ok());
+      bytes = plain;
+    }
+    int64_t base_ns = 0;
+    ExpectNoNegativeTs(bytes, &base_ns);
+    // The earliest event: pid 10's first, 5 ms minus 1 us before the join.
+    EXPECT_EQ(base_ns, testutil::kRealBase + 1000 - 5000000);
+    // Only the shifted file is left in the directory (and the sidecar).
+    auto names = Filesystem::Default()->ListDir(o.dir);
+    ASSERT_TRUE(names.ok());
+    EXPECT_EQ(names->size(), 2u);
+  }
 }
 
 TEST_F(CaptureManagerTest, DisconnectMidCaptureWritesIncompleteTrace) {

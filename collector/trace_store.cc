@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "collector/trace_time_shift.h"
 #include "collector/trace_writer.h"
 #include "common/gzip_file.h"
 #include "common/logging.h"
@@ -116,6 +117,37 @@ bool SplitTraceFileName(const std::string& name, std::string* id, bool* gzip) {
     return false;
   }
   return TraceStore::IsValidId(*id);
+}
+
+// Streams `in` (gzip when `gzip`) through a TraceTimeShifter into `out`.
+absl::Status CopyShifted(ReadableFile& in, WritableFile& out, bool gzip,
+                         int64_t shift_ns) {
+  TraceTimeShifter shifter(shift_ns);
+  std::unique_ptr<GzipDecompressor> gunzip;
+  if (gzip) gunzip = std::make_unique<GzipDecompressor>();
+  std::vector<char> buf(1 << 20);
+  std::string plain;
+  std::string shifted;
+  while (true) {
+    absl::StatusOr<size_t> n = in.Read(buf.data(), buf.size());
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    absl::string_view chunk(buf.data(), *n);
+    if (gunzip != nullptr) {
+      plain.clear();
+      absl::Status s = gunzip->Decompress(chunk, &plain);
+      if (!s.ok()) return s;
+      chunk = plain;
+    }
+    shifted.clear();
+    absl::Status s = shifter.Feed(chunk, &shifted);
+    if (s.ok()) s = out.Append(shifted);
+    if (!s.ok()) return s;
+  }
+  shifted.clear();
+  absl::Status s = shifter.Finish(&shifted);
+  if (s.ok()) s = out.Append(shifted);
+  return s;
 }
 
 }  // namespace
@@ -362,6 +394,25 @@ absl::StatusOr<TraceStore::TempFile> TraceStore::CreateTempFile() {
   out.file =
       options_.gzip ? NewGzipWritableFile(std::move(*file)) : std::move(*file);
   return out;
+}
+
+absl::Status TraceStore::ShiftTimes(const std::string& temp_path,
+                                    int64_t shift_ns) {
+  absl::StatusOr<std::unique_ptr<ReadableFile>> in =
+      fs_->OpenForRead(temp_path);
+  if (!in.ok()) return in.status();
+  absl::StatusOr<TempFile> out = CreateTempFile();
+  if (!out.ok()) return out.status();
+  absl::Status s = CopyShifted(**in, *out->file, options_.gzip, shift_ns);
+  if (s.ok()) s = out->file->Close();
+  if (s.ok()) s = fs_->Rename(out->path, temp_path);
+  if (!s.ok()) {
+    fs_->Remove(out->path).IgnoreError();
+    VP_LOG(ERROR) << "trace times not shifted (events before the time base "
+                     "keep negative ts): "
+                  << s.message();
+  }
+  return s;
 }
 
 void TraceStore::Abandon(const std::string& temp_path,

@@ -93,6 +93,10 @@ class TraceStore {
   // Names and moves a finished temp file into place.
   absl::StatusOr<v1::TraceInfo> Commit(const std::string& temp_path,
                                        const CommitRequest& request);
+  // Rewrites a finished temp file with every event's ts grown by
+  // `shift_ns` (trace_time_shift.h). On failure the file is unchanged and
+  // the error is returned (and logged); it is still a valid trace.
+  absl::Status ShiftTimes(const std::string& temp_path, int64_t shift_ns);
   // Removes a temp file that will not be committed; records `error`.
   void Abandon(const std::string& temp_path, const absl::Status& error);
   // Records an error for GetStatus (and logs it).

@@ -299,10 +299,7 @@ void TraceWriter::Null() {
   PutRaw("null", 4);
 }
 
-void TraceWriter::Micros(int64_t ns) {
-  BeforeValue();
-  Ensure(32);
-  char* p = buf_.get() + pos_;
+char* AppendMicros(char* p, int64_t ns) {
   uint64_t abs_ns;
   if (ns < 0) {
     *p++ = '-';
@@ -316,7 +313,13 @@ void TraceWriter::Micros(int64_t ns) {
   p[1] = static_cast<char>('0' + frac / 100);
   p[2] = static_cast<char>('0' + frac / 10 % 10);
   p[3] = static_cast<char>('0' + frac % 10);
-  pos_ = p + 4 - buf_.get();
+  return p + 4;
+}
+
+void TraceWriter::Micros(int64_t ns) {
+  BeforeValue();
+  Ensure(32);
+  pos_ = AppendMicros(buf_.get() + pos_, ns) - buf_.get();
 }
 
 void TraceWriter::BeginObject() { Open('{'); }

@@ -36,6 +36,10 @@
 
 namespace vllm_profiler::collector {
 
+// Writes `ns` as microseconds with three decimals ("-12.345") at `p` (at
+// most 25 bytes) and returns the end. TraceWriter::Micros's format.
+char* AppendMicros(char* p, int64_t ns);
+
 class TraceWriter {
  public:
   struct Options {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "benchmark/benchmark.h"
+#include "collector/trace_time_shift.h"
 #include "collector/trace_writer.h"
 
 namespace vllm_profiler::collector {
@@ -71,6 +72,32 @@ void BM_KernelEvents(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_KernelEvents);
+
+// Rewriting a finished trace when its time base moves (trace_time_shift.h):
+// bytes/s over kernel-like events.
+void BM_ShiftTimes(benchmark::State& state) {
+  std::string trace = "{\"traceEvents\":[";
+  for (int i = 0; i < 20000; ++i) {
+    trace += R"({"ph":"X","cat":"kernel","name":"void at::native::)"
+             R"j(vectorized_elementwise_kernel<4>(int)","pid":12345,)j"
+             R"("tid":1000000007,"ts":)" +
+             std::to_string(1000 + i) +
+             R"(.345,"dur":2.345,"args":{"device":0,"stream":7,)"
+             R"("correlation":12,"grid":[128,1,1],"block":[256,1,1]}},)";
+  }
+  trace.back() = ']';
+  trace += "}";
+  std::string out;
+  for (auto _ : state) {
+    out.clear();
+    TraceTimeShifter shifter(5000000);
+    benchmark::DoNotOptimize(shifter.Feed(trace, &out).ok());
+    benchmark::DoNotOptimize(shifter.Finish(&out).ok());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(trace.size()));
+}
+BENCHMARK(BM_ShiftTimes);
 
 void BM_EscapeMixedString(benchmark::State& state) {
   TraceWriter w(std::make_unique<NullFile>());

@@ -144,6 +144,15 @@ ProbeConfig ParseProbeConfig(const EnvGetter& getenv,
                                        "using info"));
     }
   }
+  std::string clock;
+  str("VLLM_PROFILER_CLOCK", &clock);
+  if (absl::EqualsIgnoreCase(clock, "monotonic")) {
+    c.tsc_clock = false;
+  } else if (!clock.empty() && !absl::EqualsIgnoreCase(clock, "auto") &&
+             problems != nullptr) {
+    problems->push_back(absl::StrCat("VLLM_PROFILER_CLOCK=", Quote(clock),
+                                     " is not auto or monotonic; using auto"));
+  }
   str("POD_NAME", &c.pod_name);
   str("POD_NAMESPACE", &c.pod_namespace);
   str("NODE_NAME", &c.node_name);

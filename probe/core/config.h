@@ -31,6 +31,9 @@ struct ProbeConfig {
   uint64_t max_buffer_bytes = 64ull << 20;  // VLLM_PROFILER_MAX_BUFFER_MB
   std::string requested_name;               // VLLM_TORCH_PROFILE
   std::string log_level = "info";           // VLLM_PROFILER_LOG
+  // VLLM_PROFILER_CLOCK: "auto" (the TSC times the record path where it is
+  // invariant) or "monotonic" (clock_gettime always).
+  bool tsc_clock = true;
   // Identity (downward API and torch.distributed env).
   std::string pod_name, pod_namespace, node_name, container_name;
   int32_t rank = -1, local_rank = -1, world_size = -1;

@@ -127,4 +127,17 @@ TEST(ConfigTest, UnknownLogLevelAndTooLongSocketAreSaid) {
   (void)c;
 }
 
+TEST(ConfigTest, ClockChoice) {
+  std::vector<std::string> problems;
+  EXPECT_TRUE(Parse({}, &problems).tsc_clock);
+  EXPECT_TRUE(Parse({{"VLLM_PROFILER_CLOCK", "auto"}}, &problems).tsc_clock);
+  EXPECT_FALSE(
+      Parse({{"VLLM_PROFILER_CLOCK", "Monotonic"}}, &problems).tsc_clock);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_TRUE(Parse({{"VLLM_PROFILER_CLOCK", "rdtsc"}}, &problems).tsc_clock);
+  EXPECT_EQ(problems, (std::vector<std::string>{
+                          "VLLM_PROFILER_CLOCK='rdtsc' is not auto or "
+                          "monotonic; using auto"}));
+}
+
 }  // namespace vllm_profiler::probe

@@ -48,6 +48,9 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
   std::vector<uint64_t> ended_early;
   const uint32_t tid = chunk.tid;
   ForEachRecord(chunk, [&](const RecordView& r) {
+    // Fallback operators (kOpComplete) carry ns already.
+    const int64_t ts =
+        r.type == RecordType::kOpComplete ? r.ts_ns : ToNs(r.ts_ns);
     switch (r.type) {
       case RecordType::kThreadName: {
         thread_names_[tid] = std::string(r.name);
@@ -56,7 +59,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
       }
       case RecordType::kOpBegin: {
         OpenOp op;
-        op.start_ns = r.ts_ns;
+        op.start_ns = ts;
         op.sequence_nr = r.arg;
         op.tid = tid;
         op.name_id = Intern(r.name);
@@ -79,7 +82,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         auto it = open_ops_.find(r.id);
         if (it == open_ops_.end()) break;  // Begin dropped or stale.
         NoteThread(tid, batch);
-        EmitOp(r.id, it->second, r.ts_ns, batch);
+        EmitOp(r.id, it->second, ts, batch);
         open_ops_.erase(it);
         ++emitted;
         break;
@@ -89,7 +92,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         st.begun = true;
         st.event.set_kind(v1::EVENT_KIND_STEP);
         st.event.set_name_id(Intern(options_.step_name));
-        st.event.set_start_ns(r.ts_ns);
+        st.event.set_start_ns(ts);
         st.event.set_tid(tid);
         st.event.set_step(static_cast<int64_t>(r.id));
         // Its end came first (other thread): emit after this chunk, whose
@@ -135,8 +138,8 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         // arrive in any order: an end seen first waits for its begin.
         OpenStep& st = open_steps_[r.id];
         st.ended = true;
-        st.end_ns = r.ts_ns;
-        if (st.begun) emitted += EmitStep(r.id, r.ts_ns, batch);
+        st.end_ns = ts;
+        if (st.begun) emitted += EmitStep(r.id, ts, batch);
         break;
       }
       case RecordType::kOpComplete: {
@@ -160,7 +163,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
       }
       case RecordType::kSpanBegin: {
         OpenSpan sp;
-        sp.start_ns = r.ts_ns;
+        sp.start_ns = ts;
         sp.tid = tid;
         sp.name_id = Intern(r.name);
         open_spans_[r.id] = sp;
@@ -170,7 +173,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         auto it = open_spans_.find(r.id);
         if (it == open_spans_.end()) break;
         NoteThread(tid, batch);
-        EmitSpan(it->second, r.ts_ns, batch);
+        EmitSpan(it->second, ts, batch);
         open_spans_.erase(it);
         ++emitted;
         break;
@@ -182,7 +185,7 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
         e->set_kind(r.type == RecordType::kInstant ? v1::EVENT_KIND_INSTANT
                                                    : v1::EVENT_KIND_COUNTER);
         e->set_name_id(Intern(r.name));
-        e->set_start_ns(r.ts_ns);
+        e->set_start_ns(ts);
         e->set_tid(tid);
         if (r.type == RecordType::kCounter) {
           double v;

@@ -22,6 +22,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "probe/core/clock.h"
 #include "probe/core/recorder.h"
 #include "probe/core/string_table.h"
 #include "proto/profiler.pb.h"
@@ -34,6 +35,8 @@ class EventConverter {
     std::string step_name = "execute_model";
     // Name of a thread the first time it is seen (default: /proc comm).
     std::function<std::string(uint32_t tid)> thread_name;
+    // Turns record timestamps (ticks) into ns; nullptr: they are ns.
+    TickConverter* ticks = nullptr;
   };
   EventConverter(Options options, StringTable* strings);
   EventConverter(const EventConverter&) = delete;
@@ -87,6 +90,9 @@ class EventConverter {
   void NoteThread(uint32_t tid, v1::EventBatch* batch);
   // StringTable::Intern through a sender-local cache (no lock on a hit).
   uint32_t Intern(std::string_view value);
+  int64_t ToNs(int64_t ticks) {
+    return options_.ticks == nullptr ? ticks : options_.ticks->ToNs(ticks);
+  }
   Options options_;
   StringTable* const strings_;
   absl::flat_hash_map<uint64_t, OpenOp> open_ops_;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "probe/core/transport.h"
 
 namespace vllm_profiler::probe {
@@ -20,7 +20,8 @@ class FakeTransport final : public ProbeTransport {
  public:
   // Shared state outlives the transport (the probe owns the transport).
   struct State {
-    absl::Mutex mu;
+    Mutex mu;
+    CondVar changed;  // Signalled on every change below.
     bool available ABSL_GUARDED_BY(mu) = true;
     int connects ABSL_GUARDED_BY(mu) = 0;
     int stream_id ABSL_GUARDED_BY(mu) = 0;  // Current stream (1-based).
@@ -29,33 +30,32 @@ class FakeTransport final : public ProbeTransport {
     std::deque<v1::CollectorCommand> commands ABSL_GUARDED_BY(mu);
 
     void Push(v1::CollectorCommand c) {
-      absl::MutexLock l(&mu);
+      MutexLock l(&mu);
       commands.push_back(std::move(c));
+      changed.SignalAll();
     }
     std::vector<v1::ProbeMessage> Written() {
-      absl::MutexLock l(&mu);
+      MutexLock l(&mu);
       return written;
     }
     void SetAvailable(bool a) {
-      absl::MutexLock l(&mu);
+      MutexLock l(&mu);
       available = a;
+      changed.SignalAll();
     }
     void Break() {
-      absl::MutexLock l(&mu);
+      MutexLock l(&mu);
       broken = true;
+      changed.SignalAll();
     }
     // Waits until `pred(written)` holds or `timeout` passes.
     template <typename Pred>
     bool WaitFor(Pred pred, absl::Duration timeout) {
-      const absl::Time deadline = absl::Now() + timeout;
-      while (absl::Now() < deadline) {
-        {
-          absl::MutexLock l(&mu);
-          if (pred(written)) return true;
-        }
-        absl::SleepFor(absl::Milliseconds(5));
-      }
-      return false;
+      MutexLock l(&mu);
+      // CondVar::WaitFor checks the predicate with mu held.
+      return changed.WaitFor(
+          &mu, timeout,
+          [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return pred(written); });
     }
   };
 
@@ -64,13 +64,14 @@ class FakeTransport final : public ProbeTransport {
 
   absl::StatusOr<std::unique_ptr<ProbeStream>> Connect(
       absl::Duration) override {
-    absl::MutexLock l(&state_->mu);
+    MutexLock l(&state_->mu);
     state_->connects++;
     if (!state_->available) {
       return absl::UnavailableError("collector not reachable at fake");
     }
     state_->broken = false;
     const int id = ++state_->stream_id;
+    state_->changed.SignalAll();  // The previous stream is dead now.
     return std::unique_ptr<ProbeStream>(new Stream(state_, id));
   }
   std::string target() const override { return "fake"; }
@@ -80,17 +81,17 @@ class FakeTransport final : public ProbeTransport {
    public:
     Stream(std::shared_ptr<State> s, int id) : s_(std::move(s)), id_(id) {}
     bool Write(const v1::ProbeMessage& m) override {
-      absl::MutexLock l(&s_->mu);
+      MutexLock l(&s_->mu);
       if (Dead()) return false;
       s_->written.push_back(m);
+      s_->changed.SignalAll();
       return true;
     }
     bool Read(v1::CollectorCommand* c) override {
-      absl::MutexLock l(&s_->mu);
-      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(s_->mu) {
-        return Dead() || !s_->commands.empty();
-      };
-      s_->mu.Await(absl::Condition(&ready));
+      MutexLock l(&s_->mu);
+      while (!Dead() && s_->commands.empty()) {
+        s_->changed.WaitWithTimeout(&s_->mu, absl::Seconds(1));
+      }
       if (Dead()) return false;
       *c = std::move(s_->commands.front());
       s_->commands.pop_front();
@@ -98,8 +99,9 @@ class FakeTransport final : public ProbeTransport {
     }
     void WritesDone() override {}
     void Cancel() override {
-      absl::MutexLock l(&s_->mu);
+      MutexLock l(&s_->mu);
       cancelled_ = true;
+      s_->changed.SignalAll();
     }
     void Finish() override {}
 

@@ -1,5 +1,6 @@
 #include "probe/core/probe_runtime.h"
 
+#include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -60,6 +61,12 @@ std::vector<std::string> ReadCmdline() {
   return out;
 }
 
+EventConverter::Options ConverterOptions(TickConverter* ticks) {
+  EventConverter::Options o;
+  o.ticks = ticks;
+  return o;
+}
+
 // Rough wire size of one GPU event, to bound gpu_events_ by the memory budget.
 constexpr size_t kGpuEventBytes = 256;
 
@@ -67,7 +74,9 @@ constexpr size_t kGpuEventBytes = 256;
 
 ProbeRuntime::ProbeRuntime(Options options)
     : options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : RealClock::Get()),
+      clock_(options_.clock != nullptr   ? options_.clock
+             : options_.config.tsc_clock ? RealClock::Get()
+                                         : RealClock::GetMonotonicOnly()),
       recorder_(Recorder::Options{options_.config.max_buffer_bytes,
                                   options_.chunk_bytes},
                 clock_),
@@ -82,13 +91,14 @@ ProbeRuntime::ProbeRuntime(Options options)
           options_.pid != 0 ? options_.pid : static_cast<int64_t>(getpid())}),
       max_gpu_events_(std::max<size_t>(
           1024, options_.config.max_buffer_bytes / kGpuEventBytes)),
-      converter_(EventConverter::Options{}, &strings_),
+      ticks_(clock_),
+      converter_(ConverterOptions(&ticks_), &strings_),
       arena_block_(new char[kArenaBlockBytes]),
       backoff_(options_.initial_backoff) {
   if (options_.pid == 0) options_.pid = getpid();
   process_uid_ = ComputeProcessUid(options_.pid);
   {
-    absl::MutexLock lock(&names_mu_);
+    MutexLock lock(&names_mu_);
     state_.set_rank(-1);
     state_.set_local_rank(-1);
     state_.set_world_size(-1);
@@ -97,7 +107,7 @@ ProbeRuntime::ProbeRuntime(Options options)
     torch_version_ = options_.torch_version;
   }
   {
-    absl::MutexLock lock(&control_mu_);
+    MutexLock lock(&control_mu_);
     requested_name_ = options_.config.requested_name;
   }
   sender_ = std::thread([this] { SenderLoop(); });
@@ -108,7 +118,7 @@ ProbeRuntime::~ProbeRuntime() { Shutdown(absl::Seconds(2)); }
 void ProbeRuntime::SetNames(std::string process_name,
                             std::string python_version,
                             std::string torch_version) {
-  absl::MutexLock lock(&names_mu_);
+  MutexLock lock(&names_mu_);
   if (!process_name.empty()) process_name_ = std::move(process_name);
   if (!python_version.empty()) python_version_ = std::move(python_version);
   if (!torch_version.empty()) torch_version_ = std::move(torch_version);
@@ -116,7 +126,7 @@ void ProbeRuntime::SetNames(std::string process_name,
 
 void ProbeRuntime::SetIdentity(int32_t rank, int32_t local_rank,
                                int32_t world_size) {
-  absl::MutexLock lock(&names_mu_);
+  MutexLock lock(&names_mu_);
   state_.set_rank(rank);
   state_.set_local_rank(local_rank);
   state_.set_world_size(world_size);
@@ -124,20 +134,20 @@ void ProbeRuntime::SetIdentity(int32_t rank, int32_t local_rank,
 }
 
 void ProbeRuntime::SetIdleReason(std::string reason) {
-  absl::MutexLock lock(&names_mu_);
+  MutexLock lock(&names_mu_);
   state_.set_idle_reason(std::move(reason));
   ++state_version_;
 }
 
 void ProbeRuntime::SetOpSource(std::string source, std::string detail) {
-  absl::MutexLock lock(&names_mu_);
+  MutexLock lock(&names_mu_);
   state_.set_op_source(std::move(source));
   state_.set_op_source_detail(std::move(detail));
   ++state_version_;
 }
 
 void ProbeRuntime::AddWrappedTarget(std::string target) {
-  absl::MutexLock lock(&names_mu_);
+  MutexLock lock(&names_mu_);
   for (const std::string& t : state_.wrapped_targets()) {
     if (t == target) return;
   }
@@ -146,7 +156,7 @@ void ProbeRuntime::AddWrappedTarget(std::string target) {
 }
 
 v1::ProbeState ProbeRuntime::state() const {
-  absl::MutexLock lock(&names_mu_);
+  MutexLock lock(&names_mu_);
   return state_;
 }
 
@@ -154,7 +164,7 @@ void ProbeRuntime::SendStateIfChanged(bool force) {
   if (stream_ == nullptr) return;
   v1::ProbeMessage m;
   {
-    absl::MutexLock lock(&names_mu_);
+    MutexLock lock(&names_mu_);
     if (!force && state_version_ == state_version_sent_) return;
     state_version_sent_ = state_version_;
     *m.mutable_state() = state_;
@@ -164,18 +174,18 @@ void ProbeRuntime::SendStateIfChanged(bool force) {
 }
 
 void ProbeRuntime::SetStepName(std::string name) {
-  absl::MutexLock lock(&names_mu_);
+  MutexLock lock(&names_mu_);
   step_name_ = std::move(name);
   step_name_changed_ = true;
 }
 
 void ProbeRuntime::SetGpuGate(GpuGate gate) {
-  absl::MutexLock lock(&control_mu_);
+  MutexLock lock(&control_mu_);
   gpu_gate_ = gate;
 }
 
 void ProbeRuntime::SetCaptureListener(CaptureListener listener, void* user) {
-  absl::MutexLock lock(&control_mu_);
+  MutexLock lock(&control_mu_);
   listener_ = listener;
   listener_user_ = user;
   // A listener set mid-capture is told at once.
@@ -187,7 +197,7 @@ void ProbeRuntime::SetCaptureListener(CaptureListener listener, void* user) {
 int64_t ProbeRuntime::StepBegin() {
   int64_t step;
   {
-    absl::MutexLock lock(&control_mu_);
+    MutexLock lock(&control_mu_);
     if (shut_down_) return 0;
     // Relaxed: last_step_ is a statistic for commands; control_mu_ orders.
     step = last_step_.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -200,7 +210,7 @@ int64_t ProbeRuntime::StepBegin() {
 void ProbeRuntime::StepEnd() {
   const int64_t step = last_step_.load(std::memory_order_relaxed);
   recorder_.StepEnd(step);
-  absl::MutexLock lock(&control_mu_);
+  MutexLock lock(&control_mu_);
   if (shut_down_) return;
   Apply(controller_.OnStepEnd(step, clock_->MonotonicNs()), step);
 }
@@ -226,7 +236,7 @@ void ProbeRuntime::StepAnnotate(int64_t num_requests, int64_t num_tokens,
 
 bool ProbeRuntime::RequestCapture(uint32_t num_steps, uint32_t duration_ms,
                                   bool record_shapes) {
-  absl::MutexLock lock(&control_mu_);
+  MutexLock lock(&control_mu_);
   if (shut_down_ || controller_.active() || controller_.pending()) {
     return false;
   }
@@ -257,7 +267,7 @@ void ProbeRuntime::Apply(const CaptureController::Decision& d, int64_t step) {
 }
 
 uint64_t ProbeRuntime::ExpectExternalOps() {
-  absl::MutexLock lock(&control_mu_);
+  MutexLock lock(&control_mu_);
   if (capture_.generation == 0 || !capture_.cpu_ops) return 0;
   capture_.external_ops = true;
   return capture_.generation;
@@ -265,7 +275,7 @@ uint64_t ProbeRuntime::ExpectExternalOps() {
 
 void ProbeRuntime::ExternalOpsDone(uint64_t generation) {
   recorder_.HandOverLocal();  // This thread's chunk of `generation`.
-  absl::MutexLock lock(&control_mu_);
+  MutexLock lock(&control_mu_);
   if (deferred_.message != nullptr && deferred_.generation == generation) {
     ReleaseDeferredLocked("");
   }
@@ -378,7 +388,7 @@ uint32_t ProbeRuntime::InternString(std::string_view value) {
 }
 
 void ProbeRuntime::AddEvent(v1::Event event) {
-  absl::MutexLock lock(&gpu_mu_);
+  MutexLock lock(&gpu_mu_);
   if (gpu_events_.size() >= max_gpu_events_) {
     ++gpu_dropped_;
     return;
@@ -388,7 +398,7 @@ void ProbeRuntime::AddEvent(v1::Event event) {
 
 void ProbeRuntime::AddTracerDrops(uint64_t records_dropped,
                                   uint64_t buffers_dropped) {
-  absl::MutexLock lock(&gpu_mu_);
+  MutexLock lock(&gpu_mu_);
   tracer_records_dropped_ += records_dropped;
   tracer_buffers_dropped_ += buffers_dropped;
 }
@@ -401,7 +411,7 @@ v1::Hello ProbeRuntime::BuildHello() const {
   h.set_process_uid(process_uid_);
   h.set_ppid(getppid());
   {
-    absl::MutexLock lock(&names_mu_);
+    MutexLock lock(&names_mu_);
     std::string name = process_name_;
     if (name.empty()) name = ReadFirstLine("/proc/self/comm");
     h.set_process_name(name);
@@ -411,7 +421,7 @@ v1::Hello ProbeRuntime::BuildHello() const {
   for (std::string& a : ReadCmdline()) h.add_cmdline(std::move(a));
   {
     // vLLM's own identity (learnt at the first step) wins over the env's.
-    absl::MutexLock lock(&names_mu_);
+    MutexLock lock(&names_mu_);
     h.set_rank(state_.rank() >= 0 ? state_.rank() : c.rank);
     h.set_local_rank(state_.local_rank() >= 0 ? state_.local_rank()
                                               : c.local_rank);
@@ -471,7 +481,7 @@ bool ProbeRuntime::TryConnect() {
   batch_sequence_ = 0;
   send_ = SendState{};
   {
-    absl::MutexLock lock(&names_mu_);
+    MutexLock lock(&names_mu_);
     converter_.set_step_name(step_name_);
     step_name_changed_ = false;
   }
@@ -524,6 +534,7 @@ void ProbeRuntime::CloseStream(bool graceful) {
 }
 
 void ProbeRuntime::ReaderLoop(ProbeStream* stream) {
+  pthread_setname_np(pthread_self(), "vp-reader");
   v1::CollectorCommand cmd;
   while (stream->Read(&cmd)) {
     switch (cmd.command_case()) {
@@ -533,7 +544,7 @@ void ProbeRuntime::ReaderLoop(ProbeStream* stream) {
         }
         break;
       case v1::CollectorCommand::kStartCapture: {
-        absl::MutexLock lock(&control_mu_);
+        MutexLock lock(&control_mu_);
         if (controller_.OnStartCommand(cmd.start_capture(),
                                        last_step_.load())) {
           ProbeLog(ProbeLogLevel::kInfo,
@@ -547,7 +558,7 @@ void ProbeRuntime::ReaderLoop(ProbeStream* stream) {
         break;
       }
       case v1::CollectorCommand::kStopCapture: {
-        absl::MutexLock lock(&control_mu_);
+        MutexLock lock(&control_mu_);
         controller_.OnStopCommand(cmd.stop_capture().capture_id());
         break;
       }
@@ -563,7 +574,7 @@ void ProbeRuntime::ReaderLoop(ProbeStream* stream) {
 void ProbeRuntime::DrainGpuEvents(v1::ProbeMessage* msg) {
   std::vector<v1::Event> events;
   {
-    absl::MutexLock lock(&gpu_mu_);
+    MutexLock lock(&gpu_mu_);
     events.swap(gpu_events_);
   }
   if (events.empty()) return;
@@ -599,40 +610,64 @@ void ProbeRuntime::SendBatch(v1::ProbeMessage* msg) {
   batch->Clear();
 }
 
-void ProbeRuntime::Process(QueueItem& item) {
-  if (item.chunk != nullptr) {
-    Chunk* c = item.chunk;
-    if (stream_ == nullptr || send_.generation == 0 ||
-        c->generation != send_.generation) {
-      // Not connected, or a record that raced with its capture's stop.
-      // Counted in records (an operator is two: begin and end).
-      dropped_send_total_.fetch_add(c->num_records);
-      send_.dropped_send +=
-          (c->generation == send_.generation) ? c->num_records : 0;
-    } else {
-      {
-        absl::MutexLock lock(&names_mu_);
-        if (step_name_changed_) {
-          converter_.set_step_name(step_name_);
-          step_name_changed_ = false;
-        }
-      }
-      // The batch lives on an arena whose first block is reused for every
-      // chunk: building ~1000 events costs no malloc/free per field.
-      google::protobuf::ArenaOptions ao;
-      ao.initial_block = arena_block_.get();
-      ao.initial_block_size = kArenaBlockBytes;
-      ao.start_block_size = 64 << 10;
-      ao.max_block_size = 1 << 20;
-      google::protobuf::Arena arena(ao);
-      auto* msg =
-          google::protobuf::Arena::CreateMessage<v1::ProbeMessage>(&arena);
-      send_.events_sent += converter_.Convert(*c, msg->mutable_batch());
-      SendBatch(msg);
+size_t ProbeRuntime::ProcessAll(std::deque<QueueItem>& items) {
+  size_t chunk_bytes = 0;
+  size_t i = 0;
+  while (i < items.size()) {
+    if (items[i].chunk == nullptr) {
+      Process(items[i++]);
+      continue;
     }
-    recorder_.Release(c);
-    return;
+    // A run of chunks becomes one batch, up to a bound: gRPC's cost per
+    // message (framing, wakeups of its threads) is larger than a small
+    // operator's, so fewer, larger batches are cheaper per event. The batch
+    // lives on an arena whose first block is reused for every batch:
+    // building thousands of events costs no malloc/free per field.
+    google::protobuf::ArenaOptions ao;
+    ao.initial_block = arena_block_.get();
+    ao.initial_block_size = kArenaBlockBytes;
+    ao.start_block_size = 64 << 10;
+    ao.max_block_size = 1 << 20;
+    google::protobuf::Arena arena(ao);
+    auto* msg =
+        google::protobuf::Arena::CreateMessage<v1::ProbeMessage>(&arena);
+    // Wire events are smaller than their records, so bounding the records
+    // keeps the batch under the collector's limit.
+    const size_t limit =
+        std::min<size_t>(kMaxBatchRecordBytes, max_batch_bytes_.load() / 2);
+    size_t bytes = 0;
+    while (i < items.size() && items[i].chunk != nullptr && bytes < limit) {
+      bytes += items[i].chunk->used;
+      ConvertChunk(items[i++].chunk, msg);
+    }
+    SendBatch(msg);
+    chunk_bytes += bytes;
   }
+  return chunk_bytes;
+}
+
+void ProbeRuntime::ConvertChunk(Chunk* c, v1::ProbeMessage* msg) {
+  if (stream_ == nullptr || send_.generation == 0 ||
+      c->generation != send_.generation) {
+    // Not connected, or a record that raced with its capture's stop.
+    // Counted in records (an operator is two: begin and end).
+    dropped_send_total_.fetch_add(c->num_records);
+    send_.dropped_send +=
+        (c->generation == send_.generation) ? c->num_records : 0;
+  } else {
+    {
+      MutexLock lock(&names_mu_);
+      if (step_name_changed_) {
+        converter_.set_step_name(step_name_);
+        step_name_changed_ = false;
+      }
+    }
+    send_.events_sent += converter_.Convert(*c, msg->mutable_batch());
+  }
+  recorder_.Release(c);
+}
+
+void ProbeRuntime::Process(QueueItem& item) {
   if (item.message == nullptr) return;
   v1::ProbeMessage& m = *item.message;
   if (m.has_capture_started()) {
@@ -665,7 +700,7 @@ void ProbeRuntime::Process(QueueItem& item) {
     d->set_events_dropped_buffer_full(full);
     d->set_events_dropped_send(send_.dropped_send);
     {
-      absl::MutexLock lock(&gpu_mu_);
+      MutexLock lock(&gpu_mu_);
       d->set_cupti_records_dropped(tracer_records_dropped_ + gpu_dropped_);
       d->set_cupti_buffers_dropped(tracer_buffers_dropped_);
       tracer_records_dropped_ = tracer_buffers_dropped_ = gpu_dropped_ = 0;
@@ -684,6 +719,8 @@ void ProbeRuntime::Process(QueueItem& item) {
 }
 
 void ProbeRuntime::SenderLoop() {
+  // Named so that top -H, perf and py-spy show what the thread is.
+  pthread_setname_np(pthread_self(), "vp-sender");
   // Low priority: converting and sending uses CPU the inference step may
   // need; with nice 10 it mostly runs on idle cycles (bounded memory makes
   // falling behind safe: the record path drops and counts).
@@ -705,14 +742,16 @@ void ProbeRuntime::SenderLoop() {
       SendStateIfChanged(/*force=*/false);
       std::deque<QueueItem> items =
           recorder_.TakeQueued(stopping ? absl::ZeroDuration() : options_.tick);
-      for (QueueItem& item : items) Process(item);
+      // Every record taken was written before this anchor.
+      ticks_.Anchor();
+      const size_t chunk_bytes = ProcessAll(items);
       if (send_.generation != 0) {
         v1::ProbeMessage batch;
         DrainGpuEvents(&batch);
         SendBatch(&batch);
       }
       if (!stopping) {
-        absl::MutexLock lock(&control_mu_);
+        MutexLock lock(&control_mu_);
         if (!shut_down_) {
           const int64_t now = clock_->MonotonicNs();
           Apply(controller_.OnTick(now),
@@ -725,19 +764,27 @@ void ProbeRuntime::SenderLoop() {
         }
       }
       if (stopping && items.empty()) break;
+      if (!stopping && chunk_bytes > 0 &&
+          chunk_bytes < kMaxBatchRecordBytes / 4) {
+        // Records are streaming in slowly: let more gather before the next
+        // batch (fewer, larger messages; memory stays bounded by the
+        // recorder's budget, and a stop is at most this much later).
+        absl::SleepFor(options_.batch_linger);
+      }
     }
     CloseStream(true);
   } catch (...) {
     ProbeLog(ProbeLogLevel::kInfo,
              "internal error in the sender thread; the probe stops sending");
   }
-  absl::MutexLock lock(&thread_mu_);
+  MutexLock lock(&thread_mu_);
   sender_exited_ = true;
+  thread_cv_.SignalAll();
 }
 
 void ProbeRuntime::Shutdown(absl::Duration timeout) {
   {
-    absl::MutexLock lock(&control_mu_);
+    MutexLock lock(&control_mu_);
     if (shut_down_) return;
     if (controller_.active()) {
       CaptureSpec spec = *controller_.active_spec();
@@ -755,11 +802,11 @@ void ProbeRuntime::Shutdown(absl::Duration timeout) {
   recorder_.Wake();
   bool exited;
   {
-    absl::MutexLock lock(&thread_mu_);
-    auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(thread_mu_) {
-      return sender_exited_;
-    };
-    exited = thread_mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+    MutexLock lock(&thread_mu_);
+    // WaitFor checks the predicate with thread_mu_ held.
+    exited = thread_cv_.WaitFor(
+        &thread_mu_, timeout,
+        [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return sender_exited_; });
   }
   if (sender_.joinable()) {
     if (exited) {

@@ -37,8 +37,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/mutex.h"
 #include "google/protobuf/arena.h"
 #include "probe/core/capture_controller.h"
 #include "probe/core/clock.h"
@@ -59,7 +59,8 @@ class ProbeRuntime final : public GpuEventSink {
                                    void* user);
   struct Options {
     ProbeConfig config;
-    const Clock* clock = nullptr;  // Default RealClock::Get().
+    // Default RealClock::Get() (GetMonotonicOnly() with config.tsc_clock off).
+    const Clock* clock = nullptr;
     // Default NewGrpcTransport(config.Target()).
     std::unique_ptr<ProbeTransport> transport;
     // Default: none (no GPU activity). c_api.cc passes NewCuptiTracer().
@@ -68,6 +69,9 @@ class ProbeRuntime final : public GpuEventSink {
     absl::Duration initial_backoff = absl::Milliseconds(250);
     absl::Duration max_backoff = absl::Seconds(10);
     absl::Duration tick = absl::Milliseconds(50);
+    // While records stream in, the sender waits this long between small
+    // batches so that more records share one message.
+    absl::Duration batch_linger = absl::Milliseconds(20);
     size_t chunk_bytes = 64 << 10;
     // Identity for the Hello (defaults: getpid/getppid, /proc/self/comm).
     int64_t pid = 0;
@@ -188,7 +192,15 @@ class ProbeRuntime final : public GpuEventSink {
   void ReaderLoop(ProbeStream* stream);
   bool TryConnect();
   void CloseStream(bool graceful);
+  // Sends what the recorder handed over, in order; runs of chunks are
+  // coalesced into batches.
+  // Returns the record bytes converted.
+  size_t ProcessAll(std::deque<QueueItem>& items);
+  // A control message (CaptureStarted/Finished, ...).
   void Process(QueueItem& item);
+  // Converts a chunk's records into msg's batch (or counts them dropped)
+  // and releases the chunk.
+  void ConvertChunk(Chunk* chunk, v1::ProbeMessage* msg);
   bool Send(const v1::ProbeMessage& message);
   // Sends msg's batch (with the strings not sent yet) and clears it.
   void SendBatch(v1::ProbeMessage* msg);
@@ -219,7 +231,7 @@ class ProbeRuntime final : public GpuEventSink {
   std::atomic<uint64_t> captures_finished_{0};
   std::atomic<uint64_t> batches_sent_{0};
 
-  absl::Mutex control_mu_;
+  Mutex control_mu_;
   CaptureController controller_ ABSL_GUARDED_BY(control_mu_);
   CaptureState capture_ ABSL_GUARDED_BY(control_mu_);
   uint64_t next_generation_ ABSL_GUARDED_BY(control_mu_) = 0;
@@ -230,7 +242,7 @@ class ProbeRuntime final : public GpuEventSink {
   std::string requested_name_ ABSL_GUARDED_BY(control_mu_);
   bool shut_down_ ABSL_GUARDED_BY(control_mu_) = false;
 
-  mutable absl::Mutex names_mu_;
+  mutable Mutex names_mu_;
   std::string process_name_ ABSL_GUARDED_BY(names_mu_);
   std::string python_version_ ABSL_GUARDED_BY(names_mu_);
   std::string torch_version_ ABSL_GUARDED_BY(names_mu_);
@@ -240,7 +252,7 @@ class ProbeRuntime final : public GpuEventSink {
   uint64_t state_version_ ABSL_GUARDED_BY(names_mu_) = 0;
   uint64_t state_version_sent_ = 0;  // Sender thread only.
 
-  absl::Mutex gpu_mu_;
+  Mutex gpu_mu_;
   std::vector<v1::Event> gpu_events_ ABSL_GUARDED_BY(gpu_mu_);
   size_t max_gpu_events_;
   uint64_t gpu_dropped_ ABSL_GUARDED_BY(gpu_mu_) = 0;
@@ -251,9 +263,12 @@ class ProbeRuntime final : public GpuEventSink {
   std::unique_ptr<ProbeStream> stream_;
   std::thread reader_;
   std::atomic<bool> reader_done_{true};
+  TickConverter ticks_;  // Sender thread only.
   EventConverter converter_;
   // First block of the per-chunk batch arena (sender thread only).
   static constexpr size_t kArenaBlockBytes = 512 << 10;
+  // Record bytes converted into one batch at most.
+  static constexpr size_t kMaxBatchRecordBytes = 1 << 20;
   std::unique_ptr<char[]> arena_block_;
   SendState send_;
   uint32_t strings_watermark_ = 0;
@@ -262,7 +277,8 @@ class ProbeRuntime final : public GpuEventSink {
   absl::Duration backoff_;
   bool outage_logged_ = false;
 
-  absl::Mutex thread_mu_;
+  Mutex thread_mu_;
+  CondVar thread_cv_;
   bool sender_exited_ ABSL_GUARDED_BY(thread_mu_) = false;
   std::thread sender_;
 };

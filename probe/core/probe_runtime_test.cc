@@ -254,7 +254,7 @@ TEST(ProbeRuntimeTest, CollectorAbsentRunsOnAndLogsOnce) {
     EXPECT_EQ(st.captures_finished, 1u);
     EXPECT_GT(st.events_dropped_send, 0u);
     h.probe->Shutdown(absl::Seconds(5));
-    absl::MutexLock l(&h.state->mu);
+    MutexLock l(&h.state->mu);
     EXPECT_GE(h.state->connects, 2);  // Retried.
   }
   SetProbeLogFdForTesting(-1);
@@ -285,7 +285,7 @@ TEST(ProbeRuntimeTest, CommandCapturesExactlyNSteps) {
   // Wait until the reader thread consumed the command.
   for (int i = 0; i < 1000; ++i) {
     {
-      absl::MutexLock l(&h.state->mu);
+      MutexLock l(&h.state->mu);
       if (h.state->commands.empty()) break;
     }
     absl::SleepFor(absl::Milliseconds(2));

@@ -41,7 +41,7 @@ Recorder::Recorder(Options options, const Clock* clock)
                                   (options.chunk_bytes + sizeof(Chunk))))) {}
 
 Recorder::~Recorder() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (auto& slot : slots_) {
     std::free(slot->chunk.exchange(nullptr));
   }
@@ -64,7 +64,7 @@ void Recorder::End(std::unique_ptr<v1::ProbeMessage> finished,
   generation_.store(0, std::memory_order_relaxed);  // As capturing().
   std::vector<Chunk*> stolen;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (auto& slot : slots_) {
       // acq_rel: acquires the owner's writes published by its release
       // store; a null result means the owner is mid-append (kept by it).
@@ -88,7 +88,7 @@ void Recorder::End(std::unique_ptr<v1::ProbeMessage> finished,
 
 void Recorder::QueueMessage(std::unique_ptr<v1::ProbeMessage> message,
                             uint64_t generation) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   queue_.push_back(QueueItem{nullptr, std::move(message), generation});
   cv_.Signal();
 }
@@ -105,7 +105,7 @@ Recorder::Slot* Recorder::RegisterSlot() {
   slot->tid = CurrentTid();
   Slot* raw = slot.get();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     slots_.push_back(std::move(slot));
   }
   t_cache.instance = instance_id_;
@@ -117,7 +117,7 @@ Chunk* Recorder::AllocateChunk(uint64_t generation, uint32_t tid) {
   Chunk* c = nullptr;
   // Relaxed: a hint; the pool itself is read under mu_.
   if (pooled_chunks_.load(std::memory_order_relaxed) > 0) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!pool_.empty()) {
       c = pool_.back();
       pool_.pop_back();
@@ -159,7 +159,7 @@ Chunk* Recorder::AllocateChunk(uint64_t generation, uint32_t tid) {
 void Recorder::Release(Chunk* chunk) {
   if (chunk == nullptr) return;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (pool_.size() < kMaxPooledChunks) {
       pool_.push_back(chunk);
       // Relaxed: as AllocateChunk (in use -> pooled).
@@ -173,7 +173,7 @@ void Recorder::Release(Chunk* chunk) {
 }
 
 void Recorder::Handover(Chunk* chunk) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   queue_.push_back(QueueItem{chunk, nullptr, chunk->generation});
   cv_.Signal();
 }
@@ -230,7 +230,7 @@ uint64_t Recorder::OpBegin(const char* name, int64_t sequence_nr,
   RecordHeader h{static_cast<uint16_t>(RecordType::kOpBegin),
                  static_cast<uint16_t>(name_len),
                  static_cast<uint32_t>(bytes),
-                 clock_->MonotonicNs(),
+                 clock_->NowTicks(),
                  id,
                  sequence_nr};
   std::memcpy(p, &h, sizeof(h));
@@ -398,7 +398,7 @@ void Recorder::AppendNamed(RecordType type, uint64_t id, int64_t arg,
   RecordHeader h{static_cast<uint16_t>(type),
                  static_cast<uint16_t>(name_len),
                  static_cast<uint32_t>(bytes),
-                 clock_->MonotonicNs(),
+                 clock_->NowTicks(),
                  id,
                  arg};
   std::memcpy(p, &h, sizeof(h));
@@ -425,7 +425,7 @@ void Recorder::ThreadName(const char* name) {
 }
 
 std::deque<QueueItem> Recorder::TakeQueued(absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (queue_.empty() && !wake_) cv_.WaitWithTimeout(&mu_, timeout);
   wake_ = false;
   std::deque<QueueItem> out;
@@ -434,7 +434,7 @@ std::deque<QueueItem> Recorder::TakeQueued(absl::Duration timeout) {
 }
 
 void Recorder::Wake() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   wake_ = true;
   cv_.Signal();
 }

@@ -8,7 +8,9 @@
 //
 // Cost model: when no capture runs every record call is one relaxed atomic
 // load. While capturing: one thread-local lookup, two uncontended atomic
-// exchanges on the thread's own slot, a memcpy of the name (and shapes).
+// exchanges on the thread's own slot, a clock read in ticks (Clock::NowTicks,
+// an rdtsc where the TSC is invariant; the sender converts), a memcpy of the
+// name (and shapes).
 // The mutex is taken only to hand a full chunk over.
 //
 // Threads: Begin/End are called by the capture controller (one thread at a
@@ -34,7 +36,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "probe/core/clock.h"
 #include "proto/profiler.pb.h"
 
@@ -62,7 +64,7 @@ struct RecordHeader {
   uint16_t type;
   uint16_t name_len;
   uint32_t size;  // Whole record including this header, multiple of 8.
-  int64_t ts_ns;  // Clock::MonotonicNs().
+  int64_t ts_ns;  // Clock::NowTicks() (kOpComplete: MonotonicNs()).
   uint64_t id;    // Op/span id (kOp*, kSpan*) or step number (kStep*).
   int64_t arg;    // Sequence number (kOpBegin); value bits (kCounter).
 };
@@ -237,8 +239,8 @@ class Recorder {
   std::atomic<int64_t> peak_chunks_{0};
   std::atomic<uint64_t> dropped_buffer_full_{0};
 
-  absl::Mutex mu_;
-  absl::CondVar cv_;
+  Mutex mu_;
+  CondVar cv_;
   std::vector<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
   std::deque<QueueItem> queue_ ABSL_GUARDED_BY(mu_);
   // Released chunks kept for reuse (at most kMaxPooledChunks; they count in

@@ -5,7 +5,7 @@ namespace vllm_profiler::probe {
 StringTable::StringTable(Options options) : options_(options) {}
 
 uint32_t StringTable::Intern(std::string_view value) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = ids_.find(value);
   if (it != ids_.end()) return it->second;
   if (by_id_.size() >= options_.max_strings) {
@@ -23,7 +23,7 @@ uint32_t StringTable::Intern(std::string_view value) {
 }
 
 void StringTable::AppendNew(uint32_t* watermark, v1::EventBatch* batch) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (uint32_t id = *watermark + 1; id <= by_id_.size(); ++id) {
     v1::InternedString* s = batch->add_strings();
     s->set_id(id);
@@ -33,7 +33,7 @@ void StringTable::AppendNew(uint32_t* watermark, v1::EventBatch* batch) {
 }
 
 size_t StringTable::size() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return by_id_.size();
 }
 

@@ -20,7 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "proto/profiler.pb.h"
 
 namespace vllm_profiler::probe {
@@ -46,7 +46,7 @@ class StringTable {
 
  private:
   const Options options_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   // Keys view into by_id_ (a deque: its elements never move).
   absl::flat_hash_map<std::string_view, uint32_t> ids_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> by_id_ ABSL_GUARDED_BY(mu_);  // [id - 1]

@@ -25,7 +25,43 @@
 
 #include "vllm_profiler/probe.h"
 
+// clang's thread-safety attributes (-Wthread-safety), spelled out: the shim
+// builds against torch's headers alone, without abseil's macros.
+#if defined(__clang__)
+#define VP_CAPABILITY __attribute__((capability("mutex")))
+#define VP_SCOPED_CAPABILITY __attribute__((scoped_lockable))
+#define VP_GUARDED_BY(x) __attribute__((guarded_by(x)))
+#define VP_ACQUIRE(...) __attribute__((acquire_capability(__VA_ARGS__)))
+#define VP_RELEASE(...) __attribute__((release_capability(__VA_ARGS__)))
+#else
+#define VP_CAPABILITY
+#define VP_SCOPED_CAPABILITY
+#define VP_GUARDED_BY(x)
+#define VP_ACQUIRE(...)
+#define VP_RELEASE(...)
+#endif
+
 namespace {
+
+class VP_CAPABILITY Mutex {
+ public:
+  void Lock() VP_ACQUIRE() { mu_.lock(); }
+  void Unlock() VP_RELEASE() { mu_.unlock(); }
+
+ private:
+  std::mutex mu_;
+};
+
+class VP_SCOPED_CAPABILITY MutexLock {
+ public:
+  explicit MutexLock(Mutex* mu) VP_ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~MutexLock() VP_RELEASE() { mu_->Unlock(); }
+  MutexLock(const MutexLock&) = delete;
+  MutexLock& operator=(const MutexLock&) = delete;
+
+ private:
+  Mutex* const mu_;
+};
 
 struct CoreApi {
   decltype(&vp_op_begin) op_begin = nullptr;
@@ -33,9 +69,9 @@ struct CoreApi {
   decltype(&vp_set_capture_listener) set_listener = nullptr;
 };
 CoreApi g_api;
-std::mutex g_mu;  // Guards g_handle / g_registered.
-at::CallbackHandle g_handle = 0;
-bool g_registered = false;
+Mutex g_mu;
+at::CallbackHandle g_handle VP_GUARDED_BY(g_mu) = 0;
+bool g_registered VP_GUARDED_BY(g_mu) = false;
 std::atomic<bool> g_failed{false};
 
 void LogOnce(const char* what) {
@@ -159,7 +195,7 @@ void OnEnd(const at::RecordFunction&, at::ObserverContext* ctx) {
 
 void OnCapture(int32_t capturing, int32_t record_shapes, void*) {
   try {
-    std::lock_guard<std::mutex> lock(g_mu);
+    MutexLock lock(&g_mu);
     if (capturing && !g_registered && !g_failed.load()) {
       auto cb = record_shapes
                     ? at::RecordFunctionCallback(&OnBegin<true>, &OnEnd)

@@ -13,6 +13,7 @@ process CPU (all threads, incl. our sender) of that repetition's loop.
 """
 import argparse
 import ctypes
+import os
 import time
 
 import torch
@@ -22,12 +23,28 @@ from vllm_profiler_probe import _native
 
 
 def loop(fn, n):
+    """ns per call: wall, process CPU (all threads), CPU of the other threads
+    (our sender and gRPC's; torch.profiler has none)."""
     c0 = time.process_time()
+    m0 = time.thread_time()
     t0 = time.perf_counter()
     for _ in range(n):
         fn()
     wall = (time.perf_counter() - t0) / n * 1e9
-    return wall, (time.process_time() - c0) / n * 1e9
+    cpu = (time.process_time() - c0) / n * 1e9
+    return wall, cpu, cpu - (time.thread_time() - m0) / n * 1e9
+
+
+def stop(cm, n_calls, settle):
+    """ns per call of ending a mode: its __exit__ (torch.profiler builds its
+    events there, on the calling thread) plus what the process spends in the
+    `settle` seconds after (our sender draining)."""
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    cm.__exit__(None, None, None)
+    wall = (time.perf_counter() - t0) / n_calls * 1e9
+    time.sleep(settle)
+    return wall, (time.process_time() - c0) / n_calls * 1e9
 
 
 class Probe:
@@ -72,7 +89,16 @@ def main():
                     help="path of libvp_null_callback.so (optional)")
     args = ap.parse_args()
     lib = probe.native()
-    _native.load_torch_shim(probe._state.core_file, torch.__version__, print)
+    core = probe._state.core_file
+    if _native.load_torch_shim(core, torch.__version__, print) is None:
+        # Another torch (a torch 2.x image): the shim built in-process, as
+        # the probe does, synchronously here.
+        from vllm_profiler_probe import _shim_build
+        path, _ = _shim_build.build_or_load(
+            torch, os.path.dirname(os.path.abspath(core)), print)
+        assert path, "no torch shim for this torch"
+        assert _native.load_torch_shim(core, torch.__version__, print,
+                                       path=path) is not None
     a = torch.ones(8, 8)
     b = torch.ones(8, 8)
     ops = {
@@ -94,28 +120,37 @@ def main():
     modes["torchprof_noshapes"] = lambda: tp.profile(
         activities=[tp.ProfilerActivity.CPU], record_shapes=False)
     res = {}
+    stops = {}
     for _ in range(args.reps):
         for mode, make in modes.items():
-            with make():
-                for name, fn in ops.items():
-                    r = loop(fn, args.ops)
-                    if (mode, name) not in res or r[0] < res[(mode, name)][0]:
-                        res[(mode, name)] = r
+            cm = make()
+            cm.__enter__()
+            for name, fn in ops.items():
+                r = loop(fn, args.ops)
+                if (mode, name) not in res or r[0] < res[(mode, name)][0]:
+                    res[(mode, name)] = r
+            # The sleep's own CPU is ~0; what runs in it is the mode's.
+            s = stop(cm, args.ops * len(ops), 0.3 if "probe" in mode else 0)
+            if mode not in stops or s[1] < stops[mode][1]:
+                stops[mode] = s
     names = list(ops)
     print("ns per call, best of %d x %d calls (wall / process CPU)" % (
         args.reps, args.ops))
     print("%-20s" % "mode" + "".join("%16s" % n for n in names))
     for mode in modes:
         print("%-20s" % mode + "".join(
-            "%16s" % ("%.0f / %.0f" % res[(mode, n)]) for n in names))
-    print("added ns per call vs idle (wall / process CPU):")
+            "%16s" % ("%.0f / %.0f" % res[(mode, n)][:2]) for n in names))
+    print("added ns per call vs idle (wall / process CPU / other threads' "
+          "CPU), and the stop (wall / CPU per call, sender drain included):")
     for mode in modes:
         if mode == "idle":
             continue
         print("%-20s" % mode + "".join(
-            "%16s" % ("%.0f / %.0f" % (res[(mode, n)][0] - res[("idle", n)][0],
-                                       res[(mode, n)][1] - res[("idle", n)][1]))
-            for n in names))
+            "%20s" % ("%.0f / %.0f / %.0f" % (
+                res[(mode, n)][0] - res[("idle", n)][0],
+                res[(mode, n)][1] - res[("idle", n)][1],
+                res[(mode, n)][2] - res[("idle", n)][2]))
+            for n in names) + "   stop %.0f / %.0f" % stops[mode])
     for n in names:
         ours = res[("probe_shapes", n)][0] - res[("idle", n)][0]
         theirs = res[("torchprof_shapes", n)][0] - res[("idle", n)][0]

@@ -86,7 +86,12 @@ class ProbeWithCollectorTest(unittest.TestCase):
     def load(self, name):
         with open(os.path.join(self.traces, name)) as f:
             t = json.load(f)
-        return t["traceEvents"] if isinstance(t, dict) else t
+        ev = t["traceEvents"] if isinstance(t, dict) else t
+        # The time base is the earliest event, whichever process joined
+        # first: no ts is negative.
+        negative = [e for e in ev if e.get("ts", 0) < 0]
+        self.assertEqual(negative[:3], [])
+        return ev
 
     def test_window_trace_has_exactly_the_window(self):
         p = self.run_workload(["--steps", "200"])

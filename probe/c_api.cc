@@ -9,11 +9,11 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "common/mutex.h"
 #include "probe/core/config.h"
 #include "probe/core/log.h"
 #include "probe/core/probe_runtime.h"
@@ -30,7 +30,7 @@ constexpr uint64_t kPushedBit = uint64_t{1} << 63;
 // the switch is harmless (the runtime is never destroyed).
 std::atomic<bool> g_disabled{false};
 std::atomic<bool> g_config_read{false};
-std::mutex g_create_mu;
+Mutex g_create_mu;
 // gRPC was started in this process (a runtime exists or existed). gRPC has
 // no fork support enabled here, and using it in a child forked after that
 // aborts inside gRPC: such a child stays unprofiled instead (logged once).
@@ -47,8 +47,8 @@ struct PendingNames {
   ProbeRuntime::GpuGate gpu_gate = nullptr;
   void* listener_user = nullptr;
 };
-PendingNames* g_pending = new PendingNames();  // Guarded by g_create_mu.
-ProbeConfig* g_config = nullptr;               // Guarded by g_create_mu.
+PendingNames* g_pending ABSL_GUARDED_BY(g_create_mu) = new PendingNames();
+ProbeConfig* g_config ABSL_GUARDED_BY(g_create_mu) = nullptr;
 
 void Disable(const char* where) {
   if (!g_disabled.exchange(true)) {
@@ -64,13 +64,13 @@ void AtForkChild() {
   // Only this thread exists in the child: abandon the parent's runtime (its
   // threads are gone, its locks may be held) and start afresh on next use.
   g_runtime.store(nullptr, std::memory_order_release);
-  new (&g_create_mu) std::mutex();
+  new (&g_create_mu) Mutex();
   if (g_grpc_started.load()) g_forked_after_grpc.store(true);
   Recorder::ResetThreadCacheAfterFork();
 }
 
 // Reads the env once per process (logs each problem once).
-const ProbeConfig& ConfigLocked() {
+const ProbeConfig& ConfigLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_create_mu) {
   if (g_config == nullptr) {
     std::vector<std::string> problems;
     g_config = new ProbeConfig(ParseProbeConfig(
@@ -95,7 +95,7 @@ ProbeRuntime* Runtime() {
   ProbeRuntime* r = g_runtime.load(std::memory_order_acquire);
   if (r != nullptr) return r;
   if (g_disabled.load(std::memory_order_relaxed)) return nullptr;
-  std::lock_guard<std::mutex> lock(g_create_mu);
+  MutexLock lock(&g_create_mu);
   r = g_runtime.load(std::memory_order_acquire);
   if (r != nullptr) return r;
   const ProbeConfig& config = ConfigLocked();
@@ -179,7 +179,7 @@ int32_t vp_init(const char* process_name, const char* python_version,
                 const char* torch_version) {
   VP_GUARD_BEGIN
   namespace p = vllm_profiler::probe;
-  std::lock_guard<std::mutex> lock(p::g_create_mu);
+  vllm_profiler::MutexLock lock(&p::g_create_mu);
   p::ConfigLocked();
   if (p::g_disabled.load()) return -1;
   auto s = [](const char* v) {
@@ -261,7 +261,7 @@ void vp_set_identity(int32_t rank, int32_t local_rank, int32_t world_size) {
   namespace p = vllm_profiler::probe;
   ProbeRuntime* r;
   {
-    std::lock_guard<std::mutex> lock(p::g_create_mu);
+    vllm_profiler::MutexLock lock(&p::g_create_mu);
     p::g_pending->rank = rank;
     p::g_pending->local_rank = local_rank;
     p::g_pending->world_size = world_size;
@@ -285,7 +285,7 @@ void vp_set_op_source(const char* source, const char* detail) {
   const std::string d = detail == nullptr ? "" : detail;
   ProbeRuntime* r;
   {
-    std::lock_guard<std::mutex> lock(p::g_create_mu);
+    vllm_profiler::MutexLock lock(&p::g_create_mu);
     p::g_pending->op_source = s;
     p::g_pending->op_source_detail = d;
     r = p::g_runtime.load();
@@ -300,7 +300,7 @@ void vp_add_wrapped_target(const char* target) {
   namespace p = vllm_profiler::probe;
   ProbeRuntime* r;
   {
-    std::lock_guard<std::mutex> lock(p::g_create_mu);
+    vllm_profiler::MutexLock lock(&p::g_create_mu);
     p::g_pending->wrapped_targets.push_back(target);
     r = p::g_runtime.load();
   }
@@ -322,7 +322,7 @@ void vp_set_step_name(const char* name) {
   VP_GUARD_BEGIN
   if (name == nullptr || *name == '\0') return;
   namespace p = vllm_profiler::probe;
-  std::lock_guard<std::mutex> lock(p::g_create_mu);
+  vllm_profiler::MutexLock lock(&p::g_create_mu);
   p::g_pending->step_name = name;
   ProbeRuntime* r = p::g_runtime.load();
   if (r != nullptr) r->SetStepName(name);
@@ -399,7 +399,7 @@ void vp_set_capture_listener(vp_capture_listener listener, void* user) {
   namespace p = vllm_profiler::probe;
   ProbeRuntime* r;
   {
-    std::lock_guard<std::mutex> lock(p::g_create_mu);
+    vllm_profiler::MutexLock lock(&p::g_create_mu);
     p::g_pending->listener = listener;
     p::g_pending->listener_user = user;
     r = p::g_runtime.load();
@@ -442,7 +442,7 @@ void vp_set_gpu_gate(vp_gpu_gate gate) {
   namespace p = vllm_profiler::probe;
   ProbeRuntime* r;
   {
-    std::lock_guard<std::mutex> lock(p::g_create_mu);
+    vllm_profiler::MutexLock lock(&p::g_create_mu);
     p::g_pending->gpu_gate = gate;
     r = p::g_runtime.load();
   }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# op_bench.py on torch 2.6 (Python 3.13), in the Debian 13 root filesystem
+# of tests/torch2 (built and cached by its rootfs.sh), with the probe bundle
+# built here and the stand-in collector outside the chroot, as
+# //tests/torch2:chroot_test runs them. Needs root. Arguments go to
+# op_bench.py.
+#   bazel build //probe:probe_bundle //tests/e2e/probe:fake_collector
+#   tests/bench/probe/op_bench_torch2.sh --reps 5 --ops 10000
+set -euo pipefail
+cd "$(dirname "$0")/../../.."
+BIN=$(bazel info bazel-bin 2>/dev/null)
+ROOTFS=$(tests/torch2/rootfs.sh)
+TMP=$(mktemp -d /tmp/opb2-XXXX)
+trap 'kill $FC 2>/dev/null || true; rm -rf "$TMP"' EXIT
+mkdir -p "$TMP/bundle" "$TMP/sock" "$TMP/cache"
+tar -xf "$BIN/probe/probe_bundle.tar" -C "$TMP/bundle"
+"$BIN/tests/e2e/probe/fake_collector" --socket "$TMP/sock/c.sock" \
+  --out /dev/null --discard 1 >"$TMP/fc.log" 2>&1 &
+FC=$!
+mkdir -p "$ROOTFS/vp/bundle" "$ROOTFS/vp/work" "$ROOTFS/vp/sock" "$ROOTFS/vp/cache"
+unshare --mount sh -c '
+set -e
+R=$0
+mount --bind /proc "$R/proc"
+mount --rbind /dev "$R/dev"
+mount --bind -o ro "$1" "$R/vp/bundle"
+mount --bind -o ro "$2" "$R/vp/work"
+mount --bind "$3" "$R/vp/sock"
+mount --bind "$4" "$R/vp/cache"
+shift 4
+exec chroot "$R" "$@"' "$ROOTFS" "$TMP/bundle" "$PWD/tests/bench/probe" \
+  "$TMP/sock" "$TMP/cache" \
+  env -i PATH=/usr/bin:/bin HOME=/root PYTHONPATH=/vp/bundle \
+  VLLM_PROFILER_SOCKET=/vp/sock/c.sock VLLM_PROFILER_START_STEP=1000000000 \
+  VLLM_PROFILER_MAX_BUFFER_MB=512 VLLM_PROFILER_CACHE_DIR=/vp/cache \
+  python3 /vp/work/op_bench.py "$@"
