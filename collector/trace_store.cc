@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "collector/trace_time_shift.h"
 #include "collector/trace_writer.h"
+#include "common/gzip.h"
 #include "common/gzip_file.h"
 #include "common/logging.h"
 #include "nlohmann/json.hpp"

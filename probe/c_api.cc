@@ -116,14 +116,14 @@ ProbeRuntime* Runtime() {
   options.python_version = g_pending->python_version;
   options.torch_version = g_pending->torch_version;
   if (config.gpu) {
-    CuptiTracerOptions cupti;
+    cupti::CuptiTracerOptions cupti;
     cupti.log = [](std::string_view line) {
       // Debug: the reason also goes into CaptureFinished.gpu_activity_note,
       // and "no CUDA" is the normal case on CPU-only hosts.
       ProbeLog(ProbeLogLevel::kDebug,
                absl::string_view(line.data(), line.size()));
     };
-    options.gpu_tracer = NewCuptiTracer(std::move(cupti));
+    options.gpu_tracer = cupti::NewCuptiTracer(std::move(cupti));
   }
   r = new ProbeRuntime(std::move(options));  // Never deleted (see header).
   if (!g_pending->step_name.empty()) r->SetStepName(g_pending->step_name);

@@ -55,111 +55,140 @@ absl::StatusOr<bool> ParseBool(absl::string_view name,
       absl::StrCat(name, "=", Quote(value), " is not a boolean (1 or 0)"));
 }
 
-ProbeConfig ParseProbeConfig(const EnvGetter& getenv,
-                             std::vector<std::string>* problems) {
-  ProbeConfig c;
-  auto get = [&](const char* name) -> const char* { return getenv(name); };
-  auto num = [&](const char* name, uint64_t max, auto* field) {
-    const char* v = get(name);
+namespace {
+
+// Reads typed variables; a bad value keeps the field's value and adds one
+// problem line.
+class EnvReader {
+ public:
+  EnvReader(const EnvGetter& getenv, std::vector<std::string>* problems)
+      : getenv_(getenv), problems_(problems) {}
+
+  template <typename T>
+  void Num(const char* name, uint64_t max, T* field) {
+    const char* v = getenv_(name);
     if (v == nullptr) return;
     absl::StatusOr<uint64_t> r = ParseUnsigned(name, v, max);
     if (r.ok()) {
-      *field = static_cast<std::remove_pointer_t<decltype(field)>>(*r);
-    } else if (problems != nullptr) {
-      problems->push_back(
-          absl::StrCat(r.status().message(), "; using ", *field));
+      *field = static_cast<T>(*r);
+    } else {
+      Problem(absl::StrCat(r.status().message(), "; using ", *field));
     }
-  };
-  auto flag = [&](const char* name, bool* field) {
-    const char* v = get(name);
+  }
+  void Flag(const char* name, bool* field) {
+    const char* v = getenv_(name);
     if (v == nullptr) return;
     absl::StatusOr<bool> r = ParseBool(name, v);
     if (r.ok()) {
       *field = *r;
-    } else if (problems != nullptr) {
-      problems->push_back(
+    } else {
+      Problem(
           absl::StrCat(r.status().message(), "; using ", *field ? "1" : "0"));
     }
-  };
-  auto str = [&](const char* name, std::string* field) {
-    const char* v = get(name);
+  }
+  void Str(const char* name, std::string* field) {
+    const char* v = getenv_(name);
     if (v != nullptr && *v != '\0') *field = v;
-  };
-  auto rank = [&](const char* name, int32_t* field) {
-    const char* v = get(name);
+  }
+  void Rank(const char* name, int32_t* field) {
+    const char* v = getenv_(name);
     if (v == nullptr) return;
     absl::StatusOr<uint64_t> r = ParseUnsigned(name, v, 1 << 30);
     if (r.ok()) {
       *field = static_cast<int32_t>(*r);
-    } else if (problems != nullptr) {
-      problems->push_back(
-          absl::StrCat(r.status().message(), "; rank left unknown"));
+    } else {
+      Problem(absl::StrCat(r.status().message(), "; rank left unknown"));
     }
-  };
+  }
+  void Problem(std::string line) {
+    if (problems_ != nullptr) problems_->push_back(std::move(line));
+  }
 
-  flag("VLLM_PROFILER_ENABLED", &c.enabled);
+ private:
+  const EnvGetter& getenv_;
+  std::vector<std::string>* const problems_;
+};
+
+void ReadWindow(EnvReader& env, ProbeConfig& c) {
+  env.Flag("VLLM_PROFILER_ENABLED", &c.enabled);
   constexpr uint64_t kMaxU32 = std::numeric_limits<uint32_t>::max();
-  num("VLLM_PROFILER_START_STEP", kMaxU32, &c.start_step);
+  env.Num("VLLM_PROFILER_START_STEP", kMaxU32, &c.start_step);
   if (c.start_step == 0) {
-    if (problems != nullptr) {
-      problems->push_back(
-          "VLLM_PROFILER_START_STEP='0' must be at least 1 (steps are "
-          "1-based); using 1");
-    }
+    env.Problem(
+        "VLLM_PROFILER_START_STEP='0' must be at least 1 (steps are "
+        "1-based); using 1");
     c.start_step = 1;
   }
-  num("VLLM_PROFILER_NUM_STEPS", kMaxU32, &c.num_steps);
-  num("VLLM_PROFILER_DURATION_MS", kMaxU32, &c.duration_ms);
-  flag("VLLM_PROFILER_RECORD_SHAPES", &c.record_shapes);
-  flag("VLLM_PROFILER_GPU", &c.gpu);
-  str("VLLM_PROFILER_SOCKET", &c.socket_path);
+  env.Num("VLLM_PROFILER_NUM_STEPS", kMaxU32, &c.num_steps);
+  env.Num("VLLM_PROFILER_DURATION_MS", kMaxU32, &c.duration_ms);
+  env.Flag("VLLM_PROFILER_RECORD_SHAPES", &c.record_shapes);
+  env.Flag("VLLM_PROFILER_GPU", &c.gpu);
+  env.Str("VLLM_TORCH_PROFILE", &c.requested_name);
+}
+
+void ReadTransportAndMemory(EnvReader& env, ProbeConfig& c) {
+  env.Str("VLLM_PROFILER_SOCKET", &c.socket_path);
   // sockaddr_un holds 107 bytes and a NUL: a longer path cannot connect.
-  if (c.socket_path.size() > 107 && problems != nullptr) {
-    problems->push_back(absl::StrCat(
+  if (c.socket_path.size() > 107) {
+    env.Problem(absl::StrCat(
         "VLLM_PROFILER_SOCKET is ", c.socket_path.size(),
         " bytes long; a Unix socket path holds at most 107, so the collector "
         "cannot be reached there"));
   }
-  str("VLLM_PROFILER_ADDRESS", &c.address);
+  env.Str("VLLM_PROFILER_ADDRESS", &c.address);
   uint64_t mb = c.max_buffer_bytes >> 20;
-  num("VLLM_PROFILER_MAX_BUFFER_MB", 1 << 20, &mb);
+  env.Num("VLLM_PROFILER_MAX_BUFFER_MB", 1 << 20, &mb);
   if (mb == 0) {
-    if (problems != nullptr) {
-      problems->push_back(
-          "VLLM_PROFILER_MAX_BUFFER_MB='0' must be at least 1; using 1");
-    }
+    env.Problem("VLLM_PROFILER_MAX_BUFFER_MB='0' must be at least 1; using 1");
     mb = 1;
   }
   c.max_buffer_bytes = mb << 20;
-  str("VLLM_TORCH_PROFILE", &c.requested_name);
-  str("VLLM_PROFILER_LOG", &c.log_level);
+}
+
+void ReadLogAndClock(EnvReader& env, ProbeConfig& c) {
+  env.Str("VLLM_PROFILER_LOG", &c.log_level);
   if (!c.log_level.empty()) {
     static constexpr const char* kLevels[] = {"info", "debug", "quiet", "off"};
     bool known = false;
     for (const char* l : kLevels)
       known = known || absl::EqualsIgnoreCase(c.log_level, l);
-    if (!known && problems != nullptr) {
-      problems->push_back(absl::StrCat("VLLM_PROFILER_LOG=", Quote(c.log_level),
-                                       " is not info, debug, quiet or off; "
-                                       "using info"));
+    if (!known) {
+      env.Problem(absl::StrCat("VLLM_PROFILER_LOG=", Quote(c.log_level),
+                               " is not info, debug, quiet or off; using "
+                               "info"));
     }
   }
   std::string clock;
-  str("VLLM_PROFILER_CLOCK", &clock);
+  env.Str("VLLM_PROFILER_CLOCK", &clock);
   if (absl::EqualsIgnoreCase(clock, "monotonic")) {
     c.tsc_clock = false;
-  } else if (!clock.empty() && !absl::EqualsIgnoreCase(clock, "auto") &&
-             problems != nullptr) {
-    problems->push_back(absl::StrCat("VLLM_PROFILER_CLOCK=", Quote(clock),
-                                     " is not auto or monotonic; using auto"));
+  } else if (!clock.empty() && !absl::EqualsIgnoreCase(clock, "auto")) {
+    env.Problem(absl::StrCat("VLLM_PROFILER_CLOCK=", Quote(clock),
+                             " is not auto or monotonic; using auto"));
   }
-  str("POD_NAME", &c.pod_name);
-  str("POD_NAMESPACE", &c.pod_namespace);
-  str("NODE_NAME", &c.node_name);
-  str("CONTAINER_NAME", &c.container_name);
-  rank("RANK", &c.rank);
-  rank("LOCAL_RANK", &c.local_rank);
-  rank("WORLD_SIZE", &c.world_size);
+}
+
+void ReadIdentity(EnvReader& env, ProbeConfig& c) {
+  env.Str("POD_NAME", &c.pod_name);
+  env.Str("POD_NAMESPACE", &c.pod_namespace);
+  env.Str("NODE_NAME", &c.node_name);
+  env.Str("CONTAINER_NAME", &c.container_name);
+  env.Rank("RANK", &c.rank);
+  env.Rank("LOCAL_RANK", &c.local_rank);
+  env.Rank("WORLD_SIZE", &c.world_size);
+}
+
+}  // namespace
+
+ProbeConfig ParseProbeConfig(const EnvGetter& getenv,
+                             std::vector<std::string>* problems) {
+  ProbeConfig c;
+  EnvReader env(getenv, problems);
+  // The order of the problem lines follows this order.
+  ReadWindow(env, c);
+  ReadTransportAndMemory(env, c);
+  ReadLogAndClock(env, c);
+  ReadIdentity(env, c);
   return c;
 }
 

@@ -1,6 +1,6 @@
 // The probe's configuration, read from the VLLM_PROFILER_* environment the
-// webhook injects (names and defaults: the project's contract; the window
-// defaults are the seed sitecustomize's: call 100, 50 calls).
+// webhook injects. Names and defaults are a user-facing contract (README's
+// table): the window is calls 100..149 unless set.
 //
 // The environment is untrusted input: a malformed value never stops the
 // host. ParseProbeConfig keeps the default for that variable and returns one

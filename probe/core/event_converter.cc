@@ -46,156 +46,8 @@ void EventConverter::NoteThread(uint32_t tid, v1::EventBatch* batch) {
 size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
   size_t emitted = 0;
   std::vector<uint64_t> ended_early;
-  const uint32_t tid = chunk.tid;
   ForEachRecord(chunk, [&](const RecordView& r) {
-    // Fallback operators (kOpComplete) carry ns already.
-    const int64_t ts =
-        r.type == RecordType::kOpComplete ? r.ts_ns : ToNs(r.ts_ns);
-    switch (r.type) {
-      case RecordType::kThreadName: {
-        thread_names_[tid] = std::string(r.name);
-        if (threads_reported_.erase(tid) > 0) NoteThread(tid, batch);
-        break;
-      }
-      case RecordType::kOpBegin: {
-        OpenOp op;
-        op.start_ns = ts;
-        op.sequence_nr = r.arg;
-        op.tid = tid;
-        op.name_id = Intern(r.name);
-        op.inputs_begin = static_cast<uint32_t>(open_inputs_.size());
-        op.num_inputs = static_cast<uint32_t>(r.inputs.size());
-        for (const InputMeta& in : r.inputs) {
-          OpenInput oi;
-          oi.dims_begin = static_cast<uint32_t>(open_dims_.size());
-          oi.ndim = in.ndim;
-          oi.dtype_id = in.dtype.empty() ? 0 : Intern(in.dtype);
-          if (in.ndim > 0) {
-            open_dims_.insert(open_dims_.end(), in.dims, in.dims + in.ndim);
-          }
-          open_inputs_.push_back(oi);
-        }
-        open_ops_[r.id] = op;
-        break;
-      }
-      case RecordType::kOpEnd: {
-        auto it = open_ops_.find(r.id);
-        if (it == open_ops_.end()) break;  // Begin dropped or stale.
-        NoteThread(tid, batch);
-        EmitOp(r.id, it->second, ts, batch);
-        open_ops_.erase(it);
-        ++emitted;
-        break;
-      }
-      case RecordType::kStepBegin: {
-        OpenStep& st = open_steps_[r.id];
-        st.begun = true;
-        st.event.set_kind(v1::EVENT_KIND_STEP);
-        st.event.set_name_id(Intern(options_.step_name));
-        st.event.set_start_ns(ts);
-        st.event.set_tid(tid);
-        st.event.set_step(static_cast<int64_t>(r.id));
-        // Its end came first (other thread): emit after this chunk, whose
-        // later records may still carry the step's args.
-        if (st.ended) ended_early.push_back(r.id);
-        break;
-      }
-      case RecordType::kStepArgs: {
-        static constexpr const char* kKeys[4] = {
-            "num_scheduled_requests", "num_scheduled_tokens",
-            "num_prefill_requests", "num_decode_requests"};
-        OpenStep& st = open_steps_[r.id];
-        for (int i = 0; i < 4; ++i) {
-          if (r.step_args[i] < 0) continue;
-          v1::Arg* a = st.event.add_args();
-          a->set_key_id(Intern(kKeys[i]));
-          a->set_int_value(r.step_args[i]);
-        }
-        break;
-      }
-      case RecordType::kStepArgInt: {
-        v1::Arg* a = open_steps_[r.id].event.add_args();
-        a->set_key_id(Intern(r.name));
-        a->set_int_value(r.arg);
-        break;
-      }
-      case RecordType::kStepArgStr:
-      case RecordType::kStepError: {
-        std::string_view key = "error", value = r.name;
-        if (r.type == RecordType::kStepArgStr) {
-          const size_t nul = r.name.find('\0');
-          if (nul == std::string_view::npos) break;
-          key = r.name.substr(0, nul);
-          value = r.name.substr(nul + 1);
-        }
-        v1::Arg* a = open_steps_[r.id].event.add_args();
-        a->set_key_id(Intern(key));
-        a->set_string_id(Intern(value));
-        break;
-      }
-      case RecordType::kStepEnd: {
-        // Begin and end may be recorded on different threads, whose chunks
-        // arrive in any order: an end seen first waits for its begin.
-        OpenStep& st = open_steps_[r.id];
-        st.ended = true;
-        st.end_ns = ts;
-        if (st.begun) emitted += EmitStep(r.id, ts, batch);
-        break;
-      }
-      case RecordType::kOpComplete: {
-        NoteThread(r.op_tid, batch);
-        v1::Event* e = batch->add_events();
-        e->set_kind(v1::EVENT_KIND_CPU_OP);
-        e->set_name_id(Intern(r.name));
-        e->set_start_ns(r.ts_ns);
-        e->set_duration_ns(std::max<int64_t>(0, r.end_ns - r.ts_ns));
-        e->set_tid(r.op_tid);
-        e->set_external_id(r.id);
-        if (r.arg >= 0) e->set_sequence_number(static_cast<uint64_t>(r.arg));
-        for (const InputMeta& in : r.inputs) {
-          v1::Shape* shape = e->add_input_shapes();
-          if (in.ndim > 0)
-            shape->mutable_dims()->Add(in.dims, in.dims + in.ndim);
-          e->add_input_dtype_ids(in.dtype.empty() ? 0 : Intern(in.dtype));
-        }
-        ++emitted;
-        break;
-      }
-      case RecordType::kSpanBegin: {
-        OpenSpan sp;
-        sp.start_ns = ts;
-        sp.tid = tid;
-        sp.name_id = Intern(r.name);
-        open_spans_[r.id] = sp;
-        break;
-      }
-      case RecordType::kSpanEnd: {
-        auto it = open_spans_.find(r.id);
-        if (it == open_spans_.end()) break;
-        NoteThread(tid, batch);
-        EmitSpan(it->second, ts, batch);
-        open_spans_.erase(it);
-        ++emitted;
-        break;
-      }
-      case RecordType::kInstant:
-      case RecordType::kCounter: {
-        NoteThread(tid, batch);
-        v1::Event* e = batch->add_events();
-        e->set_kind(r.type == RecordType::kInstant ? v1::EVENT_KIND_INSTANT
-                                                   : v1::EVENT_KIND_COUNTER);
-        e->set_name_id(Intern(r.name));
-        e->set_start_ns(ts);
-        e->set_tid(tid);
-        if (r.type == RecordType::kCounter) {
-          double v;
-          std::memcpy(&v, &r.arg, sizeof(v));
-          e->set_value(v);
-        }
-        ++emitted;
-        break;
-      }
-    }
+    emitted += ConvertRecord(r, chunk.tid, batch, &ended_early);
   });
   for (uint64_t step : ended_early) {
     auto it = open_steps_.find(step);
@@ -204,6 +56,173 @@ size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
   }
   CompactPools();
   return emitted;
+}
+
+size_t EventConverter::ConvertRecord(const RecordView& r, uint32_t tid,
+                                     v1::EventBatch* batch,
+                                     std::vector<uint64_t>* ended_early) {
+  // Fallback operators (kOpComplete) carry ns already.
+  const int64_t ts =
+      r.type == RecordType::kOpComplete ? r.ts_ns : ToNs(r.ts_ns);
+  switch (r.type) {
+    case RecordType::kThreadName:
+      thread_names_[tid] = std::string(r.name);
+      if (threads_reported_.erase(tid) > 0) NoteThread(tid, batch);
+      return 0;
+    case RecordType::kOpBegin:
+      OpenOperator(r, ts, tid);
+      return 0;
+    case RecordType::kOpEnd: {
+      auto it = open_ops_.find(r.id);
+      if (it == open_ops_.end()) return 0;  // Begin dropped or stale.
+      NoteThread(tid, batch);
+      EmitOp(r.id, it->second, ts, batch);
+      open_ops_.erase(it);
+      return 1;
+    }
+    case RecordType::kStepBegin:
+    case RecordType::kStepArgs:
+    case RecordType::kStepArgInt:
+    case RecordType::kStepArgStr:
+    case RecordType::kStepError:
+    case RecordType::kStepEnd:
+      return StepRecord(r, ts, tid, batch, ended_early);
+    case RecordType::kOpComplete:
+      EmitOpComplete(r, batch);
+      return 1;
+    case RecordType::kSpanBegin:
+      open_spans_[r.id] = OpenSpan{ts, tid, Intern(r.name)};
+      return 0;
+    case RecordType::kSpanEnd: {
+      auto it = open_spans_.find(r.id);
+      if (it == open_spans_.end()) return 0;
+      NoteThread(tid, batch);
+      EmitSpan(it->second, ts, batch);
+      open_spans_.erase(it);
+      return 1;
+    }
+    case RecordType::kInstant:
+    case RecordType::kCounter:
+      EmitInstantOrCounter(r, ts, tid, batch);
+      return 1;
+  }
+  return 0;
+}
+
+void EventConverter::OpenOperator(const RecordView& r, int64_t ts,
+                                  uint32_t tid) {
+  OpenOp op;
+  op.start_ns = ts;
+  op.sequence_nr = r.arg;
+  op.tid = tid;
+  op.name_id = Intern(r.name);
+  op.inputs_begin = static_cast<uint32_t>(open_inputs_.size());
+  op.num_inputs = static_cast<uint32_t>(r.inputs.size());
+  for (const InputMeta& in : r.inputs) {
+    OpenInput oi;
+    oi.dims_begin = static_cast<uint32_t>(open_dims_.size());
+    oi.ndim = in.ndim;
+    oi.dtype_id = in.dtype.empty() ? 0 : Intern(in.dtype);
+    if (in.ndim > 0) {
+      open_dims_.insert(open_dims_.end(), in.dims, in.dims + in.ndim);
+    }
+    open_inputs_.push_back(oi);
+  }
+  open_ops_[r.id] = op;
+}
+
+size_t EventConverter::StepRecord(const RecordView& r, int64_t ts, uint32_t tid,
+                                  v1::EventBatch* batch,
+                                  std::vector<uint64_t>* ended_early) {
+  // A step's records may come from several threads, whose chunks arrive in
+  // any order: everything is keyed by step number.
+  OpenStep& st = open_steps_[r.id];
+  switch (r.type) {
+    case RecordType::kStepBegin:
+      st.begun = true;
+      st.event.set_kind(v1::EVENT_KIND_STEP);
+      st.event.set_name_id(Intern(options_.step_name));
+      st.event.set_start_ns(ts);
+      st.event.set_tid(tid);
+      st.event.set_step(static_cast<int64_t>(r.id));
+      // Its end came first (other thread): emit after this chunk, whose
+      // later records may still carry the step's args.
+      if (st.ended) ended_early->push_back(r.id);
+      return 0;
+    case RecordType::kStepArgs: {
+      static constexpr const char* kKeys[4] = {
+          "num_scheduled_requests", "num_scheduled_tokens",
+          "num_prefill_requests", "num_decode_requests"};
+      for (int i = 0; i < 4; ++i) {
+        if (r.step_args[i] < 0) continue;
+        v1::Arg* a = st.event.add_args();
+        a->set_key_id(Intern(kKeys[i]));
+        a->set_int_value(r.step_args[i]);
+      }
+      return 0;
+    }
+    case RecordType::kStepArgInt: {
+      v1::Arg* a = st.event.add_args();
+      a->set_key_id(Intern(r.name));
+      a->set_int_value(r.arg);
+      return 0;
+    }
+    case RecordType::kStepArgStr:
+    case RecordType::kStepError: {
+      std::string_view key = "error", value = r.name;
+      if (r.type == RecordType::kStepArgStr) {
+        const size_t nul = r.name.find('\0');
+        if (nul == std::string_view::npos) return 0;
+        key = r.name.substr(0, nul);
+        value = r.name.substr(nul + 1);
+      }
+      v1::Arg* a = st.event.add_args();
+      a->set_key_id(Intern(key));
+      a->set_string_id(Intern(value));
+      return 0;
+    }
+    case RecordType::kStepEnd:
+      // An end seen before its begin waits for it.
+      st.ended = true;
+      st.end_ns = ts;
+      return st.begun ? EmitStep(r.id, ts, batch) : 0;
+    default:
+      return 0;
+  }
+}
+
+void EventConverter::EmitOpComplete(const RecordView& r,
+                                    v1::EventBatch* batch) {
+  NoteThread(r.op_tid, batch);
+  v1::Event* e = batch->add_events();
+  e->set_kind(v1::EVENT_KIND_CPU_OP);
+  e->set_name_id(Intern(r.name));
+  e->set_start_ns(r.ts_ns);
+  e->set_duration_ns(std::max<int64_t>(0, r.end_ns - r.ts_ns));
+  e->set_tid(r.op_tid);
+  e->set_external_id(r.id);
+  if (r.arg >= 0) e->set_sequence_number(static_cast<uint64_t>(r.arg));
+  for (const InputMeta& in : r.inputs) {
+    v1::Shape* shape = e->add_input_shapes();
+    if (in.ndim > 0) shape->mutable_dims()->Add(in.dims, in.dims + in.ndim);
+    e->add_input_dtype_ids(in.dtype.empty() ? 0 : Intern(in.dtype));
+  }
+}
+
+void EventConverter::EmitInstantOrCounter(const RecordView& r, int64_t ts,
+                                          uint32_t tid, v1::EventBatch* batch) {
+  NoteThread(tid, batch);
+  v1::Event* e = batch->add_events();
+  e->set_kind(r.type == RecordType::kInstant ? v1::EVENT_KIND_INSTANT
+                                             : v1::EVENT_KIND_COUNTER);
+  e->set_name_id(Intern(r.name));
+  e->set_start_ns(ts);
+  e->set_tid(tid);
+  if (r.type == RecordType::kCounter) {
+    double v;
+    std::memcpy(&v, &r.arg, sizeof(v));
+    e->set_value(v);
+  }
 }
 
 void EventConverter::EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns,

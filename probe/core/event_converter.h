@@ -80,6 +80,17 @@ class EventConverter {
     uint32_t tid = 0;
     uint32_t name_id = 0;
   };
+  // One record; returns the events emitted. Steps whose end came before
+  // their begin are added to `ended_early`.
+  size_t ConvertRecord(const RecordView& r, uint32_t tid, v1::EventBatch* batch,
+                       std::vector<uint64_t>* ended_early);
+  void OpenOperator(const RecordView& r, int64_t ts, uint32_t tid);
+  // kStep* records.
+  size_t StepRecord(const RecordView& r, int64_t ts, uint32_t tid,
+                    v1::EventBatch* batch, std::vector<uint64_t>* ended_early);
+  void EmitOpComplete(const RecordView& r, v1::EventBatch* batch);
+  void EmitInstantOrCounter(const RecordView& r, int64_t ts, uint32_t tid,
+                            v1::EventBatch* batch);
   void EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns,
               v1::EventBatch* batch);
   // Emits and forgets open step `step`; returns the events emitted (0/1).

@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 constexpr size_t kAlign = 8;
 }  // namespace
@@ -62,4 +62,4 @@ size_t ActivityBufferPool::allocated_bytes() const {
   return allocated_ * options_.buffer_bytes;
 }
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

@@ -18,7 +18,7 @@
 #include "absl/base/thread_annotations.h"
 #include "common/mutex.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 
 class ActivityBufferPool {
  public:
@@ -52,6 +52,6 @@ class ActivityBufferPool {
   uint64_t refused_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti
 
 #endif  // VLLM_PROFILER_PROBE_CUPTI_ACTIVITY_BUFFER_POOL_H_

@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 
 TEST(ActivityBufferPoolTest, RefusesBeyondTheCapAndCounts) {
@@ -45,4 +45,4 @@ TEST(ActivityBufferPoolTest, DefaultsAreKinetos) {
 }
 
 }  // namespace
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

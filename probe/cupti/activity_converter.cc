@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 
 const char* CopyKindName(uint8_t kind) {
@@ -550,4 +550,4 @@ void ActivityConverter::ProcessExternalCorrelation(
   external_ids_[r.correlationId] = r.externalId;
 }
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

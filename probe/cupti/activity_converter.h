@@ -49,7 +49,7 @@
 #include "probe/core/gpu_tracer.h"
 #include "probe/cupti/gpu_clock_map.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 
 class ActivityConverter {
  public:
@@ -141,6 +141,6 @@ class ActivityConverter {
   absl::flat_hash_map<std::string, uint32_t> names_;
 };
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti
 
 #endif  // VLLM_PROFILER_PROBE_CUPTI_ACTIVITY_CONVERTER_H_

@@ -16,9 +16,9 @@
 
 namespace {
 
-using vllm_profiler::probe::ActivityConverter;
-using vllm_profiler::probe::GpuClockMap;
-using vllm_profiler::probe::RecordingGpuEventSink;
+using vllm_profiler::probe::cupti::ActivityConverter;
+using vllm_profiler::probe::cupti::GpuClockMap;
+using vllm_profiler::probe::cupti::RecordingGpuEventSink;
 
 constexpr CUpti_ActivityKind kKinds[] = {
     CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,

@@ -9,7 +9,7 @@
 #include "gtest/gtest.h"
 #include "probe/cupti/recording_gpu_event_sink.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 
 // GPU ts -> monotonic: +1000 ns.
@@ -452,4 +452,4 @@ TEST(ActivityRecordLayoutTest, FieldsReadMatchPreviousVersions) {
 }
 
 }  // namespace
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <string>
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 
 class CuptiApi {
  public:
@@ -67,6 +67,6 @@ class CuptiApi {
   virtual std::string Describe() const = 0;
 };
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti
 
 #endif  // VLLM_PROFILER_PROBE_CUPTI_CUPTI_API_H_

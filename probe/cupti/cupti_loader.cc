@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 
 bool IsDir(const std::string& path) {
@@ -307,4 +307,4 @@ absl::StatusOr<std::unique_ptr<CuptiApi>> LoadCuptiApi(
                                              absl::StrJoin(errors, "; ")));
 }
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

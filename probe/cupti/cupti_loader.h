@@ -25,7 +25,7 @@
 #include "absl/status/statusor.h"
 #include "probe/cupti/cupti_api.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 
 // What the search looks at; FromProcess() reads the real environment.
 struct CuptiSearchInput {
@@ -52,6 +52,6 @@ absl::StatusOr<std::vector<std::string>> FindCuptiCandidates(
 absl::StatusOr<std::unique_ptr<CuptiApi>> LoadCuptiApi(
     const CuptiSearchInput& input);
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti
 
 #endif  // VLLM_PROFILER_PROBE_CUPTI_CUPTI_LOADER_H_

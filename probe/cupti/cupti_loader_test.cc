@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 
 using ::testing::ElementsAre;
@@ -176,4 +176,4 @@ TEST_F(CuptiLoaderTest, RealLibcuptiLoadsWithoutADriver) {
 }
 
 }  // namespace
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

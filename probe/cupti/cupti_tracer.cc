@@ -19,7 +19,7 @@
 #include "probe/cupti/cupti_loader.h"
 #include "probe/cupti/gpu_clock_map.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 
 int64_t MonotonicNow() {
@@ -460,4 +460,4 @@ std::unique_ptr<GpuTracer> NewCuptiTracer(CuptiTracerOptions options) {
   return std::make_unique<CuptiTracer>(std::move(options));
 }
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

@@ -51,7 +51,7 @@
 #include "absl/status/statusor.h"
 #include "probe/core/gpu_tracer.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 
 class CuptiApi;  // probe/cupti/cupti_api.h
 
@@ -91,6 +91,6 @@ struct CuptiTracerOptions {
 std::unique_ptr<GpuTracer> NewCuptiTracer();
 std::unique_ptr<GpuTracer> NewCuptiTracer(CuptiTracerOptions options);
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti
 
 #endif  // VLLM_PROFILER_PROBE_CUPTI_CUPTI_TRACER_H_

@@ -16,7 +16,7 @@
 #include "probe/cupti/fake_cupti_api.h"
 #include "probe/cupti/recording_gpu_event_sink.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 
 using ::testing::Contains;
@@ -434,9 +434,9 @@ TEST(CuptiTracerRealLibraryTest, BrokenOverrideIsTheReason) {
 }
 
 }  // namespace
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 
 // Application threads push/pop while CUPTI completes buffers on its own
@@ -517,4 +517,4 @@ TEST(CuptiTracerConcurrencyTest, PushPopBuffersAndStopRace) {
 }
 
 }  // namespace
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 constexpr size_t kHeader = 8;
 size_t Padded(size_t n) { return (n + 7) / 8 * 8; }
@@ -201,4 +201,4 @@ CUresult FakeCuptiApi::DeviceGetCount(int* count) {
   return CUDA_SUCCESS;
 }
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

@@ -22,7 +22,7 @@
 #include "common/mutex.h"
 #include "probe/cupti/cupti_api.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 
 class FakeCuptiApi final : public CuptiApi {
  public:
@@ -102,6 +102,6 @@ class FakeCuptiApi final : public CuptiApi {
   std::vector<uint64_t> correlation_stack_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti
 
 #endif  // VLLM_PROFILER_PROBE_CUPTI_FAKE_CUPTI_API_H_

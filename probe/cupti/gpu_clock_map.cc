@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 
 GpuClockPair MeasureGpuClockPair(const std::function<bool(uint64_t*)>& gpu,
                                  const std::function<int64_t()>& monotonic) {
@@ -44,4 +44,4 @@ int64_t GpuClockMap::ToMonotonic(uint64_t gpu_ns) const {
          static_cast<int64_t>(std::llround(delta * slope_));
 }
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <functional>
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 
 struct GpuClockPair {
   uint64_t gpu_ns = 0;       // cuptiGetTimestamp.
@@ -51,6 +51,6 @@ class GpuClockMap {
   double slope_ = 1.0;
 };
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti
 
 #endif  // VLLM_PROFILER_PROBE_CUPTI_GPU_CLOCK_MAP_H_

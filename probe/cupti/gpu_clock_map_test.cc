@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 
 TEST(GpuClockMapTest, SinglePairIsAnOffset) {
@@ -65,4 +65,4 @@ TEST(GpuClockMapTest, MeasurePairUsesTheMidpoint) {
 }
 
 }  // namespace
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti

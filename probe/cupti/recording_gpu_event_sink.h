@@ -11,7 +11,7 @@
 #include "common/mutex.h"
 #include "probe/core/gpu_tracer.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 
 class RecordingGpuEventSink final : public GpuEventSink {
  public:
@@ -61,6 +61,6 @@ class RecordingGpuEventSink final : public GpuEventSink {
   uint64_t buffers_dropped_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti
 
 #endif  // VLLM_PROFILER_PROBE_CUPTI_RECORDING_GPU_EVENT_SINK_H_

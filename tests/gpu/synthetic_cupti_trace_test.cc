@@ -37,6 +37,10 @@
 namespace vllm_profiler::probe {
 namespace {
 
+using cupti::CuptiApi;
+using cupti::CuptiTracerOptions;
+using cupti::FakeCuptiApi;
+using cupti::NewCuptiTracer;
 using nlohmann::json;
 
 constexpr int64_t kPid = 424242;

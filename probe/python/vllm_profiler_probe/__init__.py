@@ -523,7 +523,9 @@ class _WrappingLoader(importlib.abc.Loader):
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    """Wraps the targets when their modules are imported (the seed's hook)."""
+    """Wraps the targets when their modules are imported: finds the module's
+    spec with the other finders and hands it a loader that wraps the
+    targets right after the module's code has run."""
 
     def __init__(self, modules):
         self.modules = frozenset(modules)

@@ -17,7 +17,7 @@
 #include "probe/cupti/cupti_tracer.h"
 #include "probe/cupti/fake_cupti_api.h"
 
-namespace vllm_profiler::probe {
+namespace vllm_profiler::probe::cupti {
 namespace {
 
 class CountingSink final : public GpuEventSink {
@@ -125,6 +125,6 @@ void BM_PushPopNotCapturing(benchmark::State& state) {
 BENCHMARK(BM_PushPopNotCapturing);
 
 }  // namespace
-}  // namespace vllm_profiler::probe
+}  // namespace vllm_profiler::probe::cupti
 
 BENCHMARK_MAIN();
