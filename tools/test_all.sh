@@ -43,12 +43,15 @@ build_clang() {
   local log patterns
   log=$(mktemp)
   patterns=$(for d in */; do
-    case "$d" in bazel-*) ;; *) echo "//${d%/}/..." ;; esac
+    case "$d" in bazel-*) continue ;; esac
+    if [ -n "$(find "$d" \( -name BUILD.bazel -o -name BUILD \) -print -quit)" ]; then
+      echo "//${d%/}/..."
+    fi
   done)
   echo "== bazel build --config=clang (thread-safety analysis)"
-  # shellcheck disable=SC2086
   local ob
   ob="$HOME/.cache/vllm-profiler/clang-output-base/$(pwd | md5sum | cut -c1-12)"
+  # shellcheck disable=SC2086
   if bazel --output_base="$ob" \
       build --config=clang --symlink_prefix=/ -- //:all $patterns \
       >"$log" 2>&1; then
