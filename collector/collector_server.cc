@@ -103,7 +103,26 @@ absl::Status CollectorServer::StartImpl() {
   flight_probes_ = NewFlightProbes(probe_service_.get());
   flight_->set_probes(flight_probes_.get());
 
-  // Probe listeners.
+  s = StartProbeServer();
+  if (s.ok()) s = StartUserGrpc();
+  if (s.ok()) s = StartHttp();
+  if (!s.ok()) return s;
+  LogListening();
+  // After the start-up line, so whoever waits for the port file also
+  // finds the line in the log.
+  if (!options_.port_file.empty()) {
+    s = Filesystem::Default()->WriteFileAtomically(
+        options_.port_file, nlohmann::ordered_json{{"grpc_port", grpc_port_},
+                                                   {"http_port", http_->port()}}
+                                    .dump() +
+                                "\n");
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// The ProbeService on the Unix socket and/or TCP address.
+absl::Status CollectorServer::StartProbeServer() {
   if (options_.probe_socket.empty() && options_.probe_tcp_address.empty()) {
     return absl::InvalidArgumentError("no probe listener configured");
   }
@@ -152,7 +171,7 @@ absl::Status CollectorServer::StartImpl() {
   // a thread for a moment). A burst beyond that gets gRPC's own
   // RESOURCE_EXHAUSTED "Server Threadpool Exhausted".
   grpc::ResourceQuota probe_quota("probe-streams");
-  probe_quota.SetMaxThreads(2 * po.max_streams + 32);
+  probe_quota.SetMaxThreads(2 * std::max(1, options_.max_probe_streams) + 32);
   probe_builder.SetResourceQuota(probe_quota);
   probe_server_ = probe_builder.BuildAndStart();
   if (probe_server_ == nullptr) {
@@ -166,7 +185,11 @@ absl::Status CollectorServer::StartImpl() {
     ::chmod(options_.probe_socket.c_str(), 0666);
   }
 
-  // User-facing gRPC.
+  return absl::OkStatus();
+}
+
+// TraceService, grpc.health.v1 and reflection on --grpc_address.
+absl::Status CollectorServer::StartUserGrpc() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   TraceServiceImpl::Options to;
@@ -192,9 +215,14 @@ absl::Status CollectorServer::StartImpl() {
     health->SetServingStatus(kHealthService, true);
   }
 
-  // HTTP.
+  return absl::OkStatus();
+}
+
+// The HTTP index, downloads, /healthz and /metrics.
+absl::Status CollectorServer::StartHttp() {
   http::HttpServer::Options ho;
-  s = ParseHostPort(options_.http_address, &ho.bind_address, &ho.port);
+  absl::Status s =
+      ParseHostPort(options_.http_address, &ho.bind_address, &ho.port);
   if (!s.ok()) return s;
   ho.threads = options_.http_threads;
   ho.server_name = absl::StrCat("vllm-profiler-collector/", kCollectorVersion);
@@ -211,6 +239,10 @@ absl::Status CollectorServer::StartImpl() {
   if (!http.ok()) return http.status();
   http_ = std::move(*http);
 
+  return absl::OkStatus();
+}
+
+void CollectorServer::LogListening() const {
   std::string grpc_host;
   uint16_t unused;
   std::string grpc_addr = options_.grpc_address;
@@ -226,17 +258,6 @@ absl::Status CollectorServer::StartImpl() {
   }
   VP_LOG(INFO) << "collector: listening grpc=" << grpc_addr
                << " http=" << http_->address() << " probes=" << probes;
-  // After the start-up line, so whoever waits for the port file also
-  // finds the line in the log.
-  if (!options_.port_file.empty()) {
-    s = Filesystem::Default()->WriteFileAtomically(
-        options_.port_file, nlohmann::ordered_json{{"grpc_port", grpc_port_},
-                                                   {"http_port", http_->port()}}
-                                    .dump() +
-                                "\n");
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
 }
 
 void CollectorServer::Shutdown() {

@@ -86,6 +86,10 @@ class CollectorServer {
  private:
   explicit CollectorServer(Options options);
   absl::Status StartImpl();
+  absl::Status StartProbeServer();
+  absl::Status StartUserGrpc();
+  absl::Status StartHttp();
+  void LogListening() const;
 
   const Options options_;
   std::unique_ptr<TraceStore> store_;

@@ -822,7 +822,11 @@ TEST_F(CollectorServerTest, HealthAndReflectionAreOn) {
                       status = s;
                       done = true;
                     });
-  while (!done) absl::SleepFor(absl::Milliseconds(5));
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!done && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_TRUE(done) << "no answer to Health/Check within 30 s";
   ASSERT_TRUE(status.ok()) << status.error_message();
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(response.Dump(&slices).ok());

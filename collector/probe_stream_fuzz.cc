@@ -12,28 +12,17 @@
 #include "absl/time/clock.h"
 #include "collector/capture.h"
 #include "collector/probe_stream.h"
+#include "common/filesystem_testing.h"
 #include "nlohmann/json.hpp"
 #include "proto/profiler.pb.h"
 
 namespace {
 
+using vllm_profiler::StringFile;
 using vllm_profiler::WritableFile;
 using vllm_profiler::collector::Capture;
 using vllm_profiler::collector::ProbeStream;
 namespace v1 = vllm_profiler::v1;
-
-class StringFile : public WritableFile {
- public:
-  explicit StringFile(std::string* out) : out_(out) {}
-  absl::Status Append(absl::string_view data) override {
-    out_->append(data.data(), data.size());
-    return absl::OkStatus();
-  }
-  absl::Status Close() override { return absl::OkStatus(); }
-
- private:
-  std::string* out_;
-};
 
 }  // namespace
 

@@ -3,8 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "collector/trace_writer.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 constexpr size_t kMaxKey = 16;  // Longer strings are never a key we act on.
@@ -154,5 +153,4 @@ absl::Status TraceTimeShifter::Finish(std::string* out) {
   return absl::OkStatus();
 }
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

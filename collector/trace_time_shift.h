@@ -24,8 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 
 class TraceTimeShifter {
  public:
@@ -57,7 +56,6 @@ class TraceTimeShifter {
   uint64_t shifted_ = 0;
 };
 
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector
 
 #endif  // VLLM_PROFILER_COLLECTOR_TRACE_TIME_SHIFT_H_

@@ -5,8 +5,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
-namespace vllm_profiler {
-namespace collector {
+namespace vllm_profiler::collector {
 namespace {
 
 constexpr char kTrace[] =
@@ -79,5 +78,4 @@ TEST(TraceTimeShifterTest, TruncatedFileIsAnError) {
 }
 
 }  // namespace
-}  // namespace collector
-}  // namespace vllm_profiler
+}  // namespace vllm_profiler::collector

@@ -7,30 +7,17 @@
 #include <string>
 
 #include "collector/trace_writer.h"
+#include "common/filesystem_testing.h"
 #include "nlohmann/json.hpp"
 
-namespace {
-
-class StringFile : public vllm_profiler::WritableFile {
- public:
-  explicit StringFile(std::string* out) : out_(out) {}
-  absl::Status Append(absl::string_view data) override {
-    out_->append(data.data(), data.size());
-    return absl::OkStatus();
-  }
-  absl::Status Close() override { return absl::OkStatus(); }
-
- private:
-  std::string* out_;
-};
-
-}  // namespace
+namespace {}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view input(reinterpret_cast<const char*>(data), size);
   std::string out;
   {
-    vllm_profiler::collector::TraceWriter w(std::make_unique<StringFile>(&out));
+    vllm_profiler::collector::TraceWriter w(
+        std::make_unique<vllm_profiler::StringFile>(&out));
     // Split the input at the first 0xff into a key and a value.
     size_t cut = input.find('\xff');
     absl::string_view key = input.substr(0, cut);

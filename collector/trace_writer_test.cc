@@ -11,26 +11,6 @@
 namespace vllm_profiler::collector {
 namespace {
 
-// Collects what the writer produced.
-class StringFile : public WritableFile {
- public:
-  explicit StringFile(std::string* out) : out_(out) {}
-  absl::Status Append(absl::string_view data) override {
-    out_->append(data.data(), data.size());
-    ++appends;
-    return absl::OkStatus();
-  }
-  absl::Status Close() override {
-    closed = true;
-    return absl::OkStatus();
-  }
-  int appends = 0;
-  bool closed = false;
-
- private:
-  std::string* out_;
-};
-
 std::string Escaped(absl::string_view s) {
   std::string out;
   TraceWriter::EscapeTo(s, &out);

@@ -1,5 +1,6 @@
-// Test double for Filesystem: the real POSIX filesystem with injectable
-// faults (ENOSPC after N bytes written, EACCES on create).
+// Test doubles for the Filesystem seam: FaultyFilesystem, the real POSIX
+// filesystem with injectable faults (ENOSPC after N bytes written, EACCES on
+// create), and StringFile, a WritableFile into a string.
 //
 // Thread safety: the fault knobs are atomics; set them from the test thread
 // while the collector runs.
@@ -97,6 +98,27 @@ FaultyFilesystem::NewWritableFile(const std::string& path) {
   return std::unique_ptr<WritableFile>(
       new FaultyWritableFile(this, path, std::move(*real)));
 }
+
+// A WritableFile that appends to a caller-owned string (what a writer
+// produced, without a disk). Counts appends and records Close().
+class StringFile : public WritableFile {
+ public:
+  explicit StringFile(std::string* out) : out_(out) {}
+  absl::Status Append(absl::string_view data) override {
+    out_->append(data.data(), data.size());
+    ++appends;
+    return absl::OkStatus();
+  }
+  absl::Status Close() override {
+    closed = true;
+    return absl::OkStatus();
+  }
+  int appends = 0;
+  bool closed = false;
+
+ private:
+  std::string* out_;
+};
 
 }  // namespace vllm_profiler
 

@@ -712,7 +712,7 @@ struct Admitter::Fragments {
   struct Variant {
     std::vector<std::string> volumes;
     std::string init;
-    // The collector without its env; Review() adds the status (kInjectionEnv)
+    // The collector without its env; PodPatch() adds the status (kInjectionEnv)
     // before the closing brace.
     std::string collector;
   };
@@ -817,32 +817,39 @@ Admitter::Admitter(InjectionConfig config) : config_(std::move(config)) {
 
 Admitter::~Admitter() = default;
 
-AdmissionResult Admitter::Review(absl::string_view body) const {
-  const json review = json::parse(body.begin(), body.end(), nullptr,
-                                  /*allow_exceptions=*/false);
+namespace {
+
+// --- Parse: the AdmissionReview envelope. ---
+
+// The request of a well-formed AdmissionReview (kind, apiVersion, request
+// with a uid, kind and operation), or nullptr with the 400 in *bad.
+const json* ParseRequest(const json& review, AdmissionResult* bad) {
   if (review.is_discarded()) {
-    return BadRequest("invalid_json", "body is not valid JSON");
+    *bad = BadRequest("invalid_json", "body is not valid JSON");
+    return nullptr;
   }
   if (!review.is_object()) {
-    return BadRequest("not_admission_review",
+    *bad = BadRequest("not_admission_review",
                       absl::StrCat("body is a JSON ", review.type_name(),
                                    ", expected an AdmissionReview object"));
+    return nullptr;
   }
   const json* kind = Member(review, "kind");
   if (kind == nullptr || !kind->is_string() ||
       kind->get_ref<const std::string&>() != "AdmissionReview") {
-    return BadRequest(
+    *bad = BadRequest(
         "not_admission_review",
         kind != nullptr && kind->is_string()
             ? absl::StrCat("kind is ",
                            Quote(kind->get_ref<const std::string&>()),
                            ", expected \"AdmissionReview\"")
             : "kind is missing or not a string, expected \"AdmissionReview\"");
+    return nullptr;
   }
   const json* api = Member(review, "apiVersion");
   if (api == nullptr || !api->is_string() ||
       api->get_ref<const std::string&>() != kApiVersion) {
-    return BadRequest(
+    *bad = BadRequest(
         "wrong_api_version",
         absl::StrCat(
             "apiVersion ",
@@ -851,47 +858,338 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
                                " is not supported")
                 : std::string("is missing or not a string"),
             ", expected \"", kApiVersion, "\""));
+    return nullptr;
   }
   const json* request = Member(review, "request");
   if (request == nullptr || !request->is_object()) {
-    return BadRequest("missing_request", "request is missing or not an object");
+    *bad = BadRequest("missing_request", "request is missing or not an object");
+    return nullptr;
   }
   const json* uid = Member(*request, "uid");
   if (uid == nullptr || !uid->is_string() ||
       uid->get_ref<const std::string&>().empty()) {
-    return BadRequest("missing_uid",
+    *bad = BadRequest("missing_uid",
                       "request.uid is missing or not a non-empty string");
+    return nullptr;
   }
-
-  AdmissionResult r;
-  r.uid = uid->get<std::string>();
-  auto skip = [&r](Outcome outcome, const char* reason) {
-    r.outcome = outcome;
-    r.reason = reason;
-    Respond(&r);
-    return std::move(r);
-  };
-
   const json* req_kind = Member(*request, "kind");
   if (req_kind == nullptr || !req_kind->is_object()) {
-    return BadRequest("missing_kind",
-                      "request.kind is missing or not an object");
+    *bad =
+        BadRequest("missing_kind", "request.kind is missing or not an object");
+    return nullptr;
   }
   const json* operation = Member(*request, "operation");
   if (operation == nullptr || !operation->is_string()) {
-    return BadRequest("missing_operation",
+    *bad = BadRequest("missing_operation",
                       "request.operation is missing or not a string");
+    return nullptr;
   }
-  if (StringOr(Member(*req_kind, "group"), "") != "" ||
-      StringOr(Member(*req_kind, "version")) != "v1" ||
-      StringOr(Member(*req_kind, "kind")) != "Pod") {
-    return skip(Outcome::kSkipped, "not_pod");
+  return request;
+}
+
+// --- Skip reasons: which requests and which pods are left alone. ---
+
+// Requests that are not a pod's CREATE (nullptr: a pod CREATE).
+const char* RequestSkipReason(const json& request) {
+  const json& kind = *Member(request, "kind");
+  if (StringOr(Member(kind, "group"), "") != "" ||
+      StringOr(Member(kind, "version")) != "v1" ||
+      StringOr(Member(kind, "kind")) != "Pod") {
+    return "not_pod";
   }
-  if (operation->get_ref<const std::string&>() != "CREATE") {
-    return skip(Outcome::kSkipped, "not_create");
+  if (Member(request, "operation")->get_ref<const std::string&>() != "CREATE") {
+    return "not_create";
   }
-  if (!StringOr(Member(*request, "subResource")).empty()) {
-    return skip(Outcome::kSkipped, "subresource");
+  if (!StringOr(Member(request, "subResource")).empty()) return "subresource";
+  return nullptr;
+}
+
+// Why the pod is not injected (nullptr: inject it), in the order the rules
+// are documented; *outcome is kSkipped, or kFailOpen where injecting was
+// wanted but is not possible. Warnings say what a user can change.
+const char* PodSkipReason(const InjectionConfig& config, const PodView& pod,
+                          const std::string& ns,
+                          std::vector<std::string>* warnings,
+                          Outcome* outcome) {
+  *outcome = Outcome::kSkipped;
+  if (ns.empty()) return "no_namespace";
+  if (ns == "kube-system" || ns == "kube-public" || ns == "kube-node-lease") {
+    return "system_namespace";
+  }
+  if (ns == config.own_namespace) return "own_namespace";
+  bool targeted = config.target_namespaces.size() == 1 &&
+                  config.target_namespaces[0] == "*";
+  for (const std::string& t : config.target_namespaces) {
+    targeted = targeted || t == ns;
+  }
+  if (!targeted) return "namespace_not_targeted";
+  if (pod.Annotation(kMirrorAnnotation).has_value()) return "mirror_pod";
+  std::optional<std::string> inject = pod.Annotation(kInjectAnnotation);
+  bool opted_in = false;
+  if (inject.has_value()) {
+    if (*inject == "false") return "opted_out";
+    if (*inject == "true") {
+      opted_in = true;
+    } else {
+      warnings->push_back(absl::StrCat(kWarningPrefix, "annotation ",
+                                       kInjectAnnotation, ": ", Quote(*inject),
+                                       " is not \"true\" or \"false\"; "
+                                       "ignored"));
+    }
+  }
+  if (!opted_in) {
+    bool matched = false;
+    for (const std::string& key : config.target_label_keys) {
+      const json* label =
+          pod.labels ? Member(*pod.labels, key.c_str()) : nullptr;
+      matched = matched ||
+                (label != nullptr && label->get_ref<const std::string&>() ==
+                                         config.target_label_value);
+    }
+    if (!matched) return "label_not_matched";
+  }
+  if (pod.Annotation(kStatusAnnotation).has_value()) return "already_injected";
+  if (pod.host_network && pod.Annotation(kHostNetworkAnnotation) !=
+                              std::optional<std::string>("true")) {
+    warnings->push_back(absl::StrCat(
+        kWarningPrefix,
+        "hostNetwork pod not injected: the collector would serve on the "
+        "node's loopback; annotate ",
+        kHostNetworkAnnotation,
+        ": \"true\" to inject it with the control plane on a Unix socket"));
+    return "host_network";
+  }
+  if (HasName(pod.volumes, kProbeVolume) ||
+      HasName(pod.volumes, kTraceVolume) ||
+      HasName(pod.init_containers, kInitContainer) ||
+      HasName(pod.init_containers, kCollectorContainer) ||
+      HasName(pod.containers, kInitContainer) ||
+      HasName(pod.containers, kCollectorContainer)) {
+    warnings->push_back(absl::StrCat(
+        kWarningPrefix, "the pod already has a volume or container named ",
+        kProbeVolume, "*; not injected"));
+    *outcome = Outcome::kFailOpen;
+    return "name_conflict";
+  }
+  return nullptr;
+}
+
+// --- Per-container ops. ---
+
+// The probe's settings from the pod's annotations, as env (name, value),
+// validated once for all containers; a bad value is a warning and the
+// probe's default.
+std::vector<std::pair<std::string, std::string>> ProbeEnv(
+    const PodView& pod, const std::string& dir,
+    std::vector<std::string>* warnings) {
+  std::vector<std::pair<std::string, std::string>> env;
+  env.emplace_back("VLLM_PROFILER_SOCKET", dir + "/collector.sock");
+  for (const ProbeSetting& s : kProbeSettings) {
+    const std::string key = absl::StrCat(kAnnotationPrefix, s.annotation);
+    std::optional<std::string> v = pod.Annotation(key.c_str());
+    if (!v.has_value()) continue;
+    std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*v));
+    int64_t n = 0;
+    if (s.boolean && (lower == "true" || lower == "false")) {
+      n = lower == "true" ? 1 : 0;
+    } else if (!absl::SimpleAtoi(lower, &n) || n < s.min || n > s.max) {
+      warnings->push_back(absl::StrCat(
+          kWarningPrefix, "annotation ", key, ": ", Quote(*v), " is not ",
+          s.boolean ? "true, false, 0 or 1"
+                    : absl::StrCat("an integer in [", s.min, ", ", s.max, "]"),
+          "; the probe's default is used"));
+      continue;
+    }
+    env.emplace_back(s.env, absl::StrCat(n));
+  }
+  return env;
+}
+
+// The flight recorder's annotations (flight_annotations.h), parsed once.
+FlightSettings Flight(const PodView& pod, std::vector<std::string>* warnings) {
+  return ParseFlightAnnotations(
+      [&pod](const std::string& suffix) {
+        return pod.Annotation(absl::StrCat(kAnnotationPrefix, suffix).c_str());
+      },
+      warnings);
+}
+
+// What is decided for the target containers, and their patch operations.
+struct ContainerPlan {
+  std::vector<std::string> ops;
+  std::vector<std::string> injected;  // Names.
+  json hooks = json::object();        // Name -> Python hook.
+};
+
+// Plans container `i` of the pod into *plan; a container that cannot be
+// injected is added to sel->skipped with a warning.
+void PlanContainer(
+    size_t i, const PodView& pod, const InjectionConfig& config,
+    const std::string& app_mount, Hook requested_hook,
+    const std::optional<std::string>& image_path,
+    const std::vector<std::pair<std::string, std::string>>& probe_env,
+    Selection* sel, ContainerPlan* plan, std::vector<std::string>* warnings) {
+  const std::string& dir = config.inject_env_value;
+  const json& c = (*pod.containers)[i];
+  const std::string cname = StringOr(Member(c, "name"));
+  const std::string base = absl::StrCat("/spec/containers/", i);
+  const json* mounts = Member(c, "volumeMounts");
+  bool mount_conflict = false;
+  if (mounts != nullptr) {
+    for (const json& m : *mounts) {
+      mount_conflict =
+          mount_conflict || TrimSlash(StringOr(Member(m, "mountPath"))) == dir;
+    }
+  }
+  if (mount_conflict) {
+    warnings->push_back(absl::StrCat(kWarningPrefix, "container ", Quote(cname),
+                                     " already mounts a volume at ", dir,
+                                     "; not injected"));
+    sel->skipped.emplace_back(cname,
+                              absl::StrCat("already mounts a volume at ", dir));
+    return;
+  }
+  ContainerEnv e;
+  e.env = Member(c, "env");
+  e.env_from = Member(c, "envFrom") != nullptr;
+  if (e.env != nullptr) {
+    for (size_t k = 0; k < e.env->size(); ++k) {
+      std::string n = StringOr(Member((*e.env)[k], "name"));
+      if (n == config.inject_env_name) e.path_index = static_cast<int>(k);
+      e.names.insert(std::move(n));
+    }
+  }
+  HookPlan hook = PlanHook(e, requested_hook, image_path, config);
+  if (hook.hook == nullptr) {
+    warnings->push_back(absl::StrCat(kWarningPrefix, "container ", Quote(cname),
+                                     " ", hook.skip_reason, "; not injected"));
+    sel->skipped.emplace_back(cname, std::move(hook.skip_reason));
+    return;
+  }
+  if (hook.path_value.has_value()) {
+    plan->ops.push_back(
+        AddOp(absl::StrCat(base, "/env/", e.path_index, "/value"),
+              json(*hook.path_value)));
+  }
+  std::vector<std::string>& new_env = hook.new_env;
+  for (const auto& [name, value] : probe_env) {
+    if (e.names.count(name) == 0) {
+      new_env.push_back(Dump(EnvLiteral(name, value)));
+    }
+  }
+  const std::pair<const char*, const char*> kIdentity[] = {
+      {"POD_NAME", "metadata.name"},
+      {"POD_NAMESPACE", "metadata.namespace"},
+      {"NODE_NAME", "spec.nodeName"}};
+  for (const auto& [name, field] : kIdentity) {
+    if (e.names.count(name) == 0) {
+      new_env.push_back(Dump(EnvField(name, field)));
+    }
+  }
+  if (e.names.count("CONTAINER_NAME") == 0) {
+    new_env.push_back(Dump(EnvLiteral("CONTAINER_NAME", cname)));
+  }
+  AppendAll(e.env, base + "/env", new_env, &plan->ops);
+  AppendAll(mounts, base + "/volumeMounts", {app_mount}, &plan->ops);
+  plan->injected.push_back(cname);
+  plan->hooks[cname] = hook.hook;
+}
+
+// --- Pod-level ops. ---
+
+// The status annotation (also the collector's kInjectionEnv), serialized.
+std::string StatusText(const InjectionConfig& config, const PodView& pod,
+                       Qos qos, ContainerPlan* plan, const Selection& sel) {
+  json status = json::object();
+  status["version"] = kWebhookVersion;
+  status["containers"] = plan->injected;
+  status["pythonHook"] = std::move(plan->hooks);
+  if (!sel.skipped.empty()) {
+    json skipped = json::object();
+    for (const auto& [name, why] : sel.skipped) skipped[name] = why;
+    status["skipped"] = std::move(skipped);
+  }
+  status["initContainers"] =
+      config.native_sidecar ? json::array({kInitContainer, kCollectorContainer})
+                            : json::array({kInitContainer});
+  status["sidecar"] = config.native_sidecar ? "native" : "container";
+  status["volumes"] = json::array({kProbeVolume, kTraceVolume});
+  status["qosClass"] = QosName(qos);
+  if (pod.host_network) {
+    status["controlSocket"] =
+        absl::StrCat(config.inject_env_value, "/", kControlSocket);
+  }
+  return Dump(status);
+}
+
+// The whole JSON Patch: volumes, init container, the container ops, the
+// collector, annotations.
+std::string PodPatch(const InjectionConfig& config,
+                     const Admitter::Fragments::Variant& f, const PodView& pod,
+                     const std::string& status_text,
+                     const std::vector<std::string>& collector_args,
+                     std::vector<std::string> container_ops) {
+  std::string c = f.collector;
+  if (!collector_args.empty()) {
+    // Rare (trigger annotations): the shared fragment, with this pod's
+    // --trigger_* flags appended.
+    json parsed = json::parse(c);
+    for (const std::string& a : collector_args) parsed["args"].push_back(a);
+    c = Dump(parsed);
+  }
+  const std::string collector =
+      absl::StrCat(absl::string_view(c).substr(0, c.size() - 1), ",\"env\":[",
+                   Dump(EnvLiteral(kInjectionEnv, status_text)), "]}");
+  std::vector<std::string> ops;
+  ops.reserve(container_ops.size() + 8);
+  AppendAll(pod.volumes, "/spec/volumes", f.volumes, &ops);
+  AppendAll(pod.init_containers, "/spec/initContainers",
+            config.native_sidecar ? std::vector<std::string>{f.init, collector}
+                                  : std::vector<std::string>{f.init},
+            &ops);
+  for (std::string& op : container_ops) ops.push_back(std::move(op));
+  if (!config.native_sidecar) {
+    ops.push_back(AddOpRaw("/spec/containers/-", collector));
+  }
+  std::vector<std::pair<std::string, std::string>> annotations = {
+      {kStatusAnnotation, status_text}};
+  if (!pod.Annotation(kDefaultContainerAnnotation).has_value()) {
+    annotations.emplace_back(kDefaultContainerAnnotation,
+                             StringOr(Member((*pod.containers)[0], "name")));
+  }
+  if (pod.annotations == nullptr) {
+    json all = json::object();
+    for (const auto& [k, v] : annotations) all[k] = v;
+    ops.push_back(AddOp("/metadata/annotations", all));
+  } else {
+    for (const auto& [k, v] : annotations) {
+      ops.push_back(
+          AddOp("/metadata/annotations/" + EscapeJsonPointer(k), json(v)));
+    }
+  }
+  return absl::StrCat("[", absl::StrJoin(ops, ","), "]");
+}
+
+AdmissionResult Finish(AdmissionResult r, Outcome outcome, const char* reason) {
+  r.outcome = outcome;
+  r.reason = reason;
+  Respond(&r);
+  return r;
+}
+
+}  // namespace
+
+// parse -> skip reason -> container selection -> per-container ops ->
+// pod-level ops.
+AdmissionResult Admitter::Review(absl::string_view body) const {
+  const json review = json::parse(body.begin(), body.end(), nullptr,
+                                  /*allow_exceptions=*/false);
+  AdmissionResult r;
+  const json* request = ParseRequest(review, &r);
+  if (request == nullptr) return r;
+  r.uid = Member(*request, "uid")->get<std::string>();
+  if (const char* reason = RequestSkipReason(*request)) {
+    return Finish(std::move(r), Outcome::kSkipped, reason);
   }
   const json* object = Member(*request, "object");
   if (object == nullptr || !object->is_object()) {
@@ -905,261 +1203,42 @@ AdmissionResult Admitter::Review(absl::string_view body) const {
   const std::string ns = StringOr(Member(*request, "namespace"), pod.ns);
   r.pod = absl::StrCat(ns, "/",
                        pod.name.empty() ? pod.generate_name + "*" : pod.name);
-
-  // --- Which pods. ---
-  if (ns.empty()) return skip(Outcome::kSkipped, "no_namespace");
-  if (ns == "kube-system" || ns == "kube-public" || ns == "kube-node-lease") {
-    return skip(Outcome::kSkipped, "system_namespace");
-  }
-  if (ns == config_.own_namespace) {
-    return skip(Outcome::kSkipped, "own_namespace");
-  }
-  bool targeted = config_.target_namespaces.size() == 1 &&
-                  config_.target_namespaces[0] == "*";
-  for (const std::string& t : config_.target_namespaces) {
-    targeted = targeted || t == ns;
-  }
-  if (!targeted) return skip(Outcome::kSkipped, "namespace_not_targeted");
-  if (pod.Annotation(kMirrorAnnotation).has_value()) {
-    return skip(Outcome::kSkipped, "mirror_pod");
-  }
-  std::optional<std::string> inject = pod.Annotation(kInjectAnnotation);
-  bool opted_in = false;
-  if (inject.has_value()) {
-    if (*inject == "false") return skip(Outcome::kSkipped, "opted_out");
-    if (*inject == "true") {
-      opted_in = true;
-    } else {
-      r.warnings.push_back(absl::StrCat(kWarningPrefix, "annotation ",
-                                        kInjectAnnotation, ": ", Quote(*inject),
-                                        " is not \"true\" or \"false\"; "
-                                        "ignored"));
-    }
-  }
-  if (!opted_in) {
-    bool matched = false;
-    for (const std::string& key : config_.target_label_keys) {
-      const json* label =
-          pod.labels ? Member(*pod.labels, key.c_str()) : nullptr;
-      matched = matched ||
-                (label != nullptr && label->get_ref<const std::string&>() ==
-                                         config_.target_label_value);
-    }
-    if (!matched) return skip(Outcome::kSkipped, "label_not_matched");
-  }
-  if (pod.Annotation(kStatusAnnotation).has_value()) {
-    return skip(Outcome::kSkipped, "already_injected");
-  }
-  if (pod.host_network) {
-    std::optional<std::string> allow = pod.Annotation(kHostNetworkAnnotation);
-    if (allow != "true") {
-      r.warnings.push_back(absl::StrCat(
-          kWarningPrefix,
-          "hostNetwork pod not injected: the collector would serve on the "
-          "node's loopback; annotate ",
-          kHostNetworkAnnotation,
-          ": \"true\" to inject it with the control plane on a Unix socket"));
-      return skip(Outcome::kSkipped, "host_network");
-    }
-  }
-  if (HasName(pod.volumes, kProbeVolume) ||
-      HasName(pod.volumes, kTraceVolume) ||
-      HasName(pod.init_containers, kInitContainer) ||
-      HasName(pod.init_containers, kCollectorContainer) ||
-      HasName(pod.containers, kInitContainer) ||
-      HasName(pod.containers, kCollectorContainer)) {
-    r.warnings.push_back(absl::StrCat(
-        kWarningPrefix, "the pod already has a volume or container named ",
-        kProbeVolume, "*; not injected"));
-    return skip(Outcome::kFailOpen, "name_conflict");
+  Outcome skip_outcome;
+  if (const char* reason =
+          PodSkipReason(config_, pod, ns, &r.warnings, &skip_outcome)) {
+    return Finish(std::move(r), skip_outcome, reason);
   }
 
-  // --- Which containers, and how. ---
-  const std::string dir = config_.inject_env_value;
   Selection sel = SelectContainers(pod, &r.warnings);
   const Hook requested_hook = RequestedHook(pod, &r.warnings);
   const std::optional<std::string> image_path =
       ImagePythonPath(pod, &r.warnings);
-
-  // Probe env from annotations, validated once for all containers.
-  std::vector<std::pair<std::string, std::string>> probe_env;
-  probe_env.emplace_back("VLLM_PROFILER_SOCKET", dir + "/collector.sock");
-  for (const ProbeSetting& s : kProbeSettings) {
-    const std::string key = absl::StrCat(kAnnotationPrefix, s.annotation);
-    std::optional<std::string> v = pod.Annotation(key.c_str());
-    if (!v.has_value()) continue;
-    std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(*v));
-    int64_t n = 0;
-    if (s.boolean && (lower == "true" || lower == "false")) {
-      n = lower == "true" ? 1 : 0;
-    } else if (!absl::SimpleAtoi(lower, &n) || n < s.min || n > s.max) {
-      r.warnings.push_back(absl::StrCat(
-          kWarningPrefix, "annotation ", key, ": ", Quote(*v), " is not ",
-          s.boolean ? "true, false, 0 or 1"
-                    : absl::StrCat("an integer in [", s.min, ", ", s.max, "]"),
-          "; the probe's default is used"));
-      continue;
-    }
-    probe_env.emplace_back(s.env, absl::StrCat(n));
-  }
-  const FlightSettings flight = ParseFlightAnnotations(
-      [&pod](const std::string& suffix) {
-        return pod.Annotation(absl::StrCat(kAnnotationPrefix, suffix).c_str());
-      },
-      &r.warnings);
+  auto probe_env = ProbeEnv(pod, config_.inject_env_value, &r.warnings);
+  const FlightSettings flight = Flight(pod, &r.warnings);
   if (flight.flight_env.has_value()) {
     probe_env.emplace_back("VLLM_PROFILER_FLIGHT", *flight.flight_env);
   }
-
-  std::vector<std::string> ops;
-  std::vector<std::string> injected;
-  json hooks = json::object();
+  ContainerPlan plan;
   for (size_t i : sel.targets) {
-    const json& c = (*pod.containers)[i];
-    const std::string cname = StringOr(Member(c, "name"));
-    const std::string base = absl::StrCat("/spec/containers/", i);
-    const json* mounts = Member(c, "volumeMounts");
-    bool mount_conflict = false;
-    if (mounts != nullptr) {
-      for (const json& m : *mounts) {
-        mount_conflict = mount_conflict ||
-                         TrimSlash(StringOr(Member(m, "mountPath"))) == dir;
-      }
-    }
-    if (mount_conflict) {
-      r.warnings.push_back(
-          absl::StrCat(kWarningPrefix, "container ", Quote(cname),
-                       " already mounts a volume at ", dir, "; not injected"));
-      sel.skipped.emplace_back(
-          cname, absl::StrCat("already mounts a volume at ", dir));
-      continue;
-    }
-    ContainerEnv e;
-    e.env = Member(c, "env");
-    e.env_from = Member(c, "envFrom") != nullptr;
-    if (e.env != nullptr) {
-      for (size_t k = 0; k < e.env->size(); ++k) {
-        std::string n = StringOr(Member((*e.env)[k], "name"));
-        if (n == config_.inject_env_name) e.path_index = static_cast<int>(k);
-        e.names.insert(std::move(n));
-      }
-    }
-    HookPlan plan = PlanHook(e, requested_hook, image_path, config_);
-    if (plan.hook == nullptr) {
-      r.warnings.push_back(absl::StrCat(kWarningPrefix, "container ",
-                                        Quote(cname), " ", plan.skip_reason,
-                                        "; not injected"));
-      sel.skipped.emplace_back(cname, std::move(plan.skip_reason));
-      continue;
-    }
-    if (plan.path_value.has_value()) {
-      ops.push_back(AddOp(absl::StrCat(base, "/env/", e.path_index, "/value"),
-                          json(*plan.path_value)));
-    }
-    std::vector<std::string>& new_env = plan.new_env;
-    for (const auto& [name, value] : probe_env) {
-      if (e.names.count(name) == 0) {
-        new_env.push_back(Dump(EnvLiteral(name, value)));
-      }
-    }
-    const std::pair<const char*, const char*> kIdentity[] = {
-        {"POD_NAME", "metadata.name"},
-        {"POD_NAMESPACE", "metadata.namespace"},
-        {"NODE_NAME", "spec.nodeName"}};
-    for (const auto& [name, field] : kIdentity) {
-      if (e.names.count(name) == 0) {
-        new_env.push_back(Dump(EnvField(name, field)));
-      }
-    }
-    if (e.names.count("CONTAINER_NAME") == 0) {
-      new_env.push_back(Dump(EnvLiteral("CONTAINER_NAME", cname)));
-    }
-    AppendAll(e.env, base + "/env", new_env, &ops);
-    AppendAll(mounts, base + "/volumeMounts", {fragments_->app_mount}, &ops);
-    injected.push_back(cname);
-    hooks[cname] = plan.hook;
+    PlanContainer(i, pod, config_, fragments_->app_mount, requested_hook,
+                  image_path, probe_env, &sel, &plan, &r.warnings);
   }
-  if (injected.empty()) {
+  if (plan.injected.empty()) {
     if (sel.targets.empty() && r.warnings.empty()) {
       r.warnings.push_back(
           absl::StrCat(kWarningPrefix, "no container to inject"));
     }
-    return skip(Outcome::kFailOpen, "no_injectable_container");
+    return Finish(std::move(r), Outcome::kFailOpen, "no_injectable_container");
   }
 
-  // --- The status annotation (also the collector's kInjectionEnv). ---
   const Qos qos = PodQos(pod.init_containers, pod.containers);
-  json status = json::object();
-  status["version"] = kWebhookVersion;
-  status["containers"] = injected;
-  status["pythonHook"] = std::move(hooks);
-  if (!sel.skipped.empty()) {
-    json skipped = json::object();
-    for (const auto& [name, why] : sel.skipped) skipped[name] = why;
-    status["skipped"] = std::move(skipped);
-  }
-  status["initContainers"] =
-      config_.native_sidecar
-          ? json::array({kInitContainer, kCollectorContainer})
-          : json::array({kInitContainer});
-  status["sidecar"] = config_.native_sidecar ? "native" : "container";
-  status["volumes"] = json::array({kProbeVolume, kTraceVolume});
-  status["qosClass"] = QosName(qos);
-  if (pod.host_network) {
-    status["controlSocket"] = absl::StrCat(dir, "/", kControlSocket);
-  }
-  const std::string status_text = Dump(status);
-
-  // --- Pod-level additions: volumes, init container, collector. ---
-  const Fragments::Variant& f = fragments_->variant[Fragments::Index(
-      {pod.host_network, qos, pod.runs_as_root})];
-  std::string c = f.collector;
-  if (!flight.collector_args.empty()) {
-    // Rare (trigger annotations): the shared fragment, with this pod's
-    // --trigger_* flags appended.
-    json parsed = json::parse(c);
-    for (const std::string& a : flight.collector_args) {
-      parsed["args"].push_back(a);
-    }
-    c = Dump(parsed);
-  }
-  const std::string collector =
-      absl::StrCat(absl::string_view(c).substr(0, c.size() - 1), ",\"env\":[",
-                   Dump(EnvLiteral(kInjectionEnv, status_text)), "]}");
-  std::vector<std::string> pod_ops;
-  pod_ops.reserve(ops.size() + 8);
-  AppendAll(pod.volumes, "/spec/volumes", f.volumes, &pod_ops);
-  AppendAll(pod.init_containers, "/spec/initContainers",
-            config_.native_sidecar ? std::vector<std::string>{f.init, collector}
-                                   : std::vector<std::string>{f.init},
-            &pod_ops);
-  for (std::string& op : ops) pod_ops.push_back(std::move(op));
-  if (!config_.native_sidecar) {
-    pod_ops.push_back(AddOpRaw("/spec/containers/-", collector));
-  }
-
-  // --- Annotations. ---
-  std::vector<std::pair<std::string, std::string>> annotations = {
-      {kStatusAnnotation, status_text}};
-  if (!pod.Annotation(kDefaultContainerAnnotation).has_value()) {
-    annotations.emplace_back(kDefaultContainerAnnotation,
-                             StringOr(Member((*pod.containers)[0], "name")));
-  }
-  if (pod.annotations == nullptr) {
-    json all = json::object();
-    for (const auto& [k, v] : annotations) all[k] = v;
-    pod_ops.push_back(AddOp("/metadata/annotations", all));
-  } else {
-    for (const auto& [k, v] : annotations) {
-      pod_ops.push_back(
-          AddOp("/metadata/annotations/" + EscapeJsonPointer(k), json(v)));
-    }
-  }
-  r.patch = absl::StrCat("[", absl::StrJoin(pod_ops, ","), "]");
-  r.outcome = Outcome::kInjected;
-  r.reason = "injected";
-  Respond(&r);
-  return r;
+  const std::string status_text = StatusText(config_, pod, qos, &plan, sel);
+  r.patch =
+      PodPatch(config_,
+               fragments_->variant[Fragments::Index(
+                   {pod.host_network, qos, pod.runs_as_root})],
+               pod, status_text, flight.collector_args, std::move(plan.ops));
+  return Finish(std::move(r), Outcome::kInjected, "injected");
 }
 
 }  // namespace vllm_profiler::webhook

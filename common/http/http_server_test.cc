@@ -627,10 +627,11 @@ TEST_F(HttpServerTest, IncompleteHeaderTimesOut) {
   // client gives up after 5 s with DEADLINE_EXCEEDED).
   absl::StatusOr<std::string> raw =
       RawExchange(server_->port(), "GET / HT", 5000, /*half_close=*/false);
+  // OK (not DEADLINE_EXCEEDED): the server closed it, and not before the
+  // header timeout (a timer never fires early).
   ASSERT_TRUE(raw.ok()) << raw.status();
   EXPECT_EQ(*raw, "");
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(150));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
 
 TEST_F(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
@@ -638,7 +639,12 @@ TEST_F(HttpServerTest, IdleKeepAliveConnectionIsClosed) {
   StartServer(Echo);
   auto c = Client();
   ASSERT_TRUE(c->Get("/1").ok());
-  absl::SleepFor(absl::Milliseconds(600));
+  // The server closes the idle connection (it stops counting it).
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (server_->active_connections() > 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(server_->active_connections(), 0);
   EXPECT_FALSE(c->Get("/2").ok());
 }
 
@@ -658,7 +664,14 @@ TEST_F(HttpServerTest, ShutdownLetsResponseInFlightFinish) {
   absl::Notification entered;
   StartServer([&](const Request&) {
     entered.Notify();
-    absl::SleepFor(absl::Milliseconds(300));
+    // Answer only once Shutdown() has begun: it stops accepting first.
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      int fd = ConnectRaw(server_->port());
+      if (fd < 0) break;
+      ::close(fd);
+      absl::SleepFor(absl::Milliseconds(5));
+    }
     return Response::Text(200, "late");
   });
   absl::StatusOr<ClientResponse> result;

@@ -149,6 +149,11 @@ int64_t TlsContext::generation() const {
   return generation_;
 }
 
+int64_t TlsContext::rejected() const {
+  MutexLock lock(&mu_);
+  return rejected_;
+}
+
 absl::Status TlsContext::ReloadIfChanged() {
   FileStamp cert = Stamp(options_.cert_file);
   FileStamp key = Stamp(options_.key_file);
@@ -163,6 +168,10 @@ absl::Status TlsContext::ReloadIfChanged() {
   absl::StatusOr<std::shared_ptr<ssl::context>> ctx =
       Load(options_.cert_file, options_.key_file);
   if (!ctx.ok()) {
+    {
+      MutexLock lock(&mu_);
+      ++rejected_;
+    }
     VP_LOG(ERROR) << "TLS reload failed, keeping the previous certificate: "
                   << ctx.status().message();
     return ctx.status();

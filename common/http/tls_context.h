@@ -61,6 +61,8 @@ class TlsContext {
 
   // Number of successful loads so far (1 after Create()).
   int64_t generation() const;
+  // Number of changed pairs that failed to load (and were not installed).
+  int64_t rejected() const;
 
   // Checks the files now and reloads when they changed (the poll thread calls
   // this). Returns the load error when a changed pair is broken, OK
@@ -93,6 +95,7 @@ class TlsContext {
   mutable Mutex mu_;
   std::shared_ptr<boost::asio::ssl::context> current_ ABSL_GUARDED_BY(mu_);
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t rejected_ ABSL_GUARDED_BY(mu_) = 0;
   // Stamps of the pair last tried (loaded or rejected), so a broken pair is
   // reported once, not every poll.
   FileStamp cert_stamp_ ABSL_GUARDED_BY(mu_);

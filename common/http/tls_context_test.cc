@@ -163,7 +163,7 @@ TEST_F(TlsServerTest, RotationServesNewCertToNewHandshakesOnly) {
 
   // A broken pair is rejected; the previous certificate stays.
   dir_->Rotate("-----BEGIN CERTIFICATE-----\ngarbage", "garbage");
-  absl::SleepFor(absl::Milliseconds(300));
+  ASSERT_TRUE(WaitFor([&] { return tls_->rejected() >= 1; }));
   EXPECT_EQ(tls_->generation(), 2);
   auto after_bad = TestClient::Connect(server_->port(), true);
   ASSERT_TRUE(after_bad.ok()) << after_bad.status();

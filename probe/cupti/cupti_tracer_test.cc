@@ -457,6 +457,7 @@ TEST(CuptiTracerConcurrencyTest, PushPopBuffersAndStopRace) {
   options.max_buffer_bytes = 4 * 4096;
   auto tracer = NewCuptiTracer(std::move(options));
   std::atomic<bool> done{false};
+  std::atomic<int64_t> deliveries{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&, t] {
@@ -478,16 +479,30 @@ TEST(CuptiTracerConcurrencyTest, PushPopBuffersAndStopRace) {
     while (!done.load()) {
       for (int i = 0; i < 10; ++i) fake->QueueRecord(k);
       fake->DeliverQueued();
+      deliveries.fetch_add(1);
     }
   });
+  // Waits until the delivering thread has completed two more rounds (so at
+  // least one full round ran entirely after this call).
+  auto wait_deliveries = [&] {
+    const int64_t from = deliveries.load();
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (deliveries.load() < from + 2 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    return deliveries.load() >= from + 2;
+  };
   for (int round = 0; round < 50; ++round) {
     RecordingGpuEventSink sink;
     ASSERT_TRUE(tracer->Start(&sink).ok());
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    ASSERT_TRUE(wait_deliveries());
     tracer->Stop();
-    // Nothing reaches a sink after its capture stopped.
+    // Nothing reaches a sink after its capture stopped, though records
+    // keep being delivered.
     const size_t after_stop = sink.events().size();
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    ASSERT_TRUE(wait_deliveries());
     EXPECT_EQ(sink.events().size(), after_stop);
   }
   done.store(true);

@@ -16,8 +16,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "e2e", "harness"))
+from collector_process import CollectorProcess  # noqa: E402
 
 ARGS = {}
 KERNEL = "fake_kernel(float*, int)"
@@ -31,25 +34,13 @@ class ProbeFakeCuptiTest(unittest.TestCase):
         os.makedirs(self.bundle)
         with tarfile.open(ARGS["bundle"]) as t:
             t.extractall(self.bundle)
-        self.sock = os.path.join(self.tmp, "c.sock")
-        self.traces = os.path.join(self.tmp, "traces")
-        ports = os.path.join(self.tmp, "ports.json")
-        self.log = open(os.path.join(self.tmp, "collector.log"), "w")
-        self.collector = subprocess.Popen(
-            [os.path.abspath(ARGS["collector"]), "--probe_socket=" + self.sock,
-             "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0",
-             "--trace_dir=" + self.traces, "--port_file=" + ports,
-             "--window_linger_ms=200"], stderr=self.log)
-        for _ in range(400):
-            if os.path.exists(ports) and os.path.getsize(ports) > 0:
-                return
-            time.sleep(0.025)
-        self.fail("collector did not start")
+        self.c = CollectorProcess(ARGS["collector"], linger_ms=200,
+                                  dir=self.tmp)
+        self.sock = self.c.socket
 
     def tearDown(self):
-        self.collector.terminate()
-        self.collector.wait(timeout=30)
-        self.log.close()
+        self.c.stop()
+        self.c.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def run_workload(self, args=(), **extra):
@@ -72,16 +63,8 @@ class ProbeFakeCuptiTest(unittest.TestCase):
         return p
 
     def read_trace(self):
-        for _ in range(400):
-            names = sorted(f for f in os.listdir(self.traces)
-                           if f.endswith(".json")) if os.path.isdir(self.traces) else []
-            if names:
-                time.sleep(0.2)
-                with open(os.path.join(self.traces, names[0])) as f:
-                    return json.load(f)
-            time.sleep(0.05)
-        with open(self.log.name) as f:
-            self.fail("no trace; collector log:\n" + f.read())
+        """The first stored trace, parsed."""
+        return self.c.load_trace(self.c.wait_for_traces(1)[0]["file_name"])
 
     def test_kernels_flows_and_operators(self):
         p = self.run_workload(

@@ -216,10 +216,22 @@ def _one_step(executor, so, api, skip_sample):
         return "%s: %s" % (type(e).__name__, e)
 
 
+def _wait_for_file(path, timeout_s=120):
+    """Blocks until `path` exists (a test's go-ahead); fails after timeout."""
+    deadline = time.time() + timeout_s
+    while not os.path.exists(path):
+        if time.time() > deadline:
+            raise RuntimeError("--wait-at: %s did not appear" % path)
+        time.sleep(0.01)
+
+
 def run_engine(steps, api="0.11", layout="inline", tp=1, sleep_ms=0.0,
                empty_every=0, raise_in=(), skip_sample_at=0,
-               orphan_sample_at=0, torch_profiler_at="", slow_at=()):
-    """Runs `steps` engine steps; returns [{"rank", "pid", "results"}]."""
+               orphan_sample_at=0, torch_profiler_at="", slow_at=(),
+               wait_at=""):
+    """Runs `steps` engine steps; returns [{"rank", "pid", "results"}].
+
+    wait_at "STEP:FILE": before step STEP, wait until FILE exists."""
     from vllm.v1.core.sched.output import GrammarOutput, SchedulerOutput
     if api == "v0":
         return _run_v0(steps, sleep_ms)
@@ -234,7 +246,10 @@ def run_engine(steps, api="0.11", layout="inline", tp=1, sleep_ms=0.0,
     prof_from, _, prof_to = torch_profiler_at.partition(":")
     prof = None
     results = []
+    wait_step, _, wait_file = wait_at.partition(":")
     for step in range(1, steps + 1):
+        if wait_step and step == int(wait_step):
+            _wait_for_file(wait_file)
         if prof_from and step == int(prof_from):
             import torch.profiler
             prof = torch.profiler.profile(
@@ -323,6 +338,8 @@ def main(argv=None):
     p.add_argument("--orphan-sample-at", type=int, default=0)
     p.add_argument("--torch-profiler-at", default="", metavar="A:B")
     p.add_argument("--sleep-ms", type=float, default=0.0)
+    p.add_argument("--wait-at", default="", metavar="STEP:FILE",
+                   help="before step STEP, wait until FILE exists")
     p.add_argument("--out", default="")
     a = p.parse_args(argv)
     _set_api(a.vllm_api)
@@ -347,7 +364,7 @@ def main(argv=None):
                       raise_in=a.raise_in, skip_sample_at=a.skip_sample_at,
                       orphan_sample_at=a.orphan_sample_at,
                       torch_profiler_at=a.torch_profiler_at,
-                      slow_at=a.slow_at)
+                      slow_at=a.slow_at, wait_at=a.wait_at)
         if a.layout == "engine-core":
             # This process is the API server: it never imports the worker.
             import vllm.entrypoints.api_server  # noqa: F401

@@ -12,51 +12,25 @@ import gzip
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "harness"))
+from collector_process import CollectorProcess  # noqa: E402
 
 COLLECTOR = os.path.abspath(sys.argv[1])
 PROBE = os.path.abspath(sys.argv[2])
 
 
-class Collector:
-    """A collector process on free ports."""
+class Collector(CollectorProcess):
+    """The collector under test, with the synthetic probe at hand."""
 
     def __init__(self, extra_args=(), reuse_dir=None):
-        # Unix socket paths are limited to 107 bytes: keep it short.
-        self.dir = reuse_dir or tempfile.mkdtemp(prefix="vpe2e-", dir="/tmp")
-        self.socket = os.path.join(self.dir, "run", "collector.sock")
-        self.trace_dir = os.path.join(self.dir, "traces")
-        port_file = os.path.join(self.dir, "ports.json")
-        if os.path.exists(port_file):
-            os.unlink(port_file)
-        self.log_path = os.path.join(self.dir, "collector.log")
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [COLLECTOR, "--probe_socket=" + self.socket,
-             "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0",
-             "--trace_dir=" + self.trace_dir, "--port_file=" + port_file,
-             "--window_linger_ms=100"] + list(extra_args),
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while not os.path.exists(port_file):
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("collector did not start:\n" + self.output())
-            time.sleep(0.02)
-        ports = json.load(open(port_file))
-        self.http = "http://127.0.0.1:%d" % ports["http_port"]
-        self.grpc_port = ports["grpc_port"]
-
-    def output(self):
-        if not self.log.closed:
-            self.log.flush()
-        return open(self.log_path, "rb").read().decode("utf-8", "replace")
+        super().__init__(COLLECTOR, extra_args, linger_ms=100, dir=reuse_dir)
 
     def probe(self, *args, check=True):
         result = subprocess.run([PROBE, "--socket=" + self.socket] + list(args),
@@ -66,34 +40,8 @@ class Collector:
                                  (result.stdout, result.stderr))
         return result
 
-    def get(self, path, headers=None):
-        req = urllib.request.Request(self.http + path, headers=headers or {})
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return r.status, dict(r.headers), r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
-
-    def wait_for_traces(self, n):
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            traces = json.loads(self.get("/traces")[2])["traces"]
-            if len(traces) >= n:
-                return traces
-            time.sleep(0.05)
-        raise AssertionError("no %d traces; log:\n%s" % (n, self.output()))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        self.log.close()
-        return self.proc.returncode
-
     def cleanup(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        super().cleanup()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -13,6 +13,10 @@ import tempfile
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "harness"))
+from collector_process import CollectorProcess  # noqa: E402
+
 ARGS = {}
 
 
@@ -32,33 +36,19 @@ class ProbeWithCollectorTest(unittest.TestCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(dir=self.tmp)
-        self.sock = os.path.join(self.dir, "c.sock")
-        self.traces = os.path.join(self.dir, "traces")
-        ports = os.path.join(self.dir, "ports.json")
-        self.log = open(os.path.join(self.dir, "collector.log"), "w")
-        self.ports = ports
-        self.collector = subprocess.Popen(
-            [os.path.abspath(ARGS["collector"]), "--probe_socket=" + self.sock,
-             "--grpc_address=127.0.0.1:0", "--http_address=127.0.0.1:0",
-             "--trace_dir=" + self.traces, "--port_file=" + ports,
-             # Long enough that two spawned workers, which import torch
-             # side by side, land in one window trace even on a loaded
-             # machine.
-             "--window_linger_ms=3000"], stderr=self.log)
-        for _ in range(400):
-            if os.path.exists(ports) and os.path.getsize(ports) > 0:
-                return
-            time.sleep(0.025)
-        self.fail("collector did not start")
+        # Long enough that two spawned workers, which import torch side by
+        # side, land in one window trace even on a loaded machine.
+        self.c = CollectorProcess(ARGS["collector"], linger_ms=3000,
+                                  dir=self.dir)
+        self.sock = self.c.socket
+        self.traces = self.c.trace_dir
 
     def grpc_port(self):
-        with open(self.ports) as f:
-            return json.load(f)["grpc_port"]
+        return self.c.grpc_port
 
     def tearDown(self):
-        self.collector.terminate()
-        self.collector.wait(timeout=30)
-        self.log.close()
+        self.c.stop()
+        self.c.cleanup()
 
     def run_workload(self, args, **env_extra):
         env = {k: v for k, v in os.environ.items()
@@ -73,15 +63,8 @@ class ProbeWithCollectorTest(unittest.TestCase):
         return p
 
     def wait_traces(self, n):
-        for _ in range(400):
-            names = sorted(f for f in os.listdir(self.traces)
-                           if f.endswith(".json")) if os.path.isdir(self.traces) else []
-            if len(names) >= n:
-                time.sleep(0.2)
-                return names
-            time.sleep(0.05)
-        with open(self.log.name) as f:
-            self.fail("no trace; collector log:\n" + f.read())
+        """The file names of the stored traces, once there are `n`."""
+        return sorted(t["file_name"] for t in self.c.wait_for_traces(n))
 
     def load(self, name):
         with open(os.path.join(self.traces, name)) as f:

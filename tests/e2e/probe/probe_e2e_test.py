@@ -110,16 +110,27 @@ class ProbeHarness(unittest.TestCase):
 
     def start_collector(self, command_steps=0, command_after_ms=0):
         ready = os.path.join(self.dir, "ready")
+        if os.path.exists(ready):
+            os.unlink(ready)                 # Left by a previous collector.
         self.collector = subprocess.Popen(
             [os.path.abspath(ARGS["collector"]), "--socket", self.sock,
              "--out", self.out, "--ready_file", ready,
              "--command_steps", str(command_steps),
              "--command_after_ms", str(command_after_ms)])
-        for _ in range(500):
+        deadline = time.time() + 30
+        while time.time() < deadline:
             if os.path.exists(ready):
                 return
             time.sleep(0.01)
         self.fail("fake collector did not start")
+
+    def wait_hello(self, timeout_s=60):
+        """Waits until the current collector has received a probe's Hello."""
+        deadline = time.time() + timeout_s
+        while not (os.path.exists(self.out) and
+                   "hello" in open(self.out).read()):
+            self.assertLess(time.time(), deadline, "the probe never said Hello")
+            time.sleep(0.05)
 
     def stop_collector(self):
         if self.collector is not None:
@@ -399,22 +410,24 @@ class ProbeE2ETest(ProbeHarness):
 
     def test_collector_restart_reconnects_and_later_capture_arrives(self):
         self.start_collector()
+        # The workload holds at step 100 until the probe is connected to the
+        # second collector, so the window (steps 200-202) always goes there.
+        go = os.path.join(self.dir, "collector-back")
         work = subprocess.Popen(
-            [PY, self.workload, "--steps", "300", "--sleep-ms", "10"],
+            [PY, self.workload, "--steps", "300", "--sleep-ms", "1",
+             "--wait-at", "100:" + go],
             env=self.env(VLLM_PROFILER_START_STEP=200,
                          VLLM_PROFILER_NUM_STEPS=3),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        for _ in range(600):                 # Until the probe said Hello.
-            if os.path.exists(self.out) and "hello" in open(self.out).read():
-                break
-            time.sleep(0.05)
+        self.wait_hello()
         first = self.stop_collector()        # The collector goes away ...
         self.assertEqual(len(first.hellos()), 1)
-        time.sleep(0.5)
         self.out = os.path.join(self.dir, "msgs2.jsonl")
         if os.path.exists(self.sock):
             os.unlink(self.sock)
         self.start_collector()               # ... and comes back.
+        self.wait_hello()                    # The probe reconnected.
+        open(go, "w").close()
         _, err = work.communicate(timeout=300)
         self.assertEqual(work.returncode, 0, err)
         second = self.stop_collector()
