@@ -125,6 +125,9 @@ uint64_t StepHealth::triggers_suppressed() const {
 
 void StepHealth::AppendMetrics(std::string* out) const {
   MutexLock lock(&mu_);
+  // Read through a pointer taken under the lock: clang's analysis does
+  // not follow the lock into the lambdas below, which run under it.
+  const std::map<uint64_t, Entry>* entries = &entries_;
   auto labels = [](const Entry& e) {
     return absl::StrCat("pid=\"", e.process.pid, "\",rank=\"", e.process.rank,
                         "\",process=\"", LabelValue(e.process.name), "\"");
@@ -137,7 +140,7 @@ void StepHealth::AppendMetrics(std::string* out) const {
                        const std::vector<double>& bounds,
                        Histogram Entry::*member) {
     header(name, "histogram", help);
-    for (const auto& [key, e] : entries_) {
+    for (const auto& [key, e] : *entries) {
       const Histogram& h = e.*member;
       const std::string l = labels(e);
       uint64_t cumulative = 0;
@@ -154,7 +157,7 @@ void StepHealth::AppendMetrics(std::string* out) const {
   auto counter = [&](const char* name, const char* help,
                      uint64_t Entry::*member) {
     header(name, "counter", help);
-    for (const auto& [key, e] : entries_) {
+    for (const auto& [key, e] : *entries) {
       absl::StrAppend(out, name, "{", labels(e), "} ", e.*member, "\n");
     }
   };
