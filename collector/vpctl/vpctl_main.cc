@@ -126,6 +126,25 @@ int Fetch(TraceClient& client, const std::string& id, const std::string& out) {
   return 0;
 }
 
+// After a started capture or trigger: where the trace is, or (with --wait
+// or -o) the trace itself, fetched to -o.
+int ReportTrace(TraceClient& client, const ParsedArgs& a, bool wait,
+                uint64_t timeout_ms, bool has_trace,
+                const v1::TraceInfo& trace) {
+  if (!wait) {
+    std::printf("see `vpctl list` for the trace once it is written\n");
+    return 0;
+  }
+  if (!has_trace || trace.id().empty()) {
+    std::fprintf(stderr, "vpctl: the trace was not ready within %llu ms\n",
+                 static_cast<unsigned long long>(timeout_ms));
+    return 1;
+  }
+  std::printf("trace %s\n", FormatTraceInfo(trace).c_str());
+  if (a.Has("o")) return Fetch(client, trace.id(), a.Get("o"));
+  return 0;
+}
+
 int Capture(TraceClient& client, const ParsedArgs& a) {
   v1::StartCaptureRequest req;
   v1::CaptureConfig* c = req.mutable_config();
@@ -173,18 +192,7 @@ int Capture(TraceClient& client, const ParsedArgs& a) {
   }
   std::printf("capture %s started on pids %s\n", r->capture_id().c_str(),
               absl::StrJoin(r->pids(), ",").c_str());
-  if (!wait) {
-    std::printf("see `vpctl list` for the trace once it is written\n");
-    return 0;
-  }
-  if (!r->has_trace() || r->trace().id().empty()) {
-    std::fprintf(stderr, "vpctl: the trace was not ready within %llu ms\n",
-                 static_cast<unsigned long long>(*timeout));
-    return 1;
-  }
-  std::printf("trace %s\n", FormatTraceInfo(r->trace()).c_str());
-  if (a.Has("o")) return Fetch(client, r->trace().id(), a.Get("o"));
-  return 0;
+  return ReportTrace(client, a, wait, *timeout, r->has_trace(), r->trace());
 }
 
 int Trigger(TraceClient& client, const ParsedArgs& a) {
@@ -207,18 +215,7 @@ int Trigger(TraceClient& client, const ParsedArgs& a) {
   }
   std::printf("triggered capture %s on pids %s\n", r->capture_id().c_str(),
               absl::StrJoin(r->pids(), ",").c_str());
-  if (!wait) {
-    std::printf("see `vpctl list` for the trace once it is written\n");
-    return 0;
-  }
-  if (!r->has_trace() || r->trace().id().empty()) {
-    std::fprintf(stderr, "vpctl: the trace was not ready within %llu ms\n",
-                 static_cast<unsigned long long>(*timeout));
-    return 1;
-  }
-  std::printf("trace %s\n", FormatTraceInfo(r->trace()).c_str());
-  if (a.Has("o")) return Fetch(client, r->trace().id(), a.Get("o"));
-  return 0;
+  return ReportTrace(client, a, wait, *timeout, r->has_trace(), r->trace());
 }
 
 int Run(const ParsedArgs& a) {

@@ -27,8 +27,9 @@
 extern "C" {
 #endif
 
-#define VP_ABI_VERSION 3 /* 2: spans, step args/errors, identity, state;
-                            3: vp_flight_level */
+#define VP_ABI_VERSION                              \
+  3 /* 2: spans, step args/errors, identity, state; \
+       3: vp_flight_level */
 
 /* Version string of the probe ("0.1.0"); static storage. */
 const char* vp_version(void);
@@ -82,8 +83,8 @@ int32_t vp_flight_level(void);
  * start), mark 2 when sample_tokens is entered (child span "sample_tokens"
  * to the step's end). */
 void vp_step_batch(int64_t num_requests, int64_t num_tokens,
-                   int64_t num_prefill, int64_t num_decode,
-                   int64_t num_new, int64_t num_resumed, int64_t num_finished,
+                   int64_t num_prefill, int64_t num_decode, int64_t num_new,
+                   int64_t num_resumed, int64_t num_finished,
                    const char* request_ids, int64_t request_ids_total);
 void vp_step_mark(int32_t mark);
 
