@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "probe/core/probe_runtime.h"
 #include "probe/cupti/cupti_tracer.h"
 #include "probe/include/vllm_profiler/probe.h"
+#include "probe/scheduler_output_reader.h"
 
 namespace vllm_profiler::probe {
 namespace {
@@ -27,6 +29,8 @@ std::atomic<ProbeRuntime*> g_runtime{nullptr};
 // vp_step_slots: written by the caller that runs steps, read by the step
 // calls on the same thread (no lock, as the step calls themselves).
 int64_t g_step_slots[VP_STEP_SLOTS] = {};
+// vp_step_begin_read's batch (the step thread's, as the slots).
+SchedulerBatch g_read_batch;
 // Set in an op id returned by vp_op_begin when it pushed a GPU correlation.
 constexpr uint64_t kPushedBit = uint64_t{1} << 63;
 // Relaxed loads of g_disabled: once set it stays set; a call racing with
@@ -160,6 +164,7 @@ inline ProbeRuntime* Existing() {
 
 using vllm_profiler::probe::Disable;
 using vllm_profiler::probe::Existing;
+using vllm_profiler::probe::g_read_batch;
 using vllm_profiler::probe::g_step_slots;
 using vllm_profiler::probe::kPushedBit;
 using vllm_profiler::probe::ProbeRuntime;
@@ -311,6 +316,31 @@ int64_t vp_step_begin_slots(const char* request_ids) {
   return step * 2 + (r->recorder().capturing() ? 1 : 0);
   VP_GUARD_END("vp_step_begin_slots", return 0)
 }
+
+int32_t vp_scheduler_reader_available(void) {
+  VP_GUARD_BEGIN
+  return vllm_profiler::probe::SchedulerReaderAvailable() ? 1 : 0;
+  VP_GUARD_END("vp_scheduler_reader_available", return 0)
+}
+
+int64_t vp_step_begin_read(void* scheduler_output) {
+  VP_GUARD_BEGIN
+  if (!vllm_profiler::probe::ReadSchedulerOutput(scheduler_output,
+                                                 &g_read_batch)) {
+    return -1;
+  }
+  std::memcpy(g_step_slots, g_read_batch.values, sizeof(g_read_batch.values));
+  ProbeRuntime* r = Runtime();
+  if (r == nullptr) return 0;
+  const int64_t step = r->StepBegin();
+  if (step <= 0) return 0;
+  r->StepBatch(g_read_batch.values, g_read_batch.request_ids,
+               g_read_batch.values[VP_SLOT_REQUEST_IDS_TOTAL]);
+  return step * 2 + (r->recorder().capturing() ? 1 : 0);
+  VP_GUARD_END("vp_step_begin_read", return 0)
+}
+
+const char* vp_step_read_request_ids(void) { return g_read_batch.request_ids; }
 
 void vp_step_end_slots(const char* error) {
   VP_GUARD_BEGIN

@@ -31,7 +31,7 @@ extern "C" {
   4 /* 2: spans, step args/errors, identity, state; \
        3: vp_flight_level;                          \
        4: vp_step_slots, vp_step_begin_slots,       \
-          vp_step_end_slots */
+          vp_step_end_slots, vp_step_begin_read */
 
 /* Version string of the probe ("0.1.0"); static storage. */
 const char* vp_version(void);
@@ -110,6 +110,18 @@ void vp_step_mark(int32_t mark);
 int64_t* vp_step_slots(void);
 int64_t vp_step_begin_slots(const char* request_ids);
 void vp_step_end_slots(const char* error);
+/* The same begin with the batch read in C from vLLM's SchedulerOutput
+ * (probe/scheduler_output_reader.h), for a caller holding the GIL
+ * (ctypes.PyDLL, the object as ctypes.py_object). Returns -1, having begun
+ * no step, when the object is not of today's shape: the caller then reads
+ * it and calls vp_step_begin_slots. vp_scheduler_reader_available() says
+ * whether this process has the CPython functions it needs (1) or not (0;
+ * never call vp_step_begin_read then). The values it read are left in
+ * slots 0-7 and its request ids in vp_step_read_request_ids() (until the
+ * next read). */
+int32_t vp_scheduler_reader_available(void);
+int64_t vp_step_begin_read(void* scheduler_output);
+const char* vp_step_read_request_ids(void);
 
 /* What the process is in vLLM (learnt at its first step): rank, local rank
  * and world size (-1 = unknown). Sent to the collector (ProbeState). */

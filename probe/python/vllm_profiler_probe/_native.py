@@ -86,6 +86,10 @@ def load_core(path):
         "vp_step_slots": (ctypes.c_void_p, []),
         "vp_step_begin_slots": (i64, None),
         "vp_step_end_slots": (None, None),
+        # vp_step_begin_read is not here: it must keep the GIL (see
+        # scheduler_reader), and a CDLL function releases it.
+        "vp_scheduler_reader_available": (i32, []),
+        "vp_step_read_request_ids": (cp, []),
         # The torch-profiler fallback (_fallback.py).
         "vp_external_ops_expect": (i64, []),
         "vp_op_complete": (None, [i64, cp, i64, i64, i64, u32,
@@ -104,6 +108,25 @@ def step_slots(lib):
     """The core's VP_STEP_SLOTS int64 step slots as a writable ctypes array
     (struct.pack_into writes them)."""
     return (ctypes.c_int64 * STEP_SLOTS).from_address(lib.vp_step_slots())
+
+
+def scheduler_reader(lib):
+    """vp_step_begin_read(scheduler_output) through ctypes.PyDLL (the call
+    keeps the GIL and gets the object itself), or None where it must not be
+    used: a free-threaded Python, or a process without the CPython
+    functions it needs. Its -1 means "not today's shape, read it yourself"."""
+    try:
+        import sysconfig
+        if sysconfig.get_config_var("Py_GIL_DISABLED"):
+            return None
+        if lib.vp_scheduler_reader_available() != 1:
+            return None
+        fn = ctypes.PyDLL(lib._name).vp_step_begin_read
+        fn.restype = ctypes.c_int64
+        fn.argtypes = [ctypes.py_object]
+        return fn
+    except Exception:
+        return None
 
 
 # probe.h: VP_STEP_SLOTS and the slots' offsets in bytes.
