@@ -56,12 +56,16 @@ std::string Pids(const google::protobuf::RepeatedField<int64_t>& pids) {
   return absl::StrJoin(pids, ",");
 }
 
-std::string Origin(v1::CaptureOrigin o) {
-  switch (o) {
+// The origin column of `vpctl list` (shown once a trace was triggered) and
+// of the captures in `vpctl status`.
+std::string OriginText(v1::CaptureOrigin origin) {
+  switch (origin) {
     case v1::CAPTURE_ORIGIN_WINDOW:
       return "window";
     case v1::CAPTURE_ORIGIN_COMMAND:
       return "command";
+    case v1::CAPTURE_ORIGIN_TRIGGER:
+      return "trigger";
     default:
       return "-";
   }
@@ -178,7 +182,7 @@ std::string CaptureSection(const v1::GetStatusResponse& s) {
   rows.push_back(
       {"  CAPTURE", "ORIGIN", "CONFIG", "PIDS", "EVENTS", "STATE", "TRACE"});
   for (const auto& c : s.captures()) {
-    rows.push_back({"  " + c.capture_id(), Origin(c.origin()),
+    rows.push_back({"  " + c.capture_id(), OriginText(c.origin()),
                     Config(c.config()), Pids(c.pids()),
                     absl::StrCat(c.events_written()),
                     !c.error().empty() ? "error: " + c.error()
@@ -222,20 +226,6 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
     out += line + "\n";
   }
   return out;
-}
-
-// The origin column of `vpctl list` (shown once a trace was triggered).
-std::string OriginText(v1::CaptureOrigin origin) {
-  switch (origin) {
-    case v1::CAPTURE_ORIGIN_WINDOW:
-      return "window";
-    case v1::CAPTURE_ORIGIN_COMMAND:
-      return "command";
-    case v1::CAPTURE_ORIGIN_TRIGGER:
-      return "trigger";
-    default:
-      return "-";
-  }
 }
 
 std::string FormatTraceList(const v1::ListTracesResponse& list) {
