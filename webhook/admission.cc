@@ -184,86 +184,107 @@ struct PodView {
   }
 };
 
+// metadata: name, generateName, namespace, labels, annotations.
+void CheckMetadata(const json& metadata, const std::string& path,
+                   TypeChecker* t, PodView* view) {
+  view->name =
+      StringOr(t->Optional(metadata, "name", json::value_t::string, path));
+  view->generate_name = StringOr(
+      t->Optional(metadata, "generateName", json::value_t::string, path));
+  view->ns =
+      StringOr(t->Optional(metadata, "namespace", json::value_t::string, path));
+  view->labels = t->Optional(metadata, "labels", json::value_t::object, path);
+  t->StringMap(view->labels, path + ".labels");
+  view->annotations =
+      t->Optional(metadata, "annotations", json::value_t::object, path);
+  t->StringMap(view->annotations, path + ".annotations");
+}
+
+// The pod-level spec fields: container and volume arrays, host network, the
+// pod's runAsUser.
+void CheckPodSpec(const json& spec, const std::string& path, TypeChecker* t,
+                  PodView* view) {
+  view->containers =
+      t->Required(spec, "containers", json::value_t::array, path);
+  view->init_containers =
+      t->Optional(spec, "initContainers", json::value_t::array, path);
+  view->volumes = t->Optional(spec, "volumes", json::value_t::array, path);
+  const json* hn =
+      t->Optional(spec, "hostNetwork", json::value_t::boolean, path);
+  view->host_network = hn != nullptr && hn->get<bool>();
+  const json* sc =
+      t->Optional(spec, "securityContext", json::value_t::object, path);
+  const json* uid =
+      sc ? t->Optional(*sc, "runAsUser", json::value_t::number_integer,
+                       path + ".securityContext")
+         : nullptr;
+  view->runs_as_root = uid != nullptr && uid->get<int64_t>() == 0;
+  t->NamedObjects(view->init_containers, path + ".initContainers");
+  t->NamedObjects(view->volumes, path + ".volumes");
+  t->NamedObjects(view->containers, path + ".containers");
+}
+
+// Resources of every container and init container (the QoS class).
+void CheckResources(const PodView& view, const std::string& path,
+                    TypeChecker* t) {
+  for (const auto& [array, field] :
+       {std::pair{view.init_containers, ".initContainers"},
+        std::pair{view.containers, ".containers"}}) {
+    for (size_t i = 0; array != nullptr && i < array->size() && t->ok(); ++i) {
+      std::string cp = absl::StrCat(path, field, "[", i, "]");
+      const json* res =
+          t->Optional((*array)[i], "resources", json::value_t::object, cp);
+      if (res == nullptr) continue;
+      for (const char* kind : {"requests", "limits"}) {
+        t->StringMap(
+            t->Optional(*res, kind, json::value_t::object, cp + ".resources"),
+            absl::StrCat(cp, ".resources.", kind));
+      }
+    }
+  }
+}
+
+// The fields of an app container that container selection and the patch
+// read: image, command, args, env, envFrom, volumeMounts.
+void CheckContainer(const json& c, const std::string& path, TypeChecker* t) {
+  t->Optional(c, "image", json::value_t::string, path);
+  t->Optional(c, "command", json::value_t::array, path);
+  t->Optional(c, "args", json::value_t::array, path);
+  const json* env = t->Optional(c, "env", json::value_t::array, path);
+  t->NamedObjects(env, path + ".env", {"value"});
+  if (env != nullptr) {
+    for (size_t k = 0; k < env->size() && t->ok(); ++k) {
+      t->Optional((*env)[k], "valueFrom", json::value_t::object,
+                  absl::StrCat(path, ".env[", k, "]"));
+    }
+  }
+  t->Optional(c, "envFrom", json::value_t::array, path);
+  const json* mounts =
+      t->Optional(c, "volumeMounts", json::value_t::array, path);
+  t->NamedObjects(mounts, path + ".volumeMounts", {"mountPath"});
+}
+
+// Fills `view` from the pod; the first type mismatch (or an empty
+// containers array) as a message, or "" when the pod is usable.
 std::string CheckPod(const json& pod, PodView* view) {
   TypeChecker t;
   const std::string root = "request.object";
   view->metadata = t.Optional(pod, "metadata", json::value_t::object, root);
   if (view->metadata != nullptr) {
-    const std::string m = root + ".metadata";
-    view->name =
-        StringOr(t.Optional(*view->metadata, "name", json::value_t::string, m));
-    view->generate_name = StringOr(
-        t.Optional(*view->metadata, "generateName", json::value_t::string, m));
-    view->ns = StringOr(
-        t.Optional(*view->metadata, "namespace", json::value_t::string, m));
-    view->labels =
-        t.Optional(*view->metadata, "labels", json::value_t::object, m);
-    t.StringMap(view->labels, m + ".labels");
-    view->annotations =
-        t.Optional(*view->metadata, "annotations", json::value_t::object, m);
-    t.StringMap(view->annotations, m + ".annotations");
+    CheckMetadata(*view->metadata, root + ".metadata", &t, view);
   }
   view->spec = t.Required(pod, "spec", json::value_t::object, root);
-  if (view->spec != nullptr) {
-    const std::string s = root + ".spec";
-    view->containers =
-        t.Required(*view->spec, "containers", json::value_t::array, s);
-    view->init_containers =
-        t.Optional(*view->spec, "initContainers", json::value_t::array, s);
-    view->volumes = t.Optional(*view->spec, "volumes", json::value_t::array, s);
-    const json* hn =
-        t.Optional(*view->spec, "hostNetwork", json::value_t::boolean, s);
-    view->host_network = hn != nullptr && hn->get<bool>();
-    const json* sc =
-        t.Optional(*view->spec, "securityContext", json::value_t::object, s);
-    const json* uid =
-        sc ? t.Optional(*sc, "runAsUser", json::value_t::number_integer,
-                        s + ".securityContext")
-           : nullptr;
-    view->runs_as_root = uid != nullptr && uid->get<int64_t>() == 0;
-    t.NamedObjects(view->init_containers, s + ".initContainers");
-    t.NamedObjects(view->volumes, s + ".volumes");
-    t.NamedObjects(view->containers, s + ".containers");
-    // Resources of every container (the QoS class).
-    for (const auto& [array, field] :
-         {std::pair{view->init_containers, ".initContainers"},
-          std::pair{view->containers, ".containers"}}) {
-      for (size_t i = 0; array != nullptr && i < array->size() && t.ok(); ++i) {
-        std::string cp = absl::StrCat(s, field, "[", i, "]");
-        const json* res =
-            t.Optional((*array)[i], "resources", json::value_t::object, cp);
-        if (res == nullptr) continue;
-        for (const char* kind : {"requests", "limits"}) {
-          t.StringMap(
-              t.Optional(*res, kind, json::value_t::object, cp + ".resources"),
-              absl::StrCat(cp, ".resources.", kind));
-        }
-      }
-    }
-    if (view->containers != nullptr) {
-      for (size_t i = 0; i < view->containers->size() && t.ok(); ++i) {
-        const json& c = (*view->containers)[i];
-        std::string cp = absl::StrCat(s, ".containers[", i, "]");
-        t.Optional(c, "image", json::value_t::string, cp);
-        t.Optional(c, "command", json::value_t::array, cp);
-        t.Optional(c, "args", json::value_t::array, cp);
-        const json* env = t.Optional(c, "env", json::value_t::array, cp);
-        t.NamedObjects(env, cp + ".env", {"value"});
-        if (env != nullptr) {
-          for (size_t k = 0; k < env->size() && t.ok(); ++k) {
-            t.Optional((*env)[k], "valueFrom", json::value_t::object,
-                       absl::StrCat(cp, ".env[", k, "]"));
-          }
-        }
-        t.Optional(c, "envFrom", json::value_t::array, cp);
-        const json* mounts =
-            t.Optional(c, "volumeMounts", json::value_t::array, cp);
-        t.NamedObjects(mounts, cp + ".volumeMounts", {"mountPath"});
-      }
-      if (t.ok() && view->containers->empty()) {
-        return s + ".containers: must not be empty";
-      }
-    }
+  if (view->spec == nullptr) return t.error();
+  const std::string s = root + ".spec";
+  CheckPodSpec(*view->spec, s, &t, view);
+  CheckResources(*view, s, &t);
+  if (view->containers == nullptr) return t.error();
+  for (size_t i = 0; i < view->containers->size() && t.ok(); ++i) {
+    CheckContainer((*view->containers)[i],
+                   absl::StrCat(s, ".containers[", i, "]"), &t);
+  }
+  if (t.ok() && view->containers->empty()) {
+    return s + ".containers: must not be empty";
   }
   return t.error();
 }

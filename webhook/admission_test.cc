@@ -67,31 +67,24 @@ struct BadCase {
   const char* message;
 };
 
-TEST_F(AdmissionTest, BadInputGets400WithExactMessage) {
-  json no_uid = Review(Pod());
-  no_uid["request"].erase("uid");
-  json wrong_api = Review(Pod());
-  wrong_api["apiVersion"] = "admission.k8s.io/v1beta1";
-  json wrong_kind = Review(Pod());
-  wrong_kind["kind"] = "TokenReview";
-  json env_string = Review(Pod());
-  env_string["request"]["object"]["spec"]["containers"][0]["env"] = "PATH=/x";
-  json label_number = Review(Pod({{"llm-d.ai/inferenceServing", 1}}));
-  json no_spec = Review(Pod());
-  no_spec["request"]["object"].erase("spec");
-  json mount_path = Review(Pod());
-  mount_path["request"]["object"]["spec"]["containers"][0]["volumeMounts"] =
-      json::array({{{"name", "a"}, {"mountPath", 7}}});
-  json host_net = Review(Pod());
-  host_net["request"]["object"]["spec"]["hostNetwork"] = "yes";
-  json no_containers = Review(Pod());
-  no_containers["request"]["object"]["spec"]["containers"] = json::array();
-  json no_object = Review(Pod());
-  no_object["request"].erase("object");
-  json env_value = Review(Pod());
-  env_value["request"]["object"]["spec"]["containers"][0]["env"] =
-      json::array({{{"name", "A"}, {"value", 1}}});
+void ExpectBadRequest(const Admitter& admitter, const BadCase& c) {
+  AdmissionResult r = admitter.Review(c.body);
+  EXPECT_EQ(r.http_status, 400) << c.name;
+  EXPECT_EQ(r.outcome, Outcome::kBadRequest) << c.name;
+  EXPECT_EQ(r.reason, c.reason) << c.name;
+  EXPECT_EQ(r.body, c.message) << c.name;
+  EXPECT_EQ(r.content_type, "text/plain; charset=utf-8") << c.name;
+}
 
+// A review of the default pod, changed by `edit`, as a request body.
+template <typename Edit>
+std::string ReviewBody(Edit edit) {
+  json review = Review(Pod());
+  edit(review);
+  return review.dump();
+}
+
+TEST_F(AdmissionTest, BadReviewGets400WithExactMessage) {
   const BadCase cases[] = {
       {"not json", "{not json", "invalid_json",
        "invalid AdmissionReview: body is not valid JSON\n"},
@@ -104,54 +97,79 @@ TEST_F(AdmissionTest, BadInputGets400WithExactMessage) {
        "not_admission_review",
        "invalid AdmissionReview: kind is missing or not a string, expected "
        "\"AdmissionReview\"\n"},
-      {"wrong kind", wrong_kind.dump(), "not_admission_review",
+      {"wrong kind", ReviewBody([](json& r) { r["kind"] = "TokenReview"; }),
+       "not_admission_review",
        "invalid AdmissionReview: kind is \"TokenReview\", expected "
        "\"AdmissionReview\"\n"},
-      {"wrong apiVersion", wrong_api.dump(), "wrong_api_version",
+      {"wrong apiVersion", ReviewBody([](json& r) {
+         r["apiVersion"] = "admission.k8s.io/v1beta1";
+       }),
+       "wrong_api_version",
        "invalid AdmissionReview: apiVersion \"admission.k8s.io/v1beta1\" is "
        "not supported, expected \"admission.k8s.io/v1\"\n"},
       {"no request",
        R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"})",
        "missing_request",
        "invalid AdmissionReview: request is missing or not an object\n"},
-      {"no uid", no_uid.dump(), "missing_uid",
+      {"no uid", ReviewBody([](json& r) { r["request"].erase("uid"); }),
+       "missing_uid",
        "invalid AdmissionReview: request.uid is missing or not a non-empty "
        "string\n"},
-      {"no object", no_object.dump(), "missing_object",
+      {"no object", ReviewBody([](json& r) { r["request"].erase("object"); }),
+       "missing_object",
        "invalid AdmissionReview: request.object is missing or not an "
        "object\n"},
-      {"env is a string", env_string.dump(), "invalid_pod",
+  };
+  for (const BadCase& c : cases) ExpectBadRequest(admitter_, c);
+}
+
+TEST_F(AdmissionTest, BadPodFieldGets400NamingIt) {
+  // Edits of the pod inside the default review.
+  auto pod_body = [](auto edit) {
+    return ReviewBody([&](json& r) { edit(r["request"]["object"]); });
+  };
+  const BadCase cases[] = {
+      {"env is a string", pod_body([](json& pod) {
+         pod["spec"]["containers"][0]["env"] = "PATH=/x";
+       }),
+       "invalid_pod",
        "invalid AdmissionReview: request.object.spec.containers[0].env: "
        "expected array, got string\n"},
-      {"label is a number", label_number.dump(), "invalid_pod",
+      {"label is a number",
+       Review(Pod({{"llm-d.ai/inferenceServing", 1}})).dump(), "invalid_pod",
        "invalid AdmissionReview: "
        "request.object.metadata.labels[\"llm-d.ai/inferenceServing\"]: "
        "expected string, got number\n"},
-      {"no spec", no_spec.dump(), "invalid_pod",
+      {"no spec", pod_body([](json& pod) { pod.erase("spec"); }), "invalid_pod",
        "invalid AdmissionReview: request.object.spec: required object is "
        "missing\n"},
-      {"mountPath number", mount_path.dump(), "invalid_pod",
+      {"mountPath number", pod_body([](json& pod) {
+         pod["spec"]["containers"][0]["volumeMounts"] =
+             json::array({{{"name", "a"}, {"mountPath", 7}}});
+       }),
+       "invalid_pod",
        "invalid AdmissionReview: "
        "request.object.spec.containers[0].volumeMounts[0].mountPath: "
        "expected string, got number\n"},
-      {"hostNetwork string", host_net.dump(), "invalid_pod",
+      {"hostNetwork string",
+       pod_body([](json& pod) { pod["spec"]["hostNetwork"] = "yes"; }),
+       "invalid_pod",
        "invalid AdmissionReview: request.object.spec.hostNetwork: expected "
        "boolean, got string\n"},
-      {"no containers", no_containers.dump(), "invalid_pod",
+      {"no containers",
+       pod_body([](json& pod) { pod["spec"]["containers"] = json::array(); }),
+       "invalid_pod",
        "invalid AdmissionReview: request.object.spec.containers: must not be "
        "empty\n"},
-      {"env value number", env_value.dump(), "invalid_pod",
+      {"env value number", pod_body([](json& pod) {
+         pod["spec"]["containers"][0]["env"] =
+             json::array({{{"name", "A"}, {"value", 1}}});
+       }),
+       "invalid_pod",
        "invalid AdmissionReview: request.object.spec.containers[0].env[0]."
        "value: expected string, got number\n"},
   };
-  for (const BadCase& c : cases) {
-    AdmissionResult r = admitter_.Review(c.body);
-    EXPECT_EQ(r.http_status, 400) << c.name;
-    EXPECT_EQ(r.outcome, Outcome::kBadRequest) << c.name;
-    EXPECT_EQ(r.reason, c.reason) << c.name;
-    EXPECT_EQ(r.body, c.message) << c.name;
-    EXPECT_EQ(r.content_type, "text/plain; charset=utf-8") << c.name;
-  }
+  for (const BadCase& c : cases) ExpectBadRequest(admitter_, c);
 }
 
 TEST_F(AdmissionTest, OtherKindsAndOperationsAreAllowedWithoutPatch) {

@@ -176,8 +176,19 @@ bool IsDnsLabel(absl::string_view s) {
   return s.front() != '-' && s.back() != '-';
 }
 
-// A label key: optional DNS-subdomain prefix and "/", then a name of at most
-// 63 characters [A-Za-z0-9._-] starting and ending alphanumeric.
+// A non-empty name of at most 63 characters [A-Za-z0-9._-], starting and
+// ending alphanumeric: a label key's name part, or a label value.
+bool IsLabelName(absl::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  for (char c : name) {
+    if (!(absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return absl::ascii_isalnum(name.front()) && absl::ascii_isalnum(name.back());
+}
+
+// A label key: optional DNS-subdomain prefix and "/", then a label name.
 bool IsLabelKey(absl::string_view key) {
   absl::string_view name = key;
   size_t slash = key.find('/');
@@ -189,25 +200,11 @@ bool IsLabelKey(absl::string_view key) {
       if (!IsDnsLabel(part)) return false;
     }
   }
-  if (name.empty() || name.size() > 63) return false;
-  for (char c : name) {
-    if (!(absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.')) {
-      return false;
-    }
-  }
-  return absl::ascii_isalnum(name.front()) && absl::ascii_isalnum(name.back());
+  return IsLabelName(name);
 }
 
-bool IsLabelValue(absl::string_view v) {
-  if (v.empty()) return true;
-  if (v.size() > 63) return false;
-  for (char c : v) {
-    if (!(absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.')) {
-      return false;
-    }
-  }
-  return absl::ascii_isalnum(v.front()) && absl::ascii_isalnum(v.back());
-}
+// A label value: empty, or what a label key's name may be.
+bool IsLabelValue(absl::string_view v) { return v.empty() || IsLabelName(v); }
 
 bool IsEnvName(absl::string_view s) {
   if (s.empty()) return false;
@@ -241,6 +238,154 @@ absl::Status ResourcesFrom(const Resolver& r, absl::string_view prefix,
   if (s.ok()) s = get("_cpu_limit", &out->cpu_limit);
   if (s.ok()) s = get("_memory_limit", &out->memory_limit);
   return s;
+}
+
+// Which pods are injected: namespaces, label keys and the label value.
+absl::Status PodSelectionFrom(const Resolver& r, InjectionConfig* inj) {
+  inj->target_namespaces = SplitList(r.Get("target_namespace"));
+  if (inj->target_namespaces.empty()) {
+    return r.Error("target_namespace", "names no namespace");
+  }
+  for (const std::string& ns : inj->target_namespaces) {
+    if (ns == "*" && inj->target_namespaces.size() == 1) continue;
+    if (!IsDnsLabel(ns)) {
+      return r.Error("target_namespace",
+                     absl::StrCat("contains \"", ns,
+                                  "\", which is not a namespace name (* "
+                                  "alone selects all namespaces)"));
+    }
+  }
+  inj->target_label_keys = SplitList(r.Get("target_label_key"));
+  if (inj->target_label_keys.empty()) {
+    return r.Error("target_label_key", "names no label key");
+  }
+  for (const std::string& key : inj->target_label_keys) {
+    if (!IsLabelKey(key)) {
+      return r.Error("target_label_key",
+                     absl::StrCat("contains \"", key,
+                                  "\", which is not a valid label key"));
+    }
+  }
+  inj->target_label_value = r.Get("target_label_value");
+  if (!IsLabelValue(inj->target_label_value)) {
+    return r.Error("target_label_value", "is not a valid label value");
+  }
+  return absl::OkStatus();
+}
+
+// The variable that gets the probe folder prepended, and that folder.
+absl::Status ProbeEnvFrom(const Resolver& r, InjectionConfig* inj) {
+  inj->inject_env_name = r.Get("inject_env_name");
+  if (!IsEnvName(inj->inject_env_name)) {
+    return r.Error("inject_env_name", "is not an environment variable name");
+  }
+  inj->inject_env_value = r.Get("inject_env_value");
+  // It is joined to the variable's value with ':'.
+  if (inj->inject_env_value.size() < 2 || inj->inject_env_value[0] != '/' ||
+      inj->inject_env_value.back() == '/' ||
+      inj->inject_env_value.find(':') != std::string::npos) {
+    return r.Error("inject_env_value",
+                   "must be an absolute folder path without ':' or a "
+                   "trailing '/'");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogLevelFrom(const Resolver& r, std::string* log_level) {
+  *log_level = absl::AsciiStrToUpper(r.Get("log_level"));
+  if (*log_level == "WARN") *log_level = "WARNING";
+  if (*log_level != "DEBUG" && *log_level != "INFO" &&
+      *log_level != "WARNING" && *log_level != "ERROR") {
+    return r.Error("log_level", "is not one of DEBUG, INFO, WARNING, ERROR");
+  }
+  return absl::OkStatus();
+}
+
+// The webhook's own namespace (never injected), and how the probe init
+// container and the collector sidecar are built.
+absl::Status InjectedContainersFrom(const Resolver& r, InjectionConfig* inj) {
+  inj->own_namespace = r.Get("namespace");
+  if (!IsDnsLabel(inj->own_namespace)) {
+    return r.Error("namespace", "is not a namespace name");
+  }
+  inj->probe_image = r.Get("probe_image");
+  inj->collector_image = r.Get("collector_image");
+  for (const char* f : {"probe_image", "collector_image"}) {
+    std::string v = r.Get(f);
+    if (v.find_first_of(" \t\n\"") != std::string::npos) {
+      return r.Error(f, "is not an image reference");
+    }
+  }
+  inj->image_pull_policy = r.Get("image_pull_policy");
+  if (inj->image_pull_policy != "Always" &&
+      inj->image_pull_policy != "IfNotPresent" &&
+      inj->image_pull_policy != "Never") {
+    return r.Error("image_pull_policy",
+                   "is not one of Always, IfNotPresent, Never");
+  }
+  inj->probe_init_command = SplitList(r.Get("probe_init_command"));
+  if (inj->probe_init_command.empty()) {
+    return r.Error("probe_init_command", "is empty");
+  }
+  inj->collector_readiness_command =
+      SplitList(r.Get("collector_readiness_command"));
+  if (inj->collector_readiness_command.empty()) {
+    return r.Error("collector_readiness_command", "is empty");
+  }
+  const std::string mode = r.Get("sidecar_mode");
+  if (mode != "native" && mode != "container") {
+    return r.Error("sidecar_mode", "is not one of native, container");
+  }
+  inj->native_sidecar = mode == "native";
+  if (!r.Get("run_as_user").empty()) {
+    auto uid = r.Int("run_as_user", 1, 2147483647);
+    if (!uid.ok()) return uid.status();
+    inj->run_as_user = *uid;
+  }
+  return absl::OkStatus();
+}
+
+// Resources of the injected containers, volume size limits and the
+// collector's trace limits.
+absl::Status SizesFrom(const Resolver& r, InjectionConfig* inj) {
+  absl::Status s = ResourcesFrom(r, "collector", &inj->collector_resources);
+  if (!s.ok()) return s;
+  s = ResourcesFrom(r, "init", &inj->init_resources);
+  if (!s.ok()) return s;
+  for (const char* f : {"probe_volume_size_limit", "trace_volume_size_limit"}) {
+    auto q = r.Quantity(f);
+    if (!q.ok()) return q.status();
+  }
+  inj->probe_volume_size_limit = r.Get("probe_volume_size_limit");
+  inj->trace_volume_size_limit = r.Get("trace_volume_size_limit");
+  auto max_bytes =
+      r.Int("collector_max_trace_bytes", 1 << 20, int64_t{1} << 50);
+  if (!max_bytes.ok()) return max_bytes.status();
+  inj->collector_max_trace_bytes = *max_bytes;
+  auto max_traces = r.Int("collector_max_traces", 1, 100000);
+  if (!max_traces.ok()) return max_traces.status();
+  inj->collector_max_traces = static_cast<int>(*max_traces);
+  return absl::OkStatus();
+}
+
+// The HTTPS listener: address, TLS files, body limit, port file.
+absl::Status ServerFrom(const Resolver& r, Config* c) {
+  c->listen_address = r.Get("listen_address");
+  size_t colon = c->listen_address.rfind(':');
+  int64_t port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(absl::string_view(c->listen_address).substr(colon + 1),
+                        &port) ||
+      port < 0 || port > 65535) {
+    return r.Error("listen_address", "is not host:port (port 0-65535)");
+  }
+  c->tls_cert_file = r.Get("tls_cert_file");
+  c->tls_key_file = r.Get("tls_key_file");
+  auto body = r.Int("max_body_bytes", 1024, int64_t{64} << 20);
+  if (!body.ok()) return body.status();
+  c->max_body_bytes = *body;
+  c->port_file = r.Get("port_file");
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -302,128 +447,14 @@ absl::StatusOr<Config> LoadConfig(const FlagLookup& flags,
                                   const EnvLookup& env) {
   Resolver r(flags, env);
   Config c;
-  InjectionConfig& inj = c.injection;
-
-  inj.target_namespaces = SplitList(r.Get("target_namespace"));
-  if (inj.target_namespaces.empty()) {
-    return r.Error("target_namespace", "names no namespace");
-  }
-  for (const std::string& ns : inj.target_namespaces) {
-    if (ns == "*" && inj.target_namespaces.size() == 1) continue;
-    if (!IsDnsLabel(ns)) {
-      return r.Error("target_namespace",
-                     absl::StrCat("contains \"", ns,
-                                  "\", which is not a namespace name (* "
-                                  "alone selects all namespaces)"));
-    }
-  }
-  inj.target_label_keys = SplitList(r.Get("target_label_key"));
-  if (inj.target_label_keys.empty()) {
-    return r.Error("target_label_key", "names no label key");
-  }
-  for (const std::string& key : inj.target_label_keys) {
-    if (!IsLabelKey(key)) {
-      return r.Error("target_label_key",
-                     absl::StrCat("contains \"", key,
-                                  "\", which is not a valid label key"));
-    }
-  }
-  inj.target_label_value = r.Get("target_label_value");
-  if (!IsLabelValue(inj.target_label_value)) {
-    return r.Error("target_label_value", "is not a valid label value");
-  }
-  inj.inject_env_name = r.Get("inject_env_name");
-  if (!IsEnvName(inj.inject_env_name)) {
-    return r.Error("inject_env_name", "is not an environment variable name");
-  }
-  inj.inject_env_value = r.Get("inject_env_value");
-  if (inj.inject_env_value.size() < 2 || inj.inject_env_value[0] != '/' ||
-      inj.inject_env_value.back() == '/' ||
-      inj.inject_env_value.find(':') != std::string::npos) {
-    return r.Error("inject_env_value",
-                   "must be an absolute folder path without ':' or a "
-                   "trailing '/'");
-  }
-  c.log_level = absl::AsciiStrToUpper(r.Get("log_level"));
-  if (c.log_level == "WARN") c.log_level = "WARNING";
-  if (c.log_level != "DEBUG" && c.log_level != "INFO" &&
-      c.log_level != "WARNING" && c.log_level != "ERROR") {
-    return r.Error("log_level", "is not one of DEBUG, INFO, WARNING, ERROR");
-  }
-  inj.own_namespace = r.Get("namespace");
-  if (!IsDnsLabel(inj.own_namespace)) {
-    return r.Error("namespace", "is not a namespace name");
-  }
-  inj.probe_image = r.Get("probe_image");
-  inj.collector_image = r.Get("collector_image");
-  for (const char* f : {"probe_image", "collector_image"}) {
-    std::string v = r.Get(f);
-    if (v.find_first_of(" \t\n\"") != std::string::npos) {
-      return r.Error(f, "is not an image reference");
-    }
-  }
-  inj.image_pull_policy = r.Get("image_pull_policy");
-  if (inj.image_pull_policy != "Always" &&
-      inj.image_pull_policy != "IfNotPresent" &&
-      inj.image_pull_policy != "Never") {
-    return r.Error("image_pull_policy",
-                   "is not one of Always, IfNotPresent, Never");
-  }
-  inj.probe_init_command = SplitList(r.Get("probe_init_command"));
-  if (inj.probe_init_command.empty()) {
-    return r.Error("probe_init_command", "is empty");
-  }
-  inj.collector_readiness_command =
-      SplitList(r.Get("collector_readiness_command"));
-  if (inj.collector_readiness_command.empty()) {
-    return r.Error("collector_readiness_command", "is empty");
-  }
-  std::string mode = r.Get("sidecar_mode");
-  if (mode == "native") {
-    inj.native_sidecar = true;
-  } else if (mode == "container") {
-    inj.native_sidecar = false;
-  } else {
-    return r.Error("sidecar_mode", "is not one of native, container");
-  }
-  if (!r.Get("run_as_user").empty()) {
-    auto uid = r.Int("run_as_user", 1, 2147483647);
-    if (!uid.ok()) return uid.status();
-    inj.run_as_user = *uid;
-  }
-  absl::Status s = ResourcesFrom(r, "collector", &inj.collector_resources);
+  // In the order of the checks: the first bad setting is the one reported.
+  absl::Status s = PodSelectionFrom(r, &c.injection);
+  if (s.ok()) s = ProbeEnvFrom(r, &c.injection);
+  if (s.ok()) s = LogLevelFrom(r, &c.log_level);
+  if (s.ok()) s = InjectedContainersFrom(r, &c.injection);
+  if (s.ok()) s = SizesFrom(r, &c.injection);
+  if (s.ok()) s = ServerFrom(r, &c);
   if (!s.ok()) return s;
-  s = ResourcesFrom(r, "init", &inj.init_resources);
-  if (!s.ok()) return s;
-  for (const char* f : {"probe_volume_size_limit", "trace_volume_size_limit"}) {
-    auto q = r.Quantity(f);
-    if (!q.ok()) return q.status();
-  }
-  inj.probe_volume_size_limit = r.Get("probe_volume_size_limit");
-  inj.trace_volume_size_limit = r.Get("trace_volume_size_limit");
-  auto max_bytes =
-      r.Int("collector_max_trace_bytes", 1 << 20, int64_t{1} << 50);
-  if (!max_bytes.ok()) return max_bytes.status();
-  inj.collector_max_trace_bytes = *max_bytes;
-  auto max_traces = r.Int("collector_max_traces", 1, 100000);
-  if (!max_traces.ok()) return max_traces.status();
-  inj.collector_max_traces = static_cast<int>(*max_traces);
-
-  c.listen_address = r.Get("listen_address");
-  size_t colon = c.listen_address.rfind(':');
-  int64_t port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(absl::string_view(c.listen_address).substr(colon + 1),
-                        &port) ||
-      port < 0 || port > 65535) {
-    return r.Error("listen_address", "is not host:port (port 0-65535)");
-  }
-  c.tls_cert_file = r.Get("tls_cert_file");
-  c.tls_key_file = r.Get("tls_key_file");
-  auto body = r.Int("max_body_bytes", 1024, int64_t{64} << 20);
-  if (!body.ok()) return body.status();
-  c.max_body_bytes = *body;
-  c.port_file = r.Get("port_file");
   return c;
 }
 

@@ -56,12 +56,16 @@ std::string Pids(const google::protobuf::RepeatedField<int64_t>& pids) {
   return absl::StrJoin(pids, ",");
 }
 
-std::string Origin(v1::CaptureOrigin o) {
-  switch (o) {
+// The origin column of `vpctl list` (shown once a trace was triggered) and
+// of the captures in `vpctl status`.
+std::string OriginText(v1::CaptureOrigin origin) {
+  switch (origin) {
     case v1::CAPTURE_ORIGIN_WINDOW:
       return "window";
     case v1::CAPTURE_ORIGIN_COMMAND:
       return "command";
+    case v1::CAPTURE_ORIGIN_TRIGGER:
+      return "trigger";
     default:
       return "-";
   }
@@ -78,6 +82,115 @@ std::string Config(const v1::CaptureConfig& c) {
   if (!c.record_shapes()) parts.push_back("no shapes");
   if (!c.gpu_activity()) parts.push_back("no gpu");
   return parts.empty() ? "-" : absl::StrJoin(parts, ", ");
+}
+
+// Version, event counts, disk use and the webhook's injection note.
+std::string CollectorSection(const v1::GetStatusResponse& s) {
+  std::string out;
+  absl::StrAppend(&out, "collector ",
+                  s.collector_version().empty() ? "(unknown version)"
+                                                : s.collector_version(),
+                  "\n");
+  absl::StrAppend(&out, "events received: ", s.events_received(),
+                  "  dropped by probes: ", s.events_dropped(),
+                  "  traces written: ", s.traces_written(), "\n");
+  const v1::DiskStatus& d = s.disk();
+  absl::StrAppend(&out, "disk: ", d.trace_dir(), "  ", d.trace_count(), "/",
+                  d.max_traces(), " traces, ", HumanBytes(d.bytes_used()),
+                  " of ", HumanBytes(d.max_bytes()), "\n");
+  if (!d.last_error().empty()) {
+    absl::StrAppend(&out, "disk error: ", d.last_error(), "\n");
+  }
+  if (!s.injection().empty()) out += Injection(s.injection());
+  return out;
+}
+
+// "namespace/pod", the pod name alone, or the host name outside Kubernetes.
+std::string PodText(const v1::Hello& h) {
+  if (h.pod_name().empty()) return h.hostname();
+  if (h.pod_namespace().empty()) return h.pod_name();
+  return h.pod_namespace() + "/" + h.pod_name();
+}
+
+// "rank/world_size", the rank alone, or "-" when the process has none.
+std::string RankText(const v1::Hello& h) {
+  if (h.rank() >= 0 && h.world_size() > 0) {
+    return absl::StrCat(h.rank(), "/", h.world_size());
+  }
+  if (h.rank() >= 0) return absl::StrCat(h.rank());
+  return "-";
+}
+
+// One probe's table row; why it is idle and where its operators come from
+// go to `notes` (too long for a column).
+std::vector<std::string> ProbeRow(const v1::ProbeStatus& p,
+                                  std::vector<std::string>* notes) {
+  const v1::Hello& h = p.hello();
+  const uint64_t dropped = p.drops().events_dropped_buffer_full() +
+                           p.drops().events_dropped_send() +
+                           p.drops().cupti_records_dropped();
+  const std::string pod = PodText(h);
+  const v1::ProbeState& st = p.state();
+  if (!st.idle_reason().empty()) {
+    notes->push_back(
+        absl::StrCat("  pid ", h.pid(), " idle: ", st.idle_reason()));
+  }
+  if (!st.op_source_detail().empty()) {
+    notes->push_back(absl::StrCat("  pid ", h.pid(),
+                                  " operators: ", st.op_source(), " (",
+                                  st.op_source_detail(), ")"));
+  }
+  return {absl::StrCat("  ", h.pid()),
+          h.process_name(),
+          RankText(h),
+          pod.empty() ? "-" : pod,
+          st.idle_reason().empty() ? "active" : "idle",
+          st.op_source().empty() ? "-" : st.op_source(),
+          absl::StrCat(p.events_received()),
+          absl::StrCat(dropped),
+          p.capture_id().empty() ? "-" : p.capture_id(),
+          UnixMs(p.connected_unix_ms())};
+}
+
+std::string ProbeSection(const v1::GetStatusResponse& s) {
+  std::string out = absl::StrCat("\nprobes (", s.probes_size(), "):\n");
+  if (s.probes().empty()) {
+    out += "  none connected\n";
+    // Injected but nobody connected: say where to look.
+    if (!s.injection().empty()) {
+      out +=
+          "  (a Python process that runs the step target connects at its "
+          "first step;\n   if the server is serving, the Python hook did not "
+          "load: see webhook/README.md)\n";
+    }
+    return out;
+  }
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"  PID", "PROCESS", "RANK", "POD", "STATE", "OPERATORS",
+                  "EVENTS", "DROPPED", "CAPTURE", "CONNECTED (UTC)"});
+  std::vector<std::string> notes;
+  for (const auto& p : s.probes()) rows.push_back(ProbeRow(p, &notes));
+  out += Table(rows);
+  for (const std::string& n : notes) absl::StrAppend(&out, n, "\n");
+  return out;
+}
+
+std::string CaptureSection(const v1::GetStatusResponse& s) {
+  std::string out = absl::StrCat("\ncaptures (", s.captures_size(), "):\n");
+  if (s.captures().empty()) return out + "  none\n";
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back(
+      {"  CAPTURE", "ORIGIN", "CONFIG", "PIDS", "EVENTS", "STATE", "TRACE"});
+  for (const auto& c : s.captures()) {
+    rows.push_back({"  " + c.capture_id(), OriginText(c.origin()),
+                    Config(c.config()), Pids(c.pids()),
+                    absl::StrCat(c.events_written()),
+                    !c.error().empty() ? "error: " + c.error()
+                    : c.finished()     ? "finished"
+                                       : "running",
+                    c.trace_id().empty() ? "-" : c.trace_id()});
+  }
+  return out + Table(rows);
 }
 
 }  // namespace
@@ -115,20 +228,6 @@ std::string Table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
-// The origin column of `vpctl list` (shown once a trace was triggered).
-std::string OriginText(v1::CaptureOrigin origin) {
-  switch (origin) {
-    case v1::CAPTURE_ORIGIN_WINDOW:
-      return "window";
-    case v1::CAPTURE_ORIGIN_COMMAND:
-      return "command";
-    case v1::CAPTURE_ORIGIN_TRIGGER:
-      return "trigger";
-    default:
-      return "-";
-  }
-}
-
 std::string FormatTraceList(const v1::ListTracesResponse& list) {
   if (list.traces().empty()) return "No traces yet.\n";
   bool any_error = false, any_trigger = false;
@@ -164,92 +263,7 @@ std::string FormatTraceInfo(const v1::TraceInfo& t) {
 }
 
 std::string FormatStatus(const v1::GetStatusResponse& s) {
-  std::string out;
-  absl::StrAppend(&out, "collector ",
-                  s.collector_version().empty() ? "(unknown version)"
-                                                : s.collector_version(),
-                  "\n");
-  absl::StrAppend(&out, "events received: ", s.events_received(),
-                  "  dropped by probes: ", s.events_dropped(),
-                  "  traces written: ", s.traces_written(), "\n");
-  const v1::DiskStatus& d = s.disk();
-  absl::StrAppend(&out, "disk: ", d.trace_dir(), "  ", d.trace_count(), "/",
-                  d.max_traces(), " traces, ", HumanBytes(d.bytes_used()),
-                  " of ", HumanBytes(d.max_bytes()), "\n");
-  if (!d.last_error().empty()) {
-    absl::StrAppend(&out, "disk error: ", d.last_error(), "\n");
-  }
-  if (!s.injection().empty()) out += Injection(s.injection());
-  absl::StrAppend(&out, "\nprobes (", s.probes_size(), "):\n");
-  if (s.probes().empty()) {
-    out += "  none connected\n";
-    if (!s.injection().empty()) {
-      out +=
-          "  (a Python process that runs the step target connects at its "
-          "first step;\n   if the server is serving, the Python hook did not "
-          "load: see webhook/README.md)\n";
-    }
-  } else {
-    std::vector<std::vector<std::string>> rows;
-    rows.push_back({"  PID", "PROCESS", "RANK", "POD", "STATE", "OPERATORS",
-                    "EVENTS", "DROPPED", "CAPTURE", "CONNECTED (UTC)"});
-    std::vector<std::string> notes;
-    for (const auto& p : s.probes()) {
-      const v1::Hello& h = p.hello();
-      const uint64_t dropped = p.drops().events_dropped_buffer_full() +
-                               p.drops().events_dropped_send() +
-                               p.drops().cupti_records_dropped();
-      std::string pod = h.pod_name().empty()
-                            ? h.hostname()
-                            : (h.pod_namespace().empty()
-                                   ? h.pod_name()
-                                   : h.pod_namespace() + "/" + h.pod_name());
-      const v1::ProbeState& st = p.state();
-      std::string rank = "-";
-      if (h.rank() >= 0 && h.world_size() > 0) {
-        rank = absl::StrCat(h.rank(), "/", h.world_size());
-      } else if (h.rank() >= 0) {
-        rank = absl::StrCat(h.rank());
-      }
-      if (!st.idle_reason().empty()) {
-        notes.push_back(
-            absl::StrCat("  pid ", h.pid(), " idle: ", st.idle_reason()));
-      }
-      if (!st.op_source_detail().empty()) {
-        notes.push_back(absl::StrCat("  pid ", h.pid(),
-                                     " operators: ", st.op_source(), " (",
-                                     st.op_source_detail(), ")"));
-      }
-      rows.push_back({absl::StrCat("  ", h.pid()), h.process_name(), rank,
-                      pod.empty() ? "-" : pod,
-                      st.idle_reason().empty() ? "active" : "idle",
-                      st.op_source().empty() ? "-" : st.op_source(),
-                      absl::StrCat(p.events_received()), absl::StrCat(dropped),
-                      p.capture_id().empty() ? "-" : p.capture_id(),
-                      UnixMs(p.connected_unix_ms())});
-    }
-    out += Table(rows);
-    for (const std::string& n : notes) absl::StrAppend(&out, n, "\n");
-  }
-  absl::StrAppend(&out, "\ncaptures (", s.captures_size(), "):\n");
-  if (s.captures().empty()) {
-    out += "  none\n";
-  } else {
-    std::vector<std::vector<std::string>> rows;
-    rows.push_back(
-        {"  CAPTURE", "ORIGIN", "CONFIG", "PIDS", "EVENTS", "STATE", "TRACE"});
-    for (const auto& c : s.captures()) {
-      rows.push_back({"  " + c.capture_id(), Origin(c.origin()),
-                      Config(c.config()), Pids(c.pids()),
-                      absl::StrCat(c.events_written()),
-                      !c.error().empty() ? "error: " + c.error()
-                      : c.finished()     ? "finished"
-                                         : "running",
-                      c.trace_id().empty() ? "-" : c.trace_id()});
-    }
-    out += Table(rows);
-  }
-  return out;
+  return absl::StrCat(CollectorSection(s), ProbeSection(s), CaptureSection(s));
 }
 
 }  // namespace vllm_profiler::collector::vpctl

@@ -85,6 +85,10 @@ TEST(FormatTest, StatusMentionsEverything) {
   c->mutable_config()->set_num_steps(5);
   c->mutable_config()->set_record_shapes(true);
   c->add_pids(42);
+  v1::CaptureStatus* triggered = s.add_captures();
+  triggered->set_capture_id("cap-2");
+  triggered->set_origin(v1::CAPTURE_ORIGIN_TRIGGER);
+  triggered->set_finished(true);
   std::string out = FormatStatus(s);
   EXPECT_THAT(out, HasSubstr("collector 0.1.0\n"));
   EXPECT_THAT(out, HasSubstr("disk error: disk full\n"));
@@ -93,7 +97,9 @@ TEST(FormatTest, StatusMentionsEverything) {
   EXPECT_THAT(
       out,
       HasSubstr(
-          "  cap-1    command  5 steps, no gpu  42    0       running  -\n"));
+          "  cap-1    command  5 steps, no gpu    42    0       running   -\n"
+          "  cap-2    trigger  no shapes, no gpu  -     0       finished  "
+          "-\n"));
   EXPECT_THAT(out, Not(HasSubstr("webhook:")));
 }
 

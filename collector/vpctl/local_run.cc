@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -183,6 +184,269 @@ std::vector<std::string> ChildEnv(const LocalRunOptions& options,
   return out;
 }
 
+void PrintError(const absl::Status& s) {
+  std::fprintf(stderr, "vpctl: %s\n", std::string(s.message()).c_str());
+}
+
+// The collector binary and the probe (folder or bundle): as given, else
+// found next to vpctl. Says how to build what is missing.
+bool ResolveInputs(const LocalRunOptions& options, std::string* collector,
+                   std::string* probe) {
+  absl::StatusOr<std::string> c =
+      options.collector.empty() ? FindCollector() : options.collector;
+  if (!c.ok()) {
+    std::fprintf(stderr,
+                 "vpctl: %s\n  build it with `bazel build //collector` or "
+                 "pass --collector PATH\n",
+                 std::string(c.status().message()).c_str());
+    return false;
+  }
+  absl::StatusOr<std::string> p =
+      options.probe_dir.empty() ? FindProbeBundle() : options.probe_dir;
+  if (!p.ok()) {
+    std::fprintf(
+        stderr,
+        "vpctl: %s\n  build it with `bazel build //probe:probe_bundle` "
+        "or pass --probe-dir DIR\n",
+        std::string(p.status().message()).c_str());
+    return false;
+  }
+  *collector = *std::move(c);
+  *probe = *std::move(p);
+  return true;
+}
+
+// The private collector's temporary folder: its probe socket, trace
+// directory, port file and log (and the unpacked probe, if any).
+struct RunFolder {
+  std::string root;
+  std::string socket;
+  std::string trace_dir;
+  std::string port_file;
+  std::string log;
+};
+
+absl::StatusOr<RunFolder> MakeRunFolder() {
+  char tmpl[] = "/tmp/vpctl-run.XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) {
+    return absl::InternalError(absl::StrCat(
+        "cannot create a temporary folder: ", std::strerror(errno)));
+  }
+  RunFolder f;
+  f.root = tmpl;
+  f.socket = f.root + "/collector.sock";
+  f.trace_dir = f.root + "/traces";
+  f.port_file = f.root + "/ports.json";
+  f.log = f.root + "/collector.log";
+  ::mkdir(f.trace_dir.c_str(), 0755);
+  return f;
+}
+
+// The probe's install folder: `probe` when it is a folder, else the bundle
+// (a tar) unpacked into the run folder.
+absl::StatusOr<std::string> ProbeFolder(const std::string& probe,
+                                        const RunFolder& folder) {
+  if (IsDir(probe)) return probe;
+  const std::string dir = folder.root + "/probe";
+  ::mkdir(dir.c_str(), 0755);
+  absl::StatusOr<pid_t> tar = Spawn({"tar", "-xf", probe, "-C", dir}, {}, "");
+  if (!tar.ok() || WaitExit(*tar) != 0) {
+    return absl::InternalError(
+        absl::StrCat("cannot unpack the probe bundle ", probe));
+  }
+  return dir;
+}
+
+// The ports the collector wrote to its --port_file; false until it has.
+bool ReadPorts(const std::string& port_file, int* grpc_port, int* http_port) {
+  std::ifstream in(port_file);
+  if (!in) return false;
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.contains("grpc_port")) return false;
+  *grpc_port = j.value("grpc_port", 0);
+  *http_port = j.value("http_port", 0);
+  return *grpc_port != 0;
+}
+
+struct CollectorProcess {
+  pid_t pid = 0;
+  int grpc_port = 0;
+  int http_port = 0;
+};
+
+// Starts the private collector on loopback port 0 and waits (up to 20 s) for
+// its port file. On failure no collector is left running, and the error
+// carries the tail of its log.
+absl::StatusOr<CollectorProcess> StartCollector(const std::string& binary,
+                                                const LocalRunOptions& options,
+                                                const RunFolder& folder) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) env.push_back(*e);
+  std::vector<std::string> argv = {binary,
+                                   "--probe_socket=" + folder.socket,
+                                   "--grpc_address=127.0.0.1:0",
+                                   "--http_address=127.0.0.1:0",
+                                   "--trace_dir=" + folder.trace_dir,
+                                   "--port_file=" + folder.port_file,
+                                   "--window_linger_ms=300",
+                                   "--max_traces=1000"};
+  argv.insert(argv.end(), options.collector_args.begin(),
+              options.collector_args.end());
+  CollectorProcess cp;
+  absl::StatusOr<pid_t> pid = Spawn(argv, env, folder.log);
+  if (!pid.ok()) return pid.status();
+  cp.pid = *pid;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  for (;;) {
+    int code;
+    if (Exited(cp.pid, &code)) {
+      return absl::UnavailableError(absl::StrCat(
+          "the collector exited with status ", code, ":\n", Tail(folder.log)));
+    }
+    if (absl::Now() > deadline) {
+      StopProcess(cp.pid);
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the collector did not start in time:\n", Tail(folder.log)));
+    }
+    if (ReadPorts(folder.port_file, &cp.grpc_port, &cp.http_port)) return cp;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+// Runs COMMAND with the probe's environment; its exit code, 127 when it
+// cannot start. vpctl ignores Ctrl-C meanwhile: the command gets it and
+// exits, and vpctl still collects the trace.
+int RunCommand(const LocalRunOptions& options, const std::string& probe_dir,
+               const std::string& socket) {
+  struct sigaction ignore {
+  }, old_int{}, old_quit{};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ignore, &old_int);
+  sigaction(SIGQUIT, &ignore, &old_quit);
+  absl::StatusOr<pid_t> child =
+      Spawn(options.command, ChildEnv(options, probe_dir, socket), "");
+  int command_code = 127;
+  if (child.ok()) {
+    command_code = WaitExit(*child);
+  } else {
+    PrintError(child.status());
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGQUIT, &old_quit, nullptr);
+  if (child.ok()) {
+    std::fprintf(stderr, "vpctl: command exited with status %d (pid %d)\n",
+                 command_code, static_cast<int>(*child));
+  }
+  return command_code;
+}
+
+// True when no probe is connected and every capture is finished or failed.
+bool Quiet(const v1::GetStatusResponse& status) {
+  bool quiet = status.probes().empty();
+  for (const auto& c : status.captures()) {
+    quiet = quiet && (c.finished() || !c.error().empty());
+  }
+  return quiet;
+}
+
+// Waits until the collector is quiet twice in a row (a disconnect may still
+// be in flight), or `timeout` passes (then says so and goes on).
+void WaitUntilFinalized(TraceClient& client, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  int quiet_polls = 0;
+  absl::Status last_error;
+  while (quiet_polls < 2 && absl::Now() < deadline) {
+    absl::StatusOr<v1::GetStatusResponse> status = client.Status();
+    if (!status.ok()) last_error = status.status();
+    quiet_polls = status.ok() && Quiet(*status) ? quiet_polls + 1 : 0;
+    if (quiet_polls < 2) absl::SleepFor(absl::Milliseconds(100));
+  }
+  if (quiet_polls < 2) {
+    std::fprintf(
+        stderr, "vpctl: the collector did not finish the trace within %s%s\n",
+        absl::FormatDuration(timeout).c_str(),
+        last_error.ok() ? ""
+                        : (": " + std::string(last_error.message())).c_str());
+  }
+}
+
+// -o names the file when there is one trace; otherwise the traces go next
+// to it (or to .) under the names the collector chose.
+std::string TraceOutputPath(const LocalRunOptions& options,
+                            const v1::TraceInfo& t, size_t num_traces) {
+  if (!options.output.empty() && num_traces == 1) return options.output;
+  const std::string dir =
+      options.output.empty() ? "." : Dirname(options.output);
+  return dir + "/" + t.file_name();
+}
+
+// Where the trace went, how to open it and (optionally) its summary.
+void PrintTraceReport(const v1::TraceInfo& t, const std::string& out,
+                      uint64_t bytes, bool print_summary) {
+  std::printf(
+      "vpctl: trace written to %s (%s, %llu events, %d "
+      "process(es), %s)\n",
+      out.c_str(), HumanBytes(bytes).c_str(),
+      static_cast<unsigned long long>(t.num_events()), t.pids_size(),
+      t.complete() ? "complete"
+                   : ("INCOMPLETE" +
+                      (t.error().empty() ? std::string() : ": " + t.error()))
+                         .c_str());
+  std::printf(
+      "  open it in https://ui.perfetto.dev (\"Open trace file\") or "
+      "chrome://tracing (\"Load\")\n");
+  if (print_summary) {
+    absl::StatusOr<std::string> summary =
+        SummarizeTraceFile(out, SummaryOptions());
+    if (summary.ok()) {
+      std::printf("%s", summary->c_str());
+    } else {
+      std::printf("  (no summary: %s)\n",
+                  std::string(summary.status().message()).c_str());
+    }
+  }
+  std::fflush(stdout);
+}
+
+// Downloads every trace on the collector, oldest first, and reports each.
+// False when there is none or one could not be downloaded; `keep_folder` is
+// set when the collector's files may explain a failed download.
+bool DownloadTraces(TraceClient& client, const LocalRunOptions& options,
+                    bool* keep_folder) {
+  absl::StatusOr<v1::ListTracesResponse> list = client.List();
+  if (!list.ok()) {
+    PrintError(list.status());
+    *keep_folder = true;
+    return false;
+  }
+  if (list->traces().empty()) {
+    std::fprintf(
+        stderr,
+        "vpctl: no trace was captured. Check that the command runs the "
+        "profiled function (VLLM_PROFILER_TARGET, default "
+        "vllm.v1.worker.gpu_worker:Worker.execute_model) at least "
+        "--start-step + --steps times (defaults 100 and 50), and that it "
+        "runs a Python that can import torch.\n");
+    return false;
+  }
+  bool all_ok = true;
+  const std::vector<v1::TraceInfo> traces(list->traces().rbegin(),
+                                          list->traces().rend());
+  for (const v1::TraceInfo& t : traces) {
+    const std::string out = TraceOutputPath(options, t, traces.size());
+    absl::StatusOr<uint64_t> bytes = client.Fetch(t.id(), out);
+    if (!bytes.ok()) {
+      std::fprintf(stderr, "vpctl: cannot download %s: %s\n", t.id().c_str(),
+                   std::string(bytes.status().message()).c_str());
+      all_ok = false;
+      *keep_folder = true;
+      continue;
+    }
+    PrintTraceReport(t, out, *bytes, options.print_summary);
+  }
+  return all_ok;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> FindCollector() {
@@ -215,230 +479,49 @@ int RunLocal(const LocalRunOptions& options) {
     std::fprintf(stderr, "vpctl: run needs a command after '--'\n");
     return 2;
   }
-  absl::StatusOr<std::string> collector =
-      options.collector.empty() ? FindCollector() : options.collector;
-  if (!collector.ok()) {
-    std::fprintf(stderr,
-                 "vpctl: %s\n  build it with `bazel build //collector` or "
-                 "pass --collector PATH\n",
-                 std::string(collector.status().message()).c_str());
+  std::string collector, probe;
+  if (!ResolveInputs(options, &collector, &probe)) return 1;
+  absl::StatusOr<RunFolder> folder = MakeRunFolder();
+  if (!folder.ok()) {
+    PrintError(folder.status());
     return 1;
   }
-  absl::StatusOr<std::string> probe =
-      options.probe_dir.empty() ? FindProbeBundle() : options.probe_dir;
-  if (!probe.ok()) {
-    std::fprintf(
-        stderr,
-        "vpctl: %s\n  build it with `bazel build //probe:probe_bundle` "
-        "or pass --probe-dir DIR\n",
-        std::string(probe.status().message()).c_str());
+  absl::StatusOr<std::string> probe_dir = ProbeFolder(probe, *folder);
+  if (!probe_dir.ok()) {
+    PrintError(probe_dir.status());
+    RemoveTree(folder->root);
     return 1;
   }
-
-  char tmpl[] = "/tmp/vpctl-run.XXXXXX";
-  if (::mkdtemp(tmpl) == nullptr) {
-    std::fprintf(stderr, "vpctl: cannot create a temporary folder: %s\n",
-                 std::strerror(errno));
+  absl::StatusOr<CollectorProcess> cp =
+      StartCollector(collector, options, *folder);
+  if (!cp.ok()) {
+    PrintError(cp.status());
+    RemoveTree(folder->root);
     return 1;
   }
-  const std::string tmp = tmpl;
-  const std::string socket = tmp + "/collector.sock";
-  const std::string trace_dir = tmp + "/traces";
-  const std::string port_file = tmp + "/ports.json";
-  const std::string log = tmp + "/collector.log";
-  ::mkdir(trace_dir.c_str(), 0755);
-  bool keep_tmp = false;
-
-  std::string probe_dir = *probe;
-  if (!IsDir(probe_dir)) {
-    probe_dir = tmp + "/probe";
-    ::mkdir(probe_dir.c_str(), 0755);
-    absl::StatusOr<pid_t> tar =
-        Spawn({"tar", "-xf", *probe, "-C", probe_dir}, {}, "");
-    if (!tar.ok() || WaitExit(*tar) != 0) {
-      std::fprintf(stderr, "vpctl: cannot unpack the probe bundle %s\n",
-                   probe->c_str());
-      RemoveTree(tmp);
-      return 1;
-    }
-  }
-
-  std::vector<std::string> collector_env;
-  for (char** e = environ; *e != nullptr; ++e) collector_env.push_back(*e);
-  std::vector<std::string> collector_argv = {*collector,
-                                             "--probe_socket=" + socket,
-                                             "--grpc_address=127.0.0.1:0",
-                                             "--http_address=127.0.0.1:0",
-                                             "--trace_dir=" + trace_dir,
-                                             "--port_file=" + port_file,
-                                             "--window_linger_ms=300",
-                                             "--max_traces=1000"};
-  collector_argv.insert(collector_argv.end(), options.collector_args.begin(),
-                        options.collector_args.end());
-  absl::StatusOr<pid_t> cpid = Spawn(collector_argv, collector_env, log);
-  if (!cpid.ok()) {
-    std::fprintf(stderr, "vpctl: %s\n",
-                 std::string(cpid.status().message()).c_str());
-    RemoveTree(tmp);
-    return 1;
-  }
-
-  // Wait for the listeners.
-  int grpc_port = 0, http_port = 0;
-  const absl::Time ready_deadline = absl::Now() + absl::Seconds(20);
-  while (grpc_port == 0) {
-    int code;
-    if (Exited(*cpid, &code)) {
-      std::fprintf(stderr, "vpctl: the collector exited with status %d:\n%s\n",
-                   code, Tail(log).c_str());
-      RemoveTree(tmp);
-      return 1;
-    }
-    if (absl::Now() > ready_deadline) {
-      std::fprintf(stderr, "vpctl: the collector did not start in time:\n%s\n",
-                   Tail(log).c_str());
-      StopProcess(*cpid);
-      RemoveTree(tmp);
-      return 1;
-    }
-    std::ifstream in(port_file);
-    if (in) {
-      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-      if (!j.is_discarded() && j.contains("grpc_port")) {
-        grpc_port = j.value("grpc_port", 0);
-        http_port = j.value("http_port", 0);
-      }
-    }
-    if (grpc_port == 0) absl::SleepFor(absl::Milliseconds(20));
-  }
-  const std::string addr = absl::StrCat("127.0.0.1:", grpc_port);
+  const std::string addr = absl::StrCat("127.0.0.1:", cp->grpc_port);
   std::fprintf(stderr,
                "vpctl: collector up (gRPC %s, HTTP 127.0.0.1:%d, probes on "
                "%s)\nvpctl: running: %s\n",
-               addr.c_str(), http_port, socket.c_str(),
+               addr.c_str(), cp->http_port, folder->socket.c_str(),
                absl::StrJoin(options.command, " ").c_str());
 
-  // Run the command; Ctrl-C goes to it, not to us.
-  struct sigaction ignore {
-  }, old_int{}, old_quit{};
-  ignore.sa_handler = SIG_IGN;
-  sigaction(SIGINT, &ignore, &old_int);
-  sigaction(SIGQUIT, &ignore, &old_quit);
-  absl::StatusOr<pid_t> child =
-      Spawn(options.command, ChildEnv(options, probe_dir, socket), "");
-  int command_code = 127;
-  if (child.ok()) {
-    command_code = WaitExit(*child);
-  } else {
-    std::fprintf(stderr, "vpctl: %s\n",
-                 std::string(child.status().message()).c_str());
-  }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGQUIT, &old_quit, nullptr);
-  if (child.ok()) {
-    std::fprintf(stderr, "vpctl: command exited with status %d (pid %d)\n",
-                 command_code, static_cast<int>(*child));
-  }
-
-  // Wait until no probe is connected and every capture is finished, seen
-  // twice in a row (a disconnect may still be in flight).
+  const int command_code = RunCommand(options, *probe_dir, folder->socket);
   TraceClient client(TraceClient::Options{addr, absl::Seconds(10)});
-  const absl::Time deadline = absl::Now() + options.finalize_timeout;
-  int quiet_polls = 0;
-  absl::Status last_error;
-  while (quiet_polls < 2 && absl::Now() < deadline) {
-    absl::StatusOr<v1::GetStatusResponse> status = client.Status();
-    bool quiet = false;
-    if (status.ok()) {
-      quiet = status->probes().empty();
-      for (const auto& c : status->captures()) {
-        quiet = quiet && (c.finished() || !c.error().empty());
-      }
-    } else {
-      last_error = status.status();
-    }
-    quiet_polls = quiet ? quiet_polls + 1 : 0;
-    if (quiet_polls < 2) absl::SleepFor(absl::Milliseconds(100));
-  }
-  if (quiet_polls < 2) {
-    std::fprintf(
-        stderr, "vpctl: the collector did not finish the trace within %s%s\n",
-        absl::FormatDuration(options.finalize_timeout).c_str(),
-        last_error.ok() ? ""
-                        : (": " + std::string(last_error.message())).c_str());
-  }
+  WaitUntilFinalized(client, options.finalize_timeout);
+  bool keep_folder = false;
+  const bool downloaded = DownloadTraces(client, options, &keep_folder);
 
-  int exit_code = command_code != 0 ? command_code : 0;
-  absl::StatusOr<v1::ListTracesResponse> list = client.List();
-  if (!list.ok()) {
-    std::fprintf(stderr, "vpctl: %s\n",
-                 std::string(list.status().message()).c_str());
-    exit_code = exit_code != 0 ? exit_code : 1;
-    keep_tmp = true;
-  } else if (list->traces().empty()) {
-    std::fprintf(
-        stderr,
-        "vpctl: no trace was captured. Check that the command runs the "
-        "profiled function (VLLM_PROFILER_TARGET, default "
-        "vllm.v1.worker.gpu_worker:Worker.execute_model) at least "
-        "--start-step + --steps times (defaults 100 and 50), and that it "
-        "runs a Python that can import torch.\n");
-    exit_code = exit_code != 0 ? exit_code : 1;
-  } else {
-    // Oldest first, so the first capture is printed first.
-    std::vector<v1::TraceInfo> traces(list->traces().rbegin(),
-                                      list->traces().rend());
-    for (const v1::TraceInfo& t : traces) {
-      std::string out;
-      if (!options.output.empty() && traces.size() == 1) {
-        out = options.output;
-      } else {
-        const std::string dir =
-            options.output.empty() ? "." : Dirname(options.output);
-        out = dir + "/" + t.file_name();
-      }
-      absl::StatusOr<uint64_t> bytes = client.Fetch(t.id(), out);
-      if (!bytes.ok()) {
-        std::fprintf(stderr, "vpctl: cannot download %s: %s\n", t.id().c_str(),
-                     std::string(bytes.status().message()).c_str());
-        exit_code = exit_code != 0 ? exit_code : 1;
-        keep_tmp = true;
-        continue;
-      }
-      std::printf(
-          "vpctl: trace written to %s (%s, %llu events, %d "
-          "process(es), %s)\n",
-          out.c_str(), HumanBytes(*bytes).c_str(),
-          static_cast<unsigned long long>(t.num_events()), t.pids_size(),
-          t.complete() ? "complete"
-                       : ("INCOMPLETE" + (t.error().empty() ? std::string()
-                                                            : ": " + t.error()))
-                             .c_str());
-      std::printf(
-          "  open it in https://ui.perfetto.dev (\"Open trace file\") or "
-          "chrome://tracing (\"Load\")\n");
-      if (options.print_summary) {
-        absl::StatusOr<std::string> summary =
-            SummarizeTraceFile(out, SummaryOptions());
-        if (summary.ok()) {
-          std::printf("%s", summary->c_str());
-        } else {
-          std::printf("  (no summary: %s)\n",
-                      std::string(summary.status().message()).c_str());
-        }
-      }
-      std::fflush(stdout);
-    }
-  }
-
-  StopProcess(*cpid);
-  if (keep_tmp) {
+  StopProcess(cp->pid);
+  if (keep_folder) {
     std::fprintf(stderr, "vpctl: collector files kept in %s (log: %s)\n",
-                 tmp.c_str(), log.c_str());
+                 folder->root.c_str(), folder->log.c_str());
   } else {
-    RemoveTree(tmp);
+    RemoveTree(folder->root);
   }
-  return exit_code;
+  // COMMAND's own failure says most; else whether a trace came out.
+  if (command_code != 0) return command_code;
+  return downloaded ? 0 : 1;
 }
 
 }  // namespace vllm_profiler::collector::vpctl

@@ -51,53 +51,44 @@ absl::Status TraceClient::FromGrpc(const grpc::Status& status) const {
                       status.error_message());
 }
 
-absl::StatusOr<v1::ListTracesResponse> TraceClient::List() {
+template <typename Request, typename Response>
+absl::StatusOr<Response> TraceClient::Unary(
+    grpc::Status (v1::TraceService::Stub::*method)(grpc::ClientContext*,
+                                                   const Request&, Response*),
+    const Request& request, absl::Duration deadline) {
   grpc::ClientContext context;
-  SetDeadline(&context, options_.timeout);
-  v1::ListTracesResponse response;
-  grpc::Status s =
-      stub_->ListTraces(&context, v1::ListTracesRequest(), &response);
+  SetDeadline(&context, deadline);
+  Response response;
+  grpc::Status s = (stub_.get()->*method)(&context, request, &response);
   if (!s.ok()) return FromGrpc(s);
   return response;
 }
 
+absl::StatusOr<v1::ListTracesResponse> TraceClient::List() {
+  return Unary(&v1::TraceService::Stub::ListTraces, v1::ListTracesRequest(),
+               options_.timeout);
+}
+
 absl::StatusOr<v1::GetStatusResponse> TraceClient::Status() {
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.timeout);
-  v1::GetStatusResponse response;
-  grpc::Status s =
-      stub_->GetStatus(&context, v1::GetStatusRequest(), &response);
-  if (!s.ok()) return FromGrpc(s);
-  return response;
+  return Unary(&v1::TraceService::Stub::GetStatus, v1::GetStatusRequest(),
+               options_.timeout);
 }
 
 absl::StatusOr<v1::StartCaptureResponse> TraceClient::StartCapture(
     const v1::StartCaptureRequest& request, absl::Duration deadline) {
-  grpc::ClientContext context;
-  SetDeadline(&context, deadline);
-  v1::StartCaptureResponse response;
-  grpc::Status s = stub_->StartCapture(&context, request, &response);
-  if (!s.ok()) return FromGrpc(s);
-  return response;
+  return Unary(&v1::TraceService::Stub::StartCapture, request, deadline);
 }
 
 absl::StatusOr<v1::TriggerResponse> TraceClient::Trigger(
     const v1::TriggerRequest& request, absl::Duration deadline) {
-  grpc::ClientContext context;
-  SetDeadline(&context, deadline);
-  v1::TriggerResponse response;
-  grpc::Status s = stub_->Trigger(&context, request, &response);
-  if (!s.ok()) return FromGrpc(s);
-  return response;
+  return Unary(&v1::TraceService::Stub::Trigger, request, deadline);
 }
 
 absl::Status TraceClient::Delete(const std::string& id) {
-  grpc::ClientContext context;
-  SetDeadline(&context, options_.timeout);
   v1::DeleteTraceRequest request;
   request.set_id(id);
-  v1::DeleteTraceResponse response;
-  return FromGrpc(stub_->DeleteTrace(&context, request, &response));
+  return Unary(&v1::TraceService::Stub::DeleteTrace, request, options_.timeout)
+      .status();
 }
 
 absl::StatusOr<uint64_t> TraceClient::Fetch(const std::string& id,

@@ -54,6 +54,13 @@ class TraceClient {
 
  private:
   absl::Status FromGrpc(const grpc::Status& status) const;
+  // One unary call of `method` that may take `deadline`: the response, or
+  // the call's error.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Unary(
+      grpc::Status (v1::TraceService::Stub::*method)(grpc::ClientContext*,
+                                                     const Request&, Response*),
+      const Request& request, absl::Duration deadline);
 
   const Options options_;
   std::unique_ptr<v1::TraceService::Stub> stub_;

@@ -145,6 +145,13 @@ int ReportTrace(TraceClient& client, const ParsedArgs& a, bool wait,
   return 0;
 }
 
+// The RPC's deadline: a waiting call lasts as long as the collector may
+// wait for the trace, plus slack for the answer.
+absl::Duration RpcDeadline(bool wait, uint64_t timeout_ms) {
+  return wait ? absl::Milliseconds(timeout_ms) + absl::Seconds(10)
+              : absl::Seconds(10);
+}
+
 int Capture(TraceClient& client, const ParsedArgs& a) {
   v1::StartCaptureRequest req;
   v1::CaptureConfig* c = req.mutable_config();
@@ -183,9 +190,8 @@ int Capture(TraceClient& client, const ParsedArgs& a) {
   const bool wait = a.Has("wait") || a.Has("o");
   req.set_wait(wait);
   req.set_timeout_ms(static_cast<uint32_t>(*timeout));
-  absl::StatusOr<v1::StartCaptureResponse> r = client.StartCapture(
-      req, wait ? absl::Milliseconds(*timeout) + absl::Seconds(10)
-                : absl::Seconds(10));
+  absl::StatusOr<v1::StartCaptureResponse> r =
+      client.StartCapture(req, RpcDeadline(wait, *timeout));
   if (!r.ok()) {
     PrintError(r.status());
     return 1;
@@ -206,9 +212,8 @@ int Trigger(TraceClient& client, const ParsedArgs& a) {
   const bool wait = a.Has("wait") || a.Has("o");
   req.set_wait(wait);
   req.set_timeout_ms(static_cast<uint32_t>(*timeout));
-  absl::StatusOr<v1::TriggerResponse> r = client.Trigger(
-      req, wait ? absl::Milliseconds(*timeout) + absl::Seconds(10)
-                : absl::Seconds(10));
+  absl::StatusOr<v1::TriggerResponse> r =
+      client.Trigger(req, RpcDeadline(wait, *timeout));
   if (!r.ok()) {
     PrintError(r.status());
     return 1;
@@ -255,6 +260,81 @@ int Run(const ParsedArgs& a) {
   return RunLocal(o);
 }
 
+// Prints `format(*r)`, or the error.
+template <typename Response>
+int PrintResponse(const absl::StatusOr<Response>& r,
+                  std::string (*format)(const Response&)) {
+  if (!r.ok()) {
+    PrintError(r.status());
+    return 1;
+  }
+  std::printf("%s", format(*r).c_str());
+  return 0;
+}
+
+int Top(TraceClient& client, const ParsedArgs& a) {
+  absl::StatusOr<uint64_t> interval = a.GetUint("interval-ms", 1000);
+  if (!interval.ok()) {
+    PrintError(interval.status());
+    return 2;
+  }
+  TopOptions o;
+  o.terminal = ::isatty(STDOUT_FILENO) == 1;
+  o.interval = absl::Milliseconds(std::max<uint64_t>(100, *interval));
+  return RunTop([&client] { return client.Status(); }, o,
+                [](const std::string& f) {
+                  std::fwrite(f.data(), 1, f.size(), stdout);
+                  std::fflush(stdout);
+                });
+}
+
+int FetchCommand(TraceClient& client, const ParsedArgs& a) {
+  if (absl::Status s = NeedPositional(a, 1, "a trace ID"); !s.ok()) {
+    PrintError(s);
+    return 2;
+  }
+  const std::string& id = a.positional[0];
+  return Fetch(client, id, a.Get("o", id + ".json"));
+}
+
+int Delete(TraceClient& client, const ParsedArgs& a) {
+  if (absl::Status s = NeedPositional(a, 1, "a trace ID"); !s.ok()) {
+    PrintError(s);
+    return 2;
+  }
+  absl::Status s = client.Delete(a.positional[0]);
+  if (!s.ok()) {
+    PrintError(s);
+    return 1;
+  }
+  std::printf("deleted %s\n", a.positional[0].c_str());
+  return 0;
+}
+
+// The commands that talk to one collector (--addr).
+int CollectorCommand(const ParsedArgs& a) {
+  TraceClient client(
+      TraceClient::Options{a.Get("addr", "127.0.0.1:9470"), absl::Seconds(10)});
+  if (a.command == "list") return PrintResponse(client.List(), FormatTraceList);
+  if (a.command == "status") {
+    return PrintResponse(client.Status(), FormatStatus);
+  }
+  if (a.command == "top") return Top(client, a);
+  if (a.command == "trigger") return Trigger(client, a);
+  if (a.command == "fetch") return FetchCommand(client, a);
+  if (a.command == "delete") return Delete(client, a);
+  if (a.command == "capture") {
+    if (absl::Status s = NeedPositional(a, 0, "no positional arguments");
+        !s.ok()) {
+      PrintError(s);
+      return 2;
+    }
+    return Capture(client, a);
+  }
+  std::fprintf(stderr, "%s", kUsage);
+  return 2;
+}
+
 int Main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   absl::StatusOr<ParsedArgs> parsed = ParseArgs(args, Specs());
@@ -270,77 +350,11 @@ int Main(int argc, char** argv) {
   }
   if (a.command == "run") return Run(a);
   if (a.command == "merge") return MergeCommand(a);
+  // A pod selection sends the command to every selected pod's collector.
   if (a.Has("n") || a.Has("l") || a.Has("pod") || a.Has("context")) {
     return FleetCommand(a);
   }
-
-  TraceClient client(
-      TraceClient::Options{a.Get("addr", "127.0.0.1:9470"), absl::Seconds(10)});
-  if (a.command == "list") {
-    absl::StatusOr<v1::ListTracesResponse> r = client.List();
-    if (!r.ok()) {
-      PrintError(r.status());
-      return 1;
-    }
-    std::printf("%s", FormatTraceList(*r).c_str());
-    return 0;
-  }
-  if (a.command == "status") {
-    absl::StatusOr<v1::GetStatusResponse> r = client.Status();
-    if (!r.ok()) {
-      PrintError(r.status());
-      return 1;
-    }
-    std::printf("%s", FormatStatus(*r).c_str());
-    return 0;
-  }
-  if (a.command == "top") {
-    absl::StatusOr<uint64_t> interval = a.GetUint("interval-ms", 1000);
-    if (!interval.ok()) {
-      PrintError(interval.status());
-      return 2;
-    }
-    TopOptions o;
-    o.terminal = ::isatty(STDOUT_FILENO) == 1;
-    o.interval = absl::Milliseconds(std::max<uint64_t>(100, *interval));
-    return RunTop([&client] { return client.Status(); }, o,
-                  [](const std::string& f) {
-                    std::fwrite(f.data(), 1, f.size(), stdout);
-                    std::fflush(stdout);
-                  });
-  }
-  if (a.command == "trigger") return Trigger(client, a);
-  if (a.command == "fetch") {
-    if (absl::Status s = NeedPositional(a, 1, "a trace ID"); !s.ok()) {
-      PrintError(s);
-      return 2;
-    }
-    const std::string& id = a.positional[0];
-    return Fetch(client, id, a.Get("o", id + ".json"));
-  }
-  if (a.command == "delete") {
-    if (absl::Status s = NeedPositional(a, 1, "a trace ID"); !s.ok()) {
-      PrintError(s);
-      return 2;
-    }
-    absl::Status s = client.Delete(a.positional[0]);
-    if (!s.ok()) {
-      PrintError(s);
-      return 1;
-    }
-    std::printf("deleted %s\n", a.positional[0].c_str());
-    return 0;
-  }
-  if (a.command == "capture") {
-    if (absl::Status s = NeedPositional(a, 0, "no positional arguments");
-        !s.ok()) {
-      PrintError(s);
-      return 2;
-    }
-    return Capture(client, a);
-  }
-  std::fprintf(stderr, "%s", kUsage);
-  return 2;
+  return CollectorCommand(a);
 }
 
 }  // namespace

@@ -48,6 +48,40 @@ static_assert(sizeof(kStrings) / sizeof(kStrings[0]) ==
                   SyntheticEvents::kNumStrings,
               "one string per id");
 
+// The capture window the synthetic process runs: 50 steps from its first
+// step, with shapes, GPU activity and CPU operators.
+void SetWindow(const SyntheticEvents::Options& o, v1::CaptureConfig* c) {
+  c->set_start_after_steps(static_cast<uint32_t>(o.first_step - 1));
+  c->set_num_steps(50);
+  c->set_record_shapes(true);
+  c->set_gpu_activity(true);
+  c->set_cpu_ops(true);
+}
+
+// The clock pair `elapsed_ns` after the synthetic start.
+void SetClock(const SyntheticEvents::Options& o, int64_t elapsed_ns,
+              v1::ClockPair* clock) {
+  clock->set_monotonic_ns(o.start_ns + elapsed_ns);
+  clock->set_realtime_ns(o.realtime_ns + elapsed_ns);
+}
+
+// A GPU activity: device 0, context 1, on `stream`.
+void OnDevice(v1::Event* e, uint32_t stream) {
+  e->set_device(0);
+  e->set_stream(stream);
+  e->set_context(1);
+}
+
+// A one-dimensional launch: grid_x blocks of block_x threads.
+void SetLaunchShape(v1::KernelInfo* k, uint32_t grid_x, uint32_t block_x) {
+  k->set_grid_x(grid_x);
+  k->set_grid_y(1);
+  k->set_grid_z(1);
+  k->set_block_x(block_x);
+  k->set_block_y(1);
+  k->set_block_z(1);
+}
+
 }  // namespace
 
 SyntheticEvents::SyntheticEvents(Options options)
@@ -79,14 +113,8 @@ v1::ProbeMessage SyntheticEvents::Hello() const {
   h->set_torch_version("2.5.1");
   h->set_cuda_version("12.4");
   h->set_cupti_version("24");
-  h->mutable_clock()->set_monotonic_ns(options_.start_ns);
-  h->mutable_clock()->set_realtime_ns(options_.realtime_ns);
-  v1::CaptureConfig* w = h->mutable_window();
-  w->set_start_after_steps(static_cast<uint32_t>(options_.first_step - 1));
-  w->set_num_steps(50);
-  w->set_record_shapes(true);
-  w->set_gpu_activity(true);
-  w->set_cpu_ops(true);
+  SetClock(options_, 0, h->mutable_clock());
+  SetWindow(options_, h->mutable_window());
   return m;
 }
 
@@ -95,17 +123,11 @@ v1::ProbeMessage SyntheticEvents::CaptureStarted() const {
   v1::CaptureStarted* s = m.mutable_capture_started();
   s->set_capture_id(options_.capture_id);
   s->set_origin(options_.origin);
-  v1::CaptureConfig* c = s->mutable_config();
-  c->set_start_after_steps(static_cast<uint32_t>(options_.first_step - 1));
-  c->set_num_steps(50);
-  c->set_record_shapes(true);
-  c->set_gpu_activity(true);
-  c->set_cpu_ops(true);
+  SetWindow(options_, s->mutable_config());
   s->set_first_step(options_.first_step);
   s->set_start_ns(options_.start_ns);
   s->set_requested_name(options_.requested_name);
-  s->mutable_clock()->set_monotonic_ns(options_.start_ns);
-  s->mutable_clock()->set_realtime_ns(options_.realtime_ns);
+  SetClock(options_, 0, s->mutable_clock());
   return m;
 }
 
@@ -123,9 +145,8 @@ v1::ProbeMessage SyntheticEvents::CaptureFinished(uint64_t dropped) const {
     d->set_cupti_records_dropped(2);
     d->set_cupti_buffers_dropped(3);
   }
-  const int64_t delta = next_step_start_ns_ - options_.start_ns;
-  f->mutable_clock()->set_monotonic_ns(options_.start_ns + delta);
-  f->mutable_clock()->set_realtime_ns(options_.realtime_ns + delta);
+  SetClock(options_, next_step_start_ns_ - options_.start_ns,
+           f->mutable_clock());
   return m;
 }
 
@@ -238,18 +259,11 @@ uint32_t SyntheticEvents::EmitStepEvents(v1::EventBatch* batch, uint32_t room) {
     } else {
       v1::Event* e = NewEvent(batch, v1::EVENT_KIND_KERNEL,
                               kStrGemmKernel + flavor, t0 + 12 * kUs, 15 * kUs);
-      e->set_device(0);
-      e->set_stream(kGpuStream);
-      e->set_context(1);
+      OnDevice(e, kGpuStream);
       e->set_correlation_id(next_correlation_);
       e->set_external_id(next_external_);
       v1::KernelInfo* k = e->mutable_kernel_info();
-      k->set_grid_x(flavor == 0 ? 128 : 4096);
-      k->set_grid_y(1);
-      k->set_grid_z(1);
-      k->set_block_x(flavor == 0 ? 256 : 128);
-      k->set_block_y(1);
-      k->set_block_z(1);
+      SetLaunchShape(k, flavor == 0 ? 128 : 4096, flavor == 0 ? 256 : 128);
       k->set_registers_per_thread(64);
       k->set_static_shared_bytes(flavor == 0 ? 49152 : 0);
       ++next_correlation_;
@@ -262,79 +276,81 @@ uint32_t SyntheticEvents::EmitStepEvents(v1::EventBatch* batch, uint32_t room) {
 }
 
 void SyntheticEvents::AddExtra(v1::EventBatch* batch, uint32_t index) {
+  if (index < 6) {
+    AddCallAndActivity(batch, index);
+  } else if (index < 13) {
+    AddMarker(batch, index);
+  } else if (index < 15) {
+    AddWorkerOp(batch, index);
+  } else {
+    // The rest: a memory counter at the end of the step.
+    v1::Event* e = NewEvent(batch, v1::EVENT_KIND_COUNTER, kStrMemoryCounter,
+                            step_start_ns_ + 70 * kUs, 0);
+    e->set_tid(kMainTid);
+    e->set_device(0);
+    e->set_value(static_cast<double>(1ll << 30));
+  }
+}
+
+void SyntheticEvents::AddCallAndActivity(v1::EventBatch* batch,
+                                         uint32_t index) {
   const int64_t s = step_start_ns_;
-  // Correlation ids of this step's extra launches: reserved when the first
-  // one is emitted.
+  // The call and its activity share one correlation id, taken once the
+  // activity is emitted.
   const uint64_t c = next_correlation_;
+  static constexpr struct {
+    v1::EventKind kind;
+    uint32_t name;
+    int64_t at_us, duration_us;
+  } kCalls[] = {
+      {v1::EVENT_KIND_CUDA_DRIVER, kStrCuLaunchKernel, 1, 3},
+      {v1::EVENT_KIND_CUDA_RUNTIME, kStrMemcpyAsync, 17, 3},
+      {v1::EVENT_KIND_CUDA_RUNTIME, kStrMemsetAsync, 30, 2},
+  };
+  if (index % 2 == 0) {
+    const auto& call = kCalls[index / 2];
+    v1::Event* e = NewEvent(batch, call.kind, call.name, s + call.at_us * kUs,
+                            call.duration_us * kUs);
+    e->set_tid(kMainTid);
+    e->set_correlation_id(c);
+    return;
+  }
+  v1::Event* e = nullptr;
+  if (index == 1) {
+    e = NewEvent(batch, v1::EVENT_KIND_KERNEL, kStrElementwiseKernel,
+                 s + 6 * kUs, 10 * kUs);
+    OnDevice(e, kGpuStream);
+    v1::KernelInfo* k = e->mutable_kernel_info();
+    SetLaunchShape(k, /*grid_x=*/64, /*block_x=*/512);
+    k->set_dynamic_shared_bytes(1024);
+  } else if (index == 3) {
+    e = NewEvent(batch, v1::EVENT_KIND_MEMCPY, kStrMemcpyHtoD, s + 21 * kUs,
+                 8 * kUs);
+    OnDevice(e, kCopyStream);
+    v1::MemcpyInfo* m = e->mutable_memcpy_info();
+    m->set_copy_kind(v1::COPY_KIND_HTOD);
+    m->set_bytes(1 << 20);
+    m->set_src_kind(v1::MEMORY_KIND_PINNED);
+    m->set_dst_kind(v1::MEMORY_KIND_DEVICE);
+    m->set_src_device(0);
+    m->set_dst_device(0);
+  } else {
+    e = NewEvent(batch, v1::EVENT_KIND_MEMSET, kStrMemset, s + 33 * kUs,
+                 3 * kUs);
+    OnDevice(e, kCopyStream);
+    v1::MemsetInfo* m = e->mutable_memset_info();
+    m->set_bytes(4096);
+    m->set_value(0);
+    m->set_memory_kind(v1::MEMORY_KIND_DEVICE);
+  }
+  e->set_correlation_id(c);
+  ++next_correlation_;
+}
+
+void SyntheticEvents::AddMarker(v1::EventBatch* batch, uint32_t index) {
+  const int64_t s = step_start_ns_;
   v1::Event* e = nullptr;
   switch (index) {
-    case 0:
-      e = NewEvent(batch, v1::EVENT_KIND_CUDA_DRIVER, kStrCuLaunchKernel,
-                   s + 1 * kUs, 3 * kUs);
-      e->set_tid(kMainTid);
-      e->set_correlation_id(c);
-      break;
-    case 1: {
-      e = NewEvent(batch, v1::EVENT_KIND_KERNEL, kStrElementwiseKernel,
-                   s + 6 * kUs, 10 * kUs);
-      e->set_device(0);
-      e->set_stream(kGpuStream);
-      e->set_context(1);
-      e->set_correlation_id(c);
-      v1::KernelInfo* k = e->mutable_kernel_info();
-      k->set_grid_x(64);
-      k->set_grid_y(1);
-      k->set_grid_z(1);
-      k->set_block_x(512);
-      k->set_block_y(1);
-      k->set_block_z(1);
-      k->set_dynamic_shared_bytes(1024);
-      ++next_correlation_;
-      break;
-    }
-    case 2:
-      e = NewEvent(batch, v1::EVENT_KIND_CUDA_RUNTIME, kStrMemcpyAsync,
-                   s + 17 * kUs, 3 * kUs);
-      e->set_tid(kMainTid);
-      e->set_correlation_id(c);
-      break;
-    case 3: {
-      e = NewEvent(batch, v1::EVENT_KIND_MEMCPY, kStrMemcpyHtoD, s + 21 * kUs,
-                   8 * kUs);
-      e->set_device(0);
-      e->set_stream(kCopyStream);
-      e->set_context(1);
-      e->set_correlation_id(c);
-      v1::MemcpyInfo* m = e->mutable_memcpy_info();
-      m->set_copy_kind(v1::COPY_KIND_HTOD);
-      m->set_bytes(1 << 20);
-      m->set_src_kind(v1::MEMORY_KIND_PINNED);
-      m->set_dst_kind(v1::MEMORY_KIND_DEVICE);
-      m->set_src_device(0);
-      m->set_dst_device(0);
-      ++next_correlation_;
-      break;
-    }
-    case 4:
-      e = NewEvent(batch, v1::EVENT_KIND_CUDA_RUNTIME, kStrMemsetAsync,
-                   s + 30 * kUs, 2 * kUs);
-      e->set_tid(kMainTid);
-      e->set_correlation_id(c);
-      break;
-    case 5: {
-      e = NewEvent(batch, v1::EVENT_KIND_MEMSET, kStrMemset, s + 33 * kUs,
-                   3 * kUs);
-      e->set_device(0);
-      e->set_stream(kCopyStream);
-      e->set_context(1);
-      e->set_correlation_id(c);
-      v1::MemsetInfo* m = e->mutable_memset_info();
-      m->set_bytes(4096);
-      m->set_value(0);
-      m->set_memory_kind(v1::MEMORY_KIND_DEVICE);
-      ++next_correlation_;
-      break;
-    }
     case 6:
       e = NewEvent(batch, v1::EVENT_KIND_SYNC, kStrStreamSync, s + 37 * kUs,
                    4 * kUs);
@@ -367,48 +383,41 @@ void SyntheticEvents::AddExtra(v1::EventBatch* batch, uint32_t index) {
                    2 * kUs);
       e->set_tid(kMainTid);
       break;
-    case 11: {
+    case 11:
       e = NewEvent(batch, v1::EVENT_KIND_CUDA_GRAPH, kStrGraph, s + 20 * kUs,
                    30 * kUs);
-      e->set_device(0);
-      e->set_stream(kGpuStream);
-      e->set_context(1);
+      OnDevice(e, kGpuStream);
       e->mutable_kernel_info()->set_graph_id(5);
       break;
-    }
-    case 12:
+    default:
       e = NewEvent(batch, v1::EVENT_KIND_PYTHON, kStrPython, s + 55 * kUs,
                    15 * kUs);
       e->set_tid(kMainTid);
       break;
-    case 13: {
-      e = NewEvent(batch, v1::EVENT_KIND_CPU_OP, kStrAdd, s + 2 * kUs,
-                   50 * kUs);
-      e->set_tid(kWorkerTid);
-      e->set_category_id(kStrCategory);
-      v1::Arg* a = e->add_args();
-      a->set_key_id(kStrArgFlag);
-      a->set_bool_value(true);
-      a = e->add_args();
-      a->set_key_id(kStrArgAlpha);
-      a->set_int_value(2);
-      e->add_input_dtype_ids(kStrDtypeFloat);
-      e->add_input_shapes()->add_dims(8);
-      break;
-    }
-    case 14:
-      e = NewEvent(batch, v1::EVENT_KIND_CPU_OP, kStrSoftmax, s + 10 * kUs,
-                   20 * kUs);
-      e->set_tid(kWorkerTid);
-      break;
-    default:
-      e = NewEvent(batch, v1::EVENT_KIND_COUNTER, kStrMemoryCounter,
-                   s + 70 * kUs, 0);
-      e->set_tid(kMainTid);
-      e->set_device(0);
-      e->set_value(static_cast<double>(1ll << 30));
-      break;
   }
+}
+
+void SyntheticEvents::AddWorkerOp(v1::EventBatch* batch, uint32_t index) {
+  const int64_t s = step_start_ns_;
+  if (index == 14) {
+    v1::Event* e = NewEvent(batch, v1::EVENT_KIND_CPU_OP, kStrSoftmax,
+                            s + 10 * kUs, 20 * kUs);
+    e->set_tid(kWorkerTid);
+    return;
+  }
+  // An operator with a category, typed args, dtypes and a shape.
+  v1::Event* e =
+      NewEvent(batch, v1::EVENT_KIND_CPU_OP, kStrAdd, s + 2 * kUs, 50 * kUs);
+  e->set_tid(kWorkerTid);
+  e->set_category_id(kStrCategory);
+  v1::Arg* a = e->add_args();
+  a->set_key_id(kStrArgFlag);
+  a->set_bool_value(true);
+  a = e->add_args();
+  a->set_key_id(kStrArgAlpha);
+  a->set_int_value(2);
+  e->add_input_dtype_ids(kStrDtypeFloat);
+  e->add_input_shapes()->add_dims(8);
 }
 
 }  // namespace vllm_profiler::synthetic_probe

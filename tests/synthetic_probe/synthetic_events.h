@@ -116,9 +116,14 @@ class SyntheticEvents {
   // Appends the events of the current step that fit in `room`; returns how
   // many were appended.
   uint32_t EmitStepEvents(v1::EventBatch* batch, uint32_t room);
-  void AddStep(v1::EventBatch* batch, uint64_t events_in_step);
-  void AddGroup(v1::EventBatch* batch, uint32_t group);
+  // The once-per-step events: extras 0-5 are three API calls, each with the
+  // GPU activity it started; 6-12 markers (sync, instant, counter, user
+  // span, overhead, CUDA graph, Python); 13-14 operators on a second
+  // thread; the rest a closing memory counter.
   void AddExtra(v1::EventBatch* batch, uint32_t index);
+  void AddCallAndActivity(v1::EventBatch* batch, uint32_t index);
+  void AddMarker(v1::EventBatch* batch, uint32_t index);
+  void AddWorkerOp(v1::EventBatch* batch, uint32_t index);
   v1::Event* NewEvent(v1::EventBatch* batch, v1::EventKind kind, uint32_t name,
                       int64_t start, int64_t duration);
 
