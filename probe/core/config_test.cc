@@ -201,6 +201,17 @@ TEST(ConfigTest, BadFlightGpuSettingsAreRejectedWithOneLineEach) {
             (std::vector<std::string>{
                 "VLLM_PROFILER_FLIGHT=gpu needs GPU activity, which "
                 "VLLM_PROFILER_GPU turns off; recording steps only"}));
+  // Room, but under 64 KiB: steps only, said once more.
+  problems.clear();
+  c = Parse({{"VLLM_PROFILER_FLIGHT", "gpu"},
+             {"VLLM_PROFILER_MAX_BUFFER_MB", "2"},
+             {"VLLM_PROFILER_FLIGHT_STEPS", "1250"},
+             {"VLLM_PROFILER_FLIGHT_GPU_BYTES", "1048576"}},
+            &problems);
+  EXPECT_EQ(c.flight, FlightLevel::kSteps);
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_NE(problems[0].find("using 17152"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[1].find("no room for a GPU ring"), std::string::npos);
   // No room at all beside the step ring.
   problems.clear();
   c = Parse(
