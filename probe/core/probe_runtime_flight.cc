@@ -35,6 +35,8 @@ constexpr int64_t kFlightGpuRetryNs = 10'000'000'000;
 void ProbeRuntime::FlightGpuLocked(int64_t now_ns) {
   // A capture with GPU activity holds the tracer; it resumes after.
   if (gpu_active_.load(std::memory_order_relaxed)) return;
+  // Waiting to try again (no CUDA yet): not even the gate is asked.
+  if (!flight_gpu_on_ && now_ns < flight_gpu_retry_ns_) return;
   if (gpu_gate_ != nullptr) {
     char reason[512] = {0};
     if (gpu_gate_(reason, static_cast<int32_t>(sizeof(reason) - 1)) == 0) {
@@ -57,7 +59,7 @@ void ProbeRuntime::FlightGpuLocked(int64_t now_ns) {
       return;
     }
   }
-  if (flight_gpu_on_ || now_ns < flight_gpu_retry_ns_) return;
+  if (flight_gpu_on_) return;
   absl::Status s = gpu_tracer_->StartFlight(flight_sink_.get());
   if (s.ok()) {
     flight_gpu_on_ = true;

@@ -30,6 +30,7 @@ class FakeFlightTracer final : public GpuTracer {
   }
   absl::Status StartFlight(GpuEventSink* sink) override {
     ++flight_starts;
+    if (!flight_status.ok()) return flight_status;
     flight_sink_ = sink;
     return absl::OkStatus();
   }
@@ -64,6 +65,7 @@ class FakeFlightTracer final : public GpuTracer {
   bool flight_on() const { return flight_sink_ != nullptr; }
 
   int capture_starts = 0, flight_starts = 0, stops = 0, yields = 0;
+  absl::Status flight_status;  // StartFlight's result.
 
  private:
   GpuEventSink* flight_sink_ = nullptr;
@@ -342,6 +344,39 @@ TEST(ProbeRuntimeFlightTest, LevelGpuYieldsToAnotherProfiler) {
   EXPECT_EQ(tracer->flight_starts, 2);
   f.probe->Shutdown(absl::Seconds(5));
   EXPECT_FALSE(tracer->flight_on());  // Released at shutdown.
+}
+
+// No CUDA yet (or CUPTI held elsewhere): tried again 10 s later, and the
+// gate is not asked in between (it runs Python on the step thread).
+std::atomic<int> g_gate_calls{0};
+int32_t CountingGate(char*, int32_t) {
+  ++g_gate_calls;
+  return 1;
+}
+
+TEST(ProbeRuntimeFlightTest, LevelGpuRetriesAFailedStartEveryTenSeconds) {
+  ProbeConfig c;
+  c.flight = FlightLevel::kGpu;
+  auto owned = std::make_unique<FakeFlightTracer>();
+  FakeFlightTracer* tracer = owned.get();
+  tracer->flight_status = absl::UnavailableError("no CUDA device");
+  Flight f{c, std::move(owned)};
+  f.probe->SetGpuGate(&CountingGate);
+  g_gate_calls.store(0);
+  f.Step(1);
+  EXPECT_EQ(tracer->flight_starts, 1);
+  EXPECT_EQ(g_gate_calls.load(), 1);
+  for (int i = 0; i < 20; ++i) f.Step(100);  // 2 s.
+  EXPECT_EQ(tracer->flight_starts, 1);
+  EXPECT_EQ(g_gate_calls.load(), 1);
+  tracer->flight_status = absl::OkStatus();  // CUDA is up now.
+  f.clock.AdvanceNs(int64_t{8} * 1000000000);
+  f.Step(1);
+  EXPECT_EQ(tracer->flight_starts, 2);
+  EXPECT_TRUE(tracer->flight_on());
+  f.Step(1);
+  EXPECT_EQ(tracer->flight_starts, 2);  // Running: asked the gate only.
+  EXPECT_EQ(g_gate_calls.load(), 3);
 }
 
 TEST(ProbeRuntimeFlightTest, LevelStepsHasNoGpuRing) {
