@@ -197,7 +197,10 @@ class FlightGpuTest(unittest.TestCase):
     pre-trigger steps (from the ring) come with the GPU kernels that ran in
     them (fake_libcupti's flight kernels, one per ms on stream 9)."""
 
-    PRE, POST = 20, 3
+    # The collector hears of the slow step within a summary interval (1 s)
+    # and the capture starts at the next step: PRE covers well over 1 s of
+    # 5 ms steps, and the run goes on long enough for the POST steps.
+    PRE, POST = 600, 3
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="vp-gpuf-", dir="/tmp")
@@ -219,7 +222,7 @@ class FlightGpuTest(unittest.TestCase):
     def test_triggered_trace_holds_the_kernels_of_the_pre_trigger_steps(self):
         report = os.path.join(self.tmp, "cupti.json")
         p = self.run_workload(
-            ["--sleep-ms", "5", "--slow-at", "30:300"], steps=60,
+            ["--sleep-ms", "5", "--slow-at", "30:300"], steps=700,
             VLLM_PROFILER_FLIGHT="gpu",
             VLLM_PROFILER_START_STEP="1000000", VLLM_PROFILER_NUM_STEPS="0",
             VLLM_PROFILER_CUPTI_LIB=os.path.abspath(ARGS["cupti"]),
