@@ -26,25 +26,25 @@ TriggerEvaluator::TriggerEvaluator(Options options)
     : options_(std::move(options)) {}
 
 double TriggerEvaluator::Median(const Window& w) {
-  scratch_.assign(w.ms.begin(), w.ms.end());
-  const size_t mid = scratch_.size() / 2;
-  std::nth_element(scratch_.begin(), scratch_.begin() + mid, scratch_.end());
-  double m = scratch_[mid];
-  if (scratch_.size() % 2 == 0) {
-    m = (m + *std::max_element(scratch_.begin(), scratch_.begin() + mid)) / 2;
-  }
-  return m;
+  const std::vector<double>& v = w.sorted;
+  const size_t mid = v.size() / 2;
+  return v.size() % 2 == 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
 void TriggerEvaluator::Add(Window& w, double ms) {
   const size_t cap = std::max<uint32_t>(1, options_.window);
+  std::vector<double>& sorted = w.sorted;
   if (w.ms.size() < cap) {
     w.ms.push_back(ms);
     w.full = w.ms.size() == cap;
-    return;
+  } else {
+    // The oldest value leaves the sorted copy (any equal value will do).
+    const double old = w.ms[w.next];
+    sorted.erase(std::lower_bound(sorted.begin(), sorted.end(), old));
+    w.ms[w.next] = ms;
+    w.next = (w.next + 1) % cap;
   }
-  w.ms[w.next] = ms;
-  w.next = (w.next + 1) % cap;
+  sorted.insert(std::upper_bound(sorted.begin(), sorted.end(), ms), ms);
 }
 
 std::optional<TriggerDecision> TriggerEvaluator::OnStep(uint64_t process,

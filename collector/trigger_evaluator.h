@@ -14,8 +14,10 @@
 // explicit trigger is a deliberate request: it fires regardless and starts
 // a new cooldown.
 //
-// Time is passed in (tests use a fake clock). Memory: `window` doubles per
-// process. Thread safety: none; the owner (FlightRecorder) serialises.
+// Time is passed in (tests use a fake clock). Memory: 2 x `window` doubles
+// per process; a step costs O(log window) compares plus a move of at most
+// `window` doubles (the window is also kept sorted, so the median is read,
+// not computed). Thread safety: none; the owner (FlightRecorder) serialises.
 #ifndef VLLM_PROFILER_COLLECTOR_TRIGGER_EVALUATOR_H_
 #define VLLM_PROFILER_COLLECTOR_TRIGGER_EVALUATOR_H_
 
@@ -84,16 +86,16 @@ class TriggerEvaluator {
 
  private:
   struct Window {
-    std::vector<double> ms;  // Ring of the last `window` durations.
+    std::vector<double> ms;      // Ring of the last `window` durations.
+    std::vector<double> sorted;  // The same values, ascending.
     size_t next = 0;
     bool full = false;
   };
-  double Median(const Window& w);
+  static double Median(const Window& w);
   void Add(Window& w, double ms);
 
   const Options options_;
   absl::flat_hash_map<uint64_t, Window> windows_;
-  std::vector<double> scratch_;
   std::optional<absl::Time> last_fired_;
   uint64_t fired_ = 0;
   uint64_t suppressed_ = 0;

@@ -1,5 +1,10 @@
 #include "collector/trigger_evaluator.h"
 
+#include <algorithm>
+#include <deque>
+#include <random>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace vllm_profiler::collector {
@@ -38,6 +43,39 @@ TEST(TriggerEvaluatorTest, FactorNeedsAFullWindow) {
             "slow step: step 6 took 61.0 ms > 3 x median 20.0 ms of the last "
             "4 steps");
   EXPECT_EQ(e.fired(), 1u);
+}
+
+TEST(TriggerEvaluatorTest, RollingMedianMatchesARecomputedOne) {
+  // The window is kept sorted as steps come and go: its median must equal
+  // one recomputed from scratch, with repeats, odd and even windows.
+  for (uint32_t window : {1u, 2u, 7u, 64u}) {
+    TriggerEvaluator::Options o;
+    o.factor = 1.5;
+    o.window = window;
+    o.cooldown = absl::ZeroDuration();
+    TriggerEvaluator e(o);
+    std::mt19937 rng(window);
+    std::uniform_int_distribution<int> ms(1, 40);  // Many equal values.
+    std::deque<double> last;
+    for (int i = 1; i <= 2000; ++i) {
+      const double d = ms(rng);
+      std::optional<TriggerDecision> got = e.OnStep(1, Step(i, d), kT0);
+      double median = 0;
+      if (last.size() == window) {
+        std::vector<double> v(last.begin(), last.end());
+        std::sort(v.begin(), v.end());
+        median = v.size() % 2 ? v[v.size() / 2]
+                              : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+      }
+      const bool slow = median > 0 && d > 1.5 * median;
+      ASSERT_EQ(got.has_value(), slow) << "window " << window << " step " << i;
+      if (slow) {
+        ASSERT_DOUBLE_EQ(got->median_ms, median) << "window " << window;
+      }
+      last.push_back(d);
+      if (last.size() > window) last.pop_front();
+    }
+  }
 }
 
 TEST(TriggerEvaluatorTest, WindowsArePerProcess) {

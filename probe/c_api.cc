@@ -24,6 +24,9 @@ namespace vllm_profiler::probe {
 namespace {
 
 std::atomic<ProbeRuntime*> g_runtime{nullptr};
+// vp_step_slots: written by the caller that runs steps, read by the step
+// calls on the same thread (no lock, as the step calls themselves).
+int64_t g_step_slots[VP_STEP_SLOTS] = {};
 // Set in an op id returned by vp_op_begin when it pushed a GPU correlation.
 constexpr uint64_t kPushedBit = uint64_t{1} << 63;
 // Relaxed loads of g_disabled: once set it stays set; a call racing with
@@ -157,6 +160,7 @@ inline ProbeRuntime* Existing() {
 
 using vllm_profiler::probe::Disable;
 using vllm_profiler::probe::Existing;
+using vllm_profiler::probe::g_step_slots;
 using vllm_profiler::probe::kPushedBit;
 using vllm_profiler::probe::ProbeRuntime;
 using vllm_profiler::probe::Runtime;
@@ -292,6 +296,29 @@ void vp_step_mark(int32_t mark) {
   ProbeRuntime* r = Existing();
   if (r != nullptr) r->StepMark(mark);
   VP_GUARD_END("vp_step_mark", return )
+}
+
+int64_t* vp_step_slots(void) { return g_step_slots; }
+
+int64_t vp_step_begin_slots(const char* request_ids) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Runtime();
+  if (r == nullptr) return 0;
+  const int64_t step = r->StepBegin();
+  if (step <= 0) return 0;
+  const int64_t* slots = g_step_slots;
+  r->StepBatch(slots, request_ids, slots[VP_SLOT_REQUEST_IDS_TOTAL]);
+  return step * 2 + (r->recorder().capturing() ? 1 : 0);
+  VP_GUARD_END("vp_step_begin_slots", return 0)
+}
+
+void vp_step_end_slots(const char* error) {
+  VP_GUARD_BEGIN
+  ProbeRuntime* r = Existing();
+  if (r == nullptr) return;
+  r->StepEndMarked(g_step_slots[VP_SLOT_EXECUTE_END_NS],
+                   g_step_slots[VP_SLOT_SAMPLE_BEGIN_NS], error);
+  VP_GUARD_END("vp_step_end_slots", return )
 }
 
 void vp_set_identity(int32_t rank, int32_t local_rank, int32_t world_size) {

@@ -8,13 +8,12 @@
 
 #include "vllm_profiler/probe.h"
 
-#define CHECK(c)                                              \
-  do {                                                        \
-    if (!(c)) {                                               \
-      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,   \
-              __LINE__, #c);                                  \
-      return 1;                                               \
-    }                                                         \
+#define CHECK(c)                                                            \
+  do {                                                                      \
+    if (!(c)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c); \
+      return 1;                                                             \
+    }                                                                       \
   } while (0)
 
 int main(void) {
@@ -62,8 +61,19 @@ int main(void) {
   vp_span_end(ring_span);
   vp_step_end();
   CHECK(vp_span_begin("execute_model") == 0); /* No open step, no capture. */
+  /* ABI 4: the flight recorder's step through the slots. */
+  int64_t* slots = vp_step_slots();
+  CHECK(slots != NULL && slots == vp_step_slots());
+  for (int i = 0; i < 7; ++i) slots[i] = i + 1;
+  slots[VP_SLOT_REQUEST_IDS_TOTAL] = 2;
+  CHECK(vp_step_begin_slots("a,b") == 7 * 2); /* Step 7, not capturing. */
+  slots[VP_SLOT_EXECUTE_END_NS] = 1;
+  slots[VP_SLOT_SAMPLE_BEGIN_NS] = 0;
+  vp_step_end_slots(NULL);
+  CHECK(vp_step_begin_slots(NULL) == 8 * 2);
+  vp_step_end_slots("ValueError");
   CHECK(vp_request_capture(1, 0, 0) == 0);
-  CHECK(vp_step_begin_ex() == 7 * 2 + 1); /* Step 7 captures. */
+  CHECK(vp_step_begin_ex() == 9 * 2 + 1); /* Step 9 captures. */
   uint64_t span = vp_span_begin("execute_model");
   CHECK(span != 0);
   vp_step_arg_int("num_new_requests", 3);
@@ -79,7 +89,7 @@ int main(void) {
   CHECK(st.captures_finished == 2);
   CHECK(st.connected == 0);
   vp_shutdown(2000);
-  vp_shutdown(2000); /* Twice is fine. */
+  vp_shutdown(2000);           /* Twice is fine. */
   CHECK(vp_step_begin() == 0); /* After shutdown: inert. */
   printf("PASS\n");
   return 0;

@@ -107,6 +107,8 @@ class ProbeRuntime final : public GpuEventSink {
   bool flight_on() const { return ring_ != nullptr; }
   // Level gpu: the GPU ring (null at other levels, or without a tracer).
   const GpuRing* gpu_ring() const { return gpu_ring_.get(); }
+  // The ring's committed steps, oldest first (tests).
+  std::vector<FlightStep> FlightStepsForTest() const;
   // vp_step_batch: requests, tokens, prefill, decode, new, resumed,
   // finished (-1 = unknown); into the ring and, when capturing, the step's
   // args.
@@ -114,6 +116,11 @@ class ProbeRuntime final : public GpuEventSink {
                  int64_t request_ids_total);
   // vp_step_mark: 1 = execute_model returned, 2 = sample_tokens entered.
   void StepMark(int32_t mark);
+  // vp_step_mark at given CLOCK_MONOTONIC times (0 = no such mark), then
+  // StepEnd, or StepEndError when `error` is not null: the flight
+  // recorder's step end in one C call.
+  void StepEndMarked(int64_t execute_end_ns, int64_t sample_begin_ns,
+                     const char* error = nullptr);
   bool RequestCapture(uint32_t num_steps, uint32_t duration_ms,
                       bool record_shapes);
   void SetCaptureListener(CaptureListener listener, void* user);
@@ -271,7 +278,7 @@ class ProbeRuntime final : public GpuEventSink {
   std::atomic<uint64_t> captures_finished_{0};
   std::atomic<uint64_t> batches_sent_{0};
 
-  Mutex control_mu_;
+  mutable Mutex control_mu_;
   CaptureController controller_ ABSL_GUARDED_BY(control_mu_);
   CaptureState capture_ ABSL_GUARDED_BY(control_mu_);
   uint64_t next_generation_ ABSL_GUARDED_BY(control_mu_) = 0;

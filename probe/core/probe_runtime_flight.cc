@@ -126,6 +126,26 @@ void ProbeRuntime::StepMark(int32_t mark) {
   ring_->Mark(mark, clock_->MonotonicNs());
 }
 
+void ProbeRuntime::StepEndMarked(int64_t execute_end_ns,
+                                 int64_t sample_begin_ns, const char* error) {
+  if (ring_ != nullptr) {
+    if (execute_end_ns > 0) ring_->Mark(1, execute_end_ns);
+    if (sample_begin_ns > 0) ring_->Mark(2, sample_begin_ns);
+  }
+  if (error != nullptr) {
+    StepEndError(error);
+  } else {
+    StepEnd();
+  }
+}
+
+std::vector<FlightStep> ProbeRuntime::FlightStepsForTest() const {
+  std::vector<FlightStep> out;
+  MutexLock lock(&control_mu_);
+  if (ring_ != nullptr) ring_->CopyLast(ring_->capacity(), &out);
+  return out;
+}
+
 void ProbeRuntime::NoteFlightDumpLocked(const v1::StartCaptureCommand& cmd) {
   if (!cmd.has_flight() || ring_ == nullptr) return;
   dump_capture_id_ = cmd.capture_id();

@@ -120,6 +120,20 @@ struct Flight {
     }
   }
 
+  // The same step as Python's flight path makes it: the batch with the
+  // begin, the phase times kept by the caller and given with the end.
+  void MarkedStep(int64_t ms) {
+    const int64_t batch[7] = {3, 40, 1, 2, 1, 0, 0};
+    probe->StepBegin();
+    probe->StepBatch(batch, "a,b,c", 3);
+    clock.AdvanceNs(ms * 400000);
+    const int64_t execute_end = clock.MonotonicNs();
+    clock.AdvanceNs(ms * 200000);
+    const int64_t sample_begin = clock.MonotonicNs();
+    clock.AdvanceNs(ms * 400000);
+    probe->StepEndMarked(execute_end, sample_begin);
+  }
+
   std::vector<v1::StepSummary> Summaries() {
     std::vector<v1::StepSummary> out;
     for (const v1::ProbeMessage& m : state->Written()) {
@@ -158,6 +172,29 @@ TEST(ProbeRuntimeFlightTest, SummarizesEveryStepWithoutACapture) {
   EXPECT_EQ(s[1].duration_ns(), 30000000);
   EXPECT_EQ(s[1].error(), "RuntimeError");
   EXPECT_EQ(f.probe->stats().captures_started, 0u);
+}
+
+TEST(ProbeRuntimeFlightTest, AMarkedStepEndIsOneStepWithItsPhases) {
+  ProbeConfig c;
+  c.flight_steps = 8;
+  Flight f{c};
+  ASSERT_TRUE(f.state->WaitFor([](const Written& w) { return !w.empty(); },
+                               absl::Seconds(10)));
+  f.MarkedStep(10);
+  ASSERT_TRUE(f.WaitSummaries(1));
+  std::vector<v1::StepSummary> s = f.Summaries();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].duration_ns(), 10000000);
+  EXPECT_EQ(s[0].num_requests(), 3);
+  EXPECT_EQ(s[0].num_tokens(), 40);
+  std::vector<FlightStep> ring = f.probe->FlightStepsForTest();
+  ASSERT_EQ(ring.size(), 1u);
+  ASSERT_EQ(ring[0].num_spans, 2);
+  EXPECT_STREQ(ring[0].spans[0].name, "execute_model");
+  EXPECT_EQ(ring[0].spans[0].end_ns - ring[0].spans[0].start_ns, 4000000);
+  EXPECT_STREQ(ring[0].spans[1].name, "sample_tokens");
+  EXPECT_EQ(ring[0].spans[1].start_ns - ring[0].start_ns, 6000000);
+  EXPECT_EQ(ring[0].spans[1].end_ns, ring[0].end_ns);
 }
 
 TEST(ProbeRuntimeFlightTest, OffSendsNothingAndSpansAreNotRecorded) {

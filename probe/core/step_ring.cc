@@ -120,7 +120,7 @@ void StepRing::Mark(int mark, int64_t ts_ns) {
     sp.end_ns = std::max(ts_ns, s->start_ns);
     CopyBounded(sp.name, sizeof(sp.name), "execute_model");
   } else {
-    sp.start_ns = ts_ns;
+    sp.start_ns = std::max(ts_ns, s->start_ns);
     sp.end_ns = 0;  // Closed by End.
     CopyBounded(sp.name, sizeof(sp.name), "sample_tokens");
     s->open_mark_span = s->num_spans;

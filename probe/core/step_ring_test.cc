@@ -184,5 +184,22 @@ TEST(StepRingTest, MarksMakeTheChildSpansOfAPairedStep) {
   EXPECT_EQ(out[1].spans[0].end_ns, 350);
 }
 
+TEST(StepRingTest, MarksOutsideTheStepAreClampedIntoIt) {
+  // Marks given by the caller (vp_step_end_marked) on a clock that may read
+  // a little off: a span never starts before its step or ends after it.
+  StepRing ring(4);
+  ring.Begin(1, 100, 7);
+  ring.Mark(1, 90);
+  ring.Mark(2, 80);
+  ring.End(200);
+  std::vector<FlightStep> out;
+  ring.CopyLast(1, &out);
+  ASSERT_EQ(out[0].num_spans, 2);
+  EXPECT_EQ(out[0].spans[0].start_ns, 100);
+  EXPECT_EQ(out[0].spans[0].end_ns, 100);
+  EXPECT_EQ(out[0].spans[1].start_ns, 100);
+  EXPECT_EQ(out[0].spans[1].end_ns, 200);
+}
+
 }  // namespace
 }  // namespace vllm_profiler::probe

@@ -48,6 +48,65 @@ class BatchShapeTest(unittest.TestCase):
                          (-1, -1, -1, -1))
 
 
+class PackBatchTest(unittest.TestCase):
+    """The flight recorder's one-pass read gives what the careful readers
+    give, for every shape of SchedulerOutput."""
+
+    def careful(self, so):
+        from vllm_profiler_probe import _schedule
+        shape = _schedule.batch_shape(so)
+        counts = dict(_schedule.request_counts(so))
+        ids = _schedule.request_ids(so)
+        return (shape + (counts.get("num_new_requests", -1),
+                         counts.get("num_resumed_requests", -1),
+                         counts.get("num_finished_requests", -1),
+                         ids[1] if ids else 0),
+                ids[0].encode() if ids else None)
+
+    def packed(self, so):
+        import ctypes
+        from vllm_profiler_probe import _schedule
+        slots = (ctypes.c_int64 * 16)()
+        ids = _schedule.pack_batch(slots, so)
+        return tuple(slots[:8]), ids
+
+    def test_fast_path_agrees_with_the_careful_readers(self):
+        cached = Obj(req_ids=["a", "b"], resumed_req_ids={"a"})
+        shapes = [
+            # Decode only (the shortcut: as many tokens as requests).
+            dict(num_scheduled_tokens={"a": 1, "b": 1},
+                 total_num_scheduled_tokens=2),
+            # A prefill chunk among decodes.
+            dict(num_scheduled_tokens={"a": 1, "b": 1, "c": 30},
+                 total_num_scheduled_tokens=32),
+            # Speculative tokens are not prefill.
+            dict(num_scheduled_tokens={"a": 2, "b": 3, "c": 1},
+                 total_num_scheduled_tokens=6,
+                 scheduled_spec_decode_tokens={"b": [7, 8], "a": [1]}),
+            # More ids than are kept.
+            dict(num_scheduled_tokens={"r%d" % i: 1 for i in range(70)},
+                 total_num_scheduled_tokens=70),
+            # Non-str ids and a comma in an id: the careful path.
+            dict(num_scheduled_tokens={1: 1, 2: 4},
+                 total_num_scheduled_tokens=5),
+            dict(num_scheduled_tokens={"x,y": 1}, total_num_scheduled_tokens=1),
+            # No total: the careful path sums.
+            dict(num_scheduled_tokens={"a": 3, "b": 1}),
+        ]
+        for kw in shapes:
+            base = dict(scheduled_new_reqs=[1], scheduled_cached_reqs=cached,
+                        finished_req_ids={"z"}, scheduled_spec_decode_tokens={})
+            base.update(kw)
+            so = Obj(**base)
+            self.assertEqual(self.packed(so), self.careful(so), kw)
+
+    def test_odd_objects_give_unknowns(self):
+        for so in (None, object(), Obj(num_scheduled_tokens=5)):
+            self.assertEqual(self.packed(so), self.careful(so))
+        self.assertEqual(self.packed(None),
+                         ((-1, -1, -1, -1, -1, -1, -1, 0), None))
+
+
 class ScheduleArgsTest(unittest.TestCase):
 
     def test_counts_and_ids(self):
@@ -120,12 +179,39 @@ class FakeLib(object):
         pass
 
 
+class FlightLib(FakeLib):
+    """A core with the flight recorder on: values come through its slots."""
+
+    def __init__(self, capturing=False):
+        import ctypes
+        FakeLib.__init__(self, capturing)
+        self.slots = (ctypes.c_int64 * 16)()
+
+    def vp_flight_level(self):
+        return 1
+
+    def vp_step_slots(self):
+        import ctypes
+        return ctypes.addressof(self.slots)
+
+    def vp_step_begin_slots(self, request_ids):
+        self.step += 1
+        self.calls.append(("begin_batch", self.step,
+                           tuple(self.slots[:7]) + (request_ids,
+                                                    self.slots[7])))
+        return self.step * 2 + (1 if self.capturing else 0)
+
+    def vp_step_end_slots(self, error):
+        self.calls.append(("end_marked", self.slots[8], self.slots[9], error))
+
+
 class StepModelTest(unittest.TestCase):
     """The state machine of _steps.py against a fake library."""
 
-    def make(self, paired=True, capturing=False, returns=None):
+    def make(self, paired=True, capturing=False, returns=None, flight=False,
+             sample_raises=None):
         from vllm_profiler_probe import _steps
-        lib = FakeLib(capturing)
+        lib = (FlightLib if flight else FakeLib)(capturing)
         model = _steps.StepModel()
         model.lib = lib
         calls = []
@@ -140,6 +226,8 @@ class StepModelTest(unittest.TestCase):
 
             def sample_tokens(self, g):
                 calls.append("sample")
+                if sample_raises is not None:
+                    raise sample_raises
                 return "out"
 
         W.execute_model = _steps.make_execute_wrapper(
@@ -154,6 +242,53 @@ class StepModelTest(unittest.TestCase):
         self.assertEqual(w.sample_tokens(2), "out")
         self.assertEqual(lib.calls, [("name", b"W.step"), ("begin", 1),
                                      ("end",)])
+
+    def test_flight_step_is_two_calls_with_batch_and_phases(self):
+        import time
+        model, lib, w, _ = self.make(flight=True)
+        so = Obj(num_scheduled_tokens={"r1": 5, "r2": 1},
+                 total_num_scheduled_tokens=6,
+                 scheduled_new_reqs=[1], finished_req_ids=set(),
+                 scheduled_cached_reqs=Obj(resumed_req_ids=set()))
+        before = time.monotonic_ns()
+        self.assertIsNone(w.execute_model(so))
+        self.assertEqual(w.sample_tokens(2), "out")
+        after = time.monotonic_ns()
+        self.assertEqual(lib.calls[:2], [
+            ("name", b"W.step"),
+            ("begin_batch", 1, (2, 6, 1, 1, 1, 0, 0, b"r1,r2", 2))])
+        self.assertEqual(len(lib.calls), 3)
+        tag, execute_end, sample_begin, error = lib.calls[2]
+        self.assertEqual((tag, error), ("end_marked", None))
+        self.assertTrue(before <= execute_end <= sample_begin <= after)
+
+    def test_flight_step_that_raises_keeps_its_phases(self):
+        model, lib, w, _ = self.make(flight=True,
+                                     sample_raises=ValueError("x"))
+        w.execute_model(Obj())  # An odd SchedulerOutput: unknown batch.
+        with self.assertRaises(ValueError):
+            w.sample_tokens(2)
+        self.assertEqual(lib.calls[1], ("begin_batch", 1, (
+            -1, -1, -1, -1, -1, -1, -1, None, 0)))
+        tag, execute_end, sample_begin, error = lib.calls[2]
+        self.assertEqual((tag, error), ("end_marked", b"ValueError"))
+        self.assertTrue(0 < execute_end <= sample_begin)
+
+    def test_flight_unsampled_step_ends_with_its_execute_phase(self):
+        model, lib, w, _ = self.make(flight=True)
+        w.execute_model(Obj())
+        w.execute_model(Obj())
+        self.assertEqual(lib.calls[2][0], "end_marked")
+        self.assertGreater(lib.calls[2][1], 0)
+        self.assertEqual(lib.calls[2][2:], (0, None))
+        self.assertEqual(lib.calls[3][:2], ("begin_batch", 2))
+
+    def test_flight_while_capturing_spans_instead_of_marks(self):
+        model, lib, w, _ = self.make(flight=True, capturing=True)
+        w.execute_model(Obj())
+        w.sample_tokens(2)
+        self.assertEqual([c[0] for c in lib.calls[1:]], [
+            "begin_batch", "span", "span_end", "span", "span_end", "end"])
 
     def test_child_spans_while_capturing(self):
         model, lib, w, _ = self.make(capturing=True)

@@ -28,8 +28,10 @@ extern "C" {
 #endif
 
 #define VP_ABI_VERSION                              \
-  3 /* 2: spans, step args/errors, identity, state; \
-       3: vp_flight_level */
+  4 /* 2: spans, step args/errors, identity, state; \
+       3: vp_flight_level;                          \
+       4: vp_step_slots, vp_step_begin_slots,       \
+          vp_step_end_slots */
 
 /* Version string of the probe ("0.1.0"); static storage. */
 const char* vp_version(void);
@@ -87,6 +89,27 @@ void vp_step_batch(int64_t num_requests, int64_t num_tokens,
                    int64_t num_resumed, int64_t num_finished,
                    const char* request_ids, int64_t request_ids_total);
 void vp_step_mark(int32_t mark);
+/* The same as two calls per step, with the values passed through memory:
+ * a ctypes call converts each argument (about 1 us for nine), a write into
+ * memory costs a fraction of that. vp_step_slots() returns VP_STEP_SLOTS
+ * int64 slots owned by the library, for the thread that runs steps:
+ *  - before vp_step_begin_slots: slots 0-6 hold vp_step_batch's num_*
+ *    values (-1 = unknown) and VP_SLOT_REQUEST_IDS_TOTAL its
+ *    request_ids_total. vp_step_begin_slots(request_ids) is then
+ *    vp_step_begin_ex followed by vp_step_batch, and returns what
+ *    vp_step_begin_ex returns;
+ *  - before vp_step_end_slots: VP_SLOT_EXECUTE_END_NS and
+ *    VP_SLOT_SAMPLE_BEGIN_NS hold the times of marks 1 and 2
+ *    (CLOCK_MONOTONIC ns, as Python's time.monotonic_ns(); 0 = no such
+ *    mark). vp_step_end_slots(error) sets those marks, then ends the step
+ *    as vp_step_end, or as vp_step_end_error when `error` is not NULL. */
+#define VP_STEP_SLOTS 16
+#define VP_SLOT_REQUEST_IDS_TOTAL 7
+#define VP_SLOT_EXECUTE_END_NS 8
+#define VP_SLOT_SAMPLE_BEGIN_NS 9
+int64_t* vp_step_slots(void);
+int64_t vp_step_begin_slots(const char* request_ids);
+void vp_step_end_slots(const char* error);
 
 /* What the process is in vLLM (learnt at its first step): rank, local rank
  * and world size (-1 = unknown). Sent to the collector (ProbeState). */

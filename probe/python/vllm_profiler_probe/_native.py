@@ -79,6 +79,13 @@ def load_core(path):
         "vp_flight_level": (i32, []),
         "vp_step_batch": (None, [i64, i64, i64, i64, i64, i64, i64, cp, i64]),
         "vp_step_mark": (None, [i32]),
+        # ABI 4: the flight recorder's step through memory (_steps.py).
+        # argtypes None: ctypes then converts the one bytes/None argument
+        # on its fast path (a typed argument costs about 1,000
+        # instructions); callers pass bytes or None only.
+        "vp_step_slots": (ctypes.c_void_p, []),
+        "vp_step_begin_slots": (i64, None),
+        "vp_step_end_slots": (None, None),
         # The torch-profiler fallback (_fallback.py).
         "vp_external_ops_expect": (i64, []),
         "vp_op_complete": (None, [i64, cp, i64, i64, i64, u32,
@@ -88,8 +95,21 @@ def load_core(path):
     for name, (res, args) in sig.items():
         fn = getattr(lib, name)
         fn.restype = res
-        fn.argtypes = args
+        if args is not None:
+            fn.argtypes = args
     return lib
+
+
+def step_slots(lib):
+    """The core's VP_STEP_SLOTS int64 step slots as a writable ctypes array
+    (struct.pack_into writes them)."""
+    return (ctypes.c_int64 * STEP_SLOTS).from_address(lib.vp_step_slots())
+
+
+# probe.h: VP_STEP_SLOTS and the slots' offsets in bytes.
+STEP_SLOTS = 16
+SLOT_BATCH_OFFSET = 0          # Slots 0-7: the batch, request_ids_total.
+SLOT_MARKS_OFFSET = 8 * 8      # Slots 8-9: the two mark times.
 
 
 def _version_tuple(text):

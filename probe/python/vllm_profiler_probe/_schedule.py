@@ -16,6 +16,8 @@ a missing or odd attribute leaves its value out, never raises.
   request_ids_total       how many there were
 """
 
+import struct
+
 MAX_REQUEST_IDS = 64
 _MAX_ID_BYTES = 128
 
@@ -116,58 +118,61 @@ def annotate(lib, so):
         lib.vp_step_arg_int(b"request_ids_total", ids[1])
 
 
-def flight_batch(lib, so):
-    """Records the step's batch for the flight recorder in one call
-    (vp_step_batch): the same values as annotate(), read in one pass. Never
+_PACK_BATCH = struct.Struct("8q").pack_into
+
+
+def pack_batch(slots, so):
+    """Writes the step's batch into the core's step slots 0-7 (the values of
+    vp_step_batch, request_ids_total last) and returns the request ids
+    (bytes, or None): the same values as annotate(), read in one pass with
+    plain attribute reads (each getattr() with a default is a call). Never
     raises; an odd SchedulerOutput is read the careful way."""
     try:
-        per_req = getattr(so, "num_scheduled_tokens", None)
-        spec = getattr(so, "scheduled_spec_decode_tokens", None)
-        if not isinstance(per_req, dict) or (spec and not isinstance(spec, dict)):
-            return _flight_batch_careful(lib, so)
+        per_req = so.num_scheduled_tokens
+        if type(per_req) is not dict:
+            return _pack_careful(slots, so)
         n_req = len(per_req)
-        n_pre = tok = 0
-        if spec:
-            for req_id, tokens in per_req.items():
-                tok += tokens
-                if tokens > 1 + max(0, _len(spec.get(req_id, ()))):
-                    n_pre += 1
+        tok = so.total_num_scheduled_tokens
+        if type(tok) is not int:
+            return _pack_careful(slots, so)
+        if tok == n_req:
+            n_pre = 0  # One token per request: every one is decoding.
         else:
-            for tokens in per_req.values():
-                tok += tokens
-                if tokens > 1:
-                    n_pre += 1
-        total = getattr(so, "total_num_scheduled_tokens", None)
-        if isinstance(total, int):
-            tok = total
+            spec = so.scheduled_spec_decode_tokens
+            n_pre = 0
+            if spec:
+                for req_id, tokens in per_req.items():
+                    if tokens > 1 + max(0, _len(spec.get(req_id, ()))):
+                        n_pre += 1
+            else:
+                for tokens in per_req.values():
+                    if tokens > 1:
+                        n_pre += 1
         keys = per_req if n_req <= MAX_REQUEST_IDS else \
             list(per_req)[:MAX_REQUEST_IDS]
         ids = ",".join(keys)  # TypeError for non-str ids: careful path.
         if ids.count(",") != len(keys) - 1 or len(ids) > 64 * _MAX_ID_BYTES:
-            return _flight_batch_careful(lib, so)
-        # request_counts() inlined for today's shape (len raises on an odd
-        # one, and the careful path takes over).
-        resumed = getattr(so.scheduled_cached_reqs, "resumed_req_ids", None)
-        if resumed is None:
-            return _flight_batch_careful(lib, so)
-        lib.vp_step_batch(n_req, tok, n_pre, n_req - n_pre,
-                          len(so.scheduled_new_reqs), len(resumed),
-                          len(so.finished_req_ids),
-                          ids.encode("utf-8", "replace"), n_req)
+            return _pack_careful(slots, so)
+        _PACK_BATCH(slots, 0, n_req, tok, n_pre, n_req - n_pre,
+                    len(so.scheduled_new_reqs),
+                    len(so.scheduled_cached_reqs.resumed_req_ids),
+                    len(so.finished_req_ids), n_req)
+        return ids.encode("utf-8", "replace")
     except Exception:
-        _flight_batch_careful(lib, so)
+        return _pack_careful(slots, so)
 
 
-def _flight_batch_careful(lib, so):
+def _pack_careful(slots, so):
     try:
         shape = batch_shape(so)
         counts = dict(request_counts(so))
         ids = request_ids(so)
-        lib.vp_step_batch(shape[0], shape[1], shape[2], shape[3],
-                          counts.get("num_new_requests", -1),
-                          counts.get("num_resumed_requests", -1),
-                          counts.get("num_finished_requests", -1),
-                          ids[0].encode("utf-8", "replace") if ids else None,
-                          ids[1] if ids else 0)
+        _PACK_BATCH(slots, 0, shape[0], shape[1], shape[2], shape[3],
+                    counts.get("num_new_requests", -1),
+                    counts.get("num_resumed_requests", -1),
+                    counts.get("num_finished_requests", -1),
+                    ids[1] if ids else 0)
+        return ids[0].encode("utf-8", "replace") if ids else None
     except Exception:
-        pass
+        _PACK_BATCH(slots, 0, -1, -1, -1, -1, -1, -1, -1, 0)
+        return None

@@ -21,9 +21,15 @@ that schedule no tokens and vLLM <= 0.11.0 return the output from
     paths that call the model runner directly (Ray's execute_model_ray).
 
 The flight recorder (VLLM_PROFILER_FLIGHT, on by default) keeps every
-step's batch and child spans in the core's ring, so while it is on the
-wrappers annotate and span every step, not only captured ones: a few more
-ctypes calls and the batch read per step (docs/PERFORMANCE.md).
+step's batch and phases in the core's ring, not only captured ones. Its
+step makes no more ctypes calls than a plain one, and passes its values
+through the core's step slots (struct.pack_into into memory the core owns)
+rather than as ctypes arguments, which cost about 1,000 instructions each:
+the batch is read before the step begins and goes in with the begin
+(vp_step_begin_slots), and the phase times (execute_model returned,
+sample_tokens entered) are taken with time.monotonic_ns() and go in with
+the end (vp_step_end_slots). What it adds is mostly the batch read
+(docs/PERFORMANCE.md).
 
 Steps are counted per process. The step span has child spans
 "execute_model" and "sample_tokens" (pair shape only), so the engine's gap
@@ -37,12 +43,16 @@ capture). Everything else is attribute access on one object. Fork is seen
 through os.register_at_fork, not a getpid per step.
 """
 import functools
+import struct
+from time import monotonic_ns as _monotonic_ns
 
-from . import _schedule
+from . import _native, _schedule
 
 _MARK = "__vllm_profiler_wrapped__"
 _EXEC_SPAN = b"execute_model"
 _SAMPLE_SPAN = b"sample_tokens"
+_PACK_MARKS = struct.Struct("2q").pack_into
+_MARKS_AT = _native.SLOT_MARKS_OFFSET
 
 
 class StepModel(object):
@@ -55,6 +65,11 @@ class StepModel(object):
         self.open_step = False    # execute_model returned None: sample next.
         self.capturing = False    # Decided at the open step's begin.
         self.flight = False       # The core's flight recorder is on.
+        self.slots = None         # The core's step slots (flight only).
+        # The open step's phase times for the flight recorder (0 = none):
+        # execute_model returned, sample_tokens entered.
+        self.execute_end_ns = 0
+        self.sample_begin_ns = 0
         self.step_name = None     # Last name given to vp_set_step_name.
         self.on_first_step = None  # Callable(lib, self_obj) once per process.
         self.first_pending = True  # on_first_step not yet run here.
@@ -80,27 +95,41 @@ class StepModel(object):
         if self.first_pending:
             self.first_pending = False
             self.flight = _flight_on(lib)
+            if self.flight:
+                self.slots = _native.step_slots(lib)
             if self.on_first_step is not None:
                 self.on_first_step(lib, obj)
         if name is not self.step_name:
             lib.vp_set_step_name(name)
             self.step_name = name
-        self.capturing = capturing = bool(lib.vp_step_begin_ex() & 1)
+        self.execute_end_ns = self.sample_begin_ns = 0
+        so = None
+        if self.flight:
+            so = args[0] if args else kwargs.get("scheduler_output")
+        if so is not None:
+            # Read before the step begins: not counted in the step's time.
+            begun = lib.vp_step_begin_slots(
+                _schedule.pack_batch(self.slots, so))
+        else:
+            begun = lib.vp_step_begin_ex()
+        self.capturing = capturing = bool(begun & 1)
         if capturing and not self.capture_on and self.capture_hooks is not None:
             self.capture_on = True
             self.capture_hooks.start()
-        if capturing or self.flight:
+        if capturing and not self.flight:
             so = args[0] if args else kwargs.get("scheduler_output")
             if so is not None:
-                if capturing:
-                    _schedule.annotate(lib, so)
-                else:
-                    _schedule.flight_batch(lib, so)
+                _schedule.annotate(lib, so)
         return capturing
 
     def _end(self, error=None):
         self.open_step = False
-        if error is None:
+        if self.execute_end_ns:
+            _PACK_MARKS(self.slots, _MARKS_AT,
+                        self.execute_end_ns, self.sample_begin_ns)
+            self.lib.vp_step_end_slots(
+                None if error is None else _error_name(error))
+        elif error is None:
             self.lib.vp_step_end()
         else:
             self.lib.vp_step_end_error(_error_name(error))
@@ -142,7 +171,7 @@ class StepModel(object):
             if span:
                 self.lib.vp_span_end(span)
             elif paired and self.flight:
-                self.lib.vp_step_mark(1)  # execute_model returned.
+                self.execute_end_ns = _monotonic_ns()
             if paired and out is None:
                 self.open_step = True  # The sample_tokens that follows ends it.
             else:
@@ -245,12 +274,8 @@ def make_sample_wrapper(model, fn):
             return m.sample(fn, self, args, kwargs)
         # The common case, inlined: the step's second call, no capture.
         m.open_step = False
-        if m.flight:
-            try:
-                m.lib.vp_step_mark(2)  # sample_tokens entered.
-            except Exception as e:
-                m._failed(e)
-                return fn(self, *args, **kwargs)
+        if m.execute_end_ns:
+            m.sample_begin_ns = _monotonic_ns()
         m.busy = True
         try:
             out = fn(self, *args, **kwargs)
@@ -260,7 +285,12 @@ def make_sample_wrapper(model, fn):
             raise
         m.busy = False
         try:
-            m.lib.vp_step_end()
+            if m.execute_end_ns:
+                _PACK_MARKS(m.slots, _MARKS_AT,
+                            m.execute_end_ns, m.sample_begin_ns)
+                m.lib.vp_step_end_slots(None)
+            else:
+                m.lib.vp_step_end()
             if m.capture_on:  # A capture ended by its time bound.
                 m._after_end()
         except Exception as e:

@@ -6,7 +6,8 @@
 
 The probe is loaded with the flight recorder on (the default). Blocks of 25
 steps alternate between the step model's flight path on and off (the
-wrapper's `flight` switch: batch read, vp_step_batch, two vp_step_mark), so
+wrapper's `flight` switch: batch read and the two phase times, with
+vp_step_begin_batch and vp_step_end_marked in place of the plain calls), so
 machine load hits both alike; the ring's Begin/End in the core run in both
 (their cost is the C++ benchmark's). Prints the median step time and
 step-thread CPU of each, and the difference.
