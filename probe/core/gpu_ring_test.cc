@@ -1,6 +1,8 @@
 #include "probe/core/gpu_ring.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -109,6 +111,29 @@ TEST(GpuRingTest, AnEventLargerThanTheRingIsCountedNotKept) {
   EXPECT_EQ(ring.stats().records, 0u);
   ring.Clear();
   EXPECT_EQ(ring.stats().used_bytes, 0u);
+}
+
+// CUPTI's buffer thread adds while the sender copies a range (run under
+// --config=tsan too): every copy is a run of whole events, oldest first.
+TEST(GpuRingTest, AddAndCopyRangeFromTwoThreads) {
+  GpuRing ring(4096);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 20000; ++i) ring.Add(Kernel(i, 1));
+    done.store(true);
+  });
+  int copies = 0;
+  while (!done.load() || copies == 0) {
+    std::vector<v1::Event> out;
+    ring.CopyRange(0, 1 << 30, &out);
+    for (size_t i = 1; i < out.size(); ++i) {
+      ASSERT_EQ(out[i].start_ns(), out[i - 1].start_ns() + 1);
+    }
+    ++copies;
+  }
+  writer.join();
+  EXPECT_EQ(ring.stats().added, 20000u);
+  EXPECT_LE(ring.stats().used_bytes, 4096u);
 }
 
 }  // namespace
