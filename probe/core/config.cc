@@ -1,5 +1,6 @@
 #include "probe/core/config.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/ascii.h"
@@ -37,10 +38,14 @@ void ParseFlight(const std::function<const char*(const char*)>& get,
     } else if (absl::EqualsIgnoreCase(level, "off")) {
       c->flight = FlightLevel::kOff;
     } else if (absl::EqualsIgnoreCase(level, "gpu")) {
-      c->flight = FlightLevel::kGpu;
-      problem(
-          "VLLM_PROFILER_FLIGHT=gpu: GPU records in the flight recorder are "
-          "not implemented yet; recording steps only");
+      if (c->gpu) {
+        c->flight = FlightLevel::kGpu;
+      } else {
+        c->flight = FlightLevel::kSteps;
+        problem(
+            "VLLM_PROFILER_FLIGHT=gpu needs GPU activity, which "
+            "VLLM_PROFILER_GPU turns off; recording steps only");
+      }
     } else {
       problem(absl::StrCat("VLLM_PROFILER_FLIGHT=", Quote(v),
                            " is not steps, gpu or off; using steps"));
@@ -64,6 +69,42 @@ void ParseFlight(const std::function<const char*(const char*)>& get,
     } else {
       c->flight_steps = static_cast<uint32_t>(*n);
     }
+  }
+  // The GPU ring shares the memory bound with the step ring.
+  const uint64_t steps_bytes = c->flight_steps * kFlightStepBytes;
+  const uint64_t room =
+      c->max_buffer_bytes > steps_bytes ? c->max_buffer_bytes - steps_bytes : 0;
+  if (const char* v = get("VLLM_PROFILER_FLIGHT_GPU_BYTES"); v != nullptr) {
+    absl::StatusOr<uint64_t> n =
+        ParseUnsigned("VLLM_PROFILER_FLIGHT_GPU_BYTES", v, uint64_t{1} << 40);
+    if (!n.ok()) {
+      problem(
+          absl::StrCat(n.status().message(), "; using ", c->flight_gpu_bytes));
+    } else if (*n < kMinFlightGpuBytes) {
+      problem(absl::StrCat("VLLM_PROFILER_FLIGHT_GPU_BYTES=", Quote(v),
+                           " must be at least ", kMinFlightGpuBytes,
+                           " (64 KiB); using ", c->flight_gpu_bytes));
+    } else if (*n > room) {
+      const uint64_t use = std::min(c->flight_gpu_bytes, room);
+      problem(absl::StrCat("VLLM_PROFILER_FLIGHT_GPU_BYTES=", *n,
+                           " with the step ring's ", steps_bytes >> 10,
+                           " KiB is more than the probe's memory bound "
+                           "(VLLM_PROFILER_MAX_BUFFER_MB=",
+                           c->max_buffer_bytes >> 20, "); using ", use));
+      c->flight_gpu_bytes = use;
+    } else {
+      c->flight_gpu_bytes = *n;
+    }
+  }
+  // The default must fit a small bound too; below the minimum, no GPU ring.
+  c->flight_gpu_bytes = std::min(c->flight_gpu_bytes, room);
+  if (c->flight == FlightLevel::kGpu &&
+      c->flight_gpu_bytes < kMinFlightGpuBytes) {
+    problem(absl::StrCat(
+        "VLLM_PROFILER_FLIGHT=gpu: no room for a GPU ring of at least 64 KiB "
+        "beside the step ring under VLLM_PROFILER_MAX_BUFFER_MB=",
+        c->max_buffer_bytes >> 20, "; recording steps only"));
+    c->flight = FlightLevel::kSteps;
   }
 }
 

@@ -26,6 +26,9 @@ enum class FlightLevel { kOff, kSteps, kGpu };
 // step_ring.cc) and the largest ring, for the bounds on the ring's size.
 inline constexpr uint64_t kFlightStepBytes = 1664;
 inline constexpr uint64_t kMaxFlightSteps = 1u << 20;
+// Bounds of the GPU ring (VLLM_PROFILER_FLIGHT_GPU_BYTES) at level gpu.
+inline constexpr uint64_t kMinFlightGpuBytes = 64u << 10;
+inline constexpr uint64_t kDefaultFlightGpuBytes = 16u << 20;
 
 struct ProbeConfig {
   bool enabled = true;        // VLLM_PROFILER_ENABLED
@@ -42,12 +45,16 @@ struct ProbeConfig {
   // VLLM_PROFILER_CLOCK: "auto" (the TSC times the record path where it is
   // invariant) or "monotonic" (clock_gettime always).
   bool tsc_clock = true;
-  // VLLM_PROFILER_FLIGHT=steps|gpu|off. `gpu` (CUPTI records in the ring)
-  // is accepted but not implemented yet: it records steps and says so.
+  // VLLM_PROFILER_FLIGHT=steps|gpu|off. `gpu` also keeps CUPTI kernel,
+  // memcpy and memset records (opt-in: it holds CUPTI all the time; needs
+  // VLLM_PROFILER_GPU on).
   FlightLevel flight = FlightLevel::kSteps;
   // VLLM_PROFILER_FLIGHT_STEPS: steps the ring keeps; its bytes
   // (steps x sizeof(FlightStep), ~1.6 KiB) must fit the buffer bound.
   uint32_t flight_steps = 1024;
+  // VLLM_PROFILER_FLIGHT_GPU_BYTES: the GPU ring's bytes at level gpu, at
+  // least 64 KiB; with the step ring it must fit the buffer bound.
+  uint64_t flight_gpu_bytes = kDefaultFlightGpuBytes;
   // Identity (downward API and torch.distributed env).
   std::string pod_name, pod_namespace, node_name, container_name;
   int32_t rank = -1, local_rank = -1, world_size = -1;

@@ -29,6 +29,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       },
       &problems);
   if (c.start_step == 0 || c.max_buffer_bytes == 0) __builtin_trap();
+  // Level gpu only with a GPU ring of at least 64 KiB within the bound.
+  if (c.flight == vllm_profiler::probe::FlightLevel::kGpu &&
+      (!c.gpu ||
+       c.flight_gpu_bytes < vllm_profiler::probe::kMinFlightGpuBytes ||
+       c.flight_gpu_bytes +
+               c.flight_steps * vllm_profiler::probe::kFlightStepBytes >
+           c.max_buffer_bytes)) {
+    __builtin_trap();
+  }
   for (const std::string& p : problems) {
     if (p.find('\n') != std::string::npos) __builtin_trap();  // One line.
   }

@@ -143,11 +143,83 @@ TEST(ConfigTest, BadFlightSettingsKeepTheDefaultsWithOneLineEach) {
                           "VLLM_PROFILER_FLIGHT_STEPS=100000 needs 158 MiB, "
                           "more than the probe's memory bound "
                           "(VLLM_PROFILER_MAX_BUFFER_MB=1); using 1024"}));
-  problems.clear();
-  c = Parse({{"VLLM_PROFILER_FLIGHT", "gpu"}}, &problems);
+}
+
+TEST(ConfigTest, FlightGpuLevelAndItsRingBytes) {
+  std::vector<std::string> problems;
+  ProbeConfig c = Parse({{"VLLM_PROFILER_FLIGHT", "gpu"}}, &problems);
+  EXPECT_TRUE(problems.empty());
   EXPECT_EQ(c.flight, FlightLevel::kGpu);
+  EXPECT_EQ(c.flight_gpu_bytes, 16u << 20);
+  c = Parse({{"VLLM_PROFILER_FLIGHT", "GPU"},
+             {"VLLM_PROFILER_FLIGHT_GPU_BYTES", " 1048576 "}},
+            &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(c.flight_gpu_bytes, 1u << 20);
+}
+
+TEST(ConfigTest, BadFlightGpuSettingsAreRejectedWithOneLineEach) {
+  std::vector<std::string> problems;
+  ProbeConfig c = Parse({{"VLLM_PROFILER_FLIGHT", "gpu"},
+                         {"VLLM_PROFILER_FLIGHT_GPU_BYTES", "16MiB"}},
+                        &problems);
+  EXPECT_EQ(c.flight, FlightLevel::kGpu);
+  EXPECT_EQ(c.flight_gpu_bytes, 16u << 20);
+  EXPECT_EQ(problems, (std::vector<std::string>{
+                          "VLLM_PROFILER_FLIGHT_GPU_BYTES='16MiB' is not a "
+                          "non-negative integer; using 16777216"}));
+  problems.clear();
+  c = Parse({{"VLLM_PROFILER_FLIGHT_GPU_BYTES", "-1"}}, &problems);
+  EXPECT_EQ(c.flight_gpu_bytes, 16u << 20);
+  EXPECT_EQ(problems.size(), 1u);
+  problems.clear();
+  c = Parse({{"VLLM_PROFILER_FLIGHT_GPU_BYTES", "4096"}}, &problems);
+  EXPECT_EQ(c.flight_gpu_bytes, 16u << 20);
+  EXPECT_EQ(problems, (std::vector<std::string>{
+                          "VLLM_PROFILER_FLIGHT_GPU_BYTES='4096' must be at "
+                          "least 65536 (64 KiB); using 16777216"}));
+  // Bigger than the memory bound (with the step ring): the largest that
+  // fits.
+  problems.clear();
+  c = Parse({{"VLLM_PROFILER_FLIGHT", "gpu"},
+             {"VLLM_PROFILER_MAX_BUFFER_MB", "8"},
+             {"VLLM_PROFILER_FLIGHT_GPU_BYTES", "8388608"}},
+            &problems);
+  EXPECT_EQ(c.flight, FlightLevel::kGpu);
+  EXPECT_EQ(c.flight_gpu_bytes, (8u << 20) - 1024 * kFlightStepBytes);
+  EXPECT_EQ(problems,
+            (std::vector<std::string>{
+                "VLLM_PROFILER_FLIGHT_GPU_BYTES=8388608 with the step ring's "
+                "1664 KiB is more than the probe's memory bound "
+                "(VLLM_PROFILER_MAX_BUFFER_MB=8); using 6684672"}));
+  // Level gpu without GPU activity: steps, said once.
+  problems.clear();
+  c = Parse({{"VLLM_PROFILER_FLIGHT", "gpu"}, {"VLLM_PROFILER_GPU", "0"}},
+            &problems);
+  EXPECT_EQ(c.flight, FlightLevel::kSteps);
+  EXPECT_EQ(problems,
+            (std::vector<std::string>{
+                "VLLM_PROFILER_FLIGHT=gpu needs GPU activity, which "
+                "VLLM_PROFILER_GPU turns off; recording steps only"}));
+  // Room, but under 64 KiB: steps only, said once more.
+  problems.clear();
+  c = Parse({{"VLLM_PROFILER_FLIGHT", "gpu"},
+             {"VLLM_PROFILER_MAX_BUFFER_MB", "2"},
+             {"VLLM_PROFILER_FLIGHT_STEPS", "1250"},
+             {"VLLM_PROFILER_FLIGHT_GPU_BYTES", "1048576"}},
+            &problems);
+  EXPECT_EQ(c.flight, FlightLevel::kSteps);
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_NE(problems[0].find("using 17152"), std::string::npos) << problems[0];
+  EXPECT_NE(problems[1].find("no room for a GPU ring"), std::string::npos);
+  // No room at all beside the step ring.
+  problems.clear();
+  c = Parse(
+      {{"VLLM_PROFILER_FLIGHT", "gpu"}, {"VLLM_PROFILER_MAX_BUFFER_MB", "1"}},
+      &problems);
+  EXPECT_EQ(c.flight, FlightLevel::kSteps);
   ASSERT_EQ(problems.size(), 1u);
-  EXPECT_NE(problems[0].find("not implemented yet"), std::string::npos);
+  EXPECT_NE(problems[0].find("no room for a GPU ring"), std::string::npos);
 }
 
 TEST(ConfigTest, UnknownLogLevelAndTooLongSocketAreSaid) {

@@ -46,8 +46,27 @@ class GpuTracer {
   virtual absl::Status Start(GpuEventSink* sink) = 0;
 
   // Stops recording, flushes every pending record into the sink passed to
-  // Start, and returns when done. Safe to call when Start failed.
+  // Start (or StartFlight), and returns when done. Safe to call when Start
+  // failed.
   virtual void Stop() = 0;
+
+  // The flight recorder's level gpu (VLLM_PROFILER_FLIGHT=gpu): records
+  // only kernels, memcpy and memset into `sink` until Stop(), converted as
+  // for a capture but without external correlation (Push/Pop stay no-ops,
+  // no event is held for one). Fails as Start does; a Start while flight
+  // recording (or the reverse) is FAILED_PRECONDITION: the core stops one
+  // before it starts the other. Default: UNIMPLEMENTED.
+  virtual absl::Status StartFlight(GpuEventSink* sink) {
+    (void)sink;
+    return absl::UnimplementedError("GPU flight recording not supported");
+  }
+
+  // Another profiler took CUPTI over while recording: lets go of CUPTI
+  // without disabling the activity kinds or flushing (the other profiler
+  // enabled the same kinds and owns the buffers now; disabling them would
+  // take its kernels away). What was not delivered yet is lost. Default:
+  // Stop().
+  virtual void Yield() { Stop(); }
 
   // Bracket a torch operator so GPU work it launches is attributed to it
   // (CUPTI external correlation). No-ops when not started.

@@ -93,6 +93,13 @@ ProbeRuntime::ProbeRuntime(Options options)
       ring_(options_.config.flight != FlightLevel::kOff
                 ? std::make_unique<StepRing>(options_.config.flight_steps)
                 : nullptr),
+      gpu_ring_(
+          options_.config.flight == FlightLevel::kGpu && gpu_tracer_ != nullptr
+              ? std::make_unique<GpuRing>(options_.config.flight_gpu_bytes)
+              : nullptr),
+      flight_sink_(gpu_ring_ != nullptr ? std::make_unique<FlightGpuSink>(
+                                              &strings_, gpu_ring_.get())
+                                        : nullptr),
       max_gpu_events_(std::max<size_t>(
           1024, options_.config.max_buffer_bytes / kGpuEventBytes)),
       ticks_(clock_),
@@ -209,6 +216,7 @@ int64_t ProbeRuntime::StepBegin() {
     Apply(controller_.OnStepBegin(step, now), step);
     // After Apply: a capture starting here snapshots the steps before it.
     if (ring_ != nullptr) ring_->Begin(step, now, Recorder::CurrentTid());
+    if (gpu_ring_ != nullptr) FlightGpuLocked(now);
   }
   recorder_.StepBegin(step);
   return step;
@@ -312,6 +320,10 @@ void ProbeRuntime::StartLocked(const CaptureSpec& spec, int64_t step) {
                             : "a new capture started before the torch "
                               "profiler's operators of the last one arrived");
   const uint64_t gen = ++next_generation_;
+  // Level gpu: the flight recording ends here, so that the GPU ring holds
+  // every record of the steps before (the tracer flushes) and the capture
+  // can take the tracer; the next step's start resumes it.
+  StopFlightGpuLocked();
   SnapshotRingLocked(spec, gen);
   capture_ =
       CaptureState{spec.capture_id, gen, step, "", spec.config.cpu_ops()};
@@ -825,6 +837,7 @@ void ProbeRuntime::Shutdown(absl::Duration timeout) {
                               ? ""
                               : "the process exited before the torch "
                                 "profiler's operator events were converted");
+    StopFlightGpuLocked();
     shut_down_ = true;
   }
   stop_.store(true);

@@ -44,6 +44,7 @@
 #include "probe/core/clock.h"
 #include "probe/core/config.h"
 #include "probe/core/event_converter.h"
+#include "probe/core/gpu_ring.h"
 #include "probe/core/gpu_tracer.h"
 #include "probe/core/recorder.h"
 #include "probe/core/step_ring.h"
@@ -104,6 +105,8 @@ class ProbeRuntime final : public GpuEventSink {
   void SpanEnd(uint64_t span_id);
   // The flight recorder keeps steps here (probe_runtime_flight.cc).
   bool flight_on() const { return ring_ != nullptr; }
+  // Level gpu: the GPU ring (null at other levels, or without a tracer).
+  const GpuRing* gpu_ring() const { return gpu_ring_.get(); }
   // The ring's committed steps, oldest first (tests).
   std::vector<FlightStep> FlightStepsForTest() const;
   // vp_step_batch: requests, tokens, prefill, decode, new, resumed,
@@ -242,6 +245,13 @@ class ProbeRuntime final : public GpuEventSink {
   void SendRingDump(uint64_t generation);
   // Sender: the steps ended since the last summary, once per interval.
   void MaybeSendStepSummaries();
+  // Level gpu, at each step's start: starts the tracer's flight recording
+  // when no capture holds it, or lets CUPTI go while the GPU gate says
+  // another profiler runs.
+  void FlightGpuLocked(int64_t now_ns)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // Stops the flight recording (flushing the tracer into the GPU ring).
+  void StopFlightGpuLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
   // Sends the ProbeState when it changed since the last one sent (or
   // always when `force`, after a Hello).
   void SendStateIfChanged(bool force);
@@ -288,6 +298,41 @@ class ProbeRuntime final : public GpuEventSink {
   v1::FlightDump pending_dump_ ABSL_GUARDED_BY(control_mu_);
   RingDump ring_dump_ ABSL_GUARDED_BY(control_mu_);
   uint64_t summary_cursor_ ABSL_GUARDED_BY(control_mu_) = 0;
+  // Level gpu (VLLM_PROFILER_FLIGHT=gpu with a tracer), else null: the GPU
+  // ring, filled by the tracer's flight recording through flight_sink_.
+  // The tracer runs in flight mode while flight_gpu_on_; a capture with GPU
+  // activity stops it first (see FlightGpuLocked).
+  // The tracer's sink at level gpu: events into the GPU ring, names into
+  // the process's string table (so the ring's events are ready to send).
+  class FlightGpuSink final : public GpuEventSink {
+   public:
+    FlightGpuSink(StringTable* strings, GpuRing* ring)
+        : strings_(strings), ring_(ring) {}
+    uint32_t InternString(std::string_view value) override {
+      return strings_->Intern(value);
+    }
+    void AddEvent(v1::Event event) override { ring_->Add(event); }
+    void AddTracerDrops(uint64_t records_dropped,
+                        uint64_t buffers_dropped) override {
+      // Relaxed: statistics for the dump's log line.
+      records_dropped_.fetch_add(records_dropped, std::memory_order_relaxed);
+      buffers_dropped_.fetch_add(buffers_dropped, std::memory_order_relaxed);
+    }
+    uint64_t records_dropped() const {
+      return records_dropped_.load(std::memory_order_relaxed);
+    }
+
+   private:
+    StringTable* const strings_;
+    GpuRing* const ring_;
+    std::atomic<uint64_t> records_dropped_{0};
+    std::atomic<uint64_t> buffers_dropped_{0};
+  };
+  const std::unique_ptr<GpuRing> gpu_ring_;
+  const std::unique_ptr<FlightGpuSink> flight_sink_;
+  bool flight_gpu_on_ ABSL_GUARDED_BY(control_mu_) = false;
+  int64_t flight_gpu_retry_ns_ ABSL_GUARDED_BY(control_mu_) = 0;
+  bool flight_gpu_yielded_ ABSL_GUARDED_BY(control_mu_) = false;
   int64_t next_summary_ns_ = 0;  // Sender thread only.
   std::string requested_name_ ABSL_GUARDED_BY(control_mu_);
   bool shut_down_ ABSL_GUARDED_BY(control_mu_) = false;

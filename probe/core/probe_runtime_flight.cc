@@ -1,8 +1,13 @@
 // ProbeRuntime's flight recorder part: child spans into the ring, the
-// ring's snapshot at a triggered capture's start, and the step summaries.
-// See step_ring.h for the ring and probe_runtime.h for the threads.
+// ring's snapshot at a triggered capture's start, the step summaries, and
+// at level gpu the tracer's flight recording into the GPU ring. See
+// step_ring.h and gpu_ring.h for the rings and probe_runtime.h for the
+// threads.
 #include <algorithm>
+#include <atomic>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "probe/core/log.h"
@@ -20,7 +25,59 @@ constexpr uint64_t kRecorderMask = (uint64_t{1} << kRingShift) - 1;
 // request ids): keeps batches well under Welcome.max_batch_bytes.
 constexpr size_t kDumpStepsPerBatch = 256;
 
+// Batches of a ring dump's GPU events (as DrainGpuEvents).
+constexpr int kDumpGpuEventsPerBatch = 8192;
+// A flight recording that could not start is tried again this much later.
+constexpr int64_t kFlightGpuRetryNs = 10'000'000'000;
+
 }  // namespace
+
+void ProbeRuntime::FlightGpuLocked(int64_t now_ns) {
+  // A capture with GPU activity holds the tracer; it resumes after.
+  if (gpu_active_.load(std::memory_order_relaxed)) return;
+  // Waiting to try again (no CUDA yet): not even the gate is asked.
+  if (!flight_gpu_on_ && now_ns < flight_gpu_retry_ns_) return;
+  if (gpu_gate_ != nullptr) {
+    char reason[512] = {0};
+    if (gpu_gate_(reason, static_cast<int32_t>(sizeof(reason) - 1)) == 0) {
+      // Another profiler (torch.profiler) runs: it has CUPTI to itself.
+      if (flight_gpu_on_) {
+        gpu_tracer_->Yield();
+        flight_gpu_on_ = false;
+      }
+      if (!flight_gpu_yielded_) {
+        flight_gpu_yielded_ = true;
+        reason[sizeof(reason) - 1] = '\0';
+        std::string why(reason);
+        why = why.substr(0, why.find(';'));
+        ProbeLog(ProbeLogLevel::kInfo,
+                 absl::StrCat("flight recorder: GPU records paused while "
+                              "another profiler uses CUPTI (",
+                              why.empty() ? "the GPU gate said so" : why,
+                              "); steps are still kept"));
+      }
+      return;
+    }
+  }
+  if (flight_gpu_on_) return;
+  absl::Status s = gpu_tracer_->StartFlight(flight_sink_.get());
+  if (s.ok()) {
+    flight_gpu_on_ = true;
+    if (flight_gpu_yielded_) {
+      flight_gpu_yielded_ = false;
+      ProbeLog(ProbeLogLevel::kInfo, "flight recorder: GPU records resumed");
+    }
+  } else {
+    // The tracer logs the reason once.
+    flight_gpu_retry_ns_ = now_ns + kFlightGpuRetryNs;
+  }
+}
+
+void ProbeRuntime::StopFlightGpuLocked() {
+  if (!flight_gpu_on_) return;
+  flight_gpu_on_ = false;
+  gpu_tracer_->Stop();  // Flushes into the GPU ring.
+}
 
 uint64_t ProbeRuntime::SpanBegin(const char* name) {
   const uint64_t rec = recorder_.SpanBegin(name);
@@ -131,6 +188,22 @@ void ProbeRuntime::SendRingDump(uint64_t generation) {
         AppendFlightEvents(part, step_name, intern, msg.mutable_batch());
     SendBatch(&msg);
   }
+  size_t gpu_events = 0;
+  if (gpu_ring_ != nullptr && !dump.steps.empty()) {
+    // The GPU records that fall in the dumped steps' time range, as the
+    // tracer converted them (a capture's events: stream tracks, names).
+    std::vector<v1::Event> gpu;
+    gpu_ring_->CopyRange(dump.steps.front().start_ns, dump.steps.back().end_ns,
+                         &gpu);
+    gpu_events = gpu.size();
+    v1::EventBatch* batch = msg.mutable_batch();
+    for (v1::Event& e : gpu) {
+      *batch->add_events() = std::move(e);
+      ++send_.events_sent;
+      if (batch->events_size() >= kDumpGpuEventsPerBatch) SendBatch(&msg);
+    }
+    SendBatch(&msg);
+  }
   const v1::FlightDump& d = dump.dump;
   if (!d.marker_name().empty()) {
     uint32_t tid = dump.steps.empty() ? 0 : dump.steps.back().tid;
@@ -146,9 +219,18 @@ void ProbeRuntime::SendRingDump(uint64_t generation) {
     ++send_.events_sent;
     SendBatch(&msg);
   }
+  std::string gpu_note;
+  if (gpu_ring_ != nullptr) {
+    const GpuRing::Stats g = gpu_ring_->stats();
+    gpu_note = absl::StrCat(
+        " and ", gpu_events, " GPU events (ring: ", g.records, " events, ",
+        g.used_bytes, " of ", gpu_ring_->capacity_bytes(), " bytes, ",
+        g.overwritten, " overwritten, ", flight_sink_->records_dropped(),
+        " dropped by CUPTI)");
+  }
   ProbeLog(ProbeLogLevel::kDebug,
-           absl::StrCat("flight recorder: sent ", dump.steps.size(),
-                        " steps before capture ", send_.capture_id));
+           absl::StrCat("flight recorder: sent ", dump.steps.size(), " steps",
+                        gpu_note, " before capture ", send_.capture_id));
 }
 
 void ProbeRuntime::MaybeSendStepSummaries() {

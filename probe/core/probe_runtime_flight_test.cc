@@ -1,6 +1,8 @@
 // The flight recorder inside ProbeRuntime: summaries of every step with or
 // without a capture, and the ring's steps at the start of a capture that a
 // trigger's command asked for them.
+#include <atomic>
+#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,16 +16,84 @@ namespace {
 
 using Written = std::vector<v1::ProbeMessage>;
 
+// A GpuTracer whose flight recording delivers the kernels a test queued
+// when it stops (as CUPTI's flush would). Driven from the test's thread.
+class FakeFlightTracer final : public GpuTracer {
+ public:
+  struct Kernel {
+    std::string name;
+    int64_t start_ns, duration_ns;
+  };
+  absl::Status Start(GpuEventSink*) override {
+    ++capture_starts;
+    return absl::UnavailableError("not in this test");
+  }
+  absl::Status StartFlight(GpuEventSink* sink) override {
+    ++flight_starts;
+    if (!flight_status.ok()) return flight_status;
+    flight_sink_ = sink;
+    return absl::OkStatus();
+  }
+  void Stop() override {
+    ++stops;
+    if (flight_sink_ == nullptr) return;
+    for (const Kernel& k : queued_) {
+      v1::Event e;
+      e.set_kind(v1::EVENT_KIND_KERNEL);
+      e.set_name_id(flight_sink_->InternString(k.name));
+      e.set_start_ns(k.start_ns);
+      e.set_duration_ns(k.duration_ns);
+      e.set_stream(7);
+      flight_sink_->AddEvent(e);
+    }
+    queued_.clear();
+    flight_sink_ = nullptr;
+  }
+  void Yield() override {
+    ++yields;
+    queued_.clear();
+    flight_sink_ = nullptr;
+  }
+  void PushExternalCorrelation(uint64_t) override {}
+  void PopExternalCorrelation() override {}
+  std::string Describe() const override { return "fake"; }
+
+  // A kernel recorded while flight recording (lost otherwise).
+  void Queue(Kernel k) {
+    if (flight_sink_ != nullptr) queued_.push_back(std::move(k));
+  }
+  bool flight_on() const { return flight_sink_ != nullptr; }
+
+  int capture_starts = 0, flight_starts = 0, stops = 0, yields = 0;
+  absl::Status flight_status;  // StartFlight's result.
+
+ private:
+  GpuEventSink* flight_sink_ = nullptr;
+  std::vector<Kernel> queued_;
+};
+
+// The GPU gate of probe.h: 0 while "another profiler" runs.
+std::atomic<bool> g_other_profiler{false};
+int32_t Gate(char* reason, int32_t len) {
+  if (!g_other_profiler.load()) return 1;
+  std::snprintf(reason, static_cast<size_t>(len),
+                "torch.profiler is running in this process; this capture "
+                "records no GPU activity");
+  return 0;
+}
+
 struct Flight {
   std::shared_ptr<FakeTransport::State> state =
       std::make_shared<FakeTransport::State>();
   FakeClock clock;
   std::unique_ptr<ProbeRuntime> probe;
 
-  explicit Flight(ProbeConfig config) {
+  explicit Flight(ProbeConfig config,
+                  std::unique_ptr<GpuTracer> tracer = nullptr) {
     config.num_steps = 0;  // No window capture.
     ProbeRuntime::Options o;
     o.config = std::move(config);
+    o.gpu_tracer = std::move(tracer);
     o.clock = &clock;
     o.transport = std::make_unique<FakeTransport>(state);
     o.initial_backoff = absl::Milliseconds(10);
@@ -210,6 +280,145 @@ TEST(ProbeRuntimeFlightTest, ATriggeredCaptureCarriesTheRingAndTheMarker) {
                                               first_step - 1}));
   EXPECT_EQ(captured_steps, (std::vector<int64_t>{first_step, first_step + 1}));
   EXPECT_EQ(markers, 1);
+}
+
+// Level gpu: the trigger's pre-steps come with the GPU records that fell in
+// their time range, the kernels of steps that already happened.
+TEST(ProbeRuntimeFlightTest, LevelGpuDumpsTheKernelsOfThePreTriggerSteps) {
+  ProbeConfig c;
+  c.flight = FlightLevel::kGpu;
+  c.flight_steps = 8;
+  c.flight_gpu_bytes = 1 << 20;
+  auto owned = std::make_unique<FakeFlightTracer>();
+  FakeFlightTracer* tracer = owned.get();
+  Flight f{c, std::move(owned)};
+  ASSERT_NE(f.probe->gpu_ring(), nullptr);
+  ASSERT_TRUE(f.state->WaitFor([](const Written& w) { return !w.empty(); },
+                               absl::Seconds(10)));
+  // Each step launches one kernel named after it, 100 us into the step;
+  // between steps, a kernel outside every step.
+  auto step = [&](int64_t n) {
+    f.probe->StepBegin();
+    tracer->Queue({"kernel of step " + std::to_string(n),
+                   f.clock.MonotonicNs() + 100000, 200000});
+    f.clock.AdvanceNs(1000000);
+    f.probe->StepEnd();
+    tracer->Queue({"between steps", f.clock.MonotonicNs() + 1000, 1000});
+    f.clock.AdvanceNs(10000);
+  };
+  for (int i = 1; i <= 12; ++i) step(i);
+  EXPECT_EQ(tracer->flight_starts, 1);
+  EXPECT_EQ(f.probe->gpu_ring()->stats().records, 0u);  // Not flushed yet.
+  v1::CollectorCommand cmd;
+  v1::StartCaptureCommand* sc = cmd.mutable_start_capture();
+  sc->set_capture_id("trig-gpu");
+  sc->mutable_config()->set_num_steps(1);
+  sc->mutable_config()->set_cpu_ops(true);
+  sc->mutable_flight()->set_pre_steps(3);
+  f.state->Push(cmd);
+  int64_t n = 12;
+  while (f.probe->stats().captures_started == 0 && n < 10000) {
+    step(++n);
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  step(++n);
+  step(++n);
+  ASSERT_TRUE(f.state->WaitFor(
+      [](const Written& w) {
+        for (const auto& m : w)
+          if (m.has_capture_finished()) return true;
+        return false;
+      },
+      absl::Seconds(10)));
+  // The capture's start flushed the tracer into the ring and stopped it;
+  // the next step resumed the flight recording.
+  EXPECT_GE(tracer->stops, 1);
+  EXPECT_EQ(tracer->flight_starts, 2);
+  EXPECT_TRUE(tracer->flight_on());
+  std::map<uint32_t, std::string> strings;
+  std::vector<std::string> kernels;
+  int64_t first_step = 0;
+  for (const v1::ProbeMessage& m : f.state->Written()) {
+    if (m.has_capture_started()) first_step = m.capture_started().first_step();
+    for (const auto& s : m.batch().strings()) strings[s.id()] = s.value();
+    for (const v1::Event& e : m.batch().events()) {
+      if (e.kind() == v1::EVENT_KIND_KERNEL) {
+        EXPECT_EQ(e.stream(), 7u);
+        kernels.push_back(strings[e.name_id()]);
+      }
+    }
+  }
+  ASSERT_GT(first_step, 3);
+  auto name = [](int64_t s) { return "kernel of step " + std::to_string(s); };
+  // Exactly what ran from the first dumped step's start to the last one's
+  // end: their kernels and the two launched between them; nothing of
+  // earlier steps, of the capture's own steps, or after the last one.
+  std::vector<std::string> want = {name(first_step - 3), "between steps",
+                                   name(first_step - 2), "between steps",
+                                   name(first_step - 1)};
+  EXPECT_EQ(kernels, want);
+}
+
+TEST(ProbeRuntimeFlightTest, LevelGpuYieldsToAnotherProfiler) {
+  ProbeConfig c;
+  c.flight = FlightLevel::kGpu;
+  auto owned = std::make_unique<FakeFlightTracer>();
+  FakeFlightTracer* tracer = owned.get();
+  Flight f{c, std::move(owned)};
+  f.probe->SetGpuGate(&Gate);
+  g_other_profiler.store(false);
+  f.Step(1);
+  EXPECT_TRUE(tracer->flight_on());
+  g_other_profiler.store(true);  // torch.profiler started.
+  f.Step(1);
+  EXPECT_FALSE(tracer->flight_on());
+  EXPECT_EQ(tracer->yields, 1);
+  f.Step(1);
+  EXPECT_EQ(tracer->flight_starts, 1);  // Not while it runs.
+  g_other_profiler.store(false);
+  f.Step(1);
+  EXPECT_TRUE(tracer->flight_on());
+  EXPECT_EQ(tracer->flight_starts, 2);
+  f.probe->Shutdown(absl::Seconds(5));
+  EXPECT_FALSE(tracer->flight_on());  // Released at shutdown.
+}
+
+// No CUDA yet (or CUPTI held elsewhere): tried again 10 s later, and the
+// gate is not asked in between (it runs Python on the step thread).
+std::atomic<int> g_gate_calls{0};
+int32_t CountingGate(char*, int32_t) {
+  ++g_gate_calls;
+  return 1;
+}
+
+TEST(ProbeRuntimeFlightTest, LevelGpuRetriesAFailedStartEveryTenSeconds) {
+  ProbeConfig c;
+  c.flight = FlightLevel::kGpu;
+  auto owned = std::make_unique<FakeFlightTracer>();
+  FakeFlightTracer* tracer = owned.get();
+  tracer->flight_status = absl::UnavailableError("no CUDA device");
+  Flight f{c, std::move(owned)};
+  f.probe->SetGpuGate(&CountingGate);
+  g_gate_calls.store(0);
+  f.Step(1);
+  EXPECT_EQ(tracer->flight_starts, 1);
+  EXPECT_EQ(g_gate_calls.load(), 1);
+  for (int i = 0; i < 20; ++i) f.Step(100);  // 2 s.
+  EXPECT_EQ(tracer->flight_starts, 1);
+  EXPECT_EQ(g_gate_calls.load(), 1);
+  tracer->flight_status = absl::OkStatus();  // CUDA is up now.
+  f.clock.AdvanceNs(int64_t{8} * 1000000000);
+  f.Step(1);
+  EXPECT_EQ(tracer->flight_starts, 2);
+  EXPECT_TRUE(tracer->flight_on());
+  f.Step(1);
+  EXPECT_EQ(tracer->flight_starts, 2);  // Running: asked the gate only.
+  EXPECT_EQ(g_gate_calls.load(), 3);
+}
+
+TEST(ProbeRuntimeFlightTest, LevelStepsHasNoGpuRing) {
+  Flight f{ProbeConfig{}, std::make_unique<FakeFlightTracer>()};
+  EXPECT_EQ(f.probe->gpu_ring(), nullptr);
 }
 
 }  // namespace

@@ -161,9 +161,11 @@ ActivityConverter::ActivityConverter(Options options,
                                      CallbackNameFn callback_name)
     : options_(options), callback_name_(std::move(callback_name)) {}
 
-void ActivityConverter::Begin(GpuEventSink* sink, const GpuClockMap* clock) {
+void ActivityConverter::Begin(GpuEventSink* sink, const GpuClockMap* clock,
+                              bool correlate) {
   sink_ = sink;
   clock_ = clock;
+  correlate_ = correlate;
   stats_ = Stats();
   external_ids_.clear();
   api_done_.clear();
@@ -207,7 +209,7 @@ void ActivityConverter::EmitApiSide(v1::Event event, bool is_api_call) {
 
 void ActivityConverter::EmitCorrelated(v1::Event event) {
   const auto correlation = static_cast<uint32_t>(event.correlation_id());
-  if (correlation != 0) {
+  if (correlation != 0 && correlate_) {
     auto it = external_ids_.find(correlation);
     if (it != external_ids_.end()) {
       event.set_external_id(it->second);

@@ -79,8 +79,11 @@ class ActivityConverter {
   ActivityConverter(const ActivityConverter&) = delete;
   ActivityConverter& operator=(const ActivityConverter&) = delete;
 
-  // Starts a capture: forgets all state of the previous one.
-  void Begin(GpuEventSink* sink, const GpuClockMap* clock);
+  // Starts a capture: forgets all state of the previous one. `correlate`
+  // false (the flight recorder, which records no operators): GPU events are
+  // sent at once, never held for an external correlation.
+  void Begin(GpuEventSink* sink, const GpuClockMap* clock,
+             bool correlate = true);
   // Converts one record (sink must be set).
   void Process(const CUpti_Activity& record);
   // Sends held events whose external correlation has arrived.
@@ -128,6 +131,7 @@ class ActivityConverter {
   const CallbackNameFn callback_name_;
   GpuEventSink* sink_ = nullptr;
   const GpuClockMap* clock_ = nullptr;
+  bool correlate_ = true;
   Stats stats_;
   absl::flat_hash_map<uint32_t, uint64_t> external_ids_;  // correlation ->
   // Correlation ids of API calls read in completed buffers / this buffer.

@@ -105,29 +105,40 @@ class CuptiTracer final : public GpuTracer {
   CuptiTracer& operator=(const CuptiTracer&) = delete;
 
   absl::Status Start(GpuEventSink* sink) override {
-    MutexLock lock(&control_mu_);
-    if (started_) {
-      return absl::FailedPreconditionError("GPU activity already recording");
-    }
-    absl::Status status = StartLocked(sink);
-    if (!status.ok()) LogOnceLocked(status);
-    return status;
+    return StartMode(sink, /*flight=*/false);
   }
 
-  void Stop() override {
+  absl::Status StartFlight(GpuEventSink* sink) override {
+    return StartMode(sink, /*flight=*/true);
+  }
+
+  void Stop() override { StopImpl(/*yield=*/false); }
+  void Yield() override { StopImpl(/*yield=*/true); }
+
+  void StopImpl(bool yield) {
     MutexLock lock(&control_mu_);
     if (!started_) return;
     // Relaxed is enough: Push/Pop tolerate a late or early observation
     // (pops stay balanced through t_pushed).
     capturing_.store(false, std::memory_order_relaxed);
     CuptiApi* api = api_.get();
-    for (CUpti_ActivityKind kind : enabled_kinds_) api->ActivityDisable(kind);
+    CUptiResult flush = CUPTI_SUCCESS;
+    if (yield) {
+      // The kinds are the other profiler's too now, and so are the
+      // buffers: nothing more arrives for this sink.
+      MutexLock data_lock(&mu_);
+      converter_.Begin(nullptr, nullptr);  // Drops what is held.
+      sink_ = nullptr;
+    } else {
+      for (CUpti_ActivityKind kind : enabled_kinds_) {
+        api->ActivityDisable(kind);
+      }
+      // Can't hold mu_ during this call: CUPTI delivers the remaining
+      // buffers to BufferCompleted (which takes mu_) before it returns. Lock
+      // order is control_mu_ -> mu_.
+      flush = api->ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
+    }
     enabled_kinds_.clear();
-    // Can't hold mu_ during this call: CUPTI delivers the remaining buffers
-    // to BufferCompleted (which takes mu_) before it returns. Lock order is
-    // control_mu_ -> mu_.
-    const CUptiResult flush =
-        api->ActivityFlushAll(CUPTI_ACTIVITY_FLAG_FLUSH_FORCED);
     {
       MutexLock data_lock(&mu_);
       // The sink is the core's; whatever it throws must not leave the
@@ -150,16 +161,17 @@ class CuptiTracer final : public GpuTracer {
       sink_ = nullptr;
       records_dropped_ = 0;
     }
+    const char* what = flight_ ? "GPU records of the flight recorder"
+                               : "GPU events of this capture";
     if (broken_.load(std::memory_order_relaxed)) {
-      LogLineOnceLocked(
-          "GPU events of this capture are incomplete: an exception in their "
-          "conversion");
+      LogLineOnceLocked(absl::StrCat(
+          what, " are incomplete: an exception in their conversion"));
     }
     if (flush != CUPTI_SUCCESS) {
-      LogLineOnceLocked(
-          absl::StrCat("GPU events of this capture may be incomplete: "
-                       "cuptiActivityFlushAll failed: ",
-                       api->ResultString(flush)));
+      LogLineOnceLocked(absl::StrCat(what,
+                                     " may be incomplete: "
+                                     "cuptiActivityFlushAll failed: ",
+                                     api->ResultString(flush)));
     }
     if (subscribed_) {
       api->Unsubscribe(subscriber_);
@@ -167,6 +179,7 @@ class CuptiTracer final : public GpuTracer {
     }
     pool_.Trim();
     started_ = false;
+    flight_ = false;
     CuptiTracer* self = this;
     g_started.compare_exchange_strong(self, nullptr);
   }
@@ -248,7 +261,24 @@ class CuptiTracer final : public GpuTracer {
   }
 
  private:
-  absl::Status StartLocked(GpuEventSink* sink)
+  absl::Status StartMode(GpuEventSink* sink, bool flight) {
+    MutexLock lock(&control_mu_);
+    if (started_) {
+      return absl::FailedPreconditionError(
+          flight_ ? "GPU activity already recording for the flight recorder"
+                  : "GPU activity already recording");
+    }
+    absl::Status status = StartLocked(sink, flight);
+    if (!status.ok()) {
+      LogLineOnceLocked(
+          absl::StrCat(flight ? "flight recorder keeps no GPU records: "
+                              : "GPU activity off for this capture: ",
+                       status.message()));
+    }
+    return status;
+  }
+
+  absl::Status StartLocked(GpuEventSink* sink, bool flight)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_) {
     if (!load_attempted_) {
       load_attempted_ = true;
@@ -281,7 +311,7 @@ class CuptiTracer final : public GpuTracer {
       return absl::FailedPreconditionError(
           "CUPTI is in use by another tracer of this process");
     }
-    absl::Status status = ClaimAndEnable(sink);
+    absl::Status status = ClaimAndEnable(sink, flight);
     if (!status.ok()) {
       for (CUpti_ActivityKind kind : enabled_kinds_) api->ActivityDisable(kind);
       enabled_kinds_.clear();
@@ -299,13 +329,15 @@ class CuptiTracer final : public GpuTracer {
       return status;
     }
     started_ = true;
+    flight_ = flight;
     broken_.store(false, std::memory_order_relaxed);
-    // Release publishes api_raw_ to Push on application threads.
-    capturing_.store(true, std::memory_order_release);
+    // Release publishes api_raw_ to Push on application threads. The
+    // flight recorder records no operators: no correlation to push.
+    if (!flight) capturing_.store(true, std::memory_order_release);
     return absl::OkStatus();
   }
 
-  absl::Status ClaimAndEnable(GpuEventSink* sink)
+  absl::Status ClaimAndEnable(GpuEventSink* sink, bool flight)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_) {
     CuptiApi* api = api_.get();
     CUptiResult r = api->Subscribe(&subscriber_, &SubscriberCallback, this);
@@ -331,15 +363,21 @@ class CuptiTracer final : public GpuTracer {
     {
       MutexLock data_lock(&mu_);
       clock_.Reset(MeasurePair());
-      converter_.Begin(sink, &clock_);
+      converter_.Begin(sink, &clock_, /*correlate=*/!flight);
       sink_ = sink;
       records_dropped_ = 0;
     }
-    // Records the capture cannot do without: failure ends the start.
-    for (CUpti_ActivityKind kind :
-         {CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION,
-          CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
-          CUPTI_ACTIVITY_KIND_MEMSET}) {
+    // Records the capture cannot do without: failure ends the start. The
+    // flight recorder keeps GPU operations only (each further kind costs
+    // on every CUDA call, all the time).
+    std::vector<CUpti_ActivityKind> required = {
+        CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL, CUPTI_ACTIVITY_KIND_MEMCPY,
+        CUPTI_ACTIVITY_KIND_MEMSET};
+    if (!flight) {
+      required.insert(required.begin(),
+                      CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION);
+    }
+    for (CUpti_ActivityKind kind : required) {
       r = api->ActivityEnable(kind);
       if (r == CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED ||
           r == CUPTI_ERROR_NOT_COMPATIBLE) {
@@ -356,16 +394,18 @@ class CuptiTracer final : public GpuTracer {
     }
     // Nice to have: a failure is noted in Describe() and otherwise ignored.
     std::vector<CUpti_ActivityKind> optional = {CUPTI_ACTIVITY_KIND_MEMCPY2};
-    if (options_.runtime_api) optional.push_back(CUPTI_ACTIVITY_KIND_RUNTIME);
-    if (options_.driver_api) optional.push_back(CUPTI_ACTIVITY_KIND_DRIVER);
-    if (options_.synchronization) {
-      optional.push_back(CUPTI_ACTIVITY_KIND_SYNCHRONIZATION);
+    if (!flight) {
+      if (options_.runtime_api) optional.push_back(CUPTI_ACTIVITY_KIND_RUNTIME);
+      if (options_.driver_api) optional.push_back(CUPTI_ACTIVITY_KIND_DRIVER);
+      if (options_.synchronization) {
+        optional.push_back(CUPTI_ACTIVITY_KIND_SYNCHRONIZATION);
+      }
+      if (options_.overhead) optional.push_back(CUPTI_ACTIVITY_KIND_OVERHEAD);
+      if (*options_.graph_trace) {
+        optional.push_back(CUPTI_ACTIVITY_KIND_GRAPH_TRACE);
+      }
+      if (options_.nvtx) optional.push_back(CUPTI_ACTIVITY_KIND_MARKER);
     }
-    if (options_.overhead) optional.push_back(CUPTI_ACTIVITY_KIND_OVERHEAD);
-    if (*options_.graph_trace) {
-      optional.push_back(CUPTI_ACTIVITY_KIND_GRAPH_TRACE);
-    }
-    if (options_.nvtx) optional.push_back(CUPTI_ACTIVITY_KIND_MARKER);
     optional_missing_.clear();
     for (CUpti_ActivityKind kind : optional) {
       if (api->ActivityEnable(kind) == CUPTI_SUCCESS) {
@@ -414,11 +454,6 @@ class CuptiTracer final : public GpuTracer {
         options_.monotonic_ns);
   }
 
-  void LogOnceLocked(const absl::Status& status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_) {
-    LogLineOnceLocked(
-        absl::StrCat("GPU activity off for this capture: ", status.message()));
-  }
   void LogLineOnceLocked(std::string line)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_) {
     if (logged_.insert(line).second) options_.log(line);
@@ -437,6 +472,7 @@ class CuptiTracer final : public GpuTracer {
   bool load_attempted_ ABSL_GUARDED_BY(control_mu_) = false;
   absl::Status load_status_ ABSL_GUARDED_BY(control_mu_);
   bool started_ ABSL_GUARDED_BY(control_mu_) = false;
+  bool flight_ ABSL_GUARDED_BY(control_mu_) = false;  // StartFlight's.
   bool subscribed_ ABSL_GUARDED_BY(control_mu_) = false;
   CUpti_SubscriberHandle subscriber_ ABSL_GUARDED_BY(control_mu_) = nullptr;
   std::vector<CUpti_ActivityKind> enabled_kinds_ ABSL_GUARDED_BY(control_mu_);

@@ -47,13 +47,9 @@ class CuptiTracerTest : public ::testing::Test {
                                         CuptiTracerOptions options = {}) {
     knobs.gpu_clock = [] { return kGpuNow; };
     knobs.runtime_names[211] = "cudaLaunchKernel_v7000";
-    auto fake = std::make_unique<FakeCuptiApi>(std::move(knobs));
-    fake_ = fake.get();
-    auto holder = std::make_shared<std::unique_ptr<CuptiApi>>(std::move(fake));
-    options.load_api = [holder]() -> absl::StatusOr<std::unique_ptr<CuptiApi>> {
-      if (*holder == nullptr) return absl::InternalError("loaded twice");
-      return std::move(*holder);
-    };
+    FakeCuptiLoader loader = MakeFakeCuptiLoader(std::move(knobs));
+    fake_ = loader.fake;
+    options.load_api = std::move(loader.load);
     options.monotonic_ns = [] { return kMonotonicNow; };
     options.log = [this](std::string_view line) {
       log_lines_.emplace_back(line);
@@ -178,6 +174,82 @@ TEST_F(CuptiTracerTest, SecondCaptureUsesItsOwnSink) {
   EXPECT_EQ(second.Name(second.events()[0].name_id()),
             "matmul(float const*, float const*, float*, int)");
   EXPECT_EQ(sink_.events().size(), 1u);
+}
+
+// VLLM_PROFILER_FLIGHT=gpu: GPU operations only, sent as they are read.
+TEST_F(CuptiTracerTest, FlightRecordsGpuOperationsWithoutCorrelation) {
+  auto tracer = MakeTracer({});
+  ASSERT_TRUE(tracer->StartFlight(&sink_).ok());
+  EXPECT_THAT(
+      fake_->log().enabled,
+      ElementsAre(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL,
+                  CUPTI_ACTIVITY_KIND_MEMCPY, CUPTI_ACTIVITY_KIND_MEMSET,
+                  CUPTI_ACTIVITY_KIND_MEMCPY2));
+  // No operators are recorded: nothing is pushed.
+  tracer->PushExternalCorrelation(9001);
+  tracer->PopExternalCorrelation();
+  EXPECT_THAT(fake_->log().correlation_ops, IsEmpty());
+  QueueKernel(42, kGpuNow + 2'000, kGpuNow + 9'000);
+  ASSERT_TRUE(fake_->DeliverQueued());
+  // Not held for an external correlation that will never come.
+  std::vector<v1::Event> events = sink_.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind(), v1::EVENT_KIND_KERNEL);
+  EXPECT_EQ(events[0].start_ns(), Mono(kGpuNow + 2'000));
+  EXPECT_EQ(events[0].correlation_id(), 42u);
+  EXPECT_EQ(events[0].external_id(), 0u);
+  EXPECT_EQ(sink_.Name(events[0].name_id()),
+            "matmul(float const*, float const*, float*, int)");
+  // A capture waits for the flight recording to stop.
+  RecordingGpuEventSink capture;
+  absl::Status busy = tracer->Start(&capture);
+  EXPECT_EQ(busy.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(busy.message()), HasSubstr("flight recorder"));
+  QueueKernel(43, kGpuNow + 10'000, kGpuNow + 11'000);
+  tracer->Stop();  // Flushes into the flight sink.
+  EXPECT_EQ(sink_.events().size(), 2u);
+  EXPECT_THAT(fake_->log().enabled, IsEmpty());
+  EXPECT_EQ(fake_->log().unsubscribe_calls, 1);
+  // Then the capture gets everything, correlation included.
+  ASSERT_TRUE(tracer->Start(&capture).ok());
+  EXPECT_THAT(fake_->log().enabled,
+              Contains(CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION));
+  tracer->PushExternalCorrelation(7);
+  tracer->PopExternalCorrelation();
+  EXPECT_THAT(fake_->log().correlation_ops, ElementsAre(7, -1));
+  tracer->Stop();
+  EXPECT_THAT(log_lines_, IsEmpty());
+}
+
+// Another profiler took CUPTI while the flight recorder held it: the probe
+// lets go without disabling the kinds the other one uses, or flushing.
+TEST_F(CuptiTracerTest, YieldLeavesTheKindsToTheOtherProfiler) {
+  auto tracer = MakeTracer({});
+  ASSERT_TRUE(tracer->StartFlight(&sink_).ok());
+  QueueKernel(42, kGpuNow + 2'000, kGpuNow + 9'000);
+  tracer->Yield();
+  EXPECT_EQ(fake_->log().flush_calls, 0);
+  EXPECT_EQ(fake_->log().enabled.size(), 4u);  // Untouched.
+  EXPECT_EQ(fake_->log().unsubscribe_calls, 1);
+  fake_->DeliverQueued();  // Not ours any more.
+  EXPECT_THAT(sink_.events(), IsEmpty());
+  // And the flight recorder can take it again later.
+  ASSERT_TRUE(tracer->StartFlight(&sink_).ok());
+  QueueKernel(44, kGpuNow + 20'000, kGpuNow + 29'000);
+  tracer->Stop();
+  ASSERT_EQ(sink_.events().size(), 1u);
+  EXPECT_EQ(sink_.events()[0].correlation_id(), 44u);
+}
+
+TEST_F(CuptiTracerTest, FlightStartFailureIsLoggedAsTheFlightRecorders) {
+  FakeCuptiApi::Knobs knobs;
+  knobs.subscribe = CUPTI_ERROR_MULTIPLE_SUBSCRIBERS_NOT_SUPPORTED;
+  auto tracer = MakeTracer(knobs);
+  EXPECT_EQ(tracer->StartFlight(&sink_).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(log_lines_,
+              ElementsAre(HasSubstr("flight recorder keeps no GPU records: "
+                                    "CUPTI is in use by another profiler")));
 }
 
 TEST_F(CuptiTracerTest, PoolExhaustionAndCuptiDropsAreReported) {
@@ -445,13 +517,10 @@ namespace {
 TEST(CuptiTracerConcurrencyTest, PushPopBuffersAndStopRace) {
   FakeCuptiApi::Knobs knobs;
   knobs.gpu_clock = [] { return kGpuNow; };
-  auto owned = std::make_unique<FakeCuptiApi>(knobs);
-  FakeCuptiApi* fake = owned.get();
-  auto holder = std::make_shared<std::unique_ptr<CuptiApi>>(std::move(owned));
+  FakeCuptiLoader loader = MakeFakeCuptiLoader(knobs);
+  FakeCuptiApi* fake = loader.fake;
   CuptiTracerOptions options;
-  options.load_api = [holder]() -> absl::StatusOr<std::unique_ptr<CuptiApi>> {
-    return std::move(*holder);
-  };
+  options.load_api = std::move(loader.load);
   options.log = [](std::string_view) {};
   options.buffer_bytes = 4096;
   options.max_buffer_bytes = 4 * 4096;

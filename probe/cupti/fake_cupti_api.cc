@@ -201,4 +201,16 @@ CUresult FakeCuptiApi::DeviceGetCount(int* count) {
   return CUDA_SUCCESS;
 }
 
+FakeCuptiLoader MakeFakeCuptiLoader(FakeCuptiApi::Knobs knobs) {
+  auto owned = std::make_unique<FakeCuptiApi>(std::move(knobs));
+  FakeCuptiLoader out;
+  out.fake = owned.get();
+  auto holder = std::make_shared<std::unique_ptr<CuptiApi>>(std::move(owned));
+  out.load = [holder]() -> absl::StatusOr<std::unique_ptr<CuptiApi>> {
+    if (*holder == nullptr) return absl::InternalError("loaded twice");
+    return std::move(*holder);
+  };
+  return out;
+}
+
 }  // namespace vllm_profiler::probe::cupti

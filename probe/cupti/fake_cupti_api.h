@@ -16,9 +16,11 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "common/mutex.h"
 #include "probe/cupti/cupti_api.h"
 
@@ -101,6 +103,15 @@ class FakeCuptiApi final : public CuptiApi {
   CUpti_BuffersCallbackCompleteFunc completed_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<uint64_t> correlation_stack_ ABSL_GUARDED_BY(mu_);
 };
+
+// A fake for a tracer under test: `fake` stays valid while the tracer that
+// was given `load` lives (CuptiTracerOptions::load_api). The first load
+// hands the fake over; a second fails (the tracer loads once).
+struct FakeCuptiLoader {
+  FakeCuptiApi* fake = nullptr;
+  std::function<absl::StatusOr<std::unique_ptr<CuptiApi>>()> load;
+};
+FakeCuptiLoader MakeFakeCuptiLoader(FakeCuptiApi::Knobs knobs = {});
 
 }  // namespace vllm_profiler::probe::cupti
 

@@ -6,9 +6,12 @@
 // record, a cudaLaunchKernel RUNTIME record on the pushing thread and a
 // CONCURRENT_KERNEL record on stream 7 of device 0 with the same
 // correlation id, all timed on CLOCK_MONOTONIC (cuptiGetTimestamp's clock
-// here). Records are laid out with the real CUDA 13 structs; the buffer
-// format is this library's own (each record after its 8-byte size), which
-// its cuptiActivityGetNextRecord walks.
+// here). The flight recorder's mode (VLLM_PROFILER_FLIGHT=gpu) pushes no
+// correlation: while kernels are enabled without EXTERNAL_CORRELATION, the
+// "GPU" runs a kernel "flight_kernel()" on stream 9 every millisecond,
+// delivered at the next flush. Records are laid out with the real CUDA 13
+// structs; the buffer format is this library's own (each record after its
+// 8-byte size), which its cuptiActivityGetNextRecord walks.
 #include <cupti.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -35,6 +38,9 @@ CUpti_BuffersCallbackCompleteFunc g_completed = nullptr;
 std::vector<Launch> g_launches;  // Since the last flush.
 uint32_t g_next_correlation = 1;
 bool g_kernels_enabled = false;
+// The flight recorder's kernels: from, until (0: still enabled) in ns.
+uint64_t g_flight_from = 0;
+uint64_t g_flight_until = 0;
 // What the process holds of CUPTI: written at exit to $FAKE_CUPTI_REPORT,
 // so a test can check the probe released everything after its captures.
 int g_subscribed = 0;
@@ -95,13 +101,26 @@ CUptiResult cuptiUnsubscribe(CUpti_SubscriberHandle) {
 }
 CUptiResult cuptiActivityEnable(CUpti_ActivityKind kind) {
   std::lock_guard<std::mutex> lock(g_mu);
-  if (kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) g_kernels_enabled = true;
+  if (kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) {
+    g_kernels_enabled = true;
+    bool correlated = false;
+    for (int k : g_enabled_kinds) {
+      correlated |= k == CUPTI_ACTIVITY_KIND_EXTERNAL_CORRELATION;
+    }
+    if (!correlated) {
+      g_flight_from = Now();
+      g_flight_until = 0;
+    }
+  }
   g_enabled_kinds.push_back(kind);
   return CUPTI_SUCCESS;
 }
 CUptiResult cuptiActivityDisable(CUpti_ActivityKind kind) {
   std::lock_guard<std::mutex> lock(g_mu);
-  if (kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) g_kernels_enabled = false;
+  if (kind == CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) {
+    g_kernels_enabled = false;
+    if (g_flight_from != 0) g_flight_until = Now();
+  }
   for (size_t i = 0; i < g_enabled_kinds.size(); ++i) {
     if (g_enabled_kinds[i] == kind) {
       g_enabled_kinds.erase(g_enabled_kinds.begin() + i);
@@ -170,6 +189,25 @@ CUptiResult cuptiActivityFlushAll(uint32_t) {
       k.gridX = 1;
       k.blockX = 128;
       if (l.kernels_enabled) Append(&records, k);
+    }
+    if (g_flight_from != 0) {
+      const uint64_t until = g_flight_until != 0 ? g_flight_until : Now();
+      uint64_t t = g_flight_from;
+      for (int n = 0; t + 1000000 <= until && n < 100000; ++n) {
+        CUpti_ActivityKernel10 k;
+        std::memset(&k, 0, sizeof(k));
+        k.kind = CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL;
+        k.name = "_Z13flight_kernelv";
+        k.start = t;
+        k.end = t + 200000;
+        k.streamId = 9;
+        k.correlationId = g_next_correlation++;
+        k.gridX = 1;
+        k.blockX = 32;
+        Append(&records, k);
+        t += 1000000;
+      }
+      g_flight_from = g_flight_until != 0 ? 0 : t;
     }
     if (std::getenv("FAKE_CUPTI_DEBUG") != nullptr) {
       std::fprintf(stderr, "fake_libcupti: flush: %zu launches\n",

@@ -43,7 +43,7 @@ class ProbeFakeCuptiTest(unittest.TestCase):
         self.c.cleanup()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def run_workload(self, args=(), **extra):
+    def run_workload(self, args=(), steps=8, **extra):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("VLLM_PROFILER") and k != "PYTHONPATH"}
         env.update({
@@ -57,7 +57,7 @@ class ProbeFakeCuptiTest(unittest.TestCase):
         p = subprocess.run(
             ["/usr/bin/python3",
              os.path.abspath("tests/sample_workload/run_workload.py"),
-             "--steps", "8"] + list(args),
+             "--steps", str(steps)] + list(args),
             env=env, capture_output=True, text=True, timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr)
         return p
@@ -190,6 +190,85 @@ class ProbeFakeCuptiTest(unittest.TestCase):
             held = json.load(f)
         self.assertEqual(held, {"subscribed": 0, "subscribes_total": 1,
                                 "enabled_kinds": 0})
+
+
+class FlightGpuTest(unittest.TestCase):
+    """VLLM_PROFILER_FLIGHT=gpu: a slow step triggers a trace whose
+    pre-trigger steps (from the ring) come with the GPU kernels that ran in
+    them (fake_libcupti's flight kernels, one per ms on stream 9)."""
+
+    # The collector hears of the slow step within a summary interval (1 s)
+    # and the capture starts at the next step: PRE covers well over 1 s of
+    # 5 ms steps, and the run goes on long enough for the POST steps.
+    PRE, POST = 600, 3
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="vp-gpuf-", dir="/tmp")
+        self.bundle = os.path.join(self.tmp, "profiler")
+        os.makedirs(self.bundle)
+        with tarfile.open(ARGS["bundle"]) as t:
+            t.extractall(self.bundle)
+        self.c = CollectorProcess(
+            ARGS["collector"], linger_ms=200, dir=self.tmp,
+            extra_args=["--trigger_slow_step_ms=150",
+                        "--trigger_pre_steps=%d" % self.PRE,
+                        "--trigger_post_steps=%d" % self.POST])
+        self.sock = self.c.socket
+
+    tearDown = ProbeFakeCuptiTest.tearDown
+    run_workload = ProbeFakeCuptiTest.run_workload
+    read_trace = ProbeFakeCuptiTest.read_trace
+
+    def test_triggered_trace_holds_the_kernels_of_the_pre_trigger_steps(self):
+        report = os.path.join(self.tmp, "cupti.json")
+        p = self.run_workload(
+            ["--sleep-ms", "5", "--slow-at", "30:300"], steps=700,
+            VLLM_PROFILER_FLIGHT="gpu",
+            VLLM_PROFILER_START_STEP="1000000", VLLM_PROFILER_NUM_STEPS="0",
+            VLLM_PROFILER_CUPTI_LIB=os.path.abspath(ARGS["cupti"]),
+            LD_PRELOAD=os.path.abspath(ARGS["cuda"]),
+            FAKE_CUPTI_REPORT=report)
+        trace = self.read_trace()
+        events = trace["traceEvents"]
+        threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
+                   if e.get("ph") == "M" and e.get("name") == "thread_name"}
+        xs = [e for e in events if e.get("ph") == "X"]
+        steps = [e for e in xs if e.get("cat") == "step"]
+        ringed = sorted((e for e in steps
+                         if e.get("args", {}).get("flight_recorder")),
+                        key=lambda e: e["args"]["step"])
+        captured = [e for e in steps
+                    if not e.get("args", {}).get("flight_recorder")]
+        self.assertTrue(ringed, p.stderr[-3000:])
+        self.assertIn(30, [e["args"]["step"] for e in ringed])
+        self.assertEqual(len(captured), self.POST)
+        flight = [e for e in xs if e.get("cat") == "kernel"
+                  and e["name"] == "flight_kernel()"]
+        self.assertTrue(flight, "no flight kernels; probe stderr:\n%s"
+                        % p.stderr[-3000:])
+        # On their stream's track, as captured kernels are.
+        self.assertEqual({threads[(k["pid"], k["tid"])] for k in flight},
+                         {"GPU 0 stream 9"})
+        # All inside the dumped steps' time range (us, rounding).
+        lo = ringed[0]["ts"]
+        hi = ringed[-1]["ts"] + ringed[-1]["dur"]
+        for k in flight:
+            self.assertTrue(lo - 1 <= k["ts"] + k["dur"] and k["ts"] <= hi + 1,
+                            (k, lo, hi))
+        # The slow step (300 ms) ran ~300 of them: the kernels of the step
+        # that already happened are there.
+        slow = [e for e in ringed if e["args"]["step"] == 30][0]
+        inside = [k for k in flight
+                  if slow["ts"] <= k["ts"] <= slow["ts"] + slow["dur"]]
+        self.assertGreater(len(inside), 200)
+        # The triggered capture's own kernels come from the capture
+        # (operators pushed correlation ids): fake_kernel on stream 7.
+        self.assertTrue(any(e.get("name") == KERNEL for e in xs))
+        self.assertIn("origin", json.dumps(trace.get("metadata", {})))
+        # The probe let go of CUPTI at exit.
+        with open(report) as f:
+            held = json.load(f)
+        self.assertEqual(held["subscribed"], 0)
 
 
 if __name__ == "__main__":

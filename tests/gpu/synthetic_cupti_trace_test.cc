@@ -40,6 +40,8 @@ namespace {
 using cupti::CuptiApi;
 using cupti::CuptiTracerOptions;
 using cupti::FakeCuptiApi;
+using cupti::FakeCuptiLoader;
+using cupti::MakeFakeCuptiLoader;
 using cupti::NewCuptiTracer;
 using nlohmann::json;
 
@@ -166,13 +168,10 @@ TEST(SyntheticCuptiTraceTest, KernelsFlowsAndOperatorsInTheChromeTrace) {
   knobs.gpu_clock = [] { return kGpuBase; };
   knobs.runtime_names[211] = "cudaLaunchKernel_v7000";
   knobs.runtime_names[41] = "cudaMemcpyAsync_v3020";
-  auto owned = std::make_unique<FakeCuptiApi>(knobs);
-  FakeCuptiApi* fake = owned.get();
-  auto holder = std::make_shared<std::unique_ptr<CuptiApi>>(std::move(owned));
+  FakeCuptiLoader loader = MakeFakeCuptiLoader(knobs);
+  FakeCuptiApi* fake = loader.fake;
   CuptiTracerOptions options;
-  options.load_api = [holder]() -> absl::StatusOr<std::unique_ptr<CuptiApi>> {
-    return std::move(*holder);
-  };
+  options.load_api = std::move(loader.load);
   options.monotonic_ns = [] { return kMonoBase; };
   options.log = [](std::string_view) {};
   std::unique_ptr<GpuTracer> tracer = NewCuptiTracer(std::move(options));

@@ -3,7 +3,10 @@
 //     thread does this for every kernel, copy and API call);
 //   * the whole buffer-completed path for a 1000-record buffer;
 //   * Push/PopExternalCorrelation on the application thread when no capture
-//     runs (every torch operator pays it).
+//     runs (every torch operator pays it);
+//   * the flight recorder at level gpu: the same buffer path in flight mode
+//     into the GPU ring, and one kernel event into a full ring (serialize,
+//     evict the oldest).
 // Baseline in the same run: copying the record's bytes and building an
 // empty v1::Event, the least any converter must do.
 #include <cupti.h>
@@ -12,6 +15,7 @@
 #include <memory>
 
 #include "benchmark/benchmark.h"
+#include "probe/core/gpu_ring.h"
 #include "probe/cupti/activity_converter.h"
 #include "probe/cupti/cupti_api.h"
 #include "probe/cupti/cupti_tracer.h"
@@ -84,13 +88,10 @@ BENCHMARK(BM_ConvertKernelRecord);
 
 void BM_BufferCompletedPath1000Records(benchmark::State& state) {
   FakeCuptiApi::Knobs knobs;
-  auto owned = std::make_unique<FakeCuptiApi>(knobs);
-  FakeCuptiApi* fake = owned.get();
-  auto holder = std::make_shared<std::unique_ptr<CuptiApi>>(std::move(owned));
+  FakeCuptiLoader loader = MakeFakeCuptiLoader(knobs);
+  FakeCuptiApi* fake = loader.fake;
   CuptiTracerOptions options;
-  options.load_api = [holder]() -> absl::StatusOr<std::unique_ptr<CuptiApi>> {
-    return std::move(*holder);
-  };
+  options.load_api = std::move(loader.load);
   options.log = [](std::string_view) {};
   auto tracer = NewCuptiTracer(std::move(options));
   CountingSink sink;
@@ -109,6 +110,77 @@ void BM_BufferCompletedPath1000Records(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * 1000);
 }
 BENCHMARK(BM_BufferCompletedPath1000Records);
+
+// The tracer's sink at level gpu, minus the string table.
+class RingSink final : public GpuEventSink {
+ public:
+  explicit RingSink(size_t bytes) : ring(bytes) {}
+  uint32_t InternString(std::string_view) override { return 1; }
+  void AddEvent(v1::Event event) override { ring.Add(event); }
+  void AddTracerDrops(uint64_t, uint64_t) override {}
+  GpuRing ring;
+};
+
+void BM_FlightBufferCompletedPath1000RecordsIntoRing(benchmark::State& state) {
+  FakeCuptiLoader loader = MakeFakeCuptiLoader();
+  FakeCuptiApi* fake = loader.fake;
+  CuptiTracerOptions options;
+  options.load_api = std::move(loader.load);
+  options.log = [](std::string_view) {};
+  auto tracer = NewCuptiTracer(std::move(options));
+  RingSink sink(16 << 20);  // The default VLLM_PROFILER_FLIGHT_GPU_BYTES.
+  if (!tracer->StartFlight(&sink).ok()) {
+    state.SkipWithError("start failed");
+    return;
+  }
+  uint32_t correlation = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (int i = 0; i < 1000; ++i) fake->QueueRecord(Kernel(++correlation));
+    state.ResumeTiming();
+    fake->DeliverQueued();
+  }
+  tracer->Stop();
+  const GpuRing::Stats s = sink.ring.stats();
+  state.counters["ring_events"] = static_cast<double>(s.records);
+  state.counters["bytes_per_event"] =
+      s.records > 0 ? static_cast<double>(s.used_bytes) / s.records : 0;
+  state.SetItemsProcessed(state.iterations() * 1000);
+}
+BENCHMARK(BM_FlightBufferCompletedPath1000RecordsIntoRing);
+
+// One kernel event as the converter makes it, into a full 16 MiB ring.
+void BM_GpuRingAddKernelEvent(benchmark::State& state) {
+  v1::Event e;
+  e.set_kind(v1::EVENT_KIND_KERNEL);
+  e.set_name_id(1234);
+  e.set_start_ns(1'700'000'000'000'000'000);
+  e.set_duration_ns(25'000);
+  e.set_device(0);
+  e.set_stream(7);
+  e.set_context(1);
+  e.set_correlation_id(123456);
+  v1::KernelInfo* k = e.mutable_kernel_info();
+  k->set_grid_x(128);
+  k->set_grid_y(1);
+  k->set_grid_z(1);
+  k->set_block_x(256);
+  k->set_block_y(1);
+  k->set_block_z(1);
+  k->set_registers_per_thread(32);
+  k->set_static_shared_bytes(1024);
+  k->set_dynamic_shared_bytes(4096);
+  GpuRing ring(16 << 20);
+  while (ring.stats().overwritten == 0) ring.Add(e);  // Full.
+  for (auto _ : state) {
+    e.set_start_ns(e.start_ns() + 1);
+    ring.Add(e);
+  }
+  state.counters["bytes_per_event"] =
+      static_cast<double>(GpuRing::RecordBytes(e));
+  state.counters["events_in_16MiB"] = static_cast<double>(ring.stats().records);
+}
+BENCHMARK(BM_GpuRingAddKernelEvent);
 
 void BM_PushPopNotCapturing(benchmark::State& state) {
   CuptiTracerOptions options;
