@@ -5,6 +5,7 @@
 // failure) is logged once and disables the probe for the rest of the
 // process; the host only ever sees the "not capturing" return values.
 #include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -169,6 +170,43 @@ using vllm_profiler::probe::g_step_slots;
 using vllm_profiler::probe::kPushedBit;
 using vllm_profiler::probe::ProbeRuntime;
 using vllm_profiler::probe::Runtime;
+
+namespace {
+
+int64_t MonotonicNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+extern "C" {
+int64_t vp_step_begin_read(void* scheduler_output);
+void vp_step_end_slots(const char* error);
+}
+
+namespace {
+
+// vp_step_functions' builtins (GIL held; each returns a new reference).
+// begin(scheduler_output) -> vp_step_begin_read's value.
+void* PyStepBegin(void*, void* scheduler_output) {
+  return vllm_profiler::probe::PythonInt(vp_step_begin_read(scheduler_output));
+}
+void* PyMarkExecuteEnd(void*, void*) {
+  g_step_slots[VP_SLOT_EXECUTE_END_NS] = MonotonicNowNs();
+  return vllm_profiler::probe::PythonNone();
+}
+void* PyMarkSampleBegin(void*, void*) {
+  g_step_slots[VP_SLOT_SAMPLE_BEGIN_NS] = MonotonicNowNs();
+  return vllm_profiler::probe::PythonNone();
+}
+void* PyStepEnd(void*, void*) {
+  vp_step_end_slots(nullptr);
+  return vllm_profiler::probe::PythonNone();
+}
+
+}  // namespace
 
 #define VP_GUARD_BEGIN try {
 #define VP_GUARD_END(where, ret) \
@@ -344,11 +382,27 @@ const char* vp_step_read_request_ids(void) { return g_read_batch.request_ids; }
 
 void vp_step_end_slots(const char* error) {
   VP_GUARD_BEGIN
+  const int64_t execute_end = g_step_slots[VP_SLOT_EXECUTE_END_NS];
+  const int64_t sample_begin = g_step_slots[VP_SLOT_SAMPLE_BEGIN_NS];
+  g_step_slots[VP_SLOT_EXECUTE_END_NS] = 0;
+  g_step_slots[VP_SLOT_SAMPLE_BEGIN_NS] = 0;
   ProbeRuntime* r = Existing();
   if (r == nullptr) return;
-  r->StepEndMarked(g_step_slots[VP_SLOT_EXECUTE_END_NS],
-                   g_step_slots[VP_SLOT_SAMPLE_BEGIN_NS], error);
+  r->StepEndMarked(execute_end, sample_begin, error);
   VP_GUARD_END("vp_step_end_slots", return )
+}
+
+void* vp_step_functions(void) {
+  VP_GUARD_BEGIN
+  namespace p = vllm_profiler::probe;
+  static const p::StepFunction kFunctions[] = {
+      {"vp_step_begin", &PyStepBegin, true},
+      {"vp_mark_execute_end", &PyMarkExecuteEnd, false},
+      {"vp_mark_sample_begin", &PyMarkSampleBegin, false},
+      {"vp_step_end", &PyStepEnd, false},
+  };
+  return p::MakeStepFunctions(kFunctions, 4);
+  VP_GUARD_END("vp_step_functions", return nullptr)
 }
 
 void vp_set_identity(int32_t rank, int32_t local_rank, int32_t world_size) {

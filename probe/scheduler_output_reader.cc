@@ -26,6 +26,13 @@ struct PythonApi {
   PyObject* (*ErrOccurred)();
   void (*ErrClear)();
   void (*DecRef)(PyObject*);
+  // For MakeStepFunctions.
+  PyObject* (*CFunctionNewEx)(void*, PyObject*, PyObject*);
+  PyObject* (*TupleNew)(Py_ssize_t);
+  int (*TupleSetItem)(PyObject*, Py_ssize_t, PyObject*);
+  PyObject* (*LongFromLongLong)(long long);
+  void (*IncRef)(PyObject*);
+  PyObject* none = nullptr;  // &_Py_NoneStruct.
   bool ok = false;
 };
 
@@ -46,7 +53,14 @@ PythonApi LoadApi() {
          Find("PyObject_Size", &a.ObjectSize) &&
          Find("PyObject_IsTrue", &a.ObjectIsTrue) &&
          Find("PyErr_Occurred", &a.ErrOccurred) &&
-         Find("PyErr_Clear", &a.ErrClear) && Find("Py_DecRef", &a.DecRef);
+         Find("PyErr_Clear", &a.ErrClear) && Find("Py_DecRef", &a.DecRef) &&
+         Find("PyCFunction_NewEx", &a.CFunctionNewEx) &&
+         Find("PyTuple_New", &a.TupleNew) &&
+         Find("PyTuple_SetItem", &a.TupleSetItem) &&
+         Find("PyLong_FromLongLong", &a.LongFromLongLong) &&
+         Find("Py_IncRef", &a.IncRef);
+  a.none = static_cast<PyObject*>(dlsym(RTLD_DEFAULT, "_Py_NoneStruct"));
+  a.ok = a.ok && a.none != nullptr;
   return a;
 }
 
@@ -218,6 +232,47 @@ class Reader {
 }  // namespace
 
 bool SchedulerReaderAvailable() { return Api().ok; }
+
+namespace {
+
+// PyMethodDef as the stable ABI lays it out.
+struct MethodDef {
+  const char* name;
+  void* fn;
+  int flags;
+  const char* doc;
+};
+constexpr int kMethNoArgs = 0x0004;  // METH_NOARGS
+constexpr int kMethO = 0x0008;       // METH_O
+
+}  // namespace
+
+void* MakeStepFunctions(const StepFunction* functions, int n) {
+  const PythonApi& a = Api();
+  if (!a.ok || n <= 0) return nullptr;
+  // Kept for the process: a builtin function points at its definition.
+  auto* defs = new MethodDef[n];
+  PyObject* tuple = a.TupleNew(n);
+  if (tuple == nullptr) return nullptr;
+  for (int i = 0; i < n; ++i) {
+    defs[i] =
+        MethodDef{functions[i].name, reinterpret_cast<void*>(functions[i].fn),
+                  functions[i].takes_arg ? kMethO : kMethNoArgs, nullptr};
+    PyObject* f = a.CFunctionNewEx(&defs[i], nullptr, nullptr);
+    if (f == nullptr || a.TupleSetItem(tuple, i, f) != 0) {  // Steals f.
+      a.DecRef(tuple);
+      return nullptr;
+    }
+  }
+  return tuple;
+}
+
+void* PythonInt(int64_t value) { return Api().LongFromLongLong(value); }
+
+void* PythonNone() {
+  Api().IncRef(Api().none);
+  return Api().none;
+}
 
 bool ReadSchedulerOutput(void* scheduler_output, SchedulerBatch* out) {
   const PythonApi& api = Api();

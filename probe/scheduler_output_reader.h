@@ -38,6 +38,22 @@ bool SchedulerReaderAvailable();
 // when the object is not of today's shape (see above) or the API is absent.
 bool ReadSchedulerOutput(void* scheduler_output, SchedulerBatch* out);
 
+// Builtin Python functions over C functions, for the step path: calling one
+// from Python costs a fraction of a ctypes call (no argument conversion, no
+// GIL release). `fn` is a PyCFunction: PyObject* fn(PyObject* self,
+// PyObject* arg), `arg` the one argument (takes_arg) or null; it returns a
+// new reference (PythonInt, PythonNone). GIL held.
+struct StepFunction {
+  const char* name;
+  void* (*fn)(void* self, void* arg);
+  bool takes_arg;
+};
+// A new tuple of the functions, in order, or null (no API, or an error,
+// cleared).
+void* MakeStepFunctions(const StepFunction* functions, int n);
+void* PythonInt(int64_t value);
+void* PythonNone();
+
 }  // namespace vllm_profiler::probe
 
 #endif  // VLLM_PROFILER_PROBE_SCHEDULER_OUTPUT_READER_H_

@@ -203,6 +203,7 @@ class FlightLib(FakeLib):
 
     def vp_step_end_slots(self, error):
         self.calls.append(("end_marked", self.slots[8], self.slots[9], error))
+        self.slots[8] = self.slots[9] = 0  # As the core: marks are used once.
 
 
 class StepModelTest(unittest.TestCase):

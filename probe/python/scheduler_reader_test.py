@@ -1,5 +1,5 @@
-"""The C reader of vLLM's SchedulerOutput (vp_step_begin_read, in the real
-core library under this Python) against the Python reader it replaces
+"""The C reader of vLLM's SchedulerOutput (vp_step_functions' begin, in the
+real core library under this Python) against the Python reader it replaces
 (_schedule.pack_batch): the same values for every shape, a refusal (-1, no
 step begun) for every odd one, no Python error left behind, no reference
 leaked.
@@ -44,7 +44,8 @@ class ReaderTest(unittest.TestCase):
         os.environ["VLLM_PROFILER_LOG"] = "quiet"
         os.environ["VLLM_PROFILER_START_STEP"] = str(10 ** 9)
         cls.lib = _native.load_core(LIB["path"])
-        cls.read = _native.scheduler_reader(cls.lib)
+        cls.calls = _native.FlightCalls(cls.lib)
+        cls.read = cls.calls.begin
         cls.slots = _native.step_slots(cls.lib)
 
     def python_values(self, so):
@@ -52,7 +53,19 @@ class ReaderTest(unittest.TestCase):
         return tuple(self.slots[:8]), ids
 
     def test_available_here(self):
-        self.assertIsNotNone(self.read, "the C reader is not available")
+        self.assertTrue(self.calls.builtin, "the core's builtins are not here")
+        self.assertEqual(type(self.read).__name__, "builtin_function_or_method")
+
+    def test_marks_go_into_the_slots_and_end_uses_them_once(self):
+        import time
+        self.assertGreaterEqual(self.read(scheduler_output()), 0)
+        before = time.monotonic_ns()
+        self.calls.mark_execute_end()
+        self.calls.mark_sample_begin()
+        after = time.monotonic_ns()
+        self.assertTrue(before <= self.slots[8] <= self.slots[9] <= after)
+        self.assertIsNone(self.calls.end())
+        self.assertEqual((self.slots[8], self.slots[9]), (0, 0))
 
     def test_same_values_as_the_python_reader(self):
         shapes = [

@@ -31,7 +31,8 @@ extern "C" {
   4 /* 2: spans, step args/errors, identity, state; \
        3: vp_flight_level;                          \
        4: vp_step_slots, vp_step_begin_slots,       \
-          vp_step_end_slots, vp_step_begin_read */
+          vp_step_end_slots, vp_step_begin_read,    \
+          vp_step_functions */
 
 /* Version string of the probe ("0.1.0"); static storage. */
 const char* vp_version(void);
@@ -122,6 +123,14 @@ void vp_step_end_slots(const char* error);
 int32_t vp_scheduler_reader_available(void);
 int64_t vp_step_begin_read(void* scheduler_output);
 const char* vp_step_read_request_ids(void);
+/* The flight path's step calls as builtin Python functions, for a caller
+ * holding the GIL (ctypes.PyDLL, restype ctypes.py_object): calling one
+ * costs a fraction of a ctypes call. Returns a new tuple (begin(so),
+ * mark_execute_end(), mark_sample_begin(), end()), or NULL where the
+ * CPython functions are missing: begin is vp_step_begin_read; the marks
+ * write the current CLOCK_MONOTONIC time into their slots; end is
+ * vp_step_end_slots(NULL). vp_step_end_slots clears the mark slots. */
+void* vp_step_functions(void);
 
 /* What the process is in vLLM (learnt at its first step): rank, local rank
  * and world size (-1 = unknown). Sent to the collector (ProbeState). */

@@ -3,6 +3,10 @@ and loading of the torch shim."""
 import ctypes
 import os
 import re
+import struct
+import time
+
+from . import _schedule
 
 CORE_NAME = "libvllm_profiler_probe.so"
 SHIM_NAME = "libvllm_profiler_torch.so"
@@ -86,8 +90,8 @@ def load_core(path):
         "vp_step_slots": (ctypes.c_void_p, []),
         "vp_step_begin_slots": (i64, None),
         "vp_step_end_slots": (None, None),
-        # vp_step_begin_read is not here: it must keep the GIL (see
-        # scheduler_reader), and a CDLL function releases it.
+        # vp_step_begin_read and vp_step_functions are not here: they must
+        # keep the GIL (FlightCalls), and a CDLL function releases it.
         "vp_scheduler_reader_available": (i32, []),
         "vp_step_read_request_ids": (cp, []),
         # The torch-profiler fallback (_fallback.py).
@@ -110,21 +114,59 @@ def step_slots(lib):
     return (ctypes.c_int64 * STEP_SLOTS).from_address(lib.vp_step_slots())
 
 
-def scheduler_reader(lib):
-    """vp_step_begin_read(scheduler_output) through ctypes.PyDLL (the call
-    keeps the GIL and gets the object itself), or None where it must not be
-    used: a free-threaded Python, or a process without the CPython
-    functions it needs. Its -1 means "not today's shape, read it yourself"."""
+class FlightCalls(object):
+    """The flight recorder's per-step calls (_steps.py):
+    begin(scheduler_output) -> vp_step_begin_ex's value, or -1 when the
+    object is not of today's shape (no step begun: call begin_slots);
+    begin_slots(scheduler_output) reads it in Python; mark_execute_end(),
+    mark_sample_begin() and end() keep the step's phases.
+
+    Where the core can, they are its builtin Python functions
+    (vp_step_functions: the batch read in C, no ctypes call per step);
+    otherwise (a free-threaded Python, a process without the CPython
+    functions) Python versions over the core's step slots."""
+
+    def __init__(self, lib):
+        slots = step_slots(lib)
+        pack_one = struct.Struct("q").pack_into
+        mono = time.monotonic_ns
+        begin_slots = lib.vp_step_begin_slots
+        end_slots = lib.vp_step_end_slots
+
+        def begin_python(so):
+            return begin_slots(_schedule.pack_batch(slots, so))
+
+        self.begin_slots = begin_python
+        self.builtin = False
+        fns = _step_functions(lib)
+        if fns is not None:
+            self.begin, self.mark_execute_end, self.mark_sample_begin, \
+                self.end = fns
+            self.builtin = True
+            return
+        self.begin = begin_python
+        self.mark_execute_end = lambda: pack_one(slots, SLOT_MARKS_OFFSET,
+                                                 mono())
+        self.mark_sample_begin = lambda: pack_one(
+            slots, SLOT_MARKS_OFFSET + 8, mono())
+        self.end = lambda: end_slots(None)
+
+
+def _step_functions(lib):
+    """vp_step_functions' tuple, or None where it must not be used: a
+    free-threaded Python, or a process without the CPython functions."""
     try:
         import sysconfig
         if sysconfig.get_config_var("Py_GIL_DISABLED"):
             return None
         if lib.vp_scheduler_reader_available() != 1:
             return None
-        fn = ctypes.PyDLL(lib._name).vp_step_begin_read
-        fn.restype = ctypes.c_int64
-        fn.argtypes = [ctypes.py_object]
-        return fn
+        make = ctypes.PyDLL(lib._name).vp_step_functions
+        make.restype = ctypes.py_object
+        make.argtypes = []
+        fns = make()
+        return tuple(fns) if isinstance(fns, tuple) and len(fns) == 4 \
+            else None
     except Exception:
         return None
 

@@ -22,18 +22,13 @@ that schedule no tokens and vLLM <= 0.11.0 return the output from
 
 The flight recorder (VLLM_PROFILER_FLIGHT, on by default) keeps every
 step's batch and phases in the core's ring, not only captured ones. Its
-step makes no more ctypes calls than a plain one:
-  * the batch is read before the step begins, in C, by the call that
-    begins the step (vp_step_begin_read through ctypes.PyDLL, which keeps
-    the GIL and passes the SchedulerOutput itself); an object of another
-    shape, or a Python where that cannot run, is read here
-    (_schedule.pack_batch) and passed through the core's step slots
-    (struct.pack_into into memory the core owns: a typed ctypes argument
-    costs about 1,000 instructions) to vp_step_begin_slots;
-  * the phase times (execute_model returned, sample_tokens entered) are
-    taken with time.monotonic_ns() and go in with the end, through the
-    slots (vp_step_end_slots).
-Cost figures: docs/PERFORMANCE.md.
+step makes no ctypes call at all (_native.FlightCalls): the core hands
+out builtin Python functions (vp_step_functions) that begin the step
+reading the batch from the SchedulerOutput in C, mark the two phases
+(execute_model returned, sample_tokens entered) and end it. A SchedulerOutput
+of another shape is read here (_schedule.pack_batch) and passed through the
+core's step slots; a Python where the builtins cannot be made (free-threaded)
+uses that path and ctypes throughout. Cost figures: docs/PERFORMANCE.md.
 
 Steps are counted per process. The step span has child spans
 "execute_model" and "sample_tokens" (pair shape only), so the engine's gap
@@ -47,16 +42,11 @@ capture). Everything else is attribute access on one object. Fork is seen
 through os.register_at_fork, not a getpid per step.
 """
 import functools
-import struct
-from time import monotonic_ns as _monotonic_ns
-
 from . import _native, _schedule
 
 _MARK = "__vllm_profiler_wrapped__"
 _EXEC_SPAN = b"execute_model"
 _SAMPLE_SPAN = b"sample_tokens"
-_PACK_MARKS = struct.Struct("2q").pack_into
-_MARKS_AT = _native.SLOT_MARKS_OFFSET
 
 
 class StepModel(object):
@@ -69,13 +59,9 @@ class StepModel(object):
         self.open_step = False    # execute_model returned None: sample next.
         self.capturing = False    # Decided at the open step's begin.
         self.flight = False       # The core's flight recorder is on.
-        self.slots = None         # The core's step slots (flight only).
-        # vp_step_begin_read (the batch read in C), or None (flight only).
-        self.read_begin = None
-        # The open step's phase times for the flight recorder (0 = none):
-        # execute_model returned, sample_tokens entered.
-        self.execute_end_ns = 0
-        self.sample_begin_ns = 0
+        self.calls = None         # _native.FlightCalls (flight only).
+        # The open step's execute_model returned and was marked (flight).
+        self.marked = False
         self.step_name = None     # Last name given to vp_set_step_name.
         self.on_first_step = None  # Callable(lib, self_obj) once per process.
         self.first_pending = True  # on_first_step not yet run here.
@@ -102,24 +88,21 @@ class StepModel(object):
             self.first_pending = False
             self.flight = _flight_on(lib)
             if self.flight:
-                self.slots = _native.step_slots(lib)
-                self.read_begin = _native.scheduler_reader(lib)
+                self.calls = _native.FlightCalls(lib)
             if self.on_first_step is not None:
                 self.on_first_step(lib, obj)
         if name is not self.step_name:
             lib.vp_set_step_name(name)
             self.step_name = name
-        self.execute_end_ns = self.sample_begin_ns = 0
+        self.marked = False
         so = None
         if self.flight:
             so = args[0] if args else kwargs.get("scheduler_output")
         if so is not None:
             # Read before the step begins: not counted in the step's time.
-            # In C where it can (about 5x fewer instructions), else here.
-            begun = -1 if self.read_begin is None else self.read_begin(so)
-            if begun < 0:
-                begun = lib.vp_step_begin_slots(
-                    _schedule.pack_batch(self.slots, so))
+            begun = self.calls.begin(so)
+            if begun < 0:  # Not today's shape: read here.
+                begun = self.calls.begin_slots(so)
         else:
             begun = lib.vp_step_begin_ex()
         self.capturing = capturing = bool(begun & 1)
@@ -134,11 +117,11 @@ class StepModel(object):
 
     def _end(self, error=None):
         self.open_step = False
-        if self.execute_end_ns:
-            _PACK_MARKS(self.slots, _MARKS_AT,
-                        self.execute_end_ns, self.sample_begin_ns)
-            self.lib.vp_step_end_slots(
-                None if error is None else _error_name(error))
+        if self.marked:
+            if error is None:
+                self.calls.end()
+            else:
+                self.lib.vp_step_end_slots(_error_name(error))
         elif error is None:
             self.lib.vp_step_end()
         else:
@@ -181,7 +164,8 @@ class StepModel(object):
             if span:
                 self.lib.vp_span_end(span)
             elif paired and self.flight:
-                self.execute_end_ns = _monotonic_ns()
+                self.calls.mark_execute_end()
+                self.marked = True
             if paired and out is None:
                 self.open_step = True  # The sample_tokens that follows ends it.
             else:
@@ -284,8 +268,8 @@ def make_sample_wrapper(model, fn):
             return m.sample(fn, self, args, kwargs)
         # The common case, inlined: the step's second call, no capture.
         m.open_step = False
-        if m.execute_end_ns:
-            m.sample_begin_ns = _monotonic_ns()
+        if m.marked:
+            m.calls.mark_sample_begin()
         m.busy = True
         try:
             out = fn(self, *args, **kwargs)
@@ -295,10 +279,8 @@ def make_sample_wrapper(model, fn):
             raise
         m.busy = False
         try:
-            if m.execute_end_ns:
-                _PACK_MARKS(m.slots, _MARKS_AT,
-                            m.execute_end_ns, m.sample_begin_ns)
-                m.lib.vp_step_end_slots(None)
+            if m.marked:
+                m.calls.end()
             else:
                 m.lib.vp_step_end()
             if m.capture_on:  # A capture ended by its time bound.
