@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "collector/capture_origin.h"
 
 namespace vllm_profiler::collector {
 namespace {
@@ -104,17 +105,6 @@ const char* MemoryKindName(v1::MemoryKind kind) {
       return "Managed";
     default:
       return "Unknown";
-  }
-}
-
-const char* OriginName(v1::CaptureOrigin origin) {
-  switch (origin) {
-    case v1::CAPTURE_ORIGIN_WINDOW:
-      return "window";
-    case v1::CAPTURE_ORIGIN_COMMAND:
-      return "command";
-    default:
-      return "unspecified";
   }
 }
 
@@ -712,7 +702,7 @@ void ChromeTraceMapper::WriteMetadata(
   w->Key("capture_id");
   w->String(m.capture_id);
   w->Key("origin");
-  w->SafeString(OriginName(m.origin));
+  w->String(OriginName(m.origin));
   w->Key("config");
   WriteConfig(w, m.config);
   w->Key("base_time_unix_ns");
