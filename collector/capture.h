@@ -1,30 +1,15 @@
 // One capture: the Chrome trace of one or more probe processes.
 //
-// A Capture owns the TraceWriter of one trace file and converts the events
-// of every joined process to Chrome Trace Event Format as batches arrive
-// (nothing is buffered beyond the writer's buffer):
-//   * pid = the probe's pid; process_name ("VllmWorker-0 · rank 0 · pod x")
-//     and process_sort_index (the rank) when the process joins;
-//   * CPU events on their OS thread (thread_name from ThreadInfo), GPU work
-//     on one pseudo-thread per device+stream ("GPU 0 stream 7", tid
-//     1000000000 + device * 1000000 + stream, sorted after CPU threads);
-//   * spans as "X" events, instants "i", counters "C";
-//   * a flow (cat "ac2g") from each CUDA runtime/driver call to the GPU
-//     activity with the same correlation id, and a flow (cat "op2g") from the
-//     torch operator with the GPU activity's external id to that activity.
-//     The probe sends GPU events and CPU chunks in no fixed order, so the
-//     op2g pair is drawn whichever side arrives second (viewers accept flow
-//     events in any file order). Every GPU activity carries its
-//     "External id" in args; "op" (the operator's name) is added only when
-//     the operator arrived first: an event already written cannot be
-//     amended. Both waiting sides are bounded (Options); what falls out is
-//     counted in the metadata (op2g_unmatched_*);
-//   * timestamps in microseconds with three decimals, relative to
-//     base_wall_ns (the wall time of the first CaptureStarted; probes' clocks
-//     are mapped to wall time with their clock pairs), stated in metadata.
-// Finish() writes the top-level "metadata" object (capture id, origin,
-// config, processes with their Hello and drop counters, completeness,
-// errors) and closes the file.
+// A Capture owns the TraceWriter of one trace file and keeps the capture's
+// bookkeeping: which processes joined (identified by pid and
+// Hello.process_uid) and whether they finished, the time base (the wall
+// time of the first CaptureStarted; probes' clocks are mapped to wall time
+// with their clock pairs), event counts and errors. Events are converted as
+// batches arrive (nothing is buffered beyond the writer's buffer) by a
+// ChromeTraceMapper, which chrome_trace_mapper.h describes: how processes,
+// threads, events and flows look in the trace. Finish() writes the
+// top-level "metadata" object (capture id, origin, config, processes with
+// their Hello and drop counters, completeness, errors) and closes the file.
 //
 // Thread safety: every method may be called from any thread (one mutex);
 // the probe streams of several processes write into one Capture.
@@ -34,16 +19,15 @@
 #define VLLM_PROFILER_COLLECTOR_CAPTURE_H_
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "collector/chrome_trace_mapper.h"
 #include "collector/probe_stream.h"
 #include "collector/trace_writer.h"
 #include "common/filesystem.h"
@@ -130,54 +114,14 @@ class Capture {
   CaptureResult Finish();
 
  private:
-  // An operator seen on a stream; name_id is valid for `stream` only (the
-  // map is cleared when a process joins again on a new stream).
-  struct OpRef {
-    const ProbeStream* stream;
-    uint32_t tid;
-    uint32_t name_id;
-    int64_t ts_ns;  // Relative to base.
-  };
-  // A GPU event written before its operator arrived: where the op2g flow
-  // ends. seq orders the per-process eviction queue.
-  struct PendingGpu {
-    uint64_t seq;
-    uint32_t tid;
-    int64_t ts_ns;  // Relative to base.
-  };
-  struct Process {
-    // The pid in the trace's events: the real pid, unless another process of
-    // this capture already uses it (pids collide across containers); then
-    // real_pid + k * 2^22 (above Linux's pid_max).
-    int64_t pid = 0;
-    int64_t real_pid = 0;
-    uint64_t uid = 0;  // Hello.process_uid.
-    int index = 0;     // Join order: namespaces flow ids.
-    v1::Hello hello;
-    v1::ProbeState state;
-    v1::CaptureStarted started;
-    v1::CaptureFinished finished_msg;
-    bool finished = false;
-    bool disconnected = false;
+  // What the trace shows of a process (TraceProcess), and how its stream
+  // has gone.
+  struct Process : TraceProcess {
     std::string disconnect_reason;
-    uint64_t events = 0;
     // The stream's count of missing batches (ProbeStream::sequence_gaps)
     // when this process joined, and batches missed since.
     uint64_t gaps_at_join = 0;
     uint64_t gaps = 0;
-    int64_t clock_offset_ns = 0;  // wall - monotonic
-    absl::flat_hash_map<uint32_t, std::string> thread_names;  // written
-    absl::flat_hash_map<uint64_t, uint32_t> gpu_tracks;  // device<<32|stream
-    uint32_t next_overflow_track = 0;
-    absl::flat_hash_map<uint64_t, OpRef> ops;  // external id -> op
-    std::deque<uint64_t> op_order;
-    // external id -> GPU events waiting for their operator, oldest first.
-    absl::flat_hash_map<uint64_t, std::vector<PendingGpu>> pending_gpu;
-    std::deque<std::pair<uint64_t, uint64_t>> pending_order;  // (id, seq)
-    uint64_t next_pending_seq = 0;
-    // GPU events evicted from pending_gpu (cap reached) or dropped on a
-    // reconnect without their operator.
-    uint64_t op2g_unmatched_evicted = 0;
   };
 
   Process* FindLocked(int64_t pid, uint64_t uid)
@@ -189,26 +133,8 @@ class Capture {
   // end can tell (missing batches, events the probe sent that did not all
   // arrive, drops, events not written). Called once, by Finish().
   void AddCompletenessErrorsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void WriteProcessMetadataLocked(const Process& p)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void WriteThreadNameLocked(int64_t pid, uint32_t tid, absl::string_view name,
-                             int64_t sort_index)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint32_t GpuTrackLocked(Process& p, uint32_t device, uint32_t stream)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void WriteEventLocked(Process& p, const ProbeStream& stream,
-                        const v1::Event& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void WriteFlowLocked(char phase, uint64_t id, const char* cat, int64_t pid,
-                       uint32_t tid, int64_t ts_ns)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void WriteOpFlowLocked(const Process& p, uint32_t op_tid, int64_t op_ts,
-                         uint32_t gpu_tid, int64_t gpu_ts)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AddPendingGpuLocked(Process& p, uint64_t external_id, uint32_t tid,
-                           int64_t ts_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the top-level "metadata" key and its value through the mapper.
   void WriteMetadataLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes the "ts" key and value, noting the earliest.
-  void WriteTsLocked(int64_t ts_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool CompleteLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string id_;
@@ -218,18 +144,18 @@ class Capture {
 
   mutable Mutex mu_;
   std::unique_ptr<TraceWriter> writer_ ABSL_GUARDED_BY(mu_);
+  // Writes into writer_; set and reset with it.
+  std::unique_ptr<ChromeTraceMapper> mapper_ ABSL_GUARDED_BY(mu_);
   absl::Status file_status_ ABSL_GUARDED_BY(mu_);
   bool file_set_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool have_base_ ABSL_GUARDED_BY(mu_) = false;
   int64_t base_wall_ns_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t min_ts_ns_ ABSL_GUARDED_BY(mu_) = 0;  // Relative to the base.
   std::string requested_name_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<Process>> processes_ ABSL_GUARDED_BY(mu_);
   absl::Time last_join_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   uint64_t events_received_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t events_not_written_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t op_flow_counter_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t final_events_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
 };

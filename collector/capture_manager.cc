@@ -9,6 +9,16 @@
 #include "common/logging.h"
 
 namespace vllm_profiler::collector {
+namespace {
+
+// The origin a probe states when it starts `origin`'s capture: it runs a
+// trigger's capture as a command capture.
+v1::CaptureOrigin ProbeOrigin(v1::CaptureOrigin origin) {
+  return origin == v1::CAPTURE_ORIGIN_TRIGGER ? v1::CAPTURE_ORIGIN_COMMAND
+                                              : origin;
+}
+
+}  // namespace
 
 CaptureManager::CaptureManager(Options options, TraceStore* store)
     : options_(std::move(options)), store_(store) {
@@ -42,7 +52,7 @@ std::shared_ptr<Capture> CaptureManager::Join(
   Entry* target = nullptr;
   // The newest matching capture this process is not already part of.
   for (auto it = active_.rbegin(); it != active_.rend(); ++it) {
-    if (it->capture->origin() != origin) continue;
+    if (ProbeOrigin(it->capture->origin()) != origin) continue;
     if (origin == v1::CAPTURE_ORIGIN_COMMAND &&
         it->capture->id() != started.capture_id()) {
       continue;
@@ -117,8 +127,11 @@ std::string CaptureManager::CreateCommandCapture(
       absl::StrCat(trigger_reason.empty() ? "cmd-" : "trigger-",
                    absl::ToUnixMillis(absl::Now()), "-", ++command_counter_);
   Entry e;
-  e.capture = std::make_shared<Capture>(id, v1::CAPTURE_ORIGIN_COMMAND, config,
-                                        options_.capture);
+  e.capture = std::make_shared<Capture>(id,
+                                        trigger_reason.empty()
+                                            ? v1::CAPTURE_ORIGIN_COMMAND
+                                            : v1::CAPTURE_ORIGIN_TRIGGER,
+                                        config, options_.capture);
   e.created = absl::Now();
   e.expected.insert(pids.begin(), pids.end());
   e.trigger_reason = trigger_reason;
@@ -145,9 +158,7 @@ void CaptureManager::Finalize(Entry entry) {
   for (int64_t pid : r.pids) info.add_pids(pid);
   info.set_complete(r.complete);
   info.set_num_events(r.events_written);
-  const v1::CaptureOrigin origin =
-      entry.trigger_reason.empty() ? r.origin : v1::CAPTURE_ORIGIN_TRIGGER;
-  info.set_origin(origin);
+  info.set_origin(r.origin);
   info.set_reason(entry.trigger_reason);
   // Every reason, so TraceInfo.error names each (the trace's metadata lists
   // them one by one).
@@ -173,7 +184,7 @@ void CaptureManager::Finalize(Entry entry) {
     req.complete = r.complete;
     req.num_events = r.events_written;
     req.error = error;
-    req.origin = origin;
+    req.origin = r.origin;
     req.reason = entry.trigger_reason;
     absl::StatusOr<v1::TraceInfo> committed =
         store_->Commit(entry.temp_path, req);

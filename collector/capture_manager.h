@@ -83,7 +83,8 @@ class CaptureManager {
 
   // Registers a command capture for `pids` and returns its id. A non-empty
   // `trigger_reason` makes it a flight-recorder trigger's capture: its
-  // trace's origin is TRIGGER, with that reason.
+  // origin is TRIGGER (in its status, its trace's metadata and TraceInfo),
+  // with that reason; probes start it as a COMMAND capture.
   std::string CreateCommandCapture(const std::vector<int64_t>& pids,
                                    const v1::CaptureConfig& config,
                                    const std::string& trigger_reason = "");
@@ -110,7 +111,7 @@ class CaptureManager {
     std::shared_ptr<Capture> capture;
     std::string temp_path;
     absl::flat_hash_set<int64_t> expected;  // Command: not joined yet.
-    std::string trigger_reason;             // Non-empty: origin TRIGGER.
+    std::string trigger_reason;             // Origin TRIGGER: why.
     absl::Time created;
   };
   struct Recent {

@@ -153,6 +153,28 @@ TEST_F(CaptureManagerTest, CommandCaptureWaitsForSelectedProbes) {
   EXPECT_EQ(info.num_events(), 20u);
 }
 
+TEST_F(CaptureManagerTest, TriggeredCaptureSaysTriggerInItsTrace) {
+  std::string id =
+      manager_->CreateCommandCapture({10}, {}, "slow step: step 4 took 80 ms");
+  auto a = Probe(10);
+  // The probe runs it as a command capture.
+  auto c = Start(*a, testutil::Started(id, v1::CAPTURE_ORIGIN_COMMAND));
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(manager_->Status()[0].origin(), v1::CAPTURE_ORIGIN_TRIGGER);
+  Batch(*a, *c, id);
+  manager_->Finish(c, 10, testutil::Finished(id).capture_finished());
+  v1::TraceInfo info = WaitFor(id);
+  ASSERT_FALSE(info.id().empty()) << info.error();
+  EXPECT_EQ(info.origin(), v1::CAPTURE_ORIGIN_TRIGGER);
+  EXPECT_EQ(info.reason(), "slow step: step 4 took 80 ms");
+  absl::StatusOr<std::string> bytes = fs_.ReadSmallFile(
+      store_->options().dir + "/" + info.file_name(), 1 << 20);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  nlohmann::json trace = nlohmann::json::parse(*bytes);
+  EXPECT_EQ(trace["metadata"]["origin"], "trigger");
+  EXPECT_EQ(trace["metadata"]["capture_id"], id);
+}
+
 TEST_F(CaptureManagerTest, CommandCaptureNobodyStarted) {
   std::string id = manager_->CreateCommandCapture({10}, {});
   manager_->ProbeGone(10);

@@ -72,42 +72,38 @@ ABSL_FLAG(std::string, trigger_cooldown, "10m",
 ABSL_FLAG(std::string, log_level, "",
           "debug|info|warning|error|quiet (default: VP_LOG_LEVEL or info).");
 
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "vllm-profiler collector: receives probe streams, writes Chrome trace "
-      "JSON, serves it over gRPC and HTTP.");
-  absl::ParseCommandLine(argc, argv);
-  if (absl::GetFlag(FLAGS_healthcheck)) {
-    const absl::Status s = vllm_profiler::collector::CheckCollectorHealth(
-        absl::GetFlag(FLAGS_port_file), absl::Seconds(2));
-    if (s.ok()) return 0;
-    std::fprintf(stderr, "collector --healthcheck: %s\n",
-                 std::string(s.message()).c_str());
-    return 1;
-  }
+namespace {
+
+namespace collector = vllm_profiler::collector;
+
+// --healthcheck: the exit code of the readiness probe.
+int HealthCheck() {
+  const absl::Status s = collector::CheckCollectorHealth(
+      absl::GetFlag(FLAGS_port_file), absl::Seconds(2));
+  if (s.ok()) return 0;
+  std::fprintf(stderr, "collector --healthcheck: %s\n",
+               std::string(s.message()).c_str());
+  return 1;
+}
+
+// Applies --log_level; false (after saying why) when it is invalid.
+bool SetUpLogging() {
   vllm_profiler::SetLogPrefix("collector");
   const std::string level = absl::GetFlag(FLAGS_log_level);
-  if (!level.empty()) {
-    vllm_profiler::LogLevel l;
-    if (!vllm_profiler::ParseLogLevel(level, &l)) {
-      std::fprintf(stderr, "collector: invalid --log_level %s\n",
-                   level.c_str());
-      return 2;
-    }
-    vllm_profiler::SetMinLogLevel(l);
+  if (level.empty()) return true;
+  vllm_profiler::LogLevel l;
+  if (!vllm_profiler::ParseLogLevel(level, &l)) {
+    std::fprintf(stderr, "collector: invalid --log_level %s\n", level.c_str());
+    return false;
   }
+  vllm_profiler::SetMinLogLevel(l);
+  return true;
+}
 
-  // Handle SIGTERM/SIGINT on this thread only: block them before any
-  // other thread starts so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  // A probe that goes away mid-write must not kill us.
-  signal(SIGPIPE, SIG_IGN);
-
-  vllm_profiler::collector::CollectorServer::Options o;
+// The server's options from the flags (and VLLM_PROFILER_INJECTION); an
+// invalid flight recorder flag is an error naming it.
+absl::StatusOr<collector::CollectorServer::Options> OptionsFromFlags() {
+  collector::CollectorServer::Options o;
   o.probe_socket = absl::GetFlag(FLAGS_probe_socket);
   o.probe_tcp_address = absl::GetFlag(FLAGS_probe_tcp_address);
   o.grpc_address = absl::GetFlag(FLAGS_grpc_address);
@@ -126,7 +122,7 @@ int main(int argc, char** argv) {
       absl::Seconds(absl::GetFlag(FLAGS_probe_eviction_min_age_s));
   o.hello_timeout = absl::Milliseconds(absl::GetFlag(FLAGS_hello_timeout_ms));
 
-  vllm_profiler::collector::FlightFlagValues ff;
+  collector::FlightFlagValues ff;
   ff.slow_step_ms = absl::GetFlag(FLAGS_trigger_slow_step_ms);
   ff.factor = absl::GetFlag(FLAGS_trigger_factor);
   ff.window = absl::GetFlag(FLAGS_trigger_window);
@@ -134,15 +130,40 @@ int main(int argc, char** argv) {
   ff.pre_steps = absl::GetFlag(FLAGS_trigger_pre_steps);
   ff.post_steps = absl::GetFlag(FLAGS_trigger_post_steps);
   ff.cooldown = absl::GetFlag(FLAGS_trigger_cooldown);
-  auto flight = vllm_profiler::collector::ParseFlightFlags(ff);
-  if (!flight.ok()) {
+  auto flight = collector::ParseFlightFlags(ff);
+  if (!flight.ok()) return flight.status();
+  o.flight = *flight;
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "vllm-profiler collector: receives probe streams, writes Chrome trace "
+      "JSON, serves it over gRPC and HTTP.");
+  absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_healthcheck)) return HealthCheck();
+  if (!SetUpLogging()) return 2;
+  absl::StatusOr<collector::CollectorServer::Options> options =
+      OptionsFromFlags();
+  if (!options.ok()) {
     std::fprintf(stderr, "collector: %s\n",
-                 std::string(flight.status().message()).c_str());
+                 std::string(options.status().message()).c_str());
     return 2;
   }
-  o.flight = *flight;
 
-  auto server = vllm_profiler::collector::CollectorServer::Start(o);
+  // Handle SIGTERM/SIGINT on this thread only: block them before any
+  // other thread starts so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A probe that goes away mid-write must not kill us.
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = collector::CollectorServer::Start(*options);
   if (!server.ok()) {
     VP_LOG(ERROR) << "cannot start: " << server.status().message();
     return 1;

@@ -149,30 +149,61 @@ bool ProbeServiceImpl::Write(Connection& c,
   return c.stream->Write(bb);
 }
 
+// One Connect stream's state, owned by its handler thread.
+struct ProbeServiceImpl::Session {
+  explicit Session(const ProbeStream::Options& options) : ps(options) {}
+
+  std::string peer;
+  std::shared_ptr<Connection> conn;
+  ProbeStream ps;
+  // The captures this stream started and has not finished, by capture id.
+  absl::flat_hash_map<std::string, std::shared_ptr<Capture>> open;
+  bool registered = false;  // A valid Hello arrived.
+};
+
 grpc::Status ProbeServiceImpl::Connect(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
-  const std::string peer = context->peer();
+  Session s(options_.stream);
+  s.peer = context->peer();
   if (active_streams_.fetch_add(1) >= options_.max_streams) {
-    streams_refused_.fetch_add(1);
-    StreamEnded();
-    VP_LOG_EVERY_N(WARNING, 100)
-        << "refused probe stream from " << peer << ": " << options_.max_streams
-        << " streams open (--max_probe_streams)";
-    return grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("collector is serving its limit of ", options_.max_streams,
-                     " probe streams (--max_probe_streams); retry later"));
+    return Refuse(s.peer);
   }
-  auto conn = std::make_shared<Connection>();
-  conn->id = next_connection_id_.fetch_add(1);
-  conn->connected = absl::Now();
+  s.conn = std::make_shared<Connection>();
+  s.conn->id = next_connection_id_.fetch_add(1);
+  s.conn->connected = absl::Now();
   {
-    MutexLock lock(&conn->write_mu);
-    conn->stream = stream;
+    MutexLock lock(&s.conn->write_mu);
+    s.conn->stream = stream;
   }
-  ArmHelloDeadline(conn.get(), context);
-  ProbeStream ps(options_.stream);
+  ArmHelloDeadline(s.conn.get(), context);
+  const absl::Status error = ReadMessages(s, stream);
+  if (options_.flight != nullptr) options_.flight->OnProbeGone(s.conn->id);
+
+  // The stream is over: no more command writes, no cancel.
+  DisarmHelloDeadline(s.conn.get());
+  {
+    MutexLock lock(&s.conn->write_mu);
+    s.conn->stream = nullptr;
+  }
+  return EndStream(s, context, error);
+}
+
+grpc::Status ProbeServiceImpl::Refuse(const std::string& peer) {
+  streams_refused_.fetch_add(1);
+  StreamEnded();
+  VP_LOG_EVERY_N(WARNING, 100)
+      << "refused probe stream from " << peer << ": " << options_.max_streams
+      << " streams open (--max_probe_streams)";
+  return grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat("collector is serving its limit of ", options_.max_streams,
+                   " probe streams (--max_probe_streams); retry later"));
+}
+
+absl::Status ProbeServiceImpl::ReadMessages(
+    Session& s,
+    grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream) {
   // Messages are parsed into an arena that is reset after each one: a
   // batch's thousands of Event objects cost bump allocations instead of
   // malloc/free pairs (clearing a oneof frees its message). The first
@@ -184,10 +215,6 @@ grpc::Status ProbeServiceImpl::Connect(
   arena_options.max_block_size = 4 << 20;
   google::protobuf::Arena arena(arena_options);
   grpc::ByteBuffer bb;
-  absl::flat_hash_map<std::string, std::shared_ptr<Capture>> open;
-  absl::Status error;
-  bool registered = false;
-
   while (stream->Read(&bb)) {
     const size_t wire_bytes = bb.Length();
     arena.Reset();
@@ -196,124 +223,141 @@ grpc::Status ProbeServiceImpl::Connect(
     {
       grpc::ProtoBufferReader reader(&bb);
       if (!reader.status().ok() || !message.ParseFromZeroCopyStream(&reader)) {
-        error = MalformedMessageError(wire_bytes);
-        break;
+        return MalformedMessageError(wire_bytes);
       }
     }
     bb.Clear();
-    error = ps.Accept(message, wire_bytes);
-    if (!error.ok()) break;
-    switch (message.payload_case()) {
-      case v1::ProbeMessage::kHello: {
-        DisarmHelloDeadline(conn.get());
-        conn->pid = ps.pid();
-        conn->hello = ps.hello();
-        {
-          MutexLock lock(&conn->stat_mu);
-          conn->current_hello = ps.hello();
-        }
-        {
-          MutexLock lock(&mu_);
-          connections_[conn->id] = conn;
-        }
-        registered = true;
-        VP_LOG(INFO) << "probe connected: pid " << conn->pid << " ("
-                     << conn->hello.process_name() << ", rank "
-                     << conn->hello.rank() << ") from " << peer;
-        v1::CollectorCommand welcome;
-        welcome.mutable_welcome()->set_collector_version(
-            options_.collector_version);
-        welcome.mutable_welcome()->set_max_batch_bytes(
-            options_.stream.max_batch_bytes);
-        Write(*conn, welcome);
-        break;
-      }
-      case v1::ProbeMessage::kCaptureStarted: {
-        const v1::CaptureStarted& started = message.capture_started();
-        std::shared_ptr<Capture> capture = manager_->Join(ps, started);
-        if (capture == nullptr) break;  // Refused: its batches are ignored.
-        open[started.capture_id()] = std::move(capture);
-        MutexLock lock(&conn->stat_mu);
-        conn->capture_id = started.capture_id();
-        break;
-      }
-      case v1::ProbeMessage::kBatch: {
-        const v1::EventBatch& batch = message.batch();
-        auto it = open.find(batch.capture_id());
-        if (it != open.end()) it->second->WriteBatch(ps, batch);
-        const uint64_t n = static_cast<uint64_t>(batch.events_size());
-        SaturatingAdd(&conn->events, n);
-        SaturatingAdd(&conn->batches, 1);
-        SaturatingAdd(&events_received_, n);
-        SaturatingAdd(&batches_received_, 1);
-        break;
-      }
-      case v1::ProbeMessage::kCaptureFinished: {
-        const v1::CaptureFinished& finished = message.capture_finished();
-        auto it = open.find(finished.capture_id());
-        if (it != open.end()) {
-          manager_->Finish(it->second, ps.pid(), finished,
-                           ps.hello().process_uid());
-          open.erase(it);
-        }
-        SaturatingAdd(&events_dropped_, TotalDrops(finished.drops()));
-        MutexLock lock(&conn->stat_mu);
-        AddDrops(finished.drops(), &conn->drops);
-        if (!finished.gpu_activity_note().empty()) {
-          conn->gpu_note = finished.gpu_activity_note();
-        }
-        if (conn->capture_id == finished.capture_id()) conn->capture_id.clear();
-        break;
-      }
-      case v1::ProbeMessage::kState: {
-        const v1::ProbeState& state = message.state();
-        if (!state.idle_reason().empty()) {
-          VP_LOG(INFO) << "probe pid " << conn->pid
-                       << " is idle: " << state.idle_reason();
-        }
-        MutexLock lock(&conn->stat_mu);
-        conn->current_hello = ps.hello();
-        conn->state = state;
-        break;
-      }
-      case v1::ProbeMessage::kStepSummaries: {
-        if (options_.flight == nullptr) break;
-        FlightRecorder::Source source;
-        source.key = conn->id;
-        source.pid = ps.pid();
-        source.rank = ps.hello().rank();
-        source.name = ps.hello().process_name();
-        source.mono_to_wall_ns = ps.ToWallNs(0);
-        options_.flight->OnStepSummaries(source, message.step_summaries());
-        break;
-      }
-      case v1::ProbeMessage::PAYLOAD_NOT_SET:
-        break;
-    }
+    absl::Status error = s.ps.Accept(message, wire_bytes);
+    if (!error.ok()) return error;
+    Dispatch(s, message);
   }
-  if (options_.flight != nullptr) options_.flight->OnProbeGone(conn->id);
+  return absl::OkStatus();
+}
 
-  // The stream is over: no more command writes, no cancel.
-  DisarmHelloDeadline(conn.get());
-  {
-    MutexLock lock(&conn->write_mu);
-    conn->stream = nullptr;
+void ProbeServiceImpl::Dispatch(Session& s, const v1::ProbeMessage& message) {
+  switch (message.payload_case()) {
+    case v1::ProbeMessage::kHello:
+      OnHello(s);
+      break;
+    case v1::ProbeMessage::kCaptureStarted:
+      OnCaptureStarted(s, message.capture_started());
+      break;
+    case v1::ProbeMessage::kBatch:
+      OnBatch(s, message.batch());
+      break;
+    case v1::ProbeMessage::kCaptureFinished:
+      OnCaptureFinished(s, message.capture_finished());
+      break;
+    case v1::ProbeMessage::kState: {
+      const v1::ProbeState& state = message.state();
+      if (!state.idle_reason().empty()) {
+        VP_LOG(INFO) << "probe pid " << s.conn->pid
+                     << " is idle: " << state.idle_reason();
+      }
+      MutexLock lock(&s.conn->stat_mu);
+      s.conn->current_hello = s.ps.hello();
+      s.conn->state = state;
+      break;
+    }
+    case v1::ProbeMessage::kStepSummaries:
+      OnStepSummaries(s, message.step_summaries());
+      break;
+    case v1::ProbeMessage::PAYLOAD_NOT_SET:
+      break;
   }
+}
+
+void ProbeServiceImpl::OnHello(Session& s) {
+  Connection& conn = *s.conn;
+  DisarmHelloDeadline(&conn);
+  conn.pid = s.ps.pid();
+  conn.hello = s.ps.hello();
+  {
+    MutexLock lock(&conn.stat_mu);
+    conn.current_hello = s.ps.hello();
+  }
+  {
+    MutexLock lock(&mu_);
+    connections_[conn.id] = s.conn;
+  }
+  s.registered = true;
+  VP_LOG(INFO) << "probe connected: pid " << conn.pid << " ("
+               << conn.hello.process_name() << ", rank " << conn.hello.rank()
+               << ") from " << s.peer;
+  v1::CollectorCommand welcome;
+  welcome.mutable_welcome()->set_collector_version(options_.collector_version);
+  welcome.mutable_welcome()->set_max_batch_bytes(
+      options_.stream.max_batch_bytes);
+  Write(conn, welcome);
+}
+
+void ProbeServiceImpl::OnCaptureStarted(Session& s,
+                                        const v1::CaptureStarted& started) {
+  std::shared_ptr<Capture> capture = manager_->Join(s.ps, started);
+  if (capture == nullptr) return;  // Refused: its batches are ignored.
+  s.open[started.capture_id()] = std::move(capture);
+  MutexLock lock(&s.conn->stat_mu);
+  s.conn->capture_id = started.capture_id();
+}
+
+void ProbeServiceImpl::OnBatch(Session& s, const v1::EventBatch& batch) {
+  auto it = s.open.find(batch.capture_id());
+  if (it != s.open.end()) it->second->WriteBatch(s.ps, batch);
+  const uint64_t n = static_cast<uint64_t>(batch.events_size());
+  SaturatingAdd(&s.conn->events, n);
+  SaturatingAdd(&s.conn->batches, 1);
+  SaturatingAdd(&events_received_, n);
+  SaturatingAdd(&batches_received_, 1);
+}
+
+void ProbeServiceImpl::OnCaptureFinished(Session& s,
+                                         const v1::CaptureFinished& finished) {
+  auto it = s.open.find(finished.capture_id());
+  if (it != s.open.end()) {
+    manager_->Finish(it->second, s.ps.pid(), finished,
+                     s.ps.hello().process_uid());
+    s.open.erase(it);
+  }
+  SaturatingAdd(&events_dropped_, TotalDrops(finished.drops()));
+  Connection& conn = *s.conn;
+  MutexLock lock(&conn.stat_mu);
+  AddDrops(finished.drops(), &conn.drops);
+  if (!finished.gpu_activity_note().empty()) {
+    conn.gpu_note = finished.gpu_activity_note();
+  }
+  if (conn.capture_id == finished.capture_id()) conn.capture_id.clear();
+}
+
+void ProbeServiceImpl::OnStepSummaries(Session& s,
+                                       const v1::StepSummaries& summaries) {
+  if (options_.flight == nullptr) return;
+  FlightRecorder::Source source;
+  source.key = s.conn->id;
+  source.pid = s.ps.pid();
+  source.rank = s.ps.hello().rank();
+  source.name = s.ps.hello().process_name();
+  source.mono_to_wall_ns = s.ps.ToWallNs(0);
+  options_.flight->OnStepSummaries(source, summaries);
+}
+
+grpc::Status ProbeServiceImpl::EndStream(Session& s,
+                                         grpc::ServerContext* context,
+                                         const absl::Status& error) {
   struct EndGuard {
     ProbeServiceImpl* self;
     ~EndGuard() { self->StreamEnded(); }
   } end_guard{this};
-  std::string reason;
-  if (conn->hello_timed_out.load() && !registered) {
+  if (s.conn->hello_timed_out.load() && !s.registered) {
     hello_timeouts_.fetch_add(1);
     VP_LOG_EVERY_N(WARNING, 100)
-        << "cancelled probe stream from " << peer << ": no Hello within "
+        << "cancelled probe stream from " << s.peer << ": no Hello within "
         << absl::FormatDuration(options_.hello_timeout);
     return grpc::Status(
         grpc::StatusCode::DEADLINE_EXCEEDED,
         absl::StrCat("no Hello within ",
                      absl::FormatDuration(options_.hello_timeout)));
   }
+  std::string reason;
   if (!error.ok()) {
     reason = std::string(error.message());
   } else if (shutting_down_.load()) {
@@ -323,23 +367,25 @@ grpc::Status ProbeServiceImpl::Connect(
   } else {
     reason = "stream closed by the probe";
   }
-  for (auto& [id, capture] : open) {
-    manager_->Disconnect(capture, ps.pid(), reason, ps.hello().process_uid());
+  for (auto& [id, capture] : s.open) {
+    manager_->Disconnect(capture, s.ps.pid(), reason,
+                         s.ps.hello().process_uid());
   }
-  if (registered) {
+  if (s.registered) {
     {
       MutexLock lock(&mu_);
-      connections_.erase(conn->id);
+      connections_.erase(s.conn->id);
     }
-    manager_->ProbeGone(conn->pid);
-    VP_LOG(INFO) << "probe disconnected: pid " << conn->pid << " (" << reason
+    manager_->ProbeGone(s.conn->pid);
+    VP_LOG(INFO) << "probe disconnected: pid " << s.conn->pid << " (" << reason
                  << ")";
   }
   if (!error.ok()) {
     streams_rejected_.fetch_add(1);
-    VP_LOG(WARNING) << "rejected probe stream from " << peer
-                    << (ps.has_hello() ? absl::StrCat(" (pid ", ps.pid(), ")")
-                                       : std::string())
+    VP_LOG(WARNING) << "rejected probe stream from " << s.peer
+                    << (s.ps.has_hello()
+                            ? absl::StrCat(" (pid ", s.ps.pid(), ")")
+                            : std::string())
                     << ": " << error.message();
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         std::string(error.message()));

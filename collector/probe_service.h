@@ -98,10 +98,27 @@ class ProbeServiceImpl : public grpc::Service {
 
  private:
   struct Connection;
+  struct Session;
 
   grpc::Status Connect(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
+  // Connect's steps: refuse a stream over max_streams; read, validate and
+  // dispatch messages until the stream ends or one is invalid (returned);
+  // tell captures and the registry that the stream ended, and answer it.
+  grpc::Status Refuse(const std::string& peer);
+  absl::Status ReadMessages(
+      Session& s,
+      grpc::ServerReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>* stream);
+  grpc::Status EndStream(Session& s, grpc::ServerContext* context,
+                         const absl::Status& error);
+  // An accepted message, by payload.
+  void Dispatch(Session& s, const v1::ProbeMessage& message);
+  void OnHello(Session& s);
+  void OnCaptureStarted(Session& s, const v1::CaptureStarted& started);
+  void OnBatch(Session& s, const v1::EventBatch& batch);
+  void OnCaptureFinished(Session& s, const v1::CaptureFinished& finished);
+  void OnStepSummaries(Session& s, const v1::StepSummaries& summaries);
   bool Write(Connection& c, const v1::CollectorCommand& command);
   // The Hello deadline of a stream: armed when it starts, disarmed by its
   // Hello or its end (after which the watchdog never touches `context`).

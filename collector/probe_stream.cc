@@ -89,60 +89,10 @@ absl::Status ProbeStream::Accept(const v1::ProbeMessage& message,
       return absl::InvalidArgumentError("Hello sent twice on one stream");
     case v1::ProbeMessage::kBatch:
       return AcceptBatch(message.batch(), wire_bytes);
-    case v1::ProbeMessage::kCaptureStarted: {
-      const v1::CaptureStarted& started = message.capture_started();
-      const std::string& id = started.capture_id();
-      if (id.empty()) {
-        return absl::InvalidArgumentError("capture_started has no capture_id");
-      }
-      if (id.size() > kMaxCaptureIdBytes) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("capture_started.capture_id is ", id.size(),
-                         " bytes, over the limit of ", kMaxCaptureIdBytes));
-      }
-      if (open_captures_.contains(id)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("capture_started for ", Quote(id),
-                         ", which is already open on this stream"));
-      }
-      if (open_captures_.size() >= options_.max_open_captures) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("capture_started for ", Quote(id), ": already ",
-                         open_captures_.size(), " captures open"));
-      }
-      if (started.start_ns() < 0 || started.start_ns() >= kMaxTimestampNs) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("capture_started for ", Quote(id),
-                         " has start_ns out of range: ", started.start_ns()));
-      }
-      if (started.has_clock()) {
-        absl::Status s = CheckClock(started.clock(), "capture_started.clock");
-        if (!s.ok()) return s;
-        UseClock(started.clock());
-      }
-      open_captures_.insert(id);
-      return absl::OkStatus();
-    }
-    case v1::ProbeMessage::kCaptureFinished: {
-      const v1::CaptureFinished& finished = message.capture_finished();
-      if (!open_captures_.contains(finished.capture_id())) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("capture_finished for ", Quote(finished.capture_id()),
-                         ", which is not open on this stream"));
-      }
-      if (finished.end_ns() < 0 || finished.end_ns() >= kMaxTimestampNs) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("capture_finished for ", Quote(finished.capture_id()),
-                         " has end_ns out of range: ", finished.end_ns()));
-      }
-      if (finished.has_clock()) {
-        absl::Status s = CheckClock(finished.clock(), "capture_finished.clock");
-        if (!s.ok()) return s;
-        UseClock(finished.clock());
-      }
-      open_captures_.erase(finished.capture_id());
-      return absl::OkStatus();
-    }
+    case v1::ProbeMessage::kCaptureStarted:
+      return AcceptCaptureStarted(message.capture_started());
+    case v1::ProbeMessage::kCaptureFinished:
+      return AcceptCaptureFinished(message.capture_finished());
     case v1::ProbeMessage::kState:
       return AcceptState(message.state());
     case v1::ProbeMessage::kStepSummaries:
@@ -157,6 +107,62 @@ absl::Status ProbeStream::Accept(const v1::ProbeMessage& message,
   }
   return absl::InvalidArgumentError(
       "message with no payload (unknown field or newer protocol?)");
+}
+
+absl::Status ProbeStream::AcceptCaptureStarted(
+    const v1::CaptureStarted& started) {
+  const std::string& id = started.capture_id();
+  if (id.empty()) {
+    return absl::InvalidArgumentError("capture_started has no capture_id");
+  }
+  if (id.size() > kMaxCaptureIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("capture_started.capture_id is ", id.size(),
+                     " bytes, over the limit of ", kMaxCaptureIdBytes));
+  }
+  if (open_captures_.contains(id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("capture_started for ", Quote(id),
+                     ", which is already open on this stream"));
+  }
+  if (open_captures_.size() >= options_.max_open_captures) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("capture_started for ", Quote(id), ": already ",
+                     open_captures_.size(), " captures open"));
+  }
+  if (started.start_ns() < 0 || started.start_ns() >= kMaxTimestampNs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("capture_started for ", Quote(id),
+                     " has start_ns out of range: ", started.start_ns()));
+  }
+  if (started.has_clock()) {
+    absl::Status s = CheckClock(started.clock(), "capture_started.clock");
+    if (!s.ok()) return s;
+    UseClock(started.clock());
+  }
+  open_captures_.insert(id);
+  return absl::OkStatus();
+}
+
+absl::Status ProbeStream::AcceptCaptureFinished(
+    const v1::CaptureFinished& finished) {
+  if (!open_captures_.contains(finished.capture_id())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("capture_finished for ", Quote(finished.capture_id()),
+                     ", which is not open on this stream"));
+  }
+  if (finished.end_ns() < 0 || finished.end_ns() >= kMaxTimestampNs) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("capture_finished for ", Quote(finished.capture_id()),
+                     " has end_ns out of range: ", finished.end_ns()));
+  }
+  if (finished.has_clock()) {
+    absl::Status s = CheckClock(finished.clock(), "capture_finished.clock");
+    if (!s.ok()) return s;
+    UseClock(finished.clock());
+  }
+  open_captures_.erase(finished.capture_id());
+  return absl::OkStatus();
 }
 
 absl::Status ProbeStream::AcceptState(const v1::ProbeState& state) {
@@ -280,59 +286,12 @@ absl::Status ProbeStream::AcceptBatch(const v1::EventBatch& batch,
   // New strings: checked against the table and each other, applied only
   // once the whole batch is valid.
   absl::flat_hash_map<uint32_t, std::string> pending;
-  uint64_t new_bytes = 0;
-  for (const v1::InternedString& s : batch.strings()) {
-    if (s.id() == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "batch ", seq, " defines string id 0, which is reserved"));
-    }
-    absl::string_view old;
-    bool known = false;
-    if (HasString(s.id())) {
-      old = String(s.id());
-      known = true;
-    } else if (auto it = pending.find(s.id()); it != pending.end()) {
-      old = it->second;
-      known = true;
-    }
-    if (known) {
-      if (old != s.value()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("batch ", seq, " redefines string id ", s.id(),
-                         " from ", Quote(old), " to ", Quote(s.value())));
-      }
-      continue;
-    }
-    new_bytes += s.value().size();
-    pending.emplace(s.id(), s.value());
+  absl::Status s = CheckBatchStrings(batch, &pending);
+  if (s.ok()) s = CheckBatchThreads(batch, pending);
+  for (int i = 0; s.ok() && i < batch.events_size(); ++i) {
+    s = CheckEvent(batch, i, batch.events(i), pending);
   }
-  if (string_bytes_ + new_bytes > options_.max_string_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch ", seq, " grows the string table of this stream to ",
-        string_bytes_ + new_bytes, " bytes, over the limit of ",
-        options_.max_string_bytes));
-  }
-  auto known = [&](uint32_t id) {
-    return id == 0 || HasString(id) || pending.contains(id);
-  };
-  size_t new_threads = 0;
-  for (const v1::ThreadInfo& t : batch.threads()) {
-    if (!known(t.name_id())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("batch ", seq, " thread ", t.tid(),
-                       " refers to unknown string id ", t.name_id()));
-    }
-    if (!thread_names_.contains(t.tid())) ++new_threads;
-  }
-  if (thread_names_.size() + new_threads > options_.max_threads) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch ", seq, " announces more than ",
-                     options_.max_threads, " threads on this stream"));
-  }
-  for (int i = 0; i < batch.events_size(); ++i) {
-    absl::Status s = CheckEvent(batch, i, batch.events(i), pending);
-    if (!s.ok()) return s;
-  }
+  if (!s.ok()) return s;
 
   // Valid: apply.
   for (auto& [id, value] : pending) Define(id, value);
@@ -346,6 +305,67 @@ absl::Status ProbeStream::AcceptBatch(const v1::EventBatch& batch,
   next_sequence_ = seq + 1;
   ++batches_;
   events_ += static_cast<uint64_t>(batch.events_size());
+  return absl::OkStatus();
+}
+
+absl::Status ProbeStream::CheckBatchStrings(
+    const v1::EventBatch& batch,
+    absl::flat_hash_map<uint32_t, std::string>* pending) const {
+  const uint64_t seq = batch.sequence();
+  uint64_t new_bytes = 0;
+  for (const v1::InternedString& s : batch.strings()) {
+    if (s.id() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batch ", seq, " defines string id 0, which is reserved"));
+    }
+    absl::string_view old;
+    bool known = false;
+    if (HasString(s.id())) {
+      old = String(s.id());
+      known = true;
+    } else if (auto it = pending->find(s.id()); it != pending->end()) {
+      old = it->second;
+      known = true;
+    }
+    if (known) {
+      if (old != s.value()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("batch ", seq, " redefines string id ", s.id(),
+                         " from ", Quote(old), " to ", Quote(s.value())));
+      }
+      continue;
+    }
+    new_bytes += s.value().size();
+    pending->emplace(s.id(), s.value());
+  }
+  if (string_bytes_ + new_bytes > options_.max_string_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch ", seq, " grows the string table of this stream to ",
+        string_bytes_ + new_bytes, " bytes, over the limit of ",
+        options_.max_string_bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProbeStream::CheckBatchThreads(
+    const v1::EventBatch& batch,
+    const absl::flat_hash_map<uint32_t, std::string>& pending) const {
+  const uint64_t seq = batch.sequence();
+  size_t new_threads = 0;
+  for (const v1::ThreadInfo& t : batch.threads()) {
+    const uint32_t id = t.name_id();
+    if (id != 0 && !HasString(id) && !pending.contains(id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch ", seq, " thread ", t.tid(),
+                       " refers to unknown string id ", t.name_id()));
+    }
+    if (!thread_names_.contains(t.tid())) ++new_threads;
+  }
+  if (thread_names_.size() + new_threads > options_.max_threads) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch ", seq, " announces more than ",
+                     options_.max_threads, " threads on this stream"));
+  }
   return absl::OkStatus();
 }
 

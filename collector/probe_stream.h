@@ -99,7 +99,18 @@ class ProbeStream {
   // Validates a ProbeState and applies it: the latest counts, and its
   // identity fields replace the Hello's.
   absl::Status AcceptState(const v1::ProbeState& state);
+  absl::Status AcceptCaptureStarted(const v1::CaptureStarted& started);
+  absl::Status AcceptCaptureFinished(const v1::CaptureFinished& finished);
   absl::Status AcceptBatch(const v1::EventBatch& batch, size_t wire_bytes);
+  // The batch's new strings (into `pending`): no id 0, no redefinition, the
+  // table stays within max_string_bytes.
+  absl::Status CheckBatchStrings(
+      const v1::EventBatch& batch,
+      absl::flat_hash_map<uint32_t, std::string>* pending) const;
+  // The batch's ThreadInfo: known name ids, at most max_threads threads.
+  absl::Status CheckBatchThreads(
+      const v1::EventBatch& batch,
+      const absl::flat_hash_map<uint32_t, std::string>& pending) const;
   absl::Status CheckEvent(
       const v1::EventBatch& batch, int index, const v1::Event& event,
       const absl::flat_hash_map<uint32_t, std::string>& pending) const;

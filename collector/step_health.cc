@@ -4,26 +4,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "common/prometheus.h"
 
 namespace vllm_profiler::collector {
 namespace {
-
-// Prometheus label value: backslash, quote and newline escaped.
-std::string LabelValue(absl::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  return out;
-}
-
-std::string Num(double v) { return absl::StrFormat("%.15g", v); }
 
 double Percentile(std::vector<double>& v, double q) {
   if (v.empty()) return 0;
@@ -129,60 +113,57 @@ void StepHealth::AppendMetrics(std::string* out) const {
   // not follow the lock into the lambdas below, which run under it.
   const std::map<uint64_t, Entry>* entries = &entries_;
   auto labels = [](const Entry& e) {
-    return absl::StrCat("pid=\"", e.process.pid, "\",rank=\"", e.process.rank,
-                        "\",process=\"", LabelValue(e.process.name), "\"");
+    return PrometheusLabels{{"pid", absl::StrCat(e.process.pid)},
+                            {"rank", absl::StrCat(e.process.rank)},
+                            {"process", e.process.name}};
   };
-  auto header = [&](const char* name, const char* type, const char* help) {
-    absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ",
-                    type, "\n");
-  };
+  PrometheusText m("vllm_profiler_");
   auto histogram = [&](const char* name, const char* help,
                        const std::vector<double>& bounds,
                        Histogram Entry::*member) {
-    header(name, "histogram", help);
+    std::vector<PrometheusHistogramSample> samples;
     for (const auto& [key, e] : *entries) {
       const Histogram& h = e.*member;
-      const std::string l = labels(e);
+      PrometheusHistogramSample& s = samples.emplace_back();
+      s.labels = labels(e);
       uint64_t cumulative = 0;
-      for (size_t i = 0; i <= bounds.size(); ++i) {
+      for (size_t i = 0; i < bounds.size(); ++i) {
         cumulative += h.counts.empty() ? 0 : h.counts[i];
-        absl::StrAppend(out, name, "_bucket{", l, ",le=\"",
-                        i < bounds.size() ? Num(bounds[i]) : "+Inf", "\"} ",
-                        cumulative, "\n");
+        s.cumulative.push_back(cumulative);
       }
-      absl::StrAppend(out, name, "_sum{", l, "} ", Num(h.sum), "\n", name,
-                      "_count{", l, "} ", h.count, "\n");
+      s.count = h.count;
+      s.sum = h.sum;
     }
+    m.LabeledHistogram(name, help, bounds, samples);
   };
   auto counter = [&](const char* name, const char* help,
                      uint64_t Entry::*member) {
-    header(name, "counter", help);
+    std::vector<PrometheusSample> samples;
     for (const auto& [key, e] : *entries) {
-      absl::StrAppend(out, name, "{", labels(e), "} ", e.*member, "\n");
+      samples.push_back({labels(e), e.*member});
     }
+    m.LabeledCounter(name, help, samples);
   };
-  histogram("vllm_profiler_step_duration_seconds",
+  histogram("step_duration_seconds",
             "Duration of the engine steps of a process.",
             DurationBucketsSeconds(), &Entry::duration);
-  histogram("vllm_profiler_step_scheduled_tokens", "Tokens scheduled per step.",
+  histogram("step_scheduled_tokens", "Tokens scheduled per step.",
             TokenBuckets(), &Entry::tokens);
-  histogram("vllm_profiler_step_scheduled_requests",
-            "Requests scheduled per step.", RequestBuckets(), &Entry::requests);
-  counter("vllm_profiler_steps_total", "Steps the process ended.",
-          &Entry::steps);
-  counter("vllm_profiler_slow_steps_total",
+  histogram("step_scheduled_requests", "Requests scheduled per step.",
+            RequestBuckets(), &Entry::requests);
+  counter("steps_total", "Steps the process ended.", &Entry::steps);
+  counter("slow_steps_total",
           "Steps that matched a trigger rule (fired or suppressed).",
           &Entry::slow);
-  counter("vllm_profiler_steps_not_summarized_total",
+  counter("steps_not_summarized_total",
           "Steps that left the probe's ring before a summary carried them.",
           &Entry::not_summarized);
-  header("vllm_profiler_triggers_fired_total", "counter",
-         "Flight recorder triggers that produced a trace capture.");
-  absl::StrAppend(out, "vllm_profiler_triggers_fired_total ", fired_, "\n");
-  header("vllm_profiler_triggers_suppressed_total", "counter",
-         "Flight recorder triggers suppressed (cooldown, capture running).");
-  absl::StrAppend(out, "vllm_profiler_triggers_suppressed_total ", suppressed_,
-                  "\n");
+  m.Counter("triggers_fired_total",
+            "Flight recorder triggers that produced a trace capture.", fired_);
+  m.Counter("triggers_suppressed_total",
+            "Flight recorder triggers suppressed (cooldown, capture running).",
+            suppressed_);
+  out->append(m.Take());
 }
 
 std::vector<v1::StepHealth> StepHealth::Snapshot(absl::Time now) const {

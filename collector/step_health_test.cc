@@ -52,14 +52,15 @@ TEST(StepHealthTest, MetricsAreExact) {
   EXPECT_TRUE(Has(m, "vllm_profiler_step_duration_seconds_bucket{" + l +
                          ",le=\"+Inf\"} 3"));
   EXPECT_TRUE(
-      Has(m, "vllm_profiler_step_duration_seconds_sum{" + l + "} 2.024"));
+      Has(m, "vllm_profiler_step_duration_seconds_sum{" + l + "} 2.024000000"));
   EXPECT_TRUE(Has(m, "vllm_profiler_step_duration_seconds_count{" + l + "} 3"));
   EXPECT_TRUE(Has(
       m, "vllm_profiler_step_scheduled_tokens_bucket{" + l + ",le=\"8\"} 1"));
   EXPECT_TRUE(Has(
       m, "vllm_profiler_step_scheduled_tokens_bucket{" + l + ",le=\"128\"} 2"));
   EXPECT_TRUE(Has(m, "vllm_profiler_step_scheduled_tokens_count{" + l + "} 2"));
-  EXPECT_TRUE(Has(m, "vllm_profiler_step_scheduled_tokens_sum{" + l + "} 107"));
+  EXPECT_TRUE(Has(
+      m, "vllm_profiler_step_scheduled_tokens_sum{" + l + "} 107.000000000"));
   EXPECT_TRUE(Has(
       m, "vllm_profiler_step_scheduled_requests_bucket{" + l + ",le=\"2\"} 1"));
   EXPECT_TRUE(Has(m, "vllm_profiler_steps_total{" + l + "} 3"));

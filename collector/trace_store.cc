@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "collector/capture_origin.h"
 #include "collector/trace_time_shift.h"
 #include "collector/trace_writer.h"
 #include "common/gzip.h"
@@ -152,26 +153,6 @@ absl::Status CopyShifted(ReadableFile& in, WritableFile& out, bool gzip,
 }
 
 }  // namespace
-
-std::string OriginName(v1::CaptureOrigin origin) {
-  switch (origin) {
-    case v1::CAPTURE_ORIGIN_WINDOW:
-      return "window";
-    case v1::CAPTURE_ORIGIN_COMMAND:
-      return "command";
-    case v1::CAPTURE_ORIGIN_TRIGGER:
-      return "trigger";
-    default:
-      return "";
-  }
-}
-
-v1::CaptureOrigin OriginFromName(absl::string_view name) {
-  if (name == "window") return v1::CAPTURE_ORIGIN_WINDOW;
-  if (name == "command") return v1::CAPTURE_ORIGIN_COMMAND;
-  if (name == "trigger") return v1::CAPTURE_ORIGIN_TRIGGER;
-  return v1::CAPTURE_ORIGIN_UNSPECIFIED;
-}
 
 nlohmann::ordered_json TraceInfoToJsonValue(const v1::TraceInfo& info) {
   return nlohmann::ordered_json{

@@ -146,10 +146,6 @@ class TraceStore {
   std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
 
-// "window", "command", "trigger" ("" for UNSPECIFIED), and back.
-std::string OriginName(v1::CaptureOrigin origin);
-v1::CaptureOrigin OriginFromName(absl::string_view name);
-
 // TraceInfo as the JSON object of the sidecar file and of GET /traces (keys
 // in the order of the proto's fields).
 nlohmann::ordered_json TraceInfoToJsonValue(const v1::TraceInfo& info);
