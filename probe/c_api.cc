@@ -37,7 +37,6 @@ constexpr uint64_t kPushedBit = uint64_t{1} << 63;
 // Relaxed loads of g_disabled: once set it stays set; a call racing with
 // the switch is harmless (the runtime is never destroyed).
 std::atomic<bool> g_disabled{false};
-std::atomic<bool> g_config_read{false};
 Mutex g_create_mu;
 // gRPC was started in this process (a runtime exists or existed). gRPC has
 // no fork support enabled here, and using it in a child forked after that
