@@ -9,7 +9,12 @@ Python process, with the same steps:
   baseline  no probe (PYTHONPATH without the probe folder);
   probe     under the probe (sitecustomize from --probe-dir), GPU activity
             on, capture window = steps [start, start + num);
-  torchprof the same steps under torch.profiler with CPU + CUDA activity.
+  torchprof the same steps under torch.profiler with CPU + CUDA activity;
+  flight_steps, flight_gpu  under the probe with no capture, the flight
+            recorder at level steps (the default) and at level gpu (CUPTI
+            kernel, memcpy and memset records always kept in a ring): level
+            gpu's cost is flight_gpu against flight_steps (issue 10's goal:
+            under 2 % on a decode-heavy workload).
 Each child times every step on the host (perf_counter) and on the GPU
 (torch.cuda.Event pair around execute_model).
 
@@ -86,7 +91,7 @@ def run_child(args, mode, env_extra, result_path):
     env = dict(os.environ)
     pp = [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
           if p and os.path.abspath(p) != os.path.abspath(args.probe_dir)]
-    if mode == "probe":
+    if mode == "probe" or mode.startswith("flight_"):
         pp.insert(0, args.probe_dir)
     env["PYTHONPATH"] = os.pathsep.join(pp)
     env.update(env_extra)
@@ -237,9 +242,14 @@ def main(argv=None):
         "VLLM_PROFILER_GPU": "1",
         "VLLM_PROFILER_LOG": "debug",
     }
+    flight_env = dict(probe_env, VLLM_PROFILER_START_STEP=str(10 ** 9))
     res = {}
     for mode, env in (("baseline", {}), ("probe", probe_env),
-                      ("torchprof", {})):
+                      ("torchprof", {}),
+                      ("flight_steps", dict(flight_env,
+                                            VLLM_PROFILER_FLIGHT="steps")),
+                      ("flight_gpu", dict(flight_env,
+                                          VLLM_PROFILER_FLIGHT="gpu"))):
         res[mode] = run_child(a, mode, env, os.path.join(a.out, "child_%s.json" % mode))
     cuda = res["baseline"]["cuda"]
     report = {"device": res["baseline"]["device"],
@@ -255,10 +265,17 @@ def main(argv=None):
                         "first_step_ms": h[0]}
     base = report["baseline"]["host_ms_mean"]
     base_med = report["baseline"]["host_ms_median"]
-    for mode in ("probe", "torchprof"):
+    for mode in ("probe", "torchprof", "flight_steps", "flight_gpu"):
         report["overhead_%s_pct" % mode] = (report[mode]["host_ms_mean"] / base - 1) * 100
         report["overhead_%s_median_pct" % mode] = (
             report[mode]["host_ms_median"] / base_med - 1) * 100
+    # Level gpu's own cost: against level steps, host and GPU time.
+    fs, fg = report["flight_steps"], report["flight_gpu"]
+    report["flight_gpu_vs_steps_host_median_pct"] = (
+        fg["host_ms_median"] / fs["host_ms_median"] - 1) * 100
+    if fs["gpu_ms_mean"] > 0 and fg["gpu_ms_mean"] > 0:  # NaN without CUDA.
+        report["flight_gpu_vs_steps_gpu_mean_pct"] = (
+            fg["gpu_ms_mean"] / fs["gpu_ms_mean"] - 1) * 100
 
     path, trace = wait_trace(a.trace_dir, res["probe"]["pid"], 30)
     checks = {}
@@ -308,16 +325,24 @@ def main(argv=None):
         "| run | host ms/step (mean) | median | first step of window | GPU ms/step (cuda.Event) | overhead vs baseline (mean / median) |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for mode in ("baseline", "probe", "torchprof"):
+    for mode in ("baseline", "probe", "torchprof", "flight_steps",
+                 "flight_gpu"):
         r = report[mode]
         ov = "" if mode == "baseline" else "%+.1f%% / %+.1f%%" % (
             report["overhead_%s_pct" % mode],
             report["overhead_%s_median_pct" % mode])
         md.append("| %s | %.3f | %.3f | %.3f | %.3f | %s |" % (
             {"baseline": "no profiler", "probe": "vllm-profiler probe (CUPTI)",
-             "torchprof": "torch.profiler CPU+CUDA"}[mode],
+             "torchprof": "torch.profiler CPU+CUDA",
+             "flight_steps": "probe idle, flight recorder steps",
+             "flight_gpu": "probe idle, flight recorder gpu"}[mode],
             r["host_ms_mean"], r["host_ms_median"], r["first_step_ms"],
             r["gpu_ms_mean"], ov))
+    md += ["", "Flight recorder level gpu against level steps: host %+.2f%% "
+           "(median)%s." % (
+               report["flight_gpu_vs_steps_host_median_pct"],
+               ", GPU %+.2f%% (mean)" % report["flight_gpu_vs_steps_gpu_mean_pct"]
+               if "flight_gpu_vs_steps_gpu_mean_pct" in report else "")]
     if "trace" in report:
         t = report["trace"]
         md += ["", "Trace: %d kernels (%d with a launch flow, %d attributed to "
