@@ -104,7 +104,6 @@ ProbeRuntime::ProbeRuntime(Options options)
           1024, options_.config.max_buffer_bytes / kGpuEventBytes)),
       ticks_(clock_),
       converter_(ConverterOptions(&ticks_), &strings_),
-      arena_block_(new char[kArenaBlockBytes]),
       backoff_(options_.initial_backoff) {
   if (options_.pid == 0) options_.pid = getpid();
   process_uid_ = ComputeProcessUid(options_.pid);
@@ -659,17 +658,11 @@ size_t ProbeRuntime::ProcessAll(std::deque<QueueItem>& items) {
     }
     // A run of chunks becomes one batch, up to a bound: gRPC's cost per
     // message (framing, wakeups of its threads) is larger than a small
-    // operator's, so fewer, larger batches are cheaper per event. The batch
-    // lives on an arena whose first block is reused for every batch:
-    // building thousands of events costs no malloc/free per field.
-    google::protobuf::ArenaOptions ao;
-    ao.initial_block = arena_block_.get();
-    ao.initial_block_size = kArenaBlockBytes;
-    ao.start_block_size = 64 << 10;
-    ao.max_block_size = 1 << 20;
-    google::protobuf::Arena arena(ao);
-    auto* msg =
-        google::protobuf::Arena::CreateMessage<v1::ProbeMessage>(&arena);
+    // operator's, so fewer, larger batches are cheaper per event.
+    if (chunk_batch_ == nullptr) {
+      chunk_batch_ = std::make_unique<v1::ProbeMessage>();
+    }
+    v1::ProbeMessage* msg = chunk_batch_.get();
     // Wire events are smaller than their records, so bounding the records
     // keeps the batch under the collector's limit.
     const size_t limit =
@@ -753,6 +746,7 @@ void ProbeRuntime::Process(QueueItem& item) {
     }
     Send(m);
     send_ = SendState{};
+    chunk_batch_.reset();  // Its retained events: up to a batch's worth.
   } else {
     Send(m);
   }

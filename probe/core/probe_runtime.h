@@ -360,11 +360,14 @@ class ProbeRuntime final : public GpuEventSink {
   std::atomic<bool> reader_done_{true};
   TickConverter ticks_;  // Sender thread only.
   EventConverter converter_;
-  // First block of the per-chunk batch arena (sender thread only).
-  static constexpr size_t kArenaBlockBytes = 512 << 10;
   // Record bytes converted into one batch at most.
   static constexpr size_t kMaxBatchRecordBytes = 1 << 20;
-  std::unique_ptr<char[]> arena_block_;
+  // The message chunks are converted into, kept from batch to batch while
+  // a capture runs (sender thread only): Clear() keeps its events and
+  // their shapes allocated, so the next batch fills them again instead of
+  // constructing every message (the sender's largest cost per operator
+  // with a fresh batch). Freed when the capture finishes.
+  std::unique_ptr<v1::ProbeMessage> chunk_batch_;
   SendState send_;
   uint32_t strings_watermark_ = 0;
   uint64_t batch_sequence_ = 0;
