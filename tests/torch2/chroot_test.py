@@ -126,9 +126,9 @@ class ChrootTorch2Test(unittest.TestCase):
         cls.collector_log.close()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def chroot(self, args, **env):
-        """Starts the workload in the chroot; returns the Popen (stderr is
-        a pipe of text lines)."""
+    def chroot(self, args, program="/vp/work/run_workload.py", **env):
+        """Starts `program` (the workload) in the chroot; returns the Popen
+        (stderr is a pipe of text lines)."""
         envs = ["PATH=" + PATH, "HOME=/root", "LANG=C.UTF-8",
                 "PYTHONPATH=/vp/bundle",
                 "VLLM_PROFILER_SOCKET=/vp/sock/c.sock",
@@ -138,7 +138,7 @@ class ChrootTorch2Test(unittest.TestCase):
                 MOUNT_SCRIPT, ROOTFS["dir"]] +
                [self.dirs[m] for m in MOUNTS] +
                ["/usr/bin/env", "-i"] + envs +
-               ["python3", "/vp/work/run_workload.py"] + args)
+               ["python3", program] + args)
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
 
@@ -251,6 +251,19 @@ class ChrootTorch2Test(unittest.TestCase):
                     r"torch 2\.6\.0\S* from the cache)", "api-%s.json" % api,
                     args=["--vllm-api", api])
 
+    def test_d_flight_reader_on_python_313(self):
+        # The flight recorder's C reader of the SchedulerOutput and its
+        # builtin step functions use CPython's stable ABI found at run time:
+        # its test runs again here, under Python 3.13, with the bundle's
+        # core library.
+        shutil.copy(ARGS["reader_test"], self.dirs["work"])
+        proc = self.chroot(["/vp/bundle/libvllm_profiler_probe.so"],
+                           program="/vp/work/scheduler_reader_test.py")
+        _, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertRegex(err, r"Ran [1-9]\d* tests")
+        self.assertIn("\nOK", err)
+
     def run_build_off(self, name, **env):
         proc = self.chroot(["--steps", "8"], VLLM_PROFILER_SHIM_BUILD="0",
                            VLLM_PROFILER_START_STEP=2,
@@ -298,6 +311,6 @@ if __name__ == "__main__":
     # chroot, unshare and mount live in sbin, which a test's PATH lacks.
     os.environ["PATH"] = "/usr/sbin:/sbin:" + os.environ.get("PATH", "")
     (ARGS["rootfs_sh"], ARGS["bundle"], ARGS["collector"], ARGS["vpctl"],
-     ARGS["workload"]) = sys.argv[1:6]
-    del sys.argv[1:6]
+     ARGS["workload"], ARGS["reader_test"]) = sys.argv[1:7]
+    del sys.argv[1:7]
     unittest.main(verbosity=2)
