@@ -159,9 +159,23 @@ inline ProbeRuntime* Existing() {
   return g_runtime.load(std::memory_order_acquire);
 }
 
+// Begins a step, with `batch` (vp_step_batch's seven values, then
+// request_ids_total; null: none). Returns step * 2 + capturing, or 0.
+int64_t BeginStep(const int64_t* batch, const char* request_ids) {
+  ProbeRuntime* r = Runtime();
+  if (r == nullptr) return 0;
+  const int64_t step = r->StepBegin();
+  if (step <= 0) return 0;
+  if (batch != nullptr) {
+    r->StepBatch(batch, request_ids, batch[VP_SLOT_REQUEST_IDS_TOTAL]);
+  }
+  return step * 2 + (r->recorder().capturing() ? 1 : 0);
+}
+
 }  // namespace
 }  // namespace vllm_profiler::probe
 
+using vllm_profiler::probe::BeginStep;
 using vllm_profiler::probe::Disable;
 using vllm_profiler::probe::Existing;
 using vllm_profiler::probe::g_read_batch;
@@ -251,11 +265,7 @@ int64_t vp_step_begin(void) {
 
 int64_t vp_step_begin_ex(void) {
   VP_GUARD_BEGIN
-  ProbeRuntime* r = Runtime();
-  if (r == nullptr) return 0;
-  const int64_t step = r->StepBegin();
-  if (step <= 0) return 0;
-  return step * 2 + (r->recorder().capturing() ? 1 : 0);
+  return BeginStep(nullptr, nullptr);
   VP_GUARD_END("vp_step_begin_ex", return 0)
 }
 
@@ -344,13 +354,7 @@ int64_t* vp_step_slots(void) { return g_step_slots; }
 
 int64_t vp_step_begin_slots(const char* request_ids) {
   VP_GUARD_BEGIN
-  ProbeRuntime* r = Runtime();
-  if (r == nullptr) return 0;
-  const int64_t step = r->StepBegin();
-  if (step <= 0) return 0;
-  const int64_t* slots = g_step_slots;
-  r->StepBatch(slots, request_ids, slots[VP_SLOT_REQUEST_IDS_TOTAL]);
-  return step * 2 + (r->recorder().capturing() ? 1 : 0);
+  return BeginStep(g_step_slots, request_ids);
   VP_GUARD_END("vp_step_begin_slots", return 0)
 }
 
@@ -367,13 +371,7 @@ int64_t vp_step_begin_read(void* scheduler_output) {
     return -1;
   }
   std::memcpy(g_step_slots, g_read_batch.values, sizeof(g_read_batch.values));
-  ProbeRuntime* r = Runtime();
-  if (r == nullptr) return 0;
-  const int64_t step = r->StepBegin();
-  if (step <= 0) return 0;
-  r->StepBatch(g_read_batch.values, g_read_batch.request_ids,
-               g_read_batch.values[VP_SLOT_REQUEST_IDS_TOTAL]);
-  return step * 2 + (r->recorder().capturing() ? 1 : 0);
+  return BeginStep(g_step_slots, g_read_batch.request_ids);
   VP_GUARD_END("vp_step_begin_read", return 0)
 }
 

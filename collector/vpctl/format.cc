@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "collector/capture_origin.h"
 #include "nlohmann/json.hpp"
 
 namespace vllm_profiler::collector::vpctl {
@@ -59,16 +60,8 @@ std::string Pids(const google::protobuf::RepeatedField<int64_t>& pids) {
 // The origin column of `vpctl list` (shown once a trace was triggered) and
 // of the captures in `vpctl status`.
 std::string OriginText(v1::CaptureOrigin origin) {
-  switch (origin) {
-    case v1::CAPTURE_ORIGIN_WINDOW:
-      return "window";
-    case v1::CAPTURE_ORIGIN_COMMAND:
-      return "command";
-    case v1::CAPTURE_ORIGIN_TRIGGER:
-      return "trigger";
-    default:
-      return "-";
-  }
+  std::string name = OriginName(origin);
+  return name.empty() ? "-" : name;
 }
 
 std::string Config(const v1::CaptureConfig& c) {
