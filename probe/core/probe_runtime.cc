@@ -718,6 +718,7 @@ void ProbeRuntime::Process(QueueItem& item) {
   } else if (m.has_capture_finished()) {
     const uint64_t full = recorder_.TakeDroppedBufferFull();
     dropped_full_total_.fetch_add(full);
+    chunk_batch_.reset();  // Its retained events: up to a batch's worth.
     if (send_.generation != item.generation || stream_ == nullptr) {
       send_ = SendState{};
       return;
@@ -746,7 +747,6 @@ void ProbeRuntime::Process(QueueItem& item) {
     }
     Send(m);
     send_ = SendState{};
-    chunk_batch_.reset();  // Its retained events: up to a batch's worth.
   } else {
     Send(m);
   }
