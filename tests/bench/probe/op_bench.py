@@ -87,6 +87,11 @@ def main():
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--null_callback", default="",
                     help="path of libvp_null_callback.so (optional)")
+    ap.add_argument("--modes", default="",
+                    help="comma-separated modes to run besides idle "
+                         "(default: all; e.g. probe_shapes for a profile)")
+    ap.add_argument("--only", default="",
+                    help="comma-separated operators to run (default: all)")
     args = ap.parse_args()
     lib = probe.native()
     core = probe._state.core_file
@@ -119,6 +124,11 @@ def main():
         activities=[tp.ProfilerActivity.CPU], record_shapes=True)
     modes["torchprof_noshapes"] = lambda: tp.profile(
         activities=[tp.ProfilerActivity.CPU], record_shapes=False)
+    if args.modes:
+        keep = {"idle"} | set(args.modes.split(","))
+        modes = {m: make for m, make in modes.items() if m in keep}
+    if args.only:
+        ops = {n: fn for n, fn in ops.items() if n in args.only.split(",")}
     res = {}
     stops = {}
     for _ in range(args.reps):
@@ -151,12 +161,22 @@ def main():
                 res[(mode, n)][1] - res[("idle", n)][1],
                 res[(mode, n)][2] - res[("idle", n)][2]))
             for n in names) + "   stop %.0f / %.0f" % stops[mode])
+    # Robust to the sender draining one operator's records during the next
+    # operator's loop: every loop of the mode plus its stop, per call.
+    print("whole mode, added process CPU per call (its loops and its stop):")
+    for mode in modes:
+        if mode == "idle":
+            continue
+        added = [res[(mode, n)][1] - res[("idle", n)][1] for n in names]
+        print("%-20s %8.0f" % (mode, sum(added) / len(added) + stops[mode][1]))
     for n in names:
+        if ("probe_shapes", n) not in res or ("torchprof_shapes", n) not in res:
+            continue
         ours = res[("probe_shapes", n)][0] - res[("idle", n)][0]
         theirs = res[("torchprof_shapes", n)][0] - res[("idle", n)][0]
         line = "ratio ours/torch.profiler (shapes on) for %s: %.2f" % (
             n, ours / theirs)
-        if args.null_callback:
+        if ("null_cb_inputs", n) in res:
             floor = res[("null_cb_inputs", n)][0] - res[("idle", n)][0]
             line += ("; beyond the needsInputs floor (%.0f ns): ours %.0f, "
                      "torch.profiler %.0f" % (floor, ours - floor,

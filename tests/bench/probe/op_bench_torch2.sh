@@ -3,17 +3,28 @@
 # of tests/torch2 (built and cached by its rootfs.sh), with the probe bundle
 # built here and the stand-in collector outside the chroot, as
 # //tests/torch2:chroot_test runs them. Needs root. Arguments go to
-# op_bench.py.
+# op_bench.py; --null_callback (first) also builds null_callback.cc with the
+# chroot's g++ against torch 2.6 and adds op_bench.py's RecordFunction floor
+# modes.
 #   bazel build //probe:probe_bundle //tests/e2e/probe:fake_collector
-#   tests/bench/probe/op_bench_torch2.sh --reps 5 --ops 10000
+#   tests/bench/probe/op_bench_torch2.sh [--null_callback] --reps 5 --ops 10000
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
+# Inside the chroot: optionally build the do-nothing callback, then the bench.
+RUN='exec python3 /vp/work/op_bench.py "$@"'
+if [[ "${1:-}" == --null_callback ]]; then
+  shift
+  RUN='g++ -O2 -std=c++17 -shared -fPIC -DNDEBUG -o /vp/cache/libvp_null_callback.so \
+    /vp/work/null_callback.cc -ltorch -ltorch_cpu -lc10 &&
+    exec python3 /vp/work/op_bench.py --null_callback /vp/cache/libvp_null_callback.so "$@"'
+fi
 BIN=$(bazel info bazel-bin 2>/dev/null)
 ROOTFS=$(tests/torch2/rootfs.sh)
 TMP=$(mktemp -d /tmp/opb2-XXXX)
 trap 'kill $FC 2>/dev/null || true; rm -rf "$TMP"' EXIT
 mkdir -p "$TMP/bundle" "$TMP/sock" "$TMP/cache"
-tar -xf "$BIN/probe/probe_bundle.tar" -C "$TMP/bundle"
+# BUNDLE_TAR=FILE: another build of the bundle (a before/after comparison).
+tar -xf "${BUNDLE_TAR:-$BIN/probe/probe_bundle.tar}" -C "$TMP/bundle"
 "$BIN/tests/e2e/probe/fake_collector" --socket "$TMP/sock/c.sock" \
   --out /dev/null --discard 1 >"$TMP/fc.log" 2>&1 &
 FC=$!
@@ -33,4 +44,4 @@ exec chroot "$R" "$@"' "$ROOTFS" "$TMP/bundle" "$PWD/tests/bench/probe" \
   env -i PATH=/usr/bin:/bin HOME=/root PYTHONPATH=/vp/bundle \
   VLLM_PROFILER_SOCKET=/vp/sock/c.sock VLLM_PROFILER_START_STEP=1000000000 \
   VLLM_PROFILER_MAX_BUFFER_MB=512 VLLM_PROFILER_CACHE_DIR=/vp/cache \
-  python3 /vp/work/op_bench.py "$@"
+  sh -c "$RUN" op_bench "$@"
