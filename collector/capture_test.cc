@@ -36,9 +36,10 @@ void Accept(ProbeStream& s, const v1::ProbeMessage& m) {
 
 // Two ranks: pid 20 (rank 1, its monotonic clock 5 us ahead) and pid 10
 // (rank 0), both recording the full batch; pid 10 finishes, pid 20
-// finishes or disconnects.
+// finishes or disconnects. With `signatures`, pid 20 sends its operators'
+// inputs as input signatures (the trace must not change).
 std::string WriteTwoRankTrace(const std::string& name, bool disconnect,
-                              CaptureResult* result) {
+                              CaptureResult* result, bool signatures = false) {
   std::string path = TmpPath(name);
   Capture capture("window-1", v1::CAPTURE_ORIGIN_WINDOW,
                   testutil::Started("x").capture_started().config(), {});
@@ -55,6 +56,7 @@ std::string WriteTwoRankTrace(const std::string& name, bool disconnect,
   capture.Join(b, sb.capture_started(), absl::UnixEpoch());
   v1::ProbeMessage ba = testutil::FullBatch("w10", 0);
   v1::ProbeMessage bb = testutil::FullBatch("w20", 0, true, 5000);
+  if (signatures) bb = testutil::WithSignatures(bb);
   Accept(a, ba);
   Accept(b, bb);
   capture.WriteBatch(a, ba.batch());
@@ -85,6 +87,14 @@ TEST(Capture, MatchesGoldenFile) {
   EXPECT_EQ(out, golden)
       << "regenerate with VP_UPDATE_GOLDEN=$PWD/collector/testdata/"
          "capture_golden.json bazel test --test_env=VP_UPDATE_GOLDEN ...";
+}
+
+TEST(Capture, InputSignaturesWriteTheSameTraceAsInlineInputs) {
+  CaptureResult r;
+  std::string out = WriteTwoRankTrace("signatures.json", false, &r,
+                                      /*signatures=*/true);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(out, ReadAll("collector/testdata/capture_golden.json"));
 }
 
 TEST(Capture, StructureAsAUserSeesIt) {

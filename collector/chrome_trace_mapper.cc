@@ -147,20 +147,27 @@ void WriteCpuOpArgs(ArgsScope& args, const ProbeStream& stream,
   if (e.sequence_number() != 0) {
     args.Key("Sequence number")->Uint(e.sequence_number());
   }
-  if (e.input_shapes_size() > 0) {
+  // The inputs inline, or the stream's signature they refer to.
+  const v1::InputSignature* sig = e.input_signature_id() != 0
+                                      ? stream.Signature(e.input_signature_id())
+                                      : nullptr;
+  const auto& shapes = sig != nullptr ? sig->shapes() : e.input_shapes();
+  const auto& dtype_ids =
+      sig != nullptr ? sig->dtype_ids() : e.input_dtype_ids();
+  if (!shapes.empty()) {
     TraceWriter* w = args.Key("Input Dims");
     w->BeginArray();
-    for (const v1::Shape& s : e.input_shapes()) {
+    for (const v1::Shape& s : shapes) {
       w->BeginArray();
       for (int64_t d : s.dims()) w->Int(d);
       w->EndArray();
     }
     w->EndArray();
   }
-  if (e.input_dtype_ids_size() > 0) {
+  if (!dtype_ids.empty()) {
     TraceWriter* w = args.Key("Input type");
     w->BeginArray();
-    for (uint32_t id : e.input_dtype_ids()) w->String(stream.String(id));
+    for (uint32_t id : dtype_ids) w->String(stream.String(id));
     w->EndArray();
   }
 }

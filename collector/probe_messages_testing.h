@@ -194,6 +194,26 @@ inline v1::ProbeMessage FullBatch(const std::string& capture_id,
   return m;
 }
 
+// `m`'s batch with each event's inline inputs moved into an input
+// signature defined in the batch (ids from `first_id`), as a probe sends
+// them to a collector that reads signatures.
+inline v1::ProbeMessage WithSignatures(v1::ProbeMessage m,
+                                       uint32_t first_id = 7) {
+  v1::EventBatch* b = m.mutable_batch();
+  uint32_t id = first_id;
+  for (v1::Event& e : *b->mutable_events()) {
+    if (e.input_shapes_size() == 0 && e.input_dtype_ids_size() == 0) continue;
+    v1::InputSignature* sig = b->add_input_signatures();
+    sig->set_id(id);
+    *sig->mutable_shapes() = e.input_shapes();
+    *sig->mutable_dtype_ids() = e.input_dtype_ids();
+    e.clear_input_shapes();
+    e.clear_input_dtype_ids();
+    e.set_input_signature_id(id++);
+  }
+  return m;
+}
+
 }  // namespace vllm_profiler::collector::testutil
 
 #endif  // VLLM_PROFILER_COLLECTOR_PROBE_MESSAGES_TESTING_H_

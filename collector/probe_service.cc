@@ -288,6 +288,7 @@ void ProbeServiceImpl::OnHello(Session& s) {
   welcome.mutable_welcome()->set_collector_version(options_.collector_version);
   welcome.mutable_welcome()->set_max_batch_bytes(
       options_.stream.max_batch_bytes);
+  welcome.mutable_welcome()->set_input_signatures(true);
   Write(conn, welcome);
 }
 

@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -286,15 +287,21 @@ absl::Status ProbeStream::AcceptBatch(const v1::EventBatch& batch,
   // New strings: checked against the table and each other, applied only
   // once the whole batch is valid.
   absl::flat_hash_map<uint32_t, std::string> pending;
+  absl::flat_hash_set<uint32_t> pending_signatures;
   absl::Status s = CheckBatchStrings(batch, &pending);
+  if (s.ok()) s = CheckBatchSignatures(batch, pending, &pending_signatures);
   if (s.ok()) s = CheckBatchThreads(batch, pending);
   for (int i = 0; s.ok() && i < batch.events_size(); ++i) {
-    s = CheckEvent(batch, i, batch.events(i), pending);
+    s = CheckEvent(batch, i, batch.events(i), pending, pending_signatures);
   }
   if (!s.ok()) return s;
 
   // Valid: apply.
   for (auto& [id, value] : pending) Define(id, value);
+  for (const v1::InputSignature& sig : batch.input_signatures()) {
+    auto [it, inserted] = signatures_.try_emplace(sig.id(), sig);
+    if (inserted) signature_bytes_ += sig.ByteSizeLong();
+  }
   for (const v1::ThreadInfo& t : batch.threads()) {
     thread_names_[t.tid()] = t.name_id();
   }
@@ -347,6 +354,76 @@ absl::Status ProbeStream::CheckBatchStrings(
   return absl::OkStatus();
 }
 
+namespace {
+
+bool SameInputs(const v1::InputSignature& a, const v1::InputSignature& b) {
+  if (a.shapes_size() != b.shapes_size() ||
+      !std::equal(a.dtype_ids().begin(), a.dtype_ids().end(),
+                  b.dtype_ids().begin(), b.dtype_ids().end())) {
+    return false;
+  }
+  for (int i = 0; i < a.shapes_size(); ++i) {
+    const auto& x = a.shapes(i).dims();
+    const auto& y = b.shapes(i).dims();
+    if (!std::equal(x.begin(), x.end(), y.begin(), y.end())) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status ProbeStream::CheckBatchSignatures(
+    const v1::EventBatch& batch,
+    const absl::flat_hash_map<uint32_t, std::string>& pending_strings,
+    absl::flat_hash_set<uint32_t>* pending) const {
+  const uint64_t seq = batch.sequence();
+  absl::flat_hash_map<uint32_t, const v1::InputSignature*> in_batch;
+  uint64_t new_bytes = 0;
+  for (const v1::InputSignature& sig : batch.input_signatures()) {
+    if (sig.id() == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batch ", seq, " defines input signature id 0, which is reserved"));
+    }
+    if (sig.dtype_ids_size() != 0 &&
+        sig.dtype_ids_size() != sig.shapes_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "batch ", seq, " input signature ", sig.id(), " has ",
+          sig.shapes_size(), " shapes but ", sig.dtype_ids_size(), " dtypes"));
+    }
+    for (uint32_t id : sig.dtype_ids()) {
+      if (id != 0 && !HasString(id) && !pending_strings.contains(id)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("batch ", seq, " input signature ", sig.id(),
+                         " refers to unknown string id ", id));
+      }
+    }
+    const v1::InputSignature* old = Signature(sig.id());
+    if (old == nullptr) {
+      if (auto it = in_batch.find(sig.id()); it != in_batch.end()) {
+        old = it->second;
+      }
+    }
+    if (old != nullptr) {
+      if (!SameInputs(*old, sig)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("batch ", seq, " redefines input signature ", sig.id(),
+                         " with other inputs"));
+      }
+      continue;
+    }
+    in_batch.emplace(sig.id(), &sig);
+    pending->insert(sig.id());
+    new_bytes += sig.ByteSizeLong();
+  }
+  if (signature_bytes_ + new_bytes > options_.max_signature_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch ", seq, " grows the input signatures of this stream to ",
+        signature_bytes_ + new_bytes, " bytes, over the limit of ",
+        options_.max_signature_bytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ProbeStream::CheckBatchThreads(
     const v1::EventBatch& batch,
     const absl::flat_hash_map<uint32_t, std::string>& pending) const {
@@ -371,7 +448,8 @@ absl::Status ProbeStream::CheckBatchThreads(
 
 absl::Status ProbeStream::CheckEvent(
     const v1::EventBatch& batch, int index, const v1::Event& event,
-    const absl::flat_hash_map<uint32_t, std::string>& pending) const {
+    const absl::flat_hash_map<uint32_t, std::string>& pending,
+    const absl::flat_hash_set<uint32_t>& pending_signatures) const {
   auto where = [&]() {
     return absl::StrCat("batch ", batch.sequence(), " event ", index);
   };
@@ -405,6 +483,16 @@ absl::Status ProbeStream::CheckEvent(
   }
   for (uint32_t id : event.input_dtype_ids()) {
     if (!known(id)) return unknown(id, "input_dtype_ids");
+  }
+  if (const uint32_t sig = event.input_signature_id(); sig != 0) {
+    if (Signature(sig) == nullptr && !pending_signatures.contains(sig)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where(), " refers to unknown input signature ", sig));
+    }
+    if (event.input_shapes_size() > 0 || event.input_dtype_ids_size() > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where(), " has both input_signature_id and inline inputs"));
+    }
   }
   for (const v1::Arg& arg : event.args()) {
     if (arg.key_id() == 0) {

@@ -3,8 +3,9 @@
 // A ProbeStream sees every ProbeMessage of one ProbeService.Connect stream,
 // in order, and checks it before anything is written to a trace: the first
 // message must be a Hello, batches must stay under the size limit, refer to
-// a capture opened on this stream, and use only string ids defined earlier
-// (in this batch or a previous one), events must have a known kind, a
+// a capture opened on this stream, and use only string ids and input
+// signatures defined earlier (in this batch or a previous one), events
+// must have a known kind, a
 // non-negative duration and timestamps in range. On success it keeps the
 // stream's interning table, thread names, open captures and clock mapping,
 // which the capture writer then reads through the accessors.
@@ -48,6 +49,9 @@ class ProbeStream {
     size_t max_open_captures = 16;
     // Bound on distinct thread ids announced by ThreadInfo. Default 65536.
     size_t max_threads = 65536;
+    // Bound on the input signatures of one stream (their serialized bytes).
+    // Default 64 MiB.
+    uint64_t max_signature_bytes = 64ull << 20;
   };
 
   explicit ProbeStream(Options options);
@@ -74,6 +78,12 @@ class ProbeStream {
     return it == sparse_.end() ? absl::string_view() : it->second;
   }
   bool HasString(uint32_t id) const;
+  // Input signature `id` (nullptr when unknown; Accept() guarantees that
+  // ids used by accepted events are known).
+  const v1::InputSignature* Signature(uint32_t id) const {
+    auto it = signatures_.find(id);
+    return it == signatures_.end() ? nullptr : &it->second;
+  }
 
   // Name of thread `tid` as last announced ("" when never announced).
   absl::string_view ThreadName(uint32_t tid) const;
@@ -107,13 +117,21 @@ class ProbeStream {
   absl::Status CheckBatchStrings(
       const v1::EventBatch& batch,
       absl::flat_hash_map<uint32_t, std::string>* pending) const;
+  // The batch's new input signatures (their ids into `pending`): no id 0,
+  // no redefinition with other inputs, known dtype ids, one dtype per shape
+  // when dtypes are given, the table within max_signature_bytes.
+  absl::Status CheckBatchSignatures(
+      const v1::EventBatch& batch,
+      const absl::flat_hash_map<uint32_t, std::string>& pending_strings,
+      absl::flat_hash_set<uint32_t>* pending) const;
   // The batch's ThreadInfo: known name ids, at most max_threads threads.
   absl::Status CheckBatchThreads(
       const v1::EventBatch& batch,
       const absl::flat_hash_map<uint32_t, std::string>& pending) const;
   absl::Status CheckEvent(
       const v1::EventBatch& batch, int index, const v1::Event& event,
-      const absl::flat_hash_map<uint32_t, std::string>& pending) const;
+      const absl::flat_hash_map<uint32_t, std::string>& pending,
+      const absl::flat_hash_set<uint32_t>& pending_signatures) const;
   absl::Status CheckClock(const v1::ClockPair& clock, absl::string_view where);
   void UseClock(const v1::ClockPair& clock);
   void Define(uint32_t id, const std::string& value);
@@ -128,6 +146,8 @@ class ProbeStream {
   std::vector<bool> dense_defined_;
   absl::flat_hash_map<uint32_t, std::string> sparse_;
   uint64_t string_bytes_ = 0;
+  absl::flat_hash_map<uint32_t, v1::InputSignature> signatures_;
+  uint64_t signature_bytes_ = 0;
   absl::flat_hash_map<uint32_t, uint32_t> thread_names_;  // tid -> name id
   absl::flat_hash_set<std::string> open_captures_;
   int64_t mono_to_wall_ns_ = 0;

@@ -46,6 +46,16 @@ int main(int argc, char** argv) {
          testutil::Started("b", vllm_profiler::v1::CAPTURE_ORIGIN_COMMAND),
          testutil::FullBatch("a", 0), testutil::FullBatch("b", 1, false),
          testutil::Finished("a"), testutil::Finished("b")});
+  Write(dir + "/input_signatures",
+        {testutil::Hello(16, 0), testutil::Started("c1"),
+         testutil::WithSignatures(testutil::FullBatch("c1", 0)),
+         testutil::WithSignatures(testutil::FullBatch("c1", 1, false)),
+         testutil::Finished("c1", 2)});
+  auto unknown_signature =
+      testutil::WithSignatures(testutil::FullBatch("c", 0));
+  unknown_signature.mutable_batch()->clear_input_signatures();
+  Write(dir + "/input_signature_unknown",
+        {testutil::Hello(17), testutil::Started("c"), unknown_signature});
   vllm_profiler::v1::ProbeMessage sums;
   for (int i = 1; i <= 3; ++i) {
     auto* st = sums.mutable_step_summaries()->add_steps();

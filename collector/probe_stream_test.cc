@@ -115,6 +115,73 @@ TEST_F(ProbeStreamTest, StringRedefinitionAndReservedId) {
                 "batch 1 defines string id 0, which is reserved");
 }
 
+TEST_F(ProbeStreamTest, AcceptsInputSignaturesDefinedOncePerStream) {
+  // FullBatch's aten::linear (event 1) refers to signature 7.
+  v1::ProbeMessage m = testutil::WithSignatures(FullBatch("c1", 0));
+  ASSERT_EQ(m.batch().input_signatures_size(), 1);
+  ASSERT_TRUE(Send(stream_, m).ok());
+  const v1::InputSignature* sig = stream_.Signature(7);
+  ASSERT_NE(sig, nullptr);
+  ASSERT_EQ(sig->shapes_size(), 2);
+  EXPECT_EQ(sig->shapes(0).dims(1), 4096);
+  EXPECT_EQ(stream_.String(sig->dtype_ids(0)), "float");
+  // Used later without its definition; defined again identically: fine.
+  v1::ProbeMessage later = testutil::WithSignatures(FullBatch("c1", 1, false));
+  later.mutable_batch()->clear_input_signatures();
+  EXPECT_TRUE(Send(stream_, later).ok());
+  EXPECT_TRUE(Send(stream_, testutil::WithSignatures(FullBatch("c1", 2))).ok());
+}
+
+TEST_F(ProbeStreamTest, BadInputSignaturesAreNamed) {
+  v1::ProbeMessage m = testutil::WithSignatures(FullBatch("c1", 3));
+  m.mutable_batch()->clear_input_signatures();
+  ExpectInvalid(Send(stream_, m),
+                "batch 3 event 1 refers to unknown input signature 7");
+  m = testutil::WithSignatures(FullBatch("c1", 3));
+  m.mutable_batch()->mutable_events(1)->add_input_dtype_ids(
+      testutil::kStrFloat);
+  ExpectInvalid(Send(stream_, m),
+                "batch 3 event 1 has both input_signature_id and inline "
+                "inputs");
+  m = testutil::WithSignatures(FullBatch("c1", 3));
+  m.mutable_batch()->mutable_input_signatures(0)->set_id(0);
+  ExpectInvalid(Send(stream_, m),
+                "batch 3 defines input signature id 0, which is reserved");
+  m = testutil::WithSignatures(FullBatch("c1", 3));
+  m.mutable_batch()->mutable_input_signatures(0)->set_dtype_ids(1, 999);
+  ExpectInvalid(Send(stream_, m),
+                "batch 3 input signature 7 refers to unknown string id 999");
+  m = testutil::WithSignatures(FullBatch("c1", 3));
+  m.mutable_batch()->mutable_input_signatures(0)->add_dtype_ids(0);
+  ExpectInvalid(Send(stream_, m),
+                "batch 3 input signature 7 has 2 shapes but 3 dtypes");
+  m = testutil::WithSignatures(FullBatch("c1", 3));
+  *m.mutable_batch()->add_input_signatures() = m.batch().input_signatures(0);
+  m.mutable_batch()->mutable_input_signatures(1)->mutable_shapes(0)->set_dims(
+      0, 9);
+  ExpectInvalid(Send(stream_, m),
+                "batch 3 redefines input signature 7 with other inputs");
+  // A rejected batch defines nothing; a stream's definition is kept.
+  EXPECT_EQ(stream_.Signature(7), nullptr);
+  ASSERT_TRUE(Send(stream_, testutil::WithSignatures(FullBatch("c1", 4))).ok());
+  m = testutil::WithSignatures(FullBatch("c1", 5));
+  m.mutable_batch()->mutable_input_signatures(0)->mutable_shapes(1)->add_dims(
+      1);
+  ExpectInvalid(Send(stream_, m),
+                "batch 5 redefines input signature 7 with other inputs");
+}
+
+TEST(ProbeStream, InputSignatureBound) {
+  ProbeStream::Options options;
+  options.max_signature_bytes = 10;
+  ProbeStream s(options);
+  ASSERT_TRUE(Send(s, Hello(1)).ok());
+  ASSERT_TRUE(Send(s, Started("c1")).ok());
+  ExpectInvalid(Send(s, testutil::WithSignatures(FullBatch("c1", 0))),
+                "batch 0 grows the input signatures of this stream to 15 "
+                "bytes, over the limit of 10");
+}
+
 TEST_F(ProbeStreamTest, EventSanity) {
   v1::ProbeMessage m = FullBatch("c1", 2);
   m.mutable_batch()->mutable_events(3)->set_duration_ns(-5);

@@ -1,6 +1,9 @@
 // The sender's share of an operator's cost: converting its two records
 // into a wire Event, and serializing the batch (what gRPC then writes).
-// Items are operators (begin + end pairs), with two [64,256] float inputs.
+// Items are operators (begin + end pairs), with two [64,256] float inputs
+// (first Arg 2) or none (0: shapes off); the second Arg 1 sends the inputs
+// as input signatures (a collector that reads them), 0 inline.
+// wire_bytes_per_op: the serialized batch over its operators.
 #include <memory>
 #include <string>
 
@@ -15,13 +18,13 @@ namespace {
 constexpr int kOpsPerRound = 1000;
 
 // Records kOpsPerRound operators into chunks and returns them.
-std::deque<QueueItem> RecordRound(Recorder& r, uint64_t gen) {
+std::deque<QueueItem> RecordRound(Recorder& r, uint64_t gen, int inputs) {
   r.Begin(gen);
   const int64_t a[2] = {64, 256};
   const int64_t b[2] = {256, 768};
   InputArg in[2] = {{a, 2, "float"}, {b, 2, "float"}};
   for (int i = 0; i < kOpsPerRound; ++i) {
-    r.OpEnd(r.OpBegin(i % 2 ? "aten::mm" : "aten::add", 12, in, 2));
+    r.OpEnd(r.OpBegin(i % 2 ? "aten::mm" : "aten::add", 12, in, inputs));
   }
   r.End(nullptr, gen);
   return r.TakeQueued(absl::ZeroDuration());
@@ -33,6 +36,7 @@ void Convert(benchmark::State& state, bool serialize) {
   EventConverter::Options co;
   co.thread_name = [](uint32_t) { return std::string("MainThread"); };
   EventConverter converter(co, &strings);
+  converter.set_input_signatures(state.range(1) != 0);
   std::string wire;
   uint64_t gen = 0;
   // As the sender: the batch's arena starts in one reused 512 KiB block.
@@ -44,7 +48,8 @@ void Convert(benchmark::State& state, bool serialize) {
   ao.max_block_size = 1 << 20;
   for (auto _ : state) {
     state.PauseTiming();
-    std::deque<QueueItem> items = RecordRound(r, ++gen);
+    std::deque<QueueItem> items =
+        RecordRound(r, ++gen, static_cast<int>(state.range(0)));
     state.ResumeTiming();
     google::protobuf::Arena arena(ao);
     auto* batch =
@@ -65,14 +70,18 @@ void Convert(benchmark::State& state, bool serialize) {
     state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * kOpsPerRound);
+  if (serialize) {
+    state.counters["wire_bytes_per_op"] =
+        static_cast<double>(wire.size()) / kOpsPerRound;
+  }
 }
 
 void BM_ConvertOps(benchmark::State& state) { Convert(state, false); }
-BENCHMARK(BM_ConvertOps);
+BENCHMARK(BM_ConvertOps)->Args({0, 0})->Args({2, 0})->Args({2, 1});
 void BM_ConvertAndSerializeOps(benchmark::State& state) {
   Convert(state, true);
 }
-BENCHMARK(BM_ConvertAndSerializeOps);
+BENCHMARK(BM_ConvertAndSerializeOps)->Args({0, 0})->Args({2, 0})->Args({2, 1});
 
 }  // namespace
 }  // namespace vllm_profiler::probe

@@ -263,6 +263,122 @@ TEST(EventConverterTest, FlushKeepsShapesOfOpenOps) {
   EXPECT_EQ(batch.events(0).input_shapes(0).dims(0), 5);
 }
 
+// Converts every queued chunk into `batch` (no strings).
+void ConvertInto(Recorder& r, EventConverter& conv, v1::EventBatch* batch) {
+  for (QueueItem& item : r.TakeQueued(absl::ZeroDuration())) {
+    if (item.chunk == nullptr) continue;
+    conv.Convert(*item.chunk, batch);
+    r.Release(item.chunk);
+  }
+}
+
+TEST(EventConverterTest, EqualInputsShareOneSignatureDefinedOncePerStream) {
+  FakeClock clock(100);
+  Recorder r(Recorder::Options{}, &clock);
+  StringTable strings;
+  EventConverter conv(EventConverter::Options{}, &strings);
+  conv.set_input_signatures(true);
+  const int64_t a[2] = {4, 8};
+  const int64_t b[2] = {4, 9};
+  InputArg same[2] = {{a, 2, "float"}, {nullptr, -1, "Scalar"}};
+  InputArg other[1] = {{b, 2, "float"}};
+  // Capture 1 leaves other bytes in the pooled chunk that capture 2 reuses:
+  // equal inputs must still be equal bytes (zeroed padding).
+  r.Begin(1);
+  for (int i = 0; i < 50; ++i) {
+    InputArg junk[1] = {{b, 2, "abcdefghijklmnopqrstuvw"}};
+    r.OpEnd(r.OpBegin("junk", -1, junk, 1));
+  }
+  r.End(nullptr, 1);
+  v1::EventBatch first;
+  ConvertInto(r, conv, &first);
+  r.Begin(2);
+  for (int i = 0; i < 50; ++i) {
+    r.OpEnd(r.OpBegin(i % 2 ? "aten::add" : "aten::mul", -1, same, 2));
+  }
+  r.OpEnd(r.OpBegin("aten::mm", -1, other, 1));
+  r.OpEnd(r.OpBegin("aten::empty", -1, nullptr, 0));
+  r.End(nullptr, 2);
+  v1::EventBatch batch;
+  ConvertInto(r, conv, &batch);
+  uint32_t wm = 0;
+  strings.AppendNew(&wm, &batch);
+
+  ASSERT_EQ(batch.events_size(), 52);
+  ASSERT_EQ(batch.input_signatures_size(), 2);  // same, other.
+  const v1::InputSignature& sig = batch.input_signatures(0);
+  ASSERT_EQ(sig.shapes_size(), 2);
+  EXPECT_EQ(sig.shapes(0).dims(1), 8);
+  EXPECT_EQ(sig.shapes(1).dims_size(), 0);  // Not a tensor.
+  EXPECT_EQ(Name(batch, sig.dtype_ids(0)), "float");
+  EXPECT_EQ(Name(batch, sig.dtype_ids(1)), "Scalar");
+  for (int i = 0; i < 50; ++i) {
+    const v1::Event& e = batch.events(i);
+    EXPECT_EQ(e.input_signature_id(), sig.id()) << i;
+    EXPECT_EQ(e.input_shapes_size(), 0) << i;
+    EXPECT_EQ(e.input_dtype_ids_size(), 0) << i;
+  }
+  EXPECT_EQ(batch.events(50).input_signature_id(),
+            batch.input_signatures(1).id());
+  EXPECT_EQ(batch.events(51).input_signature_id(), 0u);  // No inputs.
+
+  // The same inputs later on the stream: no definition again...
+  r.Begin(3);
+  r.OpEnd(r.OpBegin("aten::add", -1, same, 2));
+  r.End(nullptr, 3);
+  v1::EventBatch again;
+  ConvertInto(r, conv, &again);
+  ASSERT_EQ(again.events_size(), 1);
+  EXPECT_EQ(again.events(0).input_signature_id(), sig.id());
+  EXPECT_EQ(again.input_signatures_size(), 0);
+  // ...but on a new stream, defined before its first use there.
+  conv.Reset();
+  r.Begin(4);
+  r.OpEnd(r.OpBegin("aten::add", -1, same, 2));
+  r.End(nullptr, 4);
+  v1::EventBatch fresh;
+  ConvertInto(r, conv, &fresh);
+  ASSERT_EQ(fresh.input_signatures_size(), 1);
+  EXPECT_EQ(fresh.input_signatures(0).id(), sig.id());
+  // A collector without signatures: inline inputs.
+  conv.set_input_signatures(false);
+  r.Begin(5);
+  r.OpEnd(r.OpBegin("aten::add", -1, same, 2));
+  r.End(nullptr, 5);
+  v1::EventBatch old;
+  ConvertInto(r, conv, &old);
+  ASSERT_EQ(old.events_size(), 1);
+  EXPECT_EQ(old.events(0).input_signature_id(), 0u);
+  EXPECT_EQ(old.events(0).input_shapes_size(), 2);
+  EXPECT_EQ(old.input_signatures_size(), 0);
+}
+
+TEST(EventConverterTest, FullSignatureTableSendsInputsInline) {
+  FakeClock clock(100);
+  Recorder::Options ro;
+  ro.max_bytes = 256 << 20;
+  Recorder r(ro, &clock);
+  StringTable strings;
+  EventConverter conv(EventConverter::Options{}, &strings);
+  conv.set_input_signatures(true);
+  constexpr int kOps = 32768 + 3;  // The table holds 32768.
+  r.Begin(1);
+  for (int64_t i = 0; i < kOps; ++i) {
+    InputArg in[1] = {{&i, 1, "float"}};
+    r.OpEnd(r.OpBegin("aten::add", -1, in, 1));
+  }
+  r.End(nullptr, 1);
+  v1::EventBatch batch;
+  ConvertInto(r, conv, &batch);
+  ASSERT_EQ(batch.events_size(), kOps);
+  EXPECT_EQ(conv.signatures(), 32768u);
+  EXPECT_EQ(batch.input_signatures_size(), 32768);
+  const v1::Event& last = batch.events(kOps - 1);
+  EXPECT_EQ(last.input_signature_id(), 0u);
+  ASSERT_EQ(last.input_shapes_size(), 1);
+  EXPECT_EQ(last.input_shapes(0).dims(0), kOps - 1);
+}
+
 TEST(StringTableTest, IdsStableAndWatermarkResends) {
   StringTable t;
   EXPECT_EQ(t.Intern("a"), 1u);

@@ -499,6 +499,8 @@ bool ProbeRuntime::TryConnect() {
     backoff_ = std::min(backoff_ * 2, options_.max_backoff);
     return false;
   }
+  // Before the stream's reader runs: its Welcome decides again.
+  collector_signatures_.store(false, std::memory_order_relaxed);
   stream_ = std::move(*s);
   stream_broken_.store(false, std::memory_order_relaxed);
   converter_.Reset();
@@ -579,6 +581,8 @@ void ProbeRuntime::ReaderLoop(ProbeStream* stream) {
         if (cmd.welcome().max_batch_bytes() > 0) {
           max_batch_bytes_.store(cmd.welcome().max_batch_bytes());
         }
+        collector_signatures_.store(cmd.welcome().input_signatures(),
+                                    std::memory_order_relaxed);
         break;
       case v1::CollectorCommand::kStartCapture: {
         MutexLock lock(&control_mu_);
@@ -694,6 +698,8 @@ void ProbeRuntime::ConvertChunk(Chunk* c, v1::ProbeMessage* msg) {
         step_name_changed_ = false;
       }
     }
+    converter_.set_input_signatures(
+        collector_signatures_.load(std::memory_order_relaxed));
     send_.events_sent += converter_.Convert(*c, msg->mutable_batch());
   }
   recorder_.Release(c);
@@ -707,6 +713,7 @@ void ProbeRuntime::Process(QueueItem& item) {
     send_ = SendState{};
     converter_.ResetOpen();
     if (stream_ != nullptr && Send(m)) {
+      recorder_.Prefill(kPrefillChunks);
       send_.generation = item.generation;
       send_.capture_id = m.capture_started().capture_id();
       SendRingDump(item.generation);
@@ -719,6 +726,7 @@ void ProbeRuntime::Process(QueueItem& item) {
     const uint64_t full = recorder_.TakeDroppedBufferFull();
     dropped_full_total_.fetch_add(full);
     chunk_batch_.reset();  // Its retained events: up to a batch's worth.
+    recorder_.TrimPool();
     if (send_.generation != item.generation || stream_ == nullptr) {
       send_ = SendState{};
       return;

@@ -271,6 +271,8 @@ class ProbeRuntime final : public GpuEventSink {
   std::atomic<bool> stream_broken_{false};
   std::atomic<bool> connected_{false};
   std::atomic<uint32_t> max_batch_bytes_{4u << 20};
+  // The stream's collector reads input signatures (its Welcome said so).
+  std::atomic<bool> collector_signatures_{false};
   std::atomic<uint64_t> events_sent_total_{0};
   std::atomic<uint64_t> dropped_send_total_{0};
   std::atomic<uint64_t> dropped_full_total_{0};
@@ -362,6 +364,9 @@ class ProbeRuntime final : public GpuEventSink {
   EventConverter converter_;
   // Record bytes converted into one batch at most.
   static constexpr size_t kMaxBatchRecordBytes = 1 << 20;
+  // Chunks pooled, pages touched, at each capture's start: what the record
+  // path fills before the sender's first batch returns chunks (1 MiB).
+  static constexpr int64_t kPrefillChunks = 16;
   // The message chunks are converted into, kept from batch to batch while
   // a capture runs (sender thread only): Clear() keeps its events and
   // their shapes allocated, so the next batch fills them again instead of

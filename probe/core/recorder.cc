@@ -158,9 +158,11 @@ Chunk* Recorder::AllocateChunk(uint64_t generation, uint32_t tid) {
 
 void Recorder::Release(Chunk* chunk) {
   if (chunk == nullptr) return;
+  const size_t max_pooled =
+      capturing() ? static_cast<size_t>(max_chunks_) : kMaxPooledChunks;
   {
     MutexLock lock(&mu_);
-    if (pool_.size() < kMaxPooledChunks) {
+    if (pool_.size() < max_pooled) {
       pool_.push_back(chunk);
       // Relaxed: as AllocateChunk (in use -> pooled).
       pooled_chunks_.fetch_add(1, std::memory_order_relaxed);
@@ -170,6 +172,41 @@ void Recorder::Release(Chunk* chunk) {
   }
   std::free(chunk);
   chunks_in_use_.fetch_sub(1, std::memory_order_relaxed);  // As Allocate.
+}
+
+void Recorder::Prefill(int64_t chunks) {
+  const size_t bytes = sizeof(Chunk) + options_.chunk_bytes;
+  for (int64_t i = 0; i < chunks; ++i) {
+    {
+      MutexLock lock(&mu_);
+      // Relaxed: as AllocateChunk; half the budget stays for the threads.
+      if (static_cast<int64_t>(pool_.size()) >= chunks ||
+          2 * (chunks_in_use_.load(std::memory_order_relaxed) +
+               pooled_chunks_.load(std::memory_order_relaxed) + 1) >
+              max_chunks_) {
+        return;
+      }
+    }
+    void* mem = std::malloc(bytes);
+    if (mem == nullptr) return;
+    std::memset(mem, 0, bytes);  // Takes the page faults here.
+    MutexLock lock(&mu_);
+    pool_.push_back(static_cast<Chunk*>(mem));
+    pooled_chunks_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Recorder::TrimPool() {
+  std::vector<Chunk*> extra;
+  {
+    MutexLock lock(&mu_);
+    while (pool_.size() > kMaxPooledChunks) {
+      extra.push_back(pool_.back());
+      pool_.pop_back();
+      pooled_chunks_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  for (Chunk* c : extra) std::free(c);
 }
 
 void Recorder::Handover(Chunk* chunk) {
@@ -265,7 +302,13 @@ char* Recorder::WriteInputs(char* q, const InputArg* inputs, int32_t n) {
     std::memcpy(q, &nd, 4);
     std::memcpy(q + 4, &dl, 4);
     q += 8;
-    if (dl > 0) std::memcpy(q, inputs[i].dtype, dl);
+    if (dl > 0) {
+      // Zeroed padding: equal inputs are equal bytes (the sender keys input
+      // signatures on them).
+      const uint64_t zero = 0;
+      std::memcpy(q + Pad8(dl) - 8, &zero, 8);
+      std::memcpy(q, inputs[i].dtype, dl);
+    }
     q += Pad8(dl);
     if (nd > 0) {
       std::memcpy(q, inputs[i].dims, 8 * static_cast<size_t>(nd));
@@ -474,6 +517,7 @@ bool DecodeRecord(const char* p, size_t avail, RecordView* out,
   out->arg = h.arg;
   out->name = std::string_view(p + sizeof(RecordHeader), h.name_len);
   out->inputs.clear();
+  out->inputs_block = std::string_view();
   const char* q = p + name_end;
   const char* end = p + h.size;
   if (out->type == RecordType::kOpComplete) {
@@ -488,6 +532,7 @@ bool DecodeRecord(const char* p, size_t avail, RecordView* out,
        out->type == RecordType::kOpComplete) &&
       q < end) {
     if (end - q < 8) return false;
+    const char* block = q;
     uint32_t n;
     std::memcpy(&n, q, 4);
     q += 8;
@@ -512,6 +557,7 @@ bool DecodeRecord(const char* p, size_t avail, RecordView* out,
       }
       out->inputs.push_back(m);
     }
+    out->inputs_block = std::string_view(block, static_cast<size_t>(q - block));
   } else if (out->type == RecordType::kStepArgs) {
     if (end - q < 32) return false;
     std::memcpy(out->step_args, q, 32);

@@ -84,7 +84,10 @@ struct RecordView {
   uint64_t id;
   int64_t arg;
   std::string_view name;
-  std::vector<InputMeta> inputs;            // kOpBegin/kOpComplete with shapes.
+  std::vector<InputMeta> inputs;  // kOpBegin/kOpComplete with shapes.
+  // The same inputs as recorded, byte for byte: equal blocks are equal
+  // inputs (the sender's signature key). Empty without inputs.
+  std::string_view inputs_block;
   int64_t end_ns = 0;                       // kOpComplete.
   uint32_t op_tid = 0;                      // kOpComplete.
   int64_t step_args[4] = {-1, -1, -1, -1};  // kStepArgs.
@@ -188,14 +191,25 @@ class Recorder {
 
   // Sender: takes everything queued (waits up to `timeout` when empty).
   std::deque<QueueItem> TakeQueued(absl::Duration timeout);
-  // Sender: returns a chunk's memory to the budget.
+  // Sender: returns a chunk's memory to the budget. While a capture runs
+  // the chunk is pooled (up to the budget) for the record path to reuse.
   void Release(Chunk* chunk);
+  // Sender, at a capture's start: pools up to `chunks` chunks (within the
+  // budget) with their pages touched, so the record path's first chunks
+  // take no page faults on the step thread.
+  void Prefill(int64_t chunks);
+  // Sender, at a capture's finish: frees pooled chunks beyond the idle pool.
+  void TrimPool();
   // Wakes a TakeQueued waiter.
   void Wake();
 
   // Records dropped because the budget was used up (since the last Take).
   uint64_t TakeDroppedBufferFull();
   uint64_t bytes_in_use() const;
+  // Released chunks kept for reuse (counted in the budget).
+  int64_t pooled_chunks() const {
+    return pooled_chunks_.load(std::memory_order_relaxed);
+  }
   uint64_t peak_bytes_in_use() const;
 
   // In a fork child, on the forking thread: forgets the thread-local caches
@@ -243,9 +257,12 @@ class Recorder {
   CondVar cv_;
   std::vector<std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
   std::deque<QueueItem> queue_ ABSL_GUARDED_BY(mu_);
-  // Released chunks kept for reuse (at most kMaxPooledChunks; they count in
-  // the memory budget like chunks in use). Saves a malloc and, more, the
-  // page faults of touching a fresh 64 KiB per chunk.
+  // Released chunks kept for reuse (they count in the memory budget like
+  // chunks in use). Saves a malloc and, more, the page faults of touching a
+  // fresh 64 KiB per chunk on the recording thread (16 faults; on a
+  // virtualized host, where each costs microseconds, they were about an
+  // eighth of the probe's own per-operator time): while capturing the pool
+  // may grow to the budget; between captures it keeps kMaxPooledChunks.
   static constexpr size_t kMaxPooledChunks = 8;
   std::vector<Chunk*> pool_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> pooled_chunks_{0};

@@ -136,6 +136,53 @@ TEST(RecorderTest, ReleasedChunksAreReusedWithinTheBudget) {
   }
 }
 
+TEST(RecorderTest, PoolFillsForACaptureAndShrinksAfterIt) {
+  FakeClock clock;
+  Recorder::Options o;
+  o.chunk_bytes = 1024;
+  o.max_bytes = 40 * (1024 + sizeof(Chunk));  // Forty chunks.
+  Recorder r(o, &clock);
+  r.Begin(1);
+  r.Prefill(16);
+  EXPECT_EQ(r.pooled_chunks(), 16);
+  EXPECT_EQ(r.bytes_in_use(), 0u);
+  // 25 records per chunk: 30 chunks, the first 16 from the pool.
+  for (int i = 0; i < 750; ++i) r.OpBegin("op", -1, nullptr, 0);
+  EXPECT_EQ(r.TakeDroppedBufferFull(), 0u);
+  EXPECT_EQ(r.pooled_chunks(), 0);
+  std::vector<Chunk*> chunks;
+  EXPECT_EQ(Drain(r, &chunks).size(), 725u);  // The last chunk is open.
+  // Released while capturing: all kept for the record path.
+  for (Chunk* c : chunks) r.Release(c);
+  EXPECT_EQ(r.pooled_chunks(), 29);
+  EXPECT_LE(r.peak_bytes_in_use(), o.max_bytes);
+  r.End(nullptr, 1);
+  chunks.clear();
+  EXPECT_EQ(Drain(r, &chunks).size(), 25u);
+  for (Chunk* c : chunks) r.Release(c);
+  r.TrimPool();
+  EXPECT_EQ(r.pooled_chunks(), 8);  // The idle pool.
+  EXPECT_EQ(r.bytes_in_use(), 0u);
+}
+
+TEST(RecorderTest, PrefillLeavesHalfTheBudgetToTheThreads) {
+  FakeClock clock;
+  Recorder::Options o;
+  o.chunk_bytes = 1024;
+  o.max_bytes = 10 * (1024 + sizeof(Chunk));  // Ten chunks.
+  Recorder r(o, &clock);
+  r.Begin(1);
+  r.Prefill(16);
+  EXPECT_EQ(r.pooled_chunks(), 5);
+  for (int i = 0; i < 1000; ++i) r.OpBegin("op", -1, nullptr, 0);
+  EXPECT_EQ(r.TakeDroppedBufferFull(), 1000u - 250u);  // Still ten chunks.
+  EXPECT_EQ(r.peak_bytes_in_use(), o.max_bytes);
+  r.End(nullptr, 1);
+  std::vector<Chunk*> chunks;
+  EXPECT_EQ(Drain(r, &chunks).size(), 250u);
+  for (Chunk* c : chunks) r.Release(c);
+}
+
 TEST(RecorderTest, EndCollectsOtherThreadsChunks) {
   FakeClock clock;
   Recorder r(Recorder::Options{}, &clock);

@@ -6,6 +6,12 @@
 //   fake_collector --socket PATH --out FILE [--command_steps N]
 //                  [--command_after_ms MS] [--ready_file FILE]
 //                  [--discard 1]   (count messages only: benchmarks)
+//                  [--signatures 0]  (a collector without input signatures)
+//
+// With signatures (the default, as the real collector) the Welcome offers
+// them and each operator's input_signature_id is written back out as the
+// inline input_shapes/input_dtype_ids it stands for, so the tests read
+// shapes one way whichever the probe sent (input_signature_id stays).
 //
 // Runs until SIGTERM/SIGINT. Not a product: the real collector is
 // //collector:collector; this keeps the probe tests independent of it.
@@ -18,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -34,9 +41,10 @@ void OnSignal(int) { g_stop.store(true); }
 class Service final : public v1::ProbeService::Service {
  public:
   Service(std::string out, int command_steps, int command_after_ms,
-          bool discard)
+          bool discard, bool signatures)
       : out_(out, std::ios::app),
         discard_(discard),
+        signatures_(signatures),
         command_steps_(command_steps),
         command_after_ms_(command_after_ms) {}
 
@@ -46,6 +54,7 @@ class Service final : public v1::ProbeService::Service {
       override {
     const int id = ++streams_;
     v1::ProbeMessage m;
+    std::map<uint32_t, v1::InputSignature> signatures;  // This stream's.
     bool first = true;
     std::thread commander;
     std::mutex write_mu;
@@ -55,6 +64,7 @@ class Service final : public v1::ProbeService::Service {
         v1::CollectorCommand welcome;
         welcome.mutable_welcome()->set_collector_version("fake");
         welcome.mutable_welcome()->set_max_batch_bytes(16 << 20);
+        welcome.mutable_welcome()->set_input_signatures(signatures_);
         {
           std::lock_guard<std::mutex> l(write_mu);
           stream->Write(welcome);
@@ -77,6 +87,7 @@ class Service final : public v1::ProbeService::Service {
         }
       }
       if (discard_) continue;
+      if (m.has_batch()) Inline(m.mutable_batch(), &signatures);
       std::string json;
       google::protobuf::util::JsonPrintOptions opts;
       opts.preserve_proto_field_names = true;
@@ -90,9 +101,25 @@ class Service final : public v1::ProbeService::Service {
   }
 
  private:
+  // Replaces each event's input_signature_id by the inputs it stands for
+  // (an unknown id stays: the tests see it).
+  static void Inline(v1::EventBatch* batch,
+                     std::map<uint32_t, v1::InputSignature>* signatures) {
+    for (const v1::InputSignature& sig : batch->input_signatures()) {
+      (*signatures)[sig.id()] = sig;
+    }
+    for (v1::Event& e : *batch->mutable_events()) {
+      auto it = signatures->find(e.input_signature_id());
+      if (e.input_signature_id() == 0 || it == signatures->end()) continue;
+      *e.mutable_input_shapes() = it->second.shapes();
+      *e.mutable_input_dtype_ids() = it->second.dtype_ids();
+    }
+  }
+
   std::mutex mu_;
   std::ofstream out_;
   const bool discard_;
+  const bool signatures_;
   const int command_steps_;
   const int command_after_ms_;
   std::atomic<int> streams_{0};
@@ -104,6 +131,7 @@ int main(int argc, char** argv) {
   std::string socket, out, ready;
   int command_steps = 0, command_after_ms = 0;
   bool discard = false;
+  bool signatures = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--socket")
@@ -118,6 +146,8 @@ int main(int argc, char** argv) {
       ready = v;
     else if (k == "--discard")
       discard = v == "1";
+    else if (k == "--signatures")
+      signatures = v != "0";
   }
   if (socket.empty() || out.empty()) {
     std::fprintf(stderr, "usage: fake_collector --socket PATH --out FILE\n");
@@ -125,7 +155,7 @@ int main(int argc, char** argv) {
   }
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
-  Service service(out, command_steps, command_after_ms, discard);
+  Service service(out, command_steps, command_after_ms, discard, signatures);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socket, grpc::InsecureServerCredentials());
   builder.RegisterService(&service);

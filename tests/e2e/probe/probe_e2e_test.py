@@ -57,6 +57,11 @@ class Streams(object):
                 out.append(e)
         return out, strings
 
+    def signature_definitions(self, stream):
+        """Ids of the input signatures the stream defined, in order."""
+        return [sig["id"] for m in self.by_stream[stream]
+                for sig in m.get("batch", {}).get("input_signatures", [])]
+
     def capture_messages(self, stream, kind):
         return [m[kind] for m in self.by_stream[stream] if kind in m]
 
@@ -108,7 +113,8 @@ class ProbeHarness(unittest.TestCase):
     def tearDown(self):
         self.stop_collector()
 
-    def start_collector(self, command_steps=0, command_after_ms=0):
+    def start_collector(self, command_steps=0, command_after_ms=0,
+                        signatures=True):
         ready = os.path.join(self.dir, "ready")
         if os.path.exists(ready):
             os.unlink(ready)                 # Left by a previous collector.
@@ -116,7 +122,8 @@ class ProbeHarness(unittest.TestCase):
             [os.path.abspath(ARGS["collector"]), "--socket", self.sock,
              "--out", self.out, "--ready_file", ready,
              "--command_steps", str(command_steps),
-             "--command_after_ms", str(command_after_ms)])
+             "--command_after_ms", str(command_after_ms),
+             "--signatures", "1" if signatures else "0"])
         deadline = time.time() + 30
         while time.time() < deadline:
             if os.path.exists(ready):
@@ -194,6 +201,12 @@ class ProbeE2ETest(ProbeHarness):
         self.assertTrue(mm)
         self.assertTrue(all(op.get("input_shapes") for op in mm))
         self.assertEqual(len(mm[0]["input_shapes"][0]["dims"]), 2)
+        # The inputs went out as signatures (fake_collector wrote them back
+        # inline above), each defined once: 50 steps repeat a few shapes.
+        self.assertTrue(all(op.get("input_signature_id") for op in mm))
+        defined = streams.signature_definitions(sid)
+        self.assertEqual(len(defined), len(set(defined)))
+        self.assertLess(len(defined), len(ops) / 10)
         args = {strings[a["key_id"]]: _int(a["int_value"])
                 for a in steps[0].get("args", []) if "int_value" in a}
         self.assertEqual(args["num_scheduled_requests"], 5)  # Step 100.
@@ -221,6 +234,19 @@ class ProbeE2ETest(ProbeHarness):
         ops = ops_of(events)
         self.assertTrue(ops)
         self.assertFalse(any(op.get("input_shapes") for op in ops))
+
+    def test_collector_without_signatures_gets_inputs_inline(self):
+        self.start_collector(signatures=False)
+        self.run_workload(["--steps", "6"], self.env(
+            VLLM_PROFILER_START_STEP=2, VLLM_PROFILER_NUM_STEPS=3))
+        streams = self.stop_collector()
+        events, strings = streams.events(1)
+        mm = [op for op in ops_of(events) if op["name"] == "aten::mm"]
+        self.assertTrue(mm)
+        self.assertTrue(all(op.get("input_shapes") for op in mm))
+        self.assertEqual(strings[mm[0]["input_dtype_ids"][0]].lower(), "float")
+        self.assertFalse(any(op.get("input_signature_id") for op in mm))
+        self.assertEqual(streams.signature_definitions(1), [])
 
     def test_no_collector_same_results_one_line(self):
         _, base = self.run_workload(["--steps", "160"], self.env(probe=False))
@@ -534,7 +560,7 @@ class ProbeE2ETest(ProbeHarness):
         mm = [op for op in ops if op["name"] == "aten::mm"]
         self.assertTrue(mm)
         self.assertEqual(len(mm[0]["input_shapes"][0]["dims"]), 2)
-        self.assertEqual(strings[mm[0]["input_dtype_ids"][0]], "float")
+        self.assertEqual(strings[mm[0]["input_dtype_ids"][0]].lower(), "float")
         state = [m["state"] for m in streams.by_stream[1] if "state" in m]
         self.assertEqual(state[-1]["op_source"], "torch profiler")
         fin = streams.capture_messages(1, "capture_finished")
