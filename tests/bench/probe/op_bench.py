@@ -35,6 +35,24 @@ def loop(fn, n):
     return wall, cpu, cpu - (time.thread_time() - m0) / n * 1e9
 
 
+def thread_cpu_by_name():
+    """CPU seconds of this process's threads, summed by thread name
+    (/proc/self/task; clock-tick resolution, fine over a whole run)."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open("/proc/self/task/%s/comm" % tid) as f:
+                name = f.read().strip()
+            with open("/proc/self/task/%s/stat" % tid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0.0) + (int(fields[11]) +
+                                          int(fields[12])) / tick
+    return out
+
+
 def stop(cm, n_calls, settle):
     """ns per call of ending a mode: its __exit__ (torch.profiler builds its
     events there, on the calling thread) plus what the process spends in the
@@ -161,6 +179,13 @@ def main():
                 res[(mode, n)][1] - res[("idle", n)][1],
                 res[(mode, n)][2] - res[("idle", n)][2]))
             for n in names) + "   stop %.0f / %.0f" % stops[mode])
+    probe_calls = args.reps * args.ops * len(ops) * sum(
+        1 for m in modes if m.startswith("probe"))
+    if probe_calls:
+        print("our threads' CPU over the run, ns per call of the probe modes:",
+              ", ".join("%s %.0f" % (name, sec * 1e9 / probe_calls)
+                        for name, sec in sorted(thread_cpu_by_name().items())
+                        if name.startswith(("vp-", "grpc"))))
     # Robust to the sender draining one operator's records during the next
     # operator's loop: every loop of the mode plus its stop, per call.
     print("whole mode, added process CPU per call (its loops and its stop):")
