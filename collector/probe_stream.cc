@@ -300,7 +300,7 @@ absl::Status ProbeStream::AcceptBatch(const v1::EventBatch& batch,
   for (auto& [id, value] : pending) Define(id, value);
   for (const v1::InputSignature& sig : batch.input_signatures()) {
     auto [it, inserted] = signatures_.try_emplace(sig.id(), sig);
-    if (inserted) signature_bytes_ += sig.ByteSizeLong();
+    if (inserted) signature_bytes_ += it->second.SpaceUsedLong();
   }
   for (const v1::ThreadInfo& t : batch.threads()) {
     thread_names_[t.tid()] = t.name_id();
@@ -413,7 +413,9 @@ absl::Status ProbeStream::CheckBatchSignatures(
     }
     in_batch.emplace(sig.id(), &sig);
     pending->insert(sig.id());
-    new_bytes += sig.ByteSizeLong();
+    // Memory, not wire bytes: an empty shape is 2 bytes on the wire and a
+    // whole message in memory.
+    new_bytes += sig.SpaceUsedLong();
   }
   if (signature_bytes_ + new_bytes > options_.max_signature_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(

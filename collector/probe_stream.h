@@ -49,7 +49,7 @@ class ProbeStream {
     size_t max_open_captures = 16;
     // Bound on distinct thread ids announced by ThreadInfo. Default 65536.
     size_t max_threads = 65536;
-    // Bound on the input signatures of one stream (their serialized bytes).
+    // Bound on the input signatures of one stream (the memory they take).
     // Default 64 MiB.
     uint64_t max_signature_bytes = 64ull << 20;
   };
