@@ -65,19 +65,33 @@ def stop(cm, n_calls, settle):
     return wall, (time.process_time() - c0) / n_calls * 1e9
 
 
+STEP_THREAD_STOPS = []  # Seconds in the fallback's stop(), per capture.
+
+
 class Probe:
-    def __init__(self, lib, shapes):
-        self.lib, self.shapes = lib, shapes
+    """One step-long capture around the timed loops. With `hooks` (the
+    torch-profiler fallback) operators come from torch's profiler, started
+    and stopped as the step model does; its stop waits for the background
+    conversion, so the mode's stop counts all of it."""
+
+    def __init__(self, lib, shapes, hooks=None):
+        self.lib, self.shapes, self.hooks = lib, shapes, hooks
 
     def __enter__(self):
-        # One step-long capture around the timed loops.
         assert self.lib.vp_request_capture(1, 0, self.shapes) == 0
         self.lib.vp_step_begin()
         assert self.lib.vp_is_capturing() == 1
+        if self.hooks is not None:
+            self.hooks.start()
 
     def __exit__(self, *exc):
         self.lib.vp_step_end()
         assert self.lib.vp_is_capturing() == 0
+        if self.hooks is not None:
+            t0 = time.perf_counter()
+            self.hooks.stop()  # What the step thread pays.
+            STEP_THREAD_STOPS.append(time.perf_counter() - t0)
+            self.hooks.wait(120)
 
 
 class Null:
@@ -110,10 +124,20 @@ def main():
                          "(default: all; e.g. probe_shapes for a profile)")
     ap.add_argument("--only", default="",
                     help="comma-separated operators to run (default: all)")
+    ap.add_argument("--fallback", action="store_true",
+                    help="our operators through torch's profiler (the "
+                         "fallback without a shim) instead of the shim")
     args = ap.parse_args()
     lib = probe.native()
     core = probe._state.core_file
-    if _native.load_torch_shim(core, torch.__version__, print) is None:
+    hooks = None
+    if args.fallback:
+        from vllm_profiler_probe import _fallback
+        hooks = _fallback.TorchProfilerFallback(
+            lib, torch, lambda *a, **k: print(*a),
+            record_shapes=lambda: lib.vp_record_shapes() == 1,
+            usable=lambda: True)
+    elif _native.load_torch_shim(core, torch.__version__, print) is None:
         # Another torch (a torch 2.x image): the shim built in-process, as
         # the probe does, synchronously here.
         from vllm_profiler_probe import _shim_build
@@ -136,8 +160,8 @@ def main():
         modes["null_cb_inputs"] = lambda: Null(null, 1)
         modes["null_cb_sizes"] = lambda: Null(null, 2)
         modes["minimal_cb"] = lambda: Null(null, 3)
-    modes["probe_shapes"] = lambda: Probe(lib, 1)
-    modes["probe_noshapes"] = lambda: Probe(lib, 0)
+    modes["probe_shapes"] = lambda: Probe(lib, 1, hooks)
+    modes["probe_noshapes"] = lambda: Probe(lib, 0, hooks)
     modes["torchprof_shapes"] = lambda: tp.profile(
         activities=[tp.ProfilerActivity.CPU], record_shapes=True)
     modes["torchprof_noshapes"] = lambda: tp.profile(
@@ -186,6 +210,10 @@ def main():
               ", ".join("%s %.0f" % (name, sec * 1e9 / probe_calls)
                         for name, sec in sorted(thread_cpu_by_name().items())
                         if name.startswith(("vp-", "grpc"))))
+    if STEP_THREAD_STOPS:
+        print("fallback stop() on the step thread: median %.0f ns per call" % (
+            sorted(STEP_THREAD_STOPS)[len(STEP_THREAD_STOPS) // 2] * 1e9 /
+            (args.ops * len(ops))))
     # Robust to the sender draining one operator's records during the next
     # operator's loop: every loop of the mode plus its stop, per call.
     print("whole mode, added process CPU per call (its loops and its stop):")
