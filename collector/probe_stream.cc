@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "collector/step_summaries.h"
 #include "common/logging.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace vllm_profiler::collector {
 namespace {
@@ -315,6 +316,18 @@ absl::Status ProbeStream::AcceptBatch(const v1::EventBatch& batch,
   return absl::OkStatus();
 }
 
+namespace {
+
+// A batch that would grow one of the stream's tables past its bound.
+absl::Status OverLimit(uint64_t seq, absl::string_view table, uint64_t bytes,
+                       uint64_t limit) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("batch ", seq, " grows ", table, " of this stream to ",
+                   bytes, " bytes, over the limit of ", limit));
+}
+
+}  // namespace
+
 absl::Status ProbeStream::CheckBatchStrings(
     const v1::EventBatch& batch,
     absl::flat_hash_map<uint32_t, std::string>* pending) const {
@@ -346,31 +359,11 @@ absl::Status ProbeStream::CheckBatchStrings(
     pending->emplace(s.id(), s.value());
   }
   if (string_bytes_ + new_bytes > options_.max_string_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch ", seq, " grows the string table of this stream to ",
-        string_bytes_ + new_bytes, " bytes, over the limit of ",
-        options_.max_string_bytes));
+    return OverLimit(seq, "the string table", string_bytes_ + new_bytes,
+                     options_.max_string_bytes);
   }
   return absl::OkStatus();
 }
-
-namespace {
-
-bool SameInputs(const v1::InputSignature& a, const v1::InputSignature& b) {
-  if (a.shapes_size() != b.shapes_size() ||
-      !std::equal(a.dtype_ids().begin(), a.dtype_ids().end(),
-                  b.dtype_ids().begin(), b.dtype_ids().end())) {
-    return false;
-  }
-  for (int i = 0; i < a.shapes_size(); ++i) {
-    const auto& x = a.shapes(i).dims();
-    const auto& y = b.shapes(i).dims();
-    if (!std::equal(x.begin(), x.end(), y.begin(), y.end())) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 absl::Status ProbeStream::CheckBatchSignatures(
     const v1::EventBatch& batch,
@@ -404,7 +397,7 @@ absl::Status ProbeStream::CheckBatchSignatures(
       }
     }
     if (old != nullptr) {
-      if (!SameInputs(*old, sig)) {
+      if (!google::protobuf::util::MessageDifferencer::Equals(*old, sig)) {
         return absl::InvalidArgumentError(
             absl::StrCat("batch ", seq, " redefines input signature ", sig.id(),
                          " with other inputs"));
@@ -418,10 +411,8 @@ absl::Status ProbeStream::CheckBatchSignatures(
     new_bytes += sig.SpaceUsedLong();
   }
   if (signature_bytes_ + new_bytes > options_.max_signature_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch ", seq, " grows the input signatures of this stream to ",
-        signature_bytes_ + new_bytes, " bytes, over the limit of ",
-        options_.max_signature_bytes));
+    return OverLimit(seq, "the input signatures", signature_bytes_ + new_bytes,
+                     options_.max_signature_bytes);
   }
   return absl::OkStatus();
 }

@@ -116,12 +116,10 @@ void EventConverter::OpenOperator(const RecordView& r, int64_t ts,
   op.sequence_nr = r.arg;
   op.tid = tid;
   op.name_id = Intern(r.name);
-  if (signatures_on_ && !r.inputs.empty()) {
-    op.signature_id = SignatureOf(r);
-    if (op.signature_id != 0) {
-      open_ops_[r.id] = op;
-      return;
-    }
+  op.signature_id = SignatureOf(r);
+  if (op.signature_id != 0) {
+    open_ops_[r.id] = op;
+    return;
   }
   op.inputs_begin = static_cast<uint32_t>(open_inputs_.size());
   op.num_inputs = static_cast<uint32_t>(r.inputs.size());
@@ -209,11 +207,9 @@ void EventConverter::EmitOpComplete(const RecordView& r,
   e->set_tid(r.op_tid);
   e->set_external_id(r.id);
   if (r.arg >= 0) e->set_sequence_number(static_cast<uint64_t>(r.arg));
-  if (signatures_on_ && !r.inputs.empty()) {
-    if (const uint32_t sig = SignatureOf(r); sig != 0) {
-      UseSignature(sig, e, batch);
-      return;
-    }
+  if (const uint32_t sig = SignatureOf(r); sig != 0) {
+    UseSignature(sig, e, batch);
+    return;
   }
   for (const InputMeta& in : r.inputs) {
     v1::Shape* shape = e->add_input_shapes();
@@ -269,29 +265,30 @@ void EventConverter::EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns,
 }
 
 uint32_t EventConverter::SignatureOf(const RecordView& r) {
+  if (!signatures_on_ || r.inputs.empty()) return 0;
   const absl::string_view key(r.inputs_block.data(), r.inputs_block.size());
   if (auto it = signature_ids_.find(key); it != signature_ids_.end()) {
     return it->second;
   }
   if (signatures_.size() >= kMaxSignatures) return 0;
   const uint32_t id = static_cast<uint32_t>(signatures_.size() + 1);
-  v1::InputSignature& sig = signatures_.emplace_back();
+  v1::InputSignature& sig = signatures_.emplace_back().definition;
   sig.set_id(id);
   for (const InputMeta& in : r.inputs) {
     v1::Shape* shape = sig.add_shapes();
     if (in.ndim > 0) shape->mutable_dims()->Add(in.dims, in.dims + in.ndim);
     sig.add_dtype_ids(in.dtype.empty() ? 0 : Intern(in.dtype));
   }
-  signature_sent_.push_back(0);
   signature_ids_.emplace(std::string(key), id);
   return id;
 }
 
 void EventConverter::UseSignature(uint32_t id, v1::Event* e,
                                   v1::EventBatch* batch) {
-  if (signature_sent_[id - 1] != stream_epoch_) {
-    *batch->add_input_signatures() = signatures_[id - 1];
-    signature_sent_[id - 1] = stream_epoch_;
+  Signature& sig = signatures_[id - 1];
+  if (sig.sent_on_stream != stream_epoch_) {
+    *batch->add_input_signatures() = sig.definition;
+    sig.sent_on_stream = stream_epoch_;
   }
   e->set_input_signature_id(id);
 }

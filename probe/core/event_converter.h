@@ -109,8 +109,8 @@ class EventConverter {
   void EmitSpan(const OpenSpan& span, int64_t end_ns, v1::EventBatch* batch);
   // Drops the shape pools' dead entries (all of them when nothing is open).
   void CompactPools();
-  // The signature id of r's inputs, created on first sight; 0 when the table
-  // is full (the inputs then go inline).
+  // The signature id of r's inputs, created on first sight; 0 when they go
+  // inline (signatures off, no inputs, or the table full).
   uint32_t SignatureOf(const RecordView& r);
   // Refers `e` to signature `id`, defining it in `batch` first when this
   // stream has not had it yet.
@@ -133,12 +133,15 @@ class EventConverter {
   absl::flat_hash_map<std::string, uint32_t> intern_cache_;
   // Input signatures, keyed by the recorded inputs block (byte-equal blocks
   // are equal inputs); ids are index + 1 and never change. A definition is
-  // sent once per stream: signature_sent_[i] is the stream it went out on.
+  // sent once per stream.
+  struct Signature {
+    v1::InputSignature definition;
+    uint64_t sent_on_stream = 0;  // The stream_epoch_ it last went out on.
+  };
   static constexpr size_t kMaxSignatures = 32768;
   bool signatures_on_ = false;
   absl::flat_hash_map<std::string, uint32_t> signature_ids_;
-  std::vector<v1::InputSignature> signatures_;
-  std::vector<uint64_t> signature_sent_;
+  std::vector<Signature> signatures_;
   uint64_t stream_epoch_ = 1;  // Reset() starts a new stream.
 };
 
