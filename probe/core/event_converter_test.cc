@@ -322,31 +322,28 @@ TEST(EventConverterTest, EqualInputsShareOneSignatureDefinedOncePerStream) {
             batch.input_signatures(1).id());
   EXPECT_EQ(batch.events(51).input_signature_id(), 0u);  // No inputs.
 
+  // One aten::add with `same` inputs, in capture `gen` of its own.
+  auto one_add = [&](uint64_t gen) {
+    r.Begin(gen);
+    r.OpEnd(r.OpBegin("aten::add", -1, same, 2));
+    r.End(nullptr, gen);
+    v1::EventBatch b;
+    ConvertInto(r, conv, &b);
+    return b;
+  };
   // The same inputs later on the stream: no definition again...
-  r.Begin(3);
-  r.OpEnd(r.OpBegin("aten::add", -1, same, 2));
-  r.End(nullptr, 3);
-  v1::EventBatch again;
-  ConvertInto(r, conv, &again);
+  const v1::EventBatch again = one_add(3);
   ASSERT_EQ(again.events_size(), 1);
   EXPECT_EQ(again.events(0).input_signature_id(), sig.id());
   EXPECT_EQ(again.input_signatures_size(), 0);
   // ...but on a new stream, defined before its first use there.
   conv.Reset();
-  r.Begin(4);
-  r.OpEnd(r.OpBegin("aten::add", -1, same, 2));
-  r.End(nullptr, 4);
-  v1::EventBatch fresh;
-  ConvertInto(r, conv, &fresh);
+  const v1::EventBatch fresh = one_add(4);
   ASSERT_EQ(fresh.input_signatures_size(), 1);
   EXPECT_EQ(fresh.input_signatures(0).id(), sig.id());
   // A collector without signatures: inline inputs.
   conv.set_input_signatures(false);
-  r.Begin(5);
-  r.OpEnd(r.OpBegin("aten::add", -1, same, 2));
-  r.End(nullptr, 5);
-  v1::EventBatch old;
-  ConvertInto(r, conv, &old);
+  const v1::EventBatch old = one_add(5);
   ASSERT_EQ(old.events_size(), 1);
   EXPECT_EQ(old.events(0).input_signature_id(), 0u);
   EXPECT_EQ(old.events(0).input_shapes_size(), 2);

@@ -88,11 +88,17 @@ TEST(RecorderTest, RecordsRoundTripWithShapes) {
   EXPECT_EQ(r.bytes_in_use(), 0u);
 }
 
-TEST(RecorderTest, BudgetDropsAndCounts) {
-  FakeClock clock;
+// A budget of `chunks` chunks of 1 KiB.
+Recorder::Options KiBChunks(int chunks) {
   Recorder::Options o;
   o.chunk_bytes = 1024;
-  o.max_bytes = 2 * (1024 + sizeof(Chunk));  // Two chunks.
+  o.max_bytes = chunks * (1024 + sizeof(Chunk));
+  return o;
+}
+
+TEST(RecorderTest, BudgetDropsAndCounts) {
+  FakeClock clock;
+  const Recorder::Options o = KiBChunks(2);
   Recorder r(o, &clock);
   r.Begin(1);
   int recorded = 0;
@@ -113,9 +119,7 @@ TEST(RecorderTest, BudgetDropsAndCounts) {
 
 TEST(RecorderTest, ReleasedChunksAreReusedWithinTheBudget) {
   FakeClock clock;
-  Recorder::Options o;
-  o.chunk_bytes = 1024;
-  o.max_bytes = 2 * (1024 + sizeof(Chunk));  // Two chunks.
+  const Recorder::Options o = KiBChunks(2);
   Recorder r(o, &clock);
   // Several captures, each filling both chunks and releasing them: pooled
   // chunks are reused, the budget (in use + pooled) is never exceeded.
@@ -138,9 +142,7 @@ TEST(RecorderTest, ReleasedChunksAreReusedWithinTheBudget) {
 
 TEST(RecorderTest, PoolFillsForACaptureAndShrinksAfterIt) {
   FakeClock clock;
-  Recorder::Options o;
-  o.chunk_bytes = 1024;
-  o.max_bytes = 40 * (1024 + sizeof(Chunk));  // Forty chunks.
+  const Recorder::Options o = KiBChunks(40);
   Recorder r(o, &clock);
   r.Begin(1);
   r.Prefill(16);
@@ -167,9 +169,7 @@ TEST(RecorderTest, PoolFillsForACaptureAndShrinksAfterIt) {
 
 TEST(RecorderTest, PrefillLeavesHalfTheBudgetToTheThreads) {
   FakeClock clock;
-  Recorder::Options o;
-  o.chunk_bytes = 1024;
-  o.max_bytes = 10 * (1024 + sizeof(Chunk));  // Ten chunks.
+  const Recorder::Options o = KiBChunks(10);
   Recorder r(o, &clock);
   r.Begin(1);
   r.Prefill(16);
