@@ -7,10 +7,11 @@
 // record is dropped and counted, never waited for.
 //
 // Cost model: when no capture runs every record call is one relaxed atomic
-// load. While capturing: one thread-local lookup, two uncontended atomic
-// exchanges on the thread's own slot, a clock read in ticks (Clock::NowTicks,
-// an rdtsc where the TSC is invariant; the sender converts), a memcpy of the
-// name (and shapes).
+// load. While capturing: one thread-local lookup, an uncontended atomic
+// exchange and a release store on the thread's own slot, a clock read in
+// ticks (Clock::NowTicks, an rdtsc where the TSC is invariant; the sender
+// converts), a memcpy of the name (and shapes), and a write prefetch of the
+// chunk's next lines (they come back cold from the sender's core).
 // The mutex is taken only to hand a full chunk over.
 //
 // Threads: Begin/End are called by the capture controller (one thread at a
@@ -232,6 +233,9 @@ class Recorder {
   // write pointer and the slot/chunk to publish, or nullptr (dropped).
   char* Reserve(Slot* slot, uint64_t generation, size_t bytes, Chunk** chunk);
   void Publish(Slot* slot, Chunk* chunk, size_t bytes);
+  // Prefetches, for writing, the chunk's lines a little ahead of the
+  // record of `bytes` at `p`.
+  static void PrefetchForWrite(const Chunk* chunk, const char* p, size_t bytes);
   void Handover(Chunk* chunk);
   Chunk* AllocateChunk(uint64_t generation, uint32_t tid);
   void AppendSimple(RecordType type, uint64_t id, int64_t arg, const char* name,
