@@ -57,6 +57,26 @@ TEST(TickConverterTest, ExactBetweenAnchorsAcrossARateChange) {
   EXPECT_EQ(c.ToNs(t0 - 3000), ns0 - 1000);
 }
 
+TEST(TickConverterTest, ANewAnchorEndsTheExtrapolation) {
+  ScaledClock clock;
+  TickConverter c(&clock);
+  clock.Advance(10000000);
+  c.Anchor();
+  const int64_t ns1 = clock.MonotonicNs();
+  const int64_t t1 = clock.ticks();
+  // Past the last anchor: extrapolated at the last segment's rate (3).
+  EXPECT_EQ(c.ToNs(t1 + 3000), ns1 + 1000);
+  clock.rate_ = 2.0;
+  clock.Advance(10000000);
+  c.Anchor();
+  const int64_t ns2 = clock.MonotonicNs();
+  const int64_t t2 = clock.ticks();
+  // The new segment and the one past it use the new rate, not the
+  // extrapolation converted (and remembered) before the anchor.
+  EXPECT_EQ(c.ToNs(t1 + 2000), ns1 + 1000);
+  EXPECT_EQ(c.ToNs(t2 + 2000), ns2 + 1000);
+}
+
 TEST(TickConverterTest, AnchorsAreRateLimitedAndBounded) {
   ScaledClock clock;
   TickConverter c(&clock);
