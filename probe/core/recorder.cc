@@ -311,8 +311,9 @@ uint64_t Recorder::OpBegin(const char* name, int64_t sequence_nr,
   const int32_t n = inputs != nullptr && num_inputs > 0
                         ? std::min(num_inputs, kMaxInputs)
                         : 0;
-  const size_t bytes =
-      sizeof(RecordHeader) + Pad8(name_len) + InputsBytes(inputs, n);
+  uint8_t dtype_lens[kMaxInputs];
+  const size_t bytes = sizeof(RecordHeader) + Pad8(name_len) +
+                       InputsBytes(inputs, n, dtype_lens);
   Chunk* chunk = nullptr;
   char* p = Reserve(slot, gen, bytes, &chunk);
   if (p == nullptr) return id;
@@ -326,31 +327,33 @@ uint64_t Recorder::OpBegin(const char* name, int64_t sequence_nr,
   char* q = p + sizeof(h);
   if (name_len > 0) std::memcpy(q, name, name_len);
   q += Pad8(name_len);
-  WriteInputs(q, inputs, n);
+  WriteInputs(q, inputs, n, dtype_lens);
   Publish(slot, chunk, bytes);
   return id;
 }
 
-size_t Recorder::InputsBytes(const InputArg* inputs, int32_t n) {
+size_t Recorder::InputsBytes(const InputArg* inputs, int32_t n,
+                             uint8_t* dtype_lens) {
   if (n <= 0) return 0;
   size_t bytes = 8;
   for (int32_t i = 0; i < n; ++i) {
     const int32_t nd = std::min(inputs[i].ndim, kMaxDims);
-    bytes += 8 + Pad8(BoundedLen(inputs[i].dtype, kMaxDtypeBytes)) +
-             8 * static_cast<size_t>(std::max(nd, 0));
+    dtype_lens[i] =
+        static_cast<uint8_t>(BoundedLen(inputs[i].dtype, kMaxDtypeBytes));
+    bytes += 8 + Pad8(dtype_lens[i]) + 8 * static_cast<size_t>(std::max(nd, 0));
   }
   return bytes;
 }
 
-char* Recorder::WriteInputs(char* q, const InputArg* inputs, int32_t n) {
+char* Recorder::WriteInputs(char* q, const InputArg* inputs, int32_t n,
+                            const uint8_t* dtype_lens) {
   if (n <= 0) return q;
   const uint32_t header[2] = {static_cast<uint32_t>(n), 0};
   std::memcpy(q, header, 8);
   q += 8;
   for (int32_t i = 0; i < n; ++i) {
     const int32_t nd = std::min(inputs[i].ndim, kMaxDims);
-    const uint32_t dl =
-        static_cast<uint32_t>(BoundedLen(inputs[i].dtype, kMaxDtypeBytes));
+    const uint32_t dl = dtype_lens[i];
     std::memcpy(q, &nd, 4);
     std::memcpy(q + 4, &dl, 4);
     q += 8;
@@ -383,8 +386,9 @@ void Recorder::OpComplete(uint64_t generation, const char* name,
   const int32_t n = inputs != nullptr && num_inputs > 0
                         ? std::min(num_inputs, kMaxInputs)
                         : 0;
-  const size_t bytes =
-      sizeof(RecordHeader) + Pad8(name_len) + 16 + InputsBytes(inputs, n);
+  uint8_t dtype_lens[kMaxInputs];
+  const size_t bytes = sizeof(RecordHeader) + Pad8(name_len) + 16 +
+                       InputsBytes(inputs, n, dtype_lens);
   Chunk* chunk = nullptr;
   char* p = Reserve(slot, generation, bytes, &chunk);
   if (p == nullptr) return;
@@ -400,7 +404,7 @@ void Recorder::OpComplete(uint64_t generation, const char* name,
   q += Pad8(name_len);
   const int64_t tail[2] = {end_ns, static_cast<int64_t>(tid)};
   std::memcpy(q, tail, 16);
-  WriteInputs(q + 16, inputs, n);
+  WriteInputs(q + 16, inputs, n, dtype_lens);
   Publish(slot, chunk, bytes);
 }
 

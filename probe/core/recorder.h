@@ -241,8 +241,13 @@ class Recorder {
   void AppendSimple(RecordType type, uint64_t id, int64_t arg, const char* name,
                     const int64_t* extra, int n_extra);
   // Bytes and layout of an operator's inputs block (kOpBegin/kOpComplete).
-  static size_t InputsBytes(const InputArg* inputs, int32_t n);
-  static char* WriteInputs(char* q, const InputArg* inputs, int32_t n);
+  // InputsBytes measures each dtype name once into `dtype_lens` (n
+  // entries), which WriteInputs then writes by: the record's size and its
+  // contents cannot disagree, and strnlen runs once per input.
+  static size_t InputsBytes(const InputArg* inputs, int32_t n,
+                            uint8_t* dtype_lens);
+  static char* WriteInputs(char* q, const InputArg* inputs, int32_t n,
+                           const uint8_t* dtype_lens);
   // As AppendSimple, with an explicit name length (may hold a '\0').
   void AppendNamed(RecordType type, uint64_t id, int64_t arg, const char* name,
                    size_t name_len, const int64_t* extra = nullptr,
