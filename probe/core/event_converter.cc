@@ -70,8 +70,12 @@ size_t EventConverter::ConvertRecord(const RecordView& r, uint32_t tid,
       if (threads_reported_.erase(tid) > 0) NoteThread(tid, batch);
       return 0;
     case RecordType::kOpBegin:
-      OpenOperator(r, ts, tid);
+      open_ops_[r.id] = MakeOp(r, ts, tid);
       return 0;
+    case RecordType::kOpLeaf:
+      NoteThread(tid, batch);
+      EmitOp(r.id, MakeOp(r, ts, tid), ToNs(r.end_ns), batch);
+      return 1;
     case RecordType::kOpEnd: {
       auto it = open_ops_.find(r.id);
       if (it == open_ops_.end()) return 0;  // Begin dropped or stale.
@@ -109,18 +113,15 @@ size_t EventConverter::ConvertRecord(const RecordView& r, uint32_t tid,
   return 0;
 }
 
-void EventConverter::OpenOperator(const RecordView& r, int64_t ts,
-                                  uint32_t tid) {
+EventConverter::OpenOp EventConverter::MakeOp(const RecordView& r, int64_t ts,
+                                              uint32_t tid) {
   OpenOp op;
   op.start_ns = ts;
   op.sequence_nr = r.arg;
   op.tid = tid;
   op.name_id = Intern(r.name);
   op.signature_id = SignatureOf(r);
-  if (op.signature_id != 0) {
-    open_ops_[r.id] = op;
-    return;
-  }
+  if (op.signature_id != 0) return op;
   op.inputs_begin = static_cast<uint32_t>(open_inputs_.size());
   op.num_inputs = static_cast<uint32_t>(r.inputs.size());
   for (const InputMeta& in : r.inputs) {
@@ -133,7 +134,7 @@ void EventConverter::OpenOperator(const RecordView& r, int64_t ts,
     }
     open_inputs_.push_back(oi);
   }
-  open_ops_[r.id] = op;
+  return op;
 }
 
 size_t EventConverter::StepRecord(const RecordView& r, int64_t ts, uint32_t tid,

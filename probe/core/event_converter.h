@@ -95,7 +95,9 @@ class EventConverter {
   // their begin are added to `ended_early`.
   size_t ConvertRecord(const RecordView& r, uint32_t tid, v1::EventBatch* batch,
                        std::vector<uint64_t>* ended_early);
-  void OpenOperator(const RecordView& r, int64_t ts, uint32_t tid);
+  // An operator from its begin (kOpBegin, kOpLeaf); inline inputs go into
+  // the pools, where they stay until CompactPools().
+  OpenOp MakeOp(const RecordView& r, int64_t ts, uint32_t tid);
   // kStep* records.
   size_t StepRecord(const RecordView& r, int64_t ts, uint32_t tid,
                     v1::EventBatch* batch, std::vector<uint64_t>* ended_early);

@@ -350,6 +350,52 @@ TEST(EventConverterTest, EqualInputsShareOneSignatureDefinedOncePerStream) {
   EXPECT_EQ(old.input_signatures_size(), 0);
 }
 
+TEST(EventConverterTest, LeafAndEnclosingOperatorsConvertAlike) {
+  for (const bool signatures : {false, true}) {
+    SCOPED_TRACE(signatures ? "signatures" : "inline inputs");
+    FakeClock clock(1000);
+    Recorder r(Recorder::Options{}, &clock);
+    StringTable strings;
+    EventConverter conv(EventConverter::Options{}, &strings);
+    conv.set_input_signatures(signatures);
+    const int64_t dims[2] = {4, 8};
+    InputArg in[1] = {{dims, 2, "float"}};
+    r.Begin(1);
+    const uint64_t outer = r.OpBegin("aten::linear", 5, in, 1);
+    clock.AdvanceNs(10);
+    const uint64_t inner = r.OpBegin("aten::mm", 6, in, 1);  // A leaf.
+    clock.AdvanceNs(10);
+    r.OpEnd(inner);
+    clock.AdvanceNs(10);
+    r.OpEnd(outer);
+    r.End(nullptr, 1);
+    const v1::EventBatch b = ConvertQueued(r, conv, strings, false);
+    ASSERT_EQ(b.events_size(), 2);
+    const v1::Event& mm = b.events(0);  // Ends first.
+    const v1::Event& linear = b.events(1);
+    EXPECT_EQ(Name(b, mm.name_id()), "aten::mm");
+    EXPECT_EQ(mm.start_ns(), 1010);
+    EXPECT_EQ(mm.duration_ns(), 10);
+    EXPECT_EQ(mm.sequence_number(), 6u);
+    EXPECT_EQ(mm.external_id(), inner);
+    EXPECT_EQ(Name(b, linear.name_id()), "aten::linear");
+    EXPECT_EQ(linear.start_ns(), 1000);
+    EXPECT_EQ(linear.duration_ns(), 30);
+    for (const v1::Event* e : {&mm, &linear}) {
+      if (signatures) {
+        ASSERT_EQ(b.input_signatures_size(), 1);
+        EXPECT_EQ(e->input_signature_id(), b.input_signatures(0).id());
+      } else {
+        ASSERT_EQ(e->input_shapes_size(), 1);
+        EXPECT_EQ(e->input_shapes(0).dims(1), 8);
+        EXPECT_EQ(Name(b, e->input_dtype_ids(0)), "float");
+      }
+    }
+    v1::EventBatch rest;
+    EXPECT_EQ(conv.Flush(2000, &rest), 0u);  // Nothing left open.
+  }
+}
+
 TEST(EventConverterTest, FullSignatureTableSendsInputsInline) {
   FakeClock clock(100);
   Recorder::Options ro;

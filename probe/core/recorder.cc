@@ -296,6 +296,7 @@ void Recorder::PrefetchForWrite(const Chunk* chunk, const char* p,
 void Recorder::Publish(Slot* slot, Chunk* chunk, size_t bytes) {
   chunk->used += bytes;
   chunk->num_records++;
+  slot->published++;
   // Release: End() (acquire) sees the record's bytes when it steals.
   slot->chunk.store(chunk, std::memory_order_release);
 }
@@ -328,7 +329,10 @@ uint64_t Recorder::OpBegin(const char* name, int64_t sequence_nr,
   if (name_len > 0) std::memcpy(q, name, name_len);
   q += Pad8(name_len);
   WriteInputs(q, inputs, n, dtype_lens);
+  slot->leaf_offset = static_cast<size_t>(p - chunk->data());
   Publish(slot, chunk, bytes);
+  slot->leaf_id = id;
+  slot->leaf_published = slot->published;
   return id;
 }
 
@@ -428,7 +432,40 @@ void Recorder::AppendSimple(RecordType type, uint64_t id, int64_t arg,
 
 void Recorder::OpEnd(uint64_t op_id) {
   if (op_id == 0) return;
+  Slot* slot = LocalSlot();
+  if (slot->leaf_id == op_id && slot->leaf_published == slot->published &&
+      EndAsLeaf(slot)) {
+    return;
+  }
   AppendSimple(RecordType::kOpEnd, op_id, 0, nullptr, nullptr, 0);
+}
+
+bool Recorder::EndAsLeaf(Slot* slot) {
+  const uint64_t gen = generation();
+  if (gen == 0) return false;
+  // Nothing was published on this thread since the begin, so a chunk in the
+  // slot is the begin's chunk with the begin as its last record (the slot
+  // changes chunks only by appending, or to null by End()/HandOverLocal()).
+  // Acquire, as Reserve.
+  Chunk* c = slot->chunk.exchange(nullptr, std::memory_order_acquire);
+  if (c == nullptr) return false;
+  if (c->generation != gen || c->used + 8 > c->capacity) {
+    slot->chunk.store(c, std::memory_order_release);
+    return false;
+  }
+  char* rec = c->data() + slot->leaf_offset;
+  RecordHeader h;
+  std::memcpy(&h, rec, sizeof(h));
+  const int64_t end = clock_->NowTicks();
+  std::memcpy(c->data() + c->used, &end, 8);
+  h.type = static_cast<uint16_t>(RecordType::kOpLeaf);
+  h.size += 8;
+  std::memcpy(rec, &h, 8);  // type, name_len, size.
+  c->used += 8;
+  slot->leaf_id = 0;
+  // Release: as Publish.
+  slot->chunk.store(c, std::memory_order_release);
+  return true;
 }
 
 void Recorder::StepBegin(int64_t step) {
@@ -584,8 +621,14 @@ bool DecodeRecord(const char* p, size_t avail, RecordView* out,
     out->op_tid = static_cast<uint32_t>(tail[1]);
     q += 16;
   }
+  if (out->type == RecordType::kOpLeaf) {
+    if (end - q < 8) return false;
+    end -= 8;
+    std::memcpy(&out->end_ns, end, 8);
+  }
   if ((out->type == RecordType::kOpBegin ||
-       out->type == RecordType::kOpComplete) &&
+       out->type == RecordType::kOpComplete ||
+       out->type == RecordType::kOpLeaf) &&
       q < end) {
     if (end - q < 8) return false;
     const char* block = q;

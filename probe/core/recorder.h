@@ -11,7 +11,9 @@
 // exchange and a release store on the thread's own slot, a clock read in
 // ticks (Clock::NowTicks, an rdtsc where the TSC is invariant; the sender
 // converts), a memcpy of the name (and shapes), and a write prefetch of the
-// chunk's next lines (they come back cold from the sender's core).
+// chunk's next lines (they come back cold from the sender's core). An
+// operator's end right after its begin (a leaf) extends the begin record by
+// its end tick instead of appending a record (kOpLeaf).
 // The mutex is taken only to hand a full chunk over.
 //
 // Threads: Begin/End are called by the capture controller (one thread at a
@@ -58,6 +60,11 @@ enum class RecordType : uint16_t {
   kStepArgStr = 12,  // name: key '\0' value.
   kStepError = 13,   // name: error text; ends nothing by itself.
   kOpComplete = 14,  // A timed operator from another source (end_ns, tid).
+  // An operator whose end came right after its begin on its thread: the
+  // kOpBegin record, extended in place by its end tick (its last 8 bytes,
+  // RecordView::end_ns). Saves a 32-byte end record and the sender's
+  // open-operator bookkeeping for most operators (leaves).
+  kOpLeaf = 15,
 };
 
 // Fixed part of every record; records are 8-byte aligned in a chunk.
@@ -89,8 +96,8 @@ struct RecordView {
   // The same inputs as recorded, byte for byte: equal blocks are equal
   // inputs (the sender's signature key). Empty without inputs.
   std::string_view inputs_block;
-  int64_t end_ns = 0;                       // kOpComplete.
-  uint32_t op_tid = 0;                      // kOpComplete.
+  int64_t end_ns = 0;   // kOpComplete (ns); kOpLeaf (ticks, as ts_ns).
+  uint32_t op_tid = 0;  // kOpComplete.
   int64_t step_args[4] = {-1, -1, -1, -1};  // kStepArgs.
 };
 
@@ -225,6 +232,12 @@ class Recorder {
     std::atomic<Chunk*> chunk{nullptr};
     uint32_t tid = 0;
     uint64_t next_op = 1;  // Only the owning thread touches it.
+    // Owning thread only: records published, and which operator's begin
+    // was the last of them (its OpEnd can then extend it into a kOpLeaf).
+    uint64_t published = 0;
+    uint64_t leaf_id = 0;
+    uint64_t leaf_published = 0;  // `published` right after that begin.
+    size_t leaf_offset = 0;       // The begin record's offset in the chunk.
   };
 
   Slot* LocalSlot();
@@ -233,6 +246,10 @@ class Recorder {
   // write pointer and the slot/chunk to publish, or nullptr (dropped).
   char* Reserve(Slot* slot, uint64_t generation, size_t bytes, Chunk** chunk);
   void Publish(Slot* slot, Chunk* chunk, size_t bytes);
+  // OpEnd's fast path, when the ending operator's begin is the thread's
+  // last record: extends it into a kOpLeaf. False when the chunk is no
+  // longer the thread's or has no room (a kOpEnd record then).
+  bool EndAsLeaf(Slot* slot);
   // Prefetches, for writing, the chunk's lines a little ahead of the
   // record of `bytes` at `p`.
   static void PrefetchForWrite(const Chunk* chunk, const char* p, size_t bytes);

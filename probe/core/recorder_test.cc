@@ -64,12 +64,15 @@ TEST(RecorderTest, RecordsRoundTripWithShapes) {
   std::vector<RecordView> v;
   ForEachRecord(*items[0].chunk,
                 [&](const RecordView& rv) { v.push_back(rv); });
-  ASSERT_EQ(v.size(), 6u);
+  ASSERT_EQ(v.size(), 5u);
   EXPECT_EQ(v[0].type, RecordType::kStepBegin);
   EXPECT_EQ(v[0].id, 3u);
   EXPECT_EQ(v[1].type, RecordType::kStepArgs);
   EXPECT_EQ(v[1].step_args[1], 36);
-  EXPECT_EQ(v[2].type, RecordType::kOpBegin);
+  // Its end came right after its begin: one record, the begin extended.
+  EXPECT_EQ(v[2].type, RecordType::kOpLeaf);
+  EXPECT_EQ(v[2].id, id);
+  EXPECT_EQ(v[2].end_ns, 5020);
   EXPECT_EQ(v[2].name, "aten::mm");
   EXPECT_EQ(v[2].arg, 17);
   EXPECT_EQ(v[2].ts_ns, 5010);
@@ -79,13 +82,75 @@ TEST(RecorderTest, RecordsRoundTripWithShapes) {
   EXPECT_EQ(v[2].inputs[0].dtype, "float");
   EXPECT_EQ(v[2].inputs[1].ndim, -1);
   EXPECT_EQ(v[2].inputs[1].dtype, "Scalar");
-  EXPECT_EQ(v[3].type, RecordType::kOpEnd);
-  EXPECT_EQ(v[3].id, id);
-  EXPECT_EQ(v[3].ts_ns, 5020);
-  EXPECT_EQ(v[4].type, RecordType::kCounter);
-  EXPECT_EQ(v[5].type, RecordType::kStepEnd);
+  EXPECT_EQ(v[3].type, RecordType::kCounter);
+  EXPECT_EQ(v[4].type, RecordType::kStepEnd);
   r.Release(items[0].chunk);
   EXPECT_EQ(r.bytes_in_use(), 0u);
+}
+
+TEST(RecorderTest, OnlyAnEndRightAfterItsBeginExtendsIt) {
+  FakeClock clock(1000);
+  Recorder r(Recorder::Options{}, &clock);
+  r.Begin(1);
+  const int64_t dims[1] = {4};
+  InputArg in[1] = {{dims, 1, "float"}};
+  const uint64_t outer = r.OpBegin("outer", -1, in, 1);
+  clock.AdvanceNs(10);
+  const uint64_t inner = r.OpBegin("inner", -1, in, 1);
+  clock.AdvanceNs(10);
+  r.OpEnd(inner);  // Right after its begin: a leaf.
+  clock.AdvanceNs(10);
+  r.OpEnd(outer);  // After inner's records: an end record.
+  const uint64_t spanned = r.OpBegin("spanned", -1, nullptr, 0);
+  r.Instant("between");
+  r.OpEnd(spanned);  // Another record came between.
+  const uint64_t twice = r.OpBegin("twice", -1, nullptr, 0);
+  r.OpEnd(twice);
+  r.OpEnd(twice);  // A second end for it is an end record, not a patch.
+  const uint64_t stolen = r.OpBegin("stolen", -1, nullptr, 0);
+  r.End(nullptr, 1);
+  r.OpEnd(stolen);  // Its chunk went with End(): nothing to extend.
+  std::vector<Chunk*> chunks;
+  std::vector<RecordView> v = Drain(r, &chunks);
+  std::vector<std::pair<RecordType, std::string>> got;
+  for (const RecordView& rv : v) got.emplace_back(rv.type, rv.name);
+  const std::vector<std::pair<RecordType, std::string>> want = {
+      {RecordType::kOpBegin, "outer"},   {RecordType::kOpLeaf, "inner"},
+      {RecordType::kOpEnd, ""},          {RecordType::kOpBegin, "spanned"},
+      {RecordType::kInstant, "between"}, {RecordType::kOpEnd, ""},
+      {RecordType::kOpLeaf, "twice"},    {RecordType::kOpEnd, ""},
+      {RecordType::kOpBegin, "stolen"}};
+  EXPECT_EQ(got, want);
+  ASSERT_EQ(v.size(), want.size());
+  EXPECT_EQ(v[1].id, inner);
+  EXPECT_EQ(v[1].ts_ns, 1010);
+  EXPECT_EQ(v[1].end_ns, 1020);
+  ASSERT_EQ(v[1].inputs.size(), 1u);  // The inputs still decode.
+  EXPECT_EQ(v[1].inputs[0].dims[0], 4);
+  EXPECT_EQ(v[1].inputs_block, v[0].inputs_block);  // The same key.
+  EXPECT_EQ(v[2].id, outer);
+  EXPECT_EQ(v[2].ts_ns, 1030);
+  for (Chunk* c : chunks) r.Release(c);
+}
+
+TEST(RecorderTest, ALeafNeedsRoomForItsEndTick) {
+  // A begin that fills its chunk exactly: the end goes into the next chunk
+  // as an end record.
+  FakeClock clock;
+  Recorder::Options o;
+  o.chunk_bytes = sizeof(RecordHeader) + 8;  // One begin named "aten::mm".
+  Recorder r(o, &clock);
+  r.Begin(1);
+  const uint64_t id = r.OpBegin("aten::mm", -1, nullptr, 0);
+  r.OpEnd(id);
+  r.End(nullptr, 1);
+  std::vector<Chunk*> chunks;
+  std::vector<RecordView> v = Drain(r, &chunks);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].type, RecordType::kOpBegin);
+  EXPECT_EQ(v[1].type, RecordType::kOpEnd);
+  EXPECT_EQ(v[1].id, id);
+  for (Chunk* c : chunks) r.Release(c);
 }
 
 // A budget of `chunks` chunks of 1 KiB.
@@ -198,7 +263,7 @@ TEST(RecorderTest, EndCollectsOtherThreadsChunks) {
   r.End(nullptr, 3);
   std::vector<Chunk*> chunks;
   std::vector<RecordView> v = Drain(r, &chunks);
-  EXPECT_EQ(v.size(), 5u);
+  EXPECT_EQ(v.size(), 3u);  // A thread name and two leaf operators.
   ASSERT_EQ(chunks.size(), 2u);
   EXPECT_TRUE(chunks[0]->tid == other_tid || chunks[1]->tid == other_tid);
   for (Chunk* c : chunks) r.Release(c);
