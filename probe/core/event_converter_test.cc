@@ -272,37 +272,43 @@ void ConvertInto(Recorder& r, EventConverter& conv, v1::EventBatch* batch) {
   }
 }
 
-TEST(EventConverterTest, EqualInputsShareOneSignatureDefinedOncePerStream) {
-  FakeClock clock(100);
-  Recorder r(Recorder::Options{}, &clock);
+// A recorder at FakeClock(100) and a converter over it, as the sender has
+// them; `signatures`: the collector reads input signatures.
+struct Rig {
+  explicit Rig(bool signatures) { conv.set_input_signatures(signatures); }
+  FakeClock clock{100};
+  Recorder r{Recorder::Options{}, &clock};
   StringTable strings;
-  EventConverter conv(EventConverter::Options{}, &strings);
-  conv.set_input_signatures(true);
+  EventConverter conv{EventConverter::Options{}, &strings};
+};
+
+TEST(EventConverterTest, EqualInputsShareOneSignatureDefinedOncePerStream) {
+  Rig rig(/*signatures=*/true);
   const int64_t a[2] = {4, 8};
   const int64_t b[2] = {4, 9};
   InputArg same[2] = {{a, 2, "float"}, {nullptr, -1, "Scalar"}};
   InputArg other[1] = {{b, 2, "float"}};
   // Capture 1 leaves other bytes in the pooled chunk that capture 2 reuses:
   // equal inputs must still be equal bytes (zeroed padding).
-  r.Begin(1);
+  rig.r.Begin(1);
   for (int i = 0; i < 50; ++i) {
     InputArg junk[1] = {{b, 2, "abcdefghijklmnopqrstuvw"}};
-    r.OpEnd(r.OpBegin("junk", -1, junk, 1));
+    rig.r.OpEnd(rig.r.OpBegin("junk", -1, junk, 1));
   }
-  r.End(nullptr, 1);
+  rig.r.End(nullptr, 1);
   v1::EventBatch first;
-  ConvertInto(r, conv, &first);
-  r.Begin(2);
+  ConvertInto(rig.r, rig.conv, &first);
+  rig.r.Begin(2);
   for (int i = 0; i < 50; ++i) {
-    r.OpEnd(r.OpBegin(i % 2 ? "aten::add" : "aten::mul", -1, same, 2));
+    rig.r.OpEnd(rig.r.OpBegin(i % 2 ? "aten::add" : "aten::mul", -1, same, 2));
   }
-  r.OpEnd(r.OpBegin("aten::mm", -1, other, 1));
-  r.OpEnd(r.OpBegin("aten::empty", -1, nullptr, 0));
-  r.End(nullptr, 2);
+  rig.r.OpEnd(rig.r.OpBegin("aten::mm", -1, other, 1));
+  rig.r.OpEnd(rig.r.OpBegin("aten::empty", -1, nullptr, 0));
+  rig.r.End(nullptr, 2);
   v1::EventBatch batch;
-  ConvertInto(r, conv, &batch);
+  ConvertInto(rig.r, rig.conv, &batch);
   uint32_t wm = 0;
-  strings.AppendNew(&wm, &batch);
+  rig.strings.AppendNew(&wm, &batch);
 
   ASSERT_EQ(batch.events_size(), 52);
   ASSERT_EQ(batch.input_signatures_size(), 2);  // same, other.
@@ -324,11 +330,11 @@ TEST(EventConverterTest, EqualInputsShareOneSignatureDefinedOncePerStream) {
 
   // One aten::add with `same` inputs, in capture `gen` of its own.
   auto one_add = [&](uint64_t gen) {
-    r.Begin(gen);
-    r.OpEnd(r.OpBegin("aten::add", -1, same, 2));
-    r.End(nullptr, gen);
+    rig.r.Begin(gen);
+    rig.r.OpEnd(rig.r.OpBegin("aten::add", -1, same, 2));
+    rig.r.End(nullptr, gen);
     v1::EventBatch b;
-    ConvertInto(r, conv, &b);
+    ConvertInto(rig.r, rig.conv, &b);
     return b;
   };
   // The same inputs later on the stream: no definition again...
@@ -337,12 +343,12 @@ TEST(EventConverterTest, EqualInputsShareOneSignatureDefinedOncePerStream) {
   EXPECT_EQ(again.events(0).input_signature_id(), sig.id());
   EXPECT_EQ(again.input_signatures_size(), 0);
   // ...but on a new stream, defined before its first use there.
-  conv.Reset();
+  rig.conv.Reset();
   const v1::EventBatch fresh = one_add(4);
   ASSERT_EQ(fresh.input_signatures_size(), 1);
   EXPECT_EQ(fresh.input_signatures(0).id(), sig.id());
   // A collector without signatures: inline inputs.
-  conv.set_input_signatures(false);
+  rig.conv.set_input_signatures(false);
   const v1::EventBatch old = one_add(5);
   ASSERT_EQ(old.events_size(), 1);
   EXPECT_EQ(old.events(0).input_signature_id(), 0u);
@@ -353,33 +359,29 @@ TEST(EventConverterTest, EqualInputsShareOneSignatureDefinedOncePerStream) {
 TEST(EventConverterTest, LeafAndEnclosingOperatorsConvertAlike) {
   for (const bool signatures : {false, true}) {
     SCOPED_TRACE(signatures ? "signatures" : "inline inputs");
-    FakeClock clock(1000);
-    Recorder r(Recorder::Options{}, &clock);
-    StringTable strings;
-    EventConverter conv(EventConverter::Options{}, &strings);
-    conv.set_input_signatures(signatures);
+    Rig rig(signatures);
     const int64_t dims[2] = {4, 8};
     InputArg in[1] = {{dims, 2, "float"}};
-    r.Begin(1);
-    const uint64_t outer = r.OpBegin("aten::linear", 5, in, 1);
-    clock.AdvanceNs(10);
-    const uint64_t inner = r.OpBegin("aten::mm", 6, in, 1);  // A leaf.
-    clock.AdvanceNs(10);
-    r.OpEnd(inner);
-    clock.AdvanceNs(10);
-    r.OpEnd(outer);
-    r.End(nullptr, 1);
-    const v1::EventBatch b = ConvertQueued(r, conv, strings, false);
+    rig.r.Begin(1);
+    const uint64_t outer = rig.r.OpBegin("aten::linear", 5, in, 1);
+    rig.clock.AdvanceNs(10);
+    const uint64_t inner = rig.r.OpBegin("aten::mm", 6, in, 1);  // A leaf.
+    rig.clock.AdvanceNs(10);
+    rig.r.OpEnd(inner);
+    rig.clock.AdvanceNs(10);
+    rig.r.OpEnd(outer);
+    rig.r.End(nullptr, 1);
+    const v1::EventBatch b = ConvertQueued(rig.r, rig.conv, rig.strings, false);
     ASSERT_EQ(b.events_size(), 2);
     const v1::Event& mm = b.events(0);  // Ends first.
     const v1::Event& linear = b.events(1);
     EXPECT_EQ(Name(b, mm.name_id()), "aten::mm");
-    EXPECT_EQ(mm.start_ns(), 1010);
+    EXPECT_EQ(mm.start_ns(), 110);
     EXPECT_EQ(mm.duration_ns(), 10);
     EXPECT_EQ(mm.sequence_number(), 6u);
     EXPECT_EQ(mm.external_id(), inner);
     EXPECT_EQ(Name(b, linear.name_id()), "aten::linear");
-    EXPECT_EQ(linear.start_ns(), 1000);
+    EXPECT_EQ(linear.start_ns(), 100);
     EXPECT_EQ(linear.duration_ns(), 30);
     for (const v1::Event* e : {&mm, &linear}) {
       if (signatures) {
@@ -392,7 +394,7 @@ TEST(EventConverterTest, LeafAndEnclosingOperatorsConvertAlike) {
       }
     }
     v1::EventBatch rest;
-    EXPECT_EQ(conv.Flush(2000, &rest), 0u);  // Nothing left open.
+    EXPECT_EQ(rig.conv.Flush(2000, &rest), 0u);  // Nothing left open.
   }
 }
 
