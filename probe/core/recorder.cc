@@ -431,7 +431,7 @@ void Recorder::AppendSimple(RecordType type, uint64_t id, int64_t arg,
 }
 
 void Recorder::OpEnd(uint64_t op_id) {
-  if (op_id == 0) return;
+  if (op_id == 0 || !capturing()) return;  // As the cost model promises.
   Slot* slot = LocalSlot();
   if (slot->leaf_id == op_id && slot->leaf_published == slot->published &&
       EndAsLeaf(slot)) {
