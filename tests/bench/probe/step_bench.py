@@ -5,7 +5,8 @@
       --collector PATH/fake_collector [--steps 400] [--rounds 3]
 
 Modes (each a fresh /usr/bin/python3 process, interleaved over rounds so
-machine noise hits them alike):
+machine noise hits them alike, every other round in reverse order so that
+no mode gains from its position; use an even --rounds):
   none        no probe (no PYTHONPATH)
   idle        probe loaded, wrapper active, no capture running
   probe       capturing every measured step with our probe (shapes on)
@@ -143,8 +144,11 @@ def main():
     cpu = {m: [] for m in modes}
     proc = {m: [] for m in modes}
     try:
-        for _ in range(args.rounds):
-            for m in modes:
+        for rnd in range(args.rounds):
+            # Every other round in reverse: a mode's position in the round
+            # biased it (with the same bundle as both, `probe` read 20-50 us
+            # per step above `probe_base`, which ran right after it).
+            for m in (modes if rnd % 2 == 0 else modes[::-1]):
                 r = run_mode(m, args, sock)
                 per[m].append(r["times"])
                 rss[m].append((r["rss0_kb"], r["rss1_kb"]))
