@@ -288,7 +288,7 @@ absl::Status ProbeStream::AcceptBatch(const v1::EventBatch& batch,
   // New strings: checked against the table and each other, applied only
   // once the whole batch is valid.
   absl::flat_hash_map<uint32_t, std::string> pending;
-  absl::flat_hash_set<uint32_t> pending_signatures;
+  absl::flat_hash_map<uint32_t, const v1::InputSignature*> pending_signatures;
   absl::Status s = CheckBatchStrings(batch, &pending);
   if (s.ok()) s = CheckBatchSignatures(batch, pending, &pending_signatures);
   if (s.ok()) s = CheckBatchThreads(batch, pending);
@@ -368,9 +368,8 @@ absl::Status ProbeStream::CheckBatchStrings(
 absl::Status ProbeStream::CheckBatchSignatures(
     const v1::EventBatch& batch,
     const absl::flat_hash_map<uint32_t, std::string>& pending_strings,
-    absl::flat_hash_set<uint32_t>* pending) const {
+    absl::flat_hash_map<uint32_t, const v1::InputSignature*>* pending) const {
   const uint64_t seq = batch.sequence();
-  absl::flat_hash_map<uint32_t, const v1::InputSignature*> in_batch;
   uint64_t new_bytes = 0;
   for (const v1::InputSignature& sig : batch.input_signatures()) {
     if (sig.id() == 0) {
@@ -392,7 +391,7 @@ absl::Status ProbeStream::CheckBatchSignatures(
     }
     const v1::InputSignature* old = Signature(sig.id());
     if (old == nullptr) {
-      if (auto it = in_batch.find(sig.id()); it != in_batch.end()) {
+      if (auto it = pending->find(sig.id()); it != pending->end()) {
         old = it->second;
       }
     }
@@ -404,8 +403,7 @@ absl::Status ProbeStream::CheckBatchSignatures(
       }
       continue;
     }
-    in_batch.emplace(sig.id(), &sig);
-    pending->insert(sig.id());
+    pending->emplace(sig.id(), &sig);
     // Memory, not wire bytes: an empty shape is 2 bytes on the wire and a
     // whole message in memory.
     new_bytes += sig.SpaceUsedLong();
@@ -442,7 +440,8 @@ absl::Status ProbeStream::CheckBatchThreads(
 absl::Status ProbeStream::CheckEvent(
     const v1::EventBatch& batch, int index, const v1::Event& event,
     const absl::flat_hash_map<uint32_t, std::string>& pending,
-    const absl::flat_hash_set<uint32_t>& pending_signatures) const {
+    const absl::flat_hash_map<uint32_t, const v1::InputSignature*>&
+        pending_signatures) const {
   auto where = [&]() {
     return absl::StrCat("batch ", batch.sequence(), " event ", index);
   };

@@ -117,13 +117,13 @@ class ProbeStream {
   absl::Status CheckBatchStrings(
       const v1::EventBatch& batch,
       absl::flat_hash_map<uint32_t, std::string>* pending) const;
-  // The batch's new input signatures (their ids into `pending`): no id 0,
+  // The batch's new input signatures (into `pending`, by id): no id 0,
   // no redefinition with other inputs, known dtype ids, one dtype per shape
   // when dtypes are given, the table within max_signature_bytes.
   absl::Status CheckBatchSignatures(
       const v1::EventBatch& batch,
       const absl::flat_hash_map<uint32_t, std::string>& pending_strings,
-      absl::flat_hash_set<uint32_t>* pending) const;
+      absl::flat_hash_map<uint32_t, const v1::InputSignature*>* pending) const;
   // The batch's ThreadInfo: known name ids, at most max_threads threads.
   absl::Status CheckBatchThreads(
       const v1::EventBatch& batch,
@@ -131,7 +131,8 @@ class ProbeStream {
   absl::Status CheckEvent(
       const v1::EventBatch& batch, int index, const v1::Event& event,
       const absl::flat_hash_map<uint32_t, std::string>& pending,
-      const absl::flat_hash_set<uint32_t>& pending_signatures) const;
+      const absl::flat_hash_map<uint32_t, const v1::InputSignature*>&
+          pending_signatures) const;
   absl::Status CheckClock(const v1::ClockPair& clock, absl::string_view where);
   void UseClock(const v1::ClockPair& clock);
   void Define(uint32_t id, const std::string& value);

@@ -70,11 +70,10 @@ size_t EventConverter::ConvertRecord(const RecordView& r, uint32_t tid,
       if (threads_reported_.erase(tid) > 0) NoteThread(tid, batch);
       return 0;
     case RecordType::kOpBegin:
-      open_ops_[r.id] = MakeOp(r, ts, tid);
+      OpenOperator(r, ts, tid);
       return 0;
     case RecordType::kOpLeaf:
-      NoteThread(tid, batch);
-      EmitOp(r.id, MakeOp(r, ts, tid), ToNs(r.end_ns), batch);
+      EmitWholeOp(r, ts, ToNs(r.end_ns), tid, batch);
       return 1;
     case RecordType::kOpEnd: {
       auto it = open_ops_.find(r.id);
@@ -92,7 +91,7 @@ size_t EventConverter::ConvertRecord(const RecordView& r, uint32_t tid,
     case RecordType::kStepEnd:
       return StepRecord(r, ts, tid, batch, ended_early);
     case RecordType::kOpComplete:
-      EmitOpComplete(r, batch);
+      EmitWholeOp(r, ts, r.end_ns, r.op_tid, batch);
       return 1;
     case RecordType::kSpanBegin:
       open_spans_[r.id] = OpenSpan{ts, tid, Intern(r.name)};
@@ -113,15 +112,18 @@ size_t EventConverter::ConvertRecord(const RecordView& r, uint32_t tid,
   return 0;
 }
 
-EventConverter::OpenOp EventConverter::MakeOp(const RecordView& r, int64_t ts,
-                                              uint32_t tid) {
+void EventConverter::OpenOperator(const RecordView& r, int64_t ts,
+                                  uint32_t tid) {
   OpenOp op;
   op.start_ns = ts;
   op.sequence_nr = r.arg;
   op.tid = tid;
   op.name_id = Intern(r.name);
   op.signature_id = SignatureOf(r);
-  if (op.signature_id != 0) return op;
+  if (op.signature_id != 0) {
+    open_ops_[r.id] = op;
+    return;
+  }
   op.inputs_begin = static_cast<uint32_t>(open_inputs_.size());
   op.num_inputs = static_cast<uint32_t>(r.inputs.size());
   for (const InputMeta& in : r.inputs) {
@@ -134,7 +136,7 @@ EventConverter::OpenOp EventConverter::MakeOp(const RecordView& r, int64_t ts,
     }
     open_inputs_.push_back(oi);
   }
-  return op;
+  open_ops_[r.id] = op;
 }
 
 size_t EventConverter::StepRecord(const RecordView& r, int64_t ts, uint32_t tid,
@@ -197,15 +199,16 @@ size_t EventConverter::StepRecord(const RecordView& r, int64_t ts, uint32_t tid,
   }
 }
 
-void EventConverter::EmitOpComplete(const RecordView& r,
-                                    v1::EventBatch* batch) {
-  NoteThread(r.op_tid, batch);
+void EventConverter::EmitWholeOp(const RecordView& r, int64_t start_ns,
+                                 int64_t end_ns, uint32_t tid,
+                                 v1::EventBatch* batch) {
+  NoteThread(tid, batch);
   v1::Event* e = batch->add_events();
   e->set_kind(v1::EVENT_KIND_CPU_OP);
   e->set_name_id(Intern(r.name));
-  e->set_start_ns(r.ts_ns);
-  e->set_duration_ns(std::max<int64_t>(0, r.end_ns - r.ts_ns));
-  e->set_tid(r.op_tid);
+  e->set_start_ns(start_ns);
+  e->set_duration_ns(std::max<int64_t>(0, end_ns - start_ns));
+  e->set_tid(tid);
   e->set_external_id(r.id);
   if (r.arg >= 0) e->set_sequence_number(static_cast<uint64_t>(r.arg));
   if (const uint32_t sig = SignatureOf(r); sig != 0) {

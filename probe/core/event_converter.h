@@ -95,13 +95,15 @@ class EventConverter {
   // their begin are added to `ended_early`.
   size_t ConvertRecord(const RecordView& r, uint32_t tid, v1::EventBatch* batch,
                        std::vector<uint64_t>* ended_early);
-  // An operator from its begin (kOpBegin, kOpLeaf); inline inputs go into
-  // the pools, where they stay until CompactPools().
-  OpenOp MakeOp(const RecordView& r, int64_t ts, uint32_t tid);
+  void OpenOperator(const RecordView& r, int64_t ts, uint32_t tid);
   // kStep* records.
   size_t StepRecord(const RecordView& r, int64_t ts, uint32_t tid,
                     v1::EventBatch* batch, std::vector<uint64_t>* ended_early);
-  void EmitOpComplete(const RecordView& r, v1::EventBatch* batch);
+  // An operator whose one record holds both ends (kOpLeaf; kOpComplete
+  // from the fallback, whose times are ns already), its inputs read from the
+  // record: no open-operator entry, no copy into the pools.
+  void EmitWholeOp(const RecordView& r, int64_t start_ns, int64_t end_ns,
+                   uint32_t tid, v1::EventBatch* batch);
   void EmitInstantOrCounter(const RecordView& r, int64_t ts, uint32_t tid,
                             v1::EventBatch* batch);
   void EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns,

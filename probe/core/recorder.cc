@@ -296,7 +296,7 @@ void Recorder::PrefetchForWrite(const Chunk* chunk, const char* p,
 void Recorder::Publish(Slot* slot, Chunk* chunk, size_t bytes) {
   chunk->used += bytes;
   chunk->num_records++;
-  slot->published++;
+  slot->leaf_id = 0;  // OpBegin sets it again after its own Publish.
   // Release: End() (acquire) sees the record's bytes when it steals.
   slot->chunk.store(chunk, std::memory_order_release);
 }
@@ -332,7 +332,6 @@ uint64_t Recorder::OpBegin(const char* name, int64_t sequence_nr,
   slot->leaf_offset = static_cast<size_t>(p - chunk->data());
   Publish(slot, chunk, bytes);
   slot->leaf_id = id;
-  slot->leaf_published = slot->published;
   return id;
 }
 
@@ -433,8 +432,7 @@ void Recorder::AppendSimple(RecordType type, uint64_t id, int64_t arg,
 void Recorder::OpEnd(uint64_t op_id) {
   if (op_id == 0 || !capturing()) return;  // As the cost model promises.
   Slot* slot = LocalSlot();
-  if (slot->leaf_id == op_id && slot->leaf_published == slot->published &&
-      EndAsLeaf(slot)) {
+  if (slot->leaf_id == op_id && EndAsLeaf(slot)) {
     return;
   }
   AppendSimple(RecordType::kOpEnd, op_id, 0, nullptr, nullptr, 0);

@@ -92,7 +92,7 @@ struct RecordView {
   uint64_t id;
   int64_t arg;
   std::string_view name;
-  std::vector<InputMeta> inputs;  // kOpBegin/kOpComplete with shapes.
+  std::vector<InputMeta> inputs;  // kOpBegin/kOpLeaf/kOpComplete, shapes on.
   // The same inputs as recorded, byte for byte: equal blocks are equal
   // inputs (the sender's signature key). Empty without inputs.
   std::string_view inputs_block;
@@ -232,12 +232,11 @@ class Recorder {
     std::atomic<Chunk*> chunk{nullptr};
     uint32_t tid = 0;
     uint64_t next_op = 1;  // Only the owning thread touches it.
-    // Owning thread only: records published, and which operator's begin
-    // was the last of them (its OpEnd can then extend it into a kOpLeaf).
-    uint64_t published = 0;
+    // Owning thread only: the operator whose begin is the thread's last
+    // published record (0: none; every Publish clears it), and that
+    // record's offset in the chunk. Its OpEnd can extend it into a kOpLeaf.
     uint64_t leaf_id = 0;
-    uint64_t leaf_published = 0;  // `published` right after that begin.
-    size_t leaf_offset = 0;       // The begin record's offset in the chunk.
+    size_t leaf_offset = 0;
   };
 
   Slot* LocalSlot();
