@@ -82,6 +82,7 @@ void TickConverter::Anchor(int64_t min_interval_ns) {
   const Pair& last = anchors_.back();
   if (p.ns - last.ns < min_interval_ns || p.ticks <= last.ticks) return;
   anchors_.push_back(p);
+  last_ = CachedSegment{};
   if (anchors_.size() > kMaxAnchors) {
     anchors_.pop_front();
     cursor_ = cursor_ > 0 ? cursor_ - 1 : 0;
@@ -103,8 +104,7 @@ size_t TickConverter::Segment(int64_t ticks) {
   return cursor_;
 }
 
-int64_t TickConverter::ToNs(int64_t ticks) {
-  if (identity_) return ticks;
+int64_t TickConverter::ToNsSlow(int64_t ticks) {
   if (anchors_.size() < 2) {
     // No rate yet (a capture's first records, converted before the second
     // anchor): take one now.
@@ -114,9 +114,13 @@ int64_t TickConverter::ToNs(int64_t ticks) {
   const size_t k = Segment(ticks);
   const Pair& a = anchors_[k];
   const Pair& b = anchors_[k + 1];
-  const double rate =
+  last_.lo = k == 0 ? INT64_MIN : a.ticks;
+  last_.hi = k + 2 == anchors_.size() ? INT64_MAX : b.ticks;
+  last_.a_ticks = a.ticks;
+  last_.a_ns = a.ns;
+  last_.rate =
       static_cast<double>(b.ns - a.ns) / static_cast<double>(b.ticks - a.ticks);
-  return a.ns + std::llround(static_cast<double>(ticks - a.ticks) * rate);
+  return last_.Map(ticks);
 }
 
 }  // namespace vllm_profiler::probe

@@ -99,7 +99,14 @@ class TickConverter {
   // taken at construction). Call it before converting ticks recorded
   // since the last call.
   void Anchor(int64_t min_interval_ns = 1000000);
-  int64_t ToNs(int64_t ticks);
+  int64_t ToNs(int64_t ticks) {
+    if (identity_) return ticks;
+    // Records come mostly in order, so most ticks fall in the segment of
+    // the last conversion: inline, without the deque's indexing or a
+    // division (the sender converts two ticks per operator).
+    if (ticks >= last_.lo && ticks < last_.hi) return last_.Map(ticks);
+    return ToNsSlow(ticks);
+  }
 
   size_t num_anchors() const { return anchors_.size(); }
 
@@ -108,15 +115,33 @@ class TickConverter {
     int64_t ticks;
     int64_t ns;
   };
+  // The segment of the last conversion: the ticks it covers [lo, hi) (the
+  // first and last segments extend to the ends of the range) and its map.
+  struct CachedSegment {
+    int64_t lo = 0, hi = 0;  // Empty until a conversion fills it.
+    int64_t a_ticks = 0, a_ns = 0;
+    double rate = 0;  // ns per tick.
+    int64_t Map(int64_t ticks) const {
+      // llround without the libm call: x - trunc(x) is exact here, and ties
+      // go away from zero as llround's do.
+      const double x = static_cast<double>(ticks - a_ticks) * rate;
+      int64_t r = static_cast<int64_t>(x);
+      const double frac = x - static_cast<double>(r);
+      r += (frac >= 0.5) - (frac <= -0.5);
+      return a_ns + r;
+    }
+  };
   static constexpr size_t kMaxAnchors = 4096;
   Pair ReadPair() const;
   // Index k of the segment [k, k+1] to use for `ticks`.
   size_t Segment(int64_t ticks);
+  int64_t ToNsSlow(int64_t ticks);
 
   const Clock* const clock_;
   const bool identity_;
   std::deque<Pair> anchors_;
-  size_t cursor_ = 0;  // Last segment used: records mostly come in order.
+  size_t cursor_ = 0;   // Last segment used: records mostly come in order.
+  CachedSegment last_;  // Emptied whenever the anchors change.
 };
 
 }  // namespace vllm_profiler::probe

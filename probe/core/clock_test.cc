@@ -77,6 +77,21 @@ TEST(TickConverterTest, ANewAnchorEndsTheExtrapolation) {
   EXPECT_EQ(c.ToNs(t2 + 2000), ns2 + 1000);
 }
 
+TEST(TickConverterTest, RoundsToTheNearestNsWithTiesAwayFromZero) {
+  ScaledClock clock;
+  clock.rate_ = 2.0;  // Half a ns per tick: every odd tick is a tie.
+  TickConverter c(&clock);
+  const int64_t ns0 = clock.MonotonicNs();
+  const int64_t t0 = clock.ticks();
+  clock.Advance(10000000);
+  c.Anchor();
+  EXPECT_EQ(c.ToNs(t0 + 1), ns0 + 1);  // 0.5
+  EXPECT_EQ(c.ToNs(t0 + 2), ns0 + 1);
+  EXPECT_EQ(c.ToNs(t0 + 3), ns0 + 2);  // 1.5
+  EXPECT_EQ(c.ToNs(t0 - 1), ns0 - 1);  // -0.5, before the first anchor.
+  EXPECT_EQ(c.ToNs(t0 - 3), ns0 - 2);  // -1.5
+}
+
 TEST(TickConverterTest, AnchorsAreRateLimitedAndBounded) {
   ScaledClock clock;
   TickConverter c(&clock);

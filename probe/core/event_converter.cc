@@ -1,6 +1,8 @@
 #include "probe/core/event_converter.h"
 
+#include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -46,9 +48,12 @@ void EventConverter::NoteThread(uint32_t tid, v1::EventBatch* batch) {
 size_t EventConverter::Convert(const Chunk& chunk, v1::EventBatch* batch) {
   size_t emitted = 0;
   std::vector<uint64_t> ended_early;
-  ForEachRecord(chunk, [&](const RecordView& r) {
-    emitted += ConvertRecord(r, chunk.tid, batch, &ended_early);
-  });
+  ForEachRecord(
+      chunk,
+      [&](const RecordView& r) {
+        emitted += ConvertRecord(r, chunk.tid, batch, &ended_early);
+      },
+      /*with_inputs=*/false);
   for (uint64_t step : ended_early) {
     auto it = open_steps_.find(step);
     if (it != open_steps_.end())
@@ -112,21 +117,84 @@ size_t EventConverter::ConvertRecord(const RecordView& r, uint32_t tid,
   return 0;
 }
 
+namespace {
+
+// Up to 8 bytes of p[0, n) as a word (n may be less than 8).
+uint64_t LoadWord(const char* p, size_t n) {
+  uint64_t w = 0;
+  std::memcpy(&w, p, n < 8 ? n : 8);
+  return w;
+}
+
+// A few words of the key, not all of it: names differ in their first or
+// last bytes, inputs blocks in their length or last dims; a collision only
+// costs the maps' lookup.
+size_t OpMemoSlot(std::string_view name, std::string_view inputs,
+                  size_t slots) {
+  uint64_t h = (uint64_t{name.size()} << 32) ^ inputs.size();
+  h ^= LoadWord(name.data(), name.size()) * 0x9e3779b97f4a7c15u;
+  if (name.size() > 8) {
+    h ^= LoadWord(name.data() + name.size() - 8, 8) * 0xc2b2ae3d27d4eb4fu;
+  }
+  if (inputs.size() >= 16) {
+    h ^= LoadWord(inputs.data() + inputs.size() / 2, 8) * 0x165667b19e3779f9u;
+    h ^= LoadWord(inputs.data() + inputs.size() - 8, 8) * 0x27d4eb2f165667c5u;
+  }
+  h ^= h >> 29;
+  return static_cast<size_t>((h * 0xbf58476d1ce4e5b9u) >> 40) % slots;
+}
+
+}  // namespace
+
+const std::vector<InputMeta>& EventConverter::Inputs(const RecordView& r) {
+  // Malformed (cannot happen for the recorder's records): no inputs.
+  DecodeInputs(r.inputs_block, &inputs_);
+  return inputs_;
+}
+
+void EventConverter::ResolveOp(const RecordView& r, uint32_t* name_id,
+                               uint32_t* signature) {
+  if (op_memo_.empty()) op_memo_.resize(kOpMemoSlots);
+  // Inline inputs (no signatures) need the name's id only.
+  const std::string_view inputs =
+      signatures_on_ ? r.inputs_block : std::string_view();
+  // Two ways per set, the most recent first: two keys of a step that pick
+  // the same set do not evict each other on every operator.
+  OpMemo* set = &op_memo_[2 * OpMemoSlot(r.name, inputs, kOpMemoSlots / 2)];
+  for (int way = 0; way < 2; ++way) {
+    OpMemo& m = set[way];
+    if (m.name_id != 0 && m.name == r.name && m.inputs == inputs) {
+      *name_id = m.name_id;
+      *signature = m.signature;
+      if (way == 1) std::swap(set[0], set[1]);
+      return;
+    }
+  }
+  *name_id = Intern(r.name);
+  *signature = SignatureOf(r);
+  std::swap(set[0], set[1]);  // The older one is replaced.
+  OpMemo& m = set[0];
+  m.name.assign(r.name);
+  m.inputs.assign(inputs);
+  m.name_id = *name_id;
+  m.signature = *signature;
+}
+
 void EventConverter::OpenOperator(const RecordView& r, int64_t ts,
                                   uint32_t tid) {
   OpenOp op;
   op.start_ns = ts;
   op.sequence_nr = r.arg;
   op.tid = tid;
-  op.name_id = Intern(r.name);
-  op.signature_id = SignatureOf(r);
+  ResolveOp(r, &op.name_id, &op.signature_id);
   if (op.signature_id != 0) {
     open_ops_[r.id] = op;
     return;
   }
+  const std::vector<InputMeta>& inputs = Inputs(r);
   op.inputs_begin = static_cast<uint32_t>(open_inputs_.size());
-  op.num_inputs = static_cast<uint32_t>(r.inputs.size());
-  for (const InputMeta& in : r.inputs) {
+  op.num_inputs = static_cast<uint32_t>(inputs.size());
+  for (const InputMeta& in : inputs) {
     OpenInput oi;
     oi.dims_begin = static_cast<uint32_t>(open_dims_.size());
     oi.ndim = in.ndim;
@@ -203,19 +271,21 @@ void EventConverter::EmitWholeOp(const RecordView& r, int64_t start_ns,
                                  int64_t end_ns, uint32_t tid,
                                  v1::EventBatch* batch) {
   NoteThread(tid, batch);
+  uint32_t name_id, sig;
+  ResolveOp(r, &name_id, &sig);
   v1::Event* e = batch->add_events();
   e->set_kind(v1::EVENT_KIND_CPU_OP);
-  e->set_name_id(Intern(r.name));
+  e->set_name_id(name_id);
   e->set_start_ns(start_ns);
   e->set_duration_ns(std::max<int64_t>(0, end_ns - start_ns));
   e->set_tid(tid);
   e->set_external_id(r.id);
   if (r.arg >= 0) e->set_sequence_number(static_cast<uint64_t>(r.arg));
-  if (const uint32_t sig = SignatureOf(r); sig != 0) {
+  if (sig != 0) {
     UseSignature(sig, e, batch);
     return;
   }
-  for (const InputMeta& in : r.inputs) {
+  for (const InputMeta& in : Inputs(r)) {
     v1::Shape* shape = e->add_input_shapes();
     if (in.ndim > 0) shape->mutable_dims()->Add(in.dims, in.dims + in.ndim);
     e->add_input_dtype_ids(in.dtype.empty() ? 0 : Intern(in.dtype));
@@ -269,7 +339,7 @@ void EventConverter::EmitOp(uint64_t id, const OpenOp& op, int64_t end_ns,
 }
 
 uint32_t EventConverter::SignatureOf(const RecordView& r) {
-  if (!signatures_on_ || r.inputs.empty()) return 0;
+  if (!signatures_on_ || r.inputs_block.empty()) return 0;
   const absl::string_view key(r.inputs_block.data(), r.inputs_block.size());
   if (auto it = signature_ids_.find(key); it != signature_ids_.end()) {
     return it->second;
@@ -278,7 +348,7 @@ uint32_t EventConverter::SignatureOf(const RecordView& r) {
   const uint32_t id = static_cast<uint32_t>(signatures_.size() + 1);
   v1::InputSignature& sig = signatures_.emplace_back().definition;
   sig.set_id(id);
-  for (const InputMeta& in : r.inputs) {
+  for (const InputMeta& in : Inputs(r)) {
     v1::Shape* shape = sig.add_shapes();
     if (in.ndim > 0) shape->mutable_dims()->Add(in.dims, in.dims + in.ndim);
     sig.add_dtype_ids(in.dtype.empty() ? 0 : Intern(in.dtype));

@@ -5,6 +5,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace vllm_profiler::probe {
@@ -395,6 +396,47 @@ TEST(EventConverterTest, LeafAndEnclosingOperatorsConvertAlike) {
     }
     v1::EventBatch rest;
     EXPECT_EQ(rig.conv.Flush(2000, &rest), 0u);  // Nothing left open.
+  }
+}
+
+TEST(EventConverterTest, OperatorsThatShareAMemoSlotKeepTheirOwnNameAndInputs) {
+  // The names are alike in length and in their first and last 8 bytes, so
+  // each input shape sends all five to one slot of the converter's memo.
+  // However they interleave (leaves and enclosing ops, signatures or
+  // inline), each event must carry its own name and inputs.
+  for (const bool signatures : {true, false}) {
+    SCOPED_TRACE(signatures ? "signatures" : "inline inputs");
+    Rig rig(signatures);
+    const int64_t dims[3][2] = {{1, 8}, {2, 8}, {3, 8}};
+    std::vector<std::pair<std::string, int64_t>> want;  // Name, first dim.
+    rig.r.Begin(1);
+    for (int round = 0; round < 3; ++round) {
+      for (int n = 0; n < 5; ++n) {
+        for (int d = 0; d < 3; ++d) {
+          const std::string name = absl::StrCat("aten::op", n, "_same_tail");
+          InputArg in[1] = {{dims[d], 2, "float"}};
+          const uint64_t id = rig.r.OpBegin(name.c_str(), -1, in, 1);
+          if (n == 4) rig.r.Instant("not a leaf");  // Ends by a kOpEnd.
+          rig.r.OpEnd(id);
+          want.emplace_back(name, d + 1);
+        }
+      }
+    }
+    rig.r.End(nullptr, 1);
+    const v1::EventBatch b = ConvertQueued(rig.r, rig.conv, rig.strings, false);
+    std::map<uint32_t, int64_t> signature_dim0;
+    for (const v1::InputSignature& s : b.input_signatures()) {
+      signature_dim0[s.id()] = s.shapes(0).dims(0);
+    }
+    std::vector<std::pair<std::string, int64_t>> got;
+    for (const v1::Event& e : b.events()) {
+      if (e.kind() != v1::EVENT_KIND_CPU_OP) continue;
+      got.emplace_back(Name(b, e.name_id()),
+                       signatures ? signature_dim0[e.input_signature_id()]
+                                  : e.input_shapes(0).dims(0));
+    }
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(b.input_signatures_size(), signatures ? 3 : 0);
   }
 }
 

@@ -592,8 +592,41 @@ void Recorder::ResetThreadCacheAfterFork() {
   t_tid = 0;
 }
 
+bool DecodeInputs(std::string_view block, std::vector<InputMeta>* out) {
+  out->clear();
+  if (block.empty()) return true;
+  const char* q = block.data();
+  const char* const end = q + block.size();
+  if (end - q < 8) return false;
+  uint32_t n;
+  std::memcpy(&n, q, 4);
+  q += 8;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (end - q < 8) break;
+    int32_t nd;
+    uint32_t dl;
+    std::memcpy(&nd, q, 4);
+    std::memcpy(&dl, q + 4, 4);
+    q += 8;
+    if (static_cast<size_t>(end - q) < Pad8(dl)) break;
+    InputMeta m;
+    m.ndim = nd;
+    m.dtype = std::string_view(q, dl);
+    q += Pad8(dl);
+    if (nd > 0) {
+      if (static_cast<size_t>(end - q) < 8 * static_cast<size_t>(nd)) break;
+      m.dims = reinterpret_cast<const int64_t*>(q);  // 8-aligned.
+      q += 8 * static_cast<size_t>(nd);
+    }
+    out->push_back(m);
+  }
+  if (out->size() == n) return true;
+  out->clear();
+  return false;
+}
+
 bool DecodeRecord(const char* p, size_t avail, RecordView* out,
-                  size_t* consumed) {
+                  size_t* consumed, bool with_inputs) {
   if (avail < sizeof(RecordHeader)) return false;
   RecordHeader h;
   std::memcpy(&h, p, sizeof(h));
@@ -628,33 +661,10 @@ bool DecodeRecord(const char* p, size_t avail, RecordView* out,
        out->type == RecordType::kOpComplete ||
        out->type == RecordType::kOpLeaf) &&
       q < end) {
-    if (end - q < 8) return false;
-    const char* block = q;
-    uint32_t n;
-    std::memcpy(&n, q, 4);
-    q += 8;
-    for (uint32_t i = 0; i < n; ++i) {
-      if (end - q < 8) return false;
-      int32_t nd;
-      uint32_t dl;
-      std::memcpy(&nd, q, 4);
-      std::memcpy(&dl, q + 4, 4);
-      q += 8;
-      if (static_cast<size_t>(end - q) < Pad8(dl)) return false;
-      InputMeta m;
-      m.ndim = nd;
-      m.dtype = std::string_view(q, dl);
-      q += Pad8(dl);
-      if (nd > 0) {
-        if (static_cast<size_t>(end - q) < 8 * static_cast<size_t>(nd)) {
-          return false;
-        }
-        m.dims = reinterpret_cast<const int64_t*>(q);  // 8-aligned.
-        q += 8 * static_cast<size_t>(nd);
-      }
-      out->inputs.push_back(m);
+    out->inputs_block = std::string_view(q, static_cast<size_t>(end - q));
+    if (with_inputs && !DecodeInputs(out->inputs_block, &out->inputs)) {
+      return false;
     }
-    out->inputs_block = std::string_view(block, static_cast<size_t>(q - block));
   } else if (out->type == RecordType::kStepArgs) {
     if (end - q < 32) return false;
     std::memcpy(out->step_args, q, 32);

@@ -92,7 +92,8 @@ struct RecordView {
   uint64_t id;
   int64_t arg;
   std::string_view name;
-  std::vector<InputMeta> inputs;  // kOpBegin/kOpLeaf/kOpComplete, shapes on.
+  // kOpBegin/kOpLeaf/kOpComplete with shapes on, when decoded with_inputs.
+  std::vector<InputMeta> inputs;
   // The same inputs as recorded, byte for byte: equal blocks are equal
   // inputs (the sender's signature key). Empty without inputs.
   std::string_view inputs_block;
@@ -113,10 +114,16 @@ struct Chunk {
 
 // Calls `fn(const RecordView&)` for each record of `chunk`. Stops at the
 // first malformed record (internal invariant; returns false then).
+// Without `with_inputs` a record's inputs stay in `inputs_block`
+// (DecodeInputs parses them): the sender needs them only for inputs it has
+// not seen before.
 template <typename Fn>
-bool ForEachRecord(const Chunk& chunk, Fn fn);
+bool ForEachRecord(const Chunk& chunk, Fn fn, bool with_inputs = true);
 bool DecodeRecord(const char* p, size_t avail, RecordView* out,
-                  size_t* consumed);
+                  size_t* consumed, bool with_inputs = true);
+// Parses an inputs block (RecordView::inputs_block) into `out`; false, with
+// `out` empty, when it is malformed.
+bool DecodeInputs(std::string_view block, std::vector<InputMeta>* out);
 
 // An operator input as the C ABI passes it.
 struct InputArg {
@@ -295,12 +302,13 @@ class Recorder {
 };
 
 template <typename Fn>
-bool ForEachRecord(const Chunk& chunk, Fn fn) {
+bool ForEachRecord(const Chunk& chunk, Fn fn, bool with_inputs) {
   size_t off = 0;
   RecordView view;
   while (off < chunk.used) {
     size_t consumed = 0;
-    if (!DecodeRecord(chunk.data() + off, chunk.used - off, &view, &consumed)) {
+    if (!DecodeRecord(chunk.data() + off, chunk.used - off, &view, &consumed,
+                      with_inputs)) {
       return false;
     }
     fn(static_cast<const RecordView&>(view));

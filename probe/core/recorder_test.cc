@@ -88,6 +88,39 @@ TEST(RecorderTest, RecordsRoundTripWithShapes) {
   EXPECT_EQ(r.bytes_in_use(), 0u);
 }
 
+TEST(RecorderTest, InputsDecodeLaterFromTheirBlockAndATruncatedBlockHasNone) {
+  FakeClock clock;
+  Recorder r(Recorder::Options{}, &clock);
+  r.Begin(1);
+  const int64_t dims[3] = {2, 3, 4};
+  InputArg in[2] = {{dims, 3, "c10::Half"}, {nullptr, -1, "Scalar"}};
+  r.OpEnd(r.OpBegin("aten::mul", -1, in, 2));
+  r.End(nullptr, 1);
+  std::deque<QueueItem> items = r.TakeQueued(absl::ZeroDuration());
+  ASSERT_FALSE(items.empty());
+  std::vector<RecordView> v;
+  ASSERT_TRUE(ForEachRecord(
+      *items[0].chunk, [&](const RecordView& rv) { v.push_back(rv); },
+      /*with_inputs=*/false));
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_TRUE(v[0].inputs.empty());  // Left in the block.
+  std::vector<InputMeta> inputs;
+  ASSERT_TRUE(DecodeInputs(v[0].inputs_block, &inputs));
+  ASSERT_EQ(inputs.size(), 2u);
+  EXPECT_EQ(inputs[0].dtype, "c10::Half");
+  EXPECT_EQ(std::vector<int64_t>(inputs[0].dims, inputs[0].dims + 3),
+            (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(inputs[1].ndim, -1);
+  EXPECT_EQ(inputs[1].dtype, "Scalar");
+  // Every shorter block is malformed: no inputs, never a partial list.
+  const std::string_view block = v[0].inputs_block;
+  for (size_t len = 1; len < block.size(); ++len) {
+    EXPECT_FALSE(DecodeInputs(block.substr(0, len), &inputs)) << len;
+    EXPECT_TRUE(inputs.empty()) << len;
+  }
+  for (QueueItem& i : items) r.Release(i.chunk);
+}
+
 TEST(RecorderTest, OnlyAnEndRightAfterItsBeginExtendsIt) {
   FakeClock clock(1000);
   Recorder r(Recorder::Options{}, &clock);
