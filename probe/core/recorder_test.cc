@@ -88,6 +88,50 @@ TEST(RecorderTest, RecordsRoundTripWithShapes) {
   EXPECT_EQ(r.bytes_in_use(), 0u);
 }
 
+TEST(RecorderTest, NamesDtypesAndDimsOfEveryLengthAreCopiedExactly) {
+  // The record path copies these with fixed-size moves that overlap
+  // (CopyShort): every length class, and the first bytes past each,
+  // must come back as written.
+  FakeClock clock;
+  Recorder::Options o;
+  o.max_bytes = 16 << 20;
+  Recorder r(o, &clock);
+  r.Begin(1);
+  std::string text;
+  for (int i = 0; i < 200; ++i) text.push_back(static_cast<char>('A' + i % 58));
+  int64_t dims[Recorder::kMaxDims];
+  for (int d = 0; d < Recorder::kMaxDims; ++d) dims[d] = 1000 + d;
+  struct Want {
+    std::string name, dtype;
+    int32_t ndim;
+  };
+  std::vector<Want> want;
+  for (size_t len = 0; len <= 130; ++len) {
+    const std::string name = text.substr(len % 7, len);
+    const std::string dtype =
+        text.substr(3, 1 + len % Recorder::kMaxDtypeBytes);
+    const int32_t ndim = 1 + static_cast<int32_t>(len % Recorder::kMaxDims);
+    InputArg in[1] = {{dims, ndim, dtype.c_str()}};
+    r.OpEnd(r.OpBegin(name.c_str(), -1, in, 1));
+    want.push_back({name, dtype, ndim});
+  }
+  r.End(nullptr, 1);
+  std::vector<Chunk*> chunks;
+  const std::vector<RecordView> v = Drain(r, &chunks);
+  ASSERT_EQ(v.size(), want.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    EXPECT_EQ(v[i].name, want[i].name) << i;
+    ASSERT_EQ(v[i].inputs.size(), 1u) << i;
+    EXPECT_EQ(v[i].inputs[0].dtype, want[i].dtype) << i;
+    ASSERT_EQ(v[i].inputs[0].ndim, want[i].ndim) << i;
+    EXPECT_EQ(std::vector<int64_t>(v[i].inputs[0].dims,
+                                   v[i].inputs[0].dims + want[i].ndim),
+              std::vector<int64_t>(dims, dims + want[i].ndim))
+        << i;
+  }
+  for (Chunk* c : chunks) r.Release(c);
+}
+
 TEST(RecorderTest, InputsDecodeLaterFromTheirBlockAndATruncatedBlockHasNone) {
   FakeClock clock;
   Recorder r(Recorder::Options{}, &clock);
