@@ -14,6 +14,7 @@ process CPU (all threads, incl. our sender) of that repetition's loop.
 import argparse
 import ctypes
 import os
+import threading
 import time
 
 import torch
@@ -51,6 +52,21 @@ def thread_cpu_by_name():
         out[name] = out.get(name, 0.0) + (int(fields[11]) +
                                           int(fields[12])) / tick
     return out
+
+
+def pin_threads(step_cpu, other_cpus):
+    """The calling (step) thread on `step_cpu`, every other thread of the
+    process (our sender and reader, gRPC's) on `other_cpus`: on a 2-core
+    machine the sender and the stand-in collector then stay off the step
+    thread's core, as on a many-core node. Threads that appear later (a new
+    gRPC thread) are pinned by the next call."""
+    me = threading.get_native_id()
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), {step_cpu} if int(tid) == me
+                                 else other_cpus)
+        except OSError:
+            pass  # The thread exited.
 
 
 def stop(cm, n_calls, settle):
@@ -124,6 +140,10 @@ def main():
                          "(default: all; e.g. probe_shapes for a profile)")
     ap.add_argument("--only", default="",
                     help="comma-separated operators to run (default: all)")
+    ap.add_argument("--pin", action="store_true",
+                    help="the step thread on the first CPU, our other "
+                         "threads on the rest (run the collector there "
+                         "too: taskset -c 1-N)")
     ap.add_argument("--fallback", action="store_true",
                     help="our operators through torch's profiler (the "
                          "fallback without a shim) instead of the shim")
@@ -171,10 +191,19 @@ def main():
         modes = {m: make for m, make in modes.items() if m in keep}
     if args.only:
         ops = {n: fn for n, fn in ops.items() if n in args.only.split(",")}
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.pin and len(cpus) < 2:
+        print("--pin needs two CPUs; running unpinned")
+        args.pin = False
+    if args.pin:
+        print("pinned: step thread on CPU %d, our other threads on %s" % (
+            cpus[0], ",".join(map(str, cpus[1:]))))
     res = {}
     stops = {}
     for _ in range(args.reps):
         for mode, make in modes.items():
+            if args.pin:
+                pin_threads(cpus[0], set(cpus[1:]))
             cm = make()
             cm.__enter__()
             for name, fn in ops.items():

@@ -7,7 +7,7 @@
 # chroot's g++ against torch 2.6 and adds op_bench.py's RecordFunction floor
 # modes.
 #   bazel build //probe:probe_bundle //tests/e2e/probe:fake_collector
-#   tests/bench/probe/op_bench_torch2.sh [--null_callback] --reps 5 --ops 10000
+#   tests/bench/probe/op_bench_torch2.sh [--null_callback] --reps 5 --ops 10000 [--pin]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 # Inside the chroot: optionally build the do-nothing callback, then the bench.
@@ -25,7 +25,12 @@ trap 'kill $FC 2>/dev/null || true; rm -rf "$TMP"' EXIT
 mkdir -p "$TMP/bundle" "$TMP/sock" "$TMP/cache"
 # BUNDLE_TAR=FILE: another build of the bundle (a before/after comparison).
 tar -xf "${BUNDLE_TAR:-$BIN/probe/probe_bundle.tar}" -C "$TMP/bundle"
-"$BIN/tests/e2e/probe/fake_collector" --socket "$TMP/sock/c.sock" \
+# With --pin the collector stays off the step thread's CPU (the first).
+PIN=()
+if [[ " $* " == *" --pin "* ]] && (($(nproc) > 1)); then
+  PIN=(taskset -c "1-$(($(nproc) - 1))")
+fi
+"${PIN[@]}" "$BIN/tests/e2e/probe/fake_collector" --socket "$TMP/sock/c.sock" \
   --out /dev/null --discard 1 >"$TMP/fc.log" 2>&1 &
 FC=$!
 mkdir -p "$ROOTFS/vp/bundle" "$ROOTFS/vp/work" "$ROOTFS/vp/sock" "$ROOTFS/vp/cache"
