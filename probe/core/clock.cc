@@ -83,25 +83,15 @@ void TickConverter::Anchor(int64_t min_interval_ns) {
   if (p.ns - last.ns < min_interval_ns || p.ticks <= last.ticks) return;
   anchors_.push_back(p);
   last_ = CachedSegment{};
-  if (anchors_.size() > kMaxAnchors) {
-    anchors_.pop_front();
-    cursor_ = cursor_ > 0 ? cursor_ - 1 : 0;
-  }
+  if (anchors_.size() > kMaxAnchors) anchors_.pop_front();
 }
 
-size_t TickConverter::Segment(int64_t ticks) {
-  const size_t n = anchors_.size();
-  if (cursor_ + 1 < n && anchors_[cursor_].ticks <= ticks &&
-      ticks < anchors_[cursor_ + 1].ticks) {
-    return cursor_;
-  }
+size_t TickConverter::Segment(int64_t ticks) const {
   auto it =
       std::upper_bound(anchors_.begin(), anchors_.end(), ticks,
                        [](int64_t t, const Pair& p) { return t < p.ticks; });
-  size_t k = static_cast<size_t>(it - anchors_.begin());
-  k = k == 0 ? 0 : k - 1;
-  cursor_ = std::min(k, n - 2);
-  return cursor_;
+  const size_t k = static_cast<size_t>(it - anchors_.begin());
+  return std::min(k == 0 ? 0 : k - 1, anchors_.size() - 2);
 }
 
 int64_t TickConverter::ToNsSlow(int64_t ticks) {

@@ -133,15 +133,17 @@ class TickConverter {
   };
   static constexpr size_t kMaxAnchors = 4096;
   Pair ReadPair() const;
-  // Index k of the segment [k, k+1] to use for `ticks`.
-  size_t Segment(int64_t ticks);
+  // Index k of the segment [k, k+1] to use for `ticks` (at least 2
+  // anchors).
+  size_t Segment(int64_t ticks) const;
   int64_t ToNsSlow(int64_t ticks);
 
   const Clock* const clock_;
   const bool identity_;
   std::deque<Pair> anchors_;
-  size_t cursor_ = 0;   // Last segment used: records mostly come in order.
-  CachedSegment last_;  // Emptied whenever the anchors change.
+  // The last segment used (records mostly come in order); emptied
+  // whenever the anchors change.
+  CachedSegment last_;
 };
 
 }  // namespace vllm_profiler::probe

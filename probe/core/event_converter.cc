@@ -146,6 +146,17 @@ size_t OpMemoSlot(std::string_view name, std::string_view inputs,
 
 }  // namespace
 
+void EventConverter::AddInputs(
+    const std::vector<InputMeta>& inputs,
+    google::protobuf::RepeatedPtrField<v1::Shape>* shapes,
+    google::protobuf::RepeatedField<uint32_t>* dtype_ids) {
+  for (const InputMeta& in : inputs) {
+    v1::Shape* shape = shapes->Add();
+    if (in.ndim > 0) shape->mutable_dims()->Add(in.dims, in.dims + in.ndim);
+    dtype_ids->Add(in.dtype.empty() ? 0 : Intern(in.dtype));
+  }
+}
+
 const std::vector<InputMeta>& EventConverter::Inputs(const RecordView& r) {
   // Malformed (cannot happen for the recorder's records): no inputs.
   DecodeInputs(r.inputs_block, &inputs_);
@@ -285,11 +296,7 @@ void EventConverter::EmitWholeOp(const RecordView& r, int64_t start_ns,
     UseSignature(sig, e, batch);
     return;
   }
-  for (const InputMeta& in : Inputs(r)) {
-    v1::Shape* shape = e->add_input_shapes();
-    if (in.ndim > 0) shape->mutable_dims()->Add(in.dims, in.dims + in.ndim);
-    e->add_input_dtype_ids(in.dtype.empty() ? 0 : Intern(in.dtype));
-  }
+  AddInputs(Inputs(r), e->mutable_input_shapes(), e->mutable_input_dtype_ids());
 }
 
 void EventConverter::EmitInstantOrCounter(const RecordView& r, int64_t ts,
@@ -348,11 +355,7 @@ uint32_t EventConverter::SignatureOf(const RecordView& r) {
   const uint32_t id = static_cast<uint32_t>(signatures_.size() + 1);
   v1::InputSignature& sig = signatures_.emplace_back().definition;
   sig.set_id(id);
-  for (const InputMeta& in : Inputs(r)) {
-    v1::Shape* shape = sig.add_shapes();
-    if (in.ndim > 0) shape->mutable_dims()->Add(in.dims, in.dims + in.ndim);
-    sig.add_dtype_ids(in.dtype.empty() ? 0 : Intern(in.dtype));
-  }
+  AddInputs(Inputs(r), sig.mutable_shapes(), sig.mutable_dtype_ids());
   signature_ids_.emplace(std::string(key), id);
   return id;
 }

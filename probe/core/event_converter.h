@@ -125,6 +125,11 @@ class EventConverter {
   // An operator record's interned name and signature id (0: inputs go
   // inline), through op_memo_.
   void ResolveOp(const RecordView& r, uint32_t* name_id, uint32_t* signature);
+  // Appends `inputs` as wire shapes and interned dtype ids (an Event's
+  // inline inputs or an InputSignature's).
+  void AddInputs(const std::vector<InputMeta>& inputs,
+                 google::protobuf::RepeatedPtrField<v1::Shape>* shapes,
+                 google::protobuf::RepeatedField<uint32_t>* dtype_ids);
   // r's inputs, parsed from its inputs block into inputs_ (valid until the
   // next call).
   const std::vector<InputMeta>& Inputs(const RecordView& r);

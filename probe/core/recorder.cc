@@ -431,7 +431,7 @@ void Recorder::OpComplete(uint64_t generation, const char* name,
                  sequence_nr};
   std::memcpy(p, &h, sizeof(h));
   char* q = p + sizeof(h);
-  if (name_len > 0) std::memcpy(q, name, name_len);
+  CopyShort(q, name, name_len);
   q += Pad8(name_len);
   const int64_t tail[2] = {end_ns, static_cast<int64_t>(tid)};
   std::memcpy(q, tail, 16);
@@ -458,17 +458,16 @@ void Recorder::AppendSimple(RecordType type, uint64_t id, int64_t arg,
 }
 
 void Recorder::OpEnd(uint64_t op_id) {
-  if (op_id == 0 || !capturing()) return;  // As the cost model promises.
+  const uint64_t gen = generation();
+  if (op_id == 0 || gen == 0) return;  // As the cost model promises.
   Slot* slot = LocalSlot();
-  if (slot->leaf_id == op_id && EndAsLeaf(slot)) {
+  if (slot->leaf_id == op_id && EndAsLeaf(slot, gen)) {
     return;
   }
   AppendSimple(RecordType::kOpEnd, op_id, 0, nullptr, nullptr, 0);
 }
 
-bool Recorder::EndAsLeaf(Slot* slot) {
-  const uint64_t gen = generation();
-  if (gen == 0) return false;
+bool Recorder::EndAsLeaf(Slot* slot, uint64_t gen) {
   // Nothing was published on this thread since the begin, so a chunk in the
   // slot is the begin's chunk with the begin as its last record (the slot
   // changes chunks only by appending, or to null by End()/HandOverLocal()).

@@ -255,7 +255,7 @@ class Recorder {
   // OpEnd's fast path, when the ending operator's begin is the thread's
   // last record: extends it into a kOpLeaf. False when the chunk is no
   // longer the thread's or has no room (a kOpEnd record then).
-  bool EndAsLeaf(Slot* slot);
+  bool EndAsLeaf(Slot* slot, uint64_t generation);
   // Prefetches, for writing, the chunk's lines a little ahead of the
   // record of `bytes` at `p`.
   static void PrefetchForWrite(const Chunk* chunk, const char* p, size_t bytes);
